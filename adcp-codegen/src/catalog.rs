@@ -1,0 +1,305 @@
+//! The task catalogue: every AdCP task the schema tree defines, with its request and response
+//! types, whether it mutates state, its async arms, its protocol, and a self-contained JSON
+//! Schema for its request (served as the MCP `inputSchema`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Map, Value};
+
+use crate::load::{SchemaSet, canonical_ref};
+use crate::lower::Lowered;
+
+/// One task.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Task {
+    /// Wire name (`get_products`; `tasks_get` for the protocol's `tasks/get`).
+    pub name: String,
+    /// Protocol or domain (`media-buy`, `signals`, `protocol`, ...).
+    pub protocol: String,
+    /// Whether it changes seller state (and so requires an `idempotency_key`).
+    pub mutating: bool,
+    /// Request schema, relative to the schema root.
+    pub request_schema: String,
+    /// Response schema, relative to the schema root.
+    pub response_schema: String,
+    /// Rust type of the request.
+    pub request_type: String,
+    /// Rust type of the response.
+    pub response_type: String,
+    /// The `submitted` / `working` / `input-required` arms the task may answer with.
+    pub async_arms: Vec<AsyncArm>,
+    /// Specialisms that exercise the task (from the registry manifest).
+    pub specialisms: Vec<String>,
+    /// The request schema with every `$ref` bundled under `definitions`.
+    pub input_schema: Value,
+}
+
+/// An asynchronous response arm.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AsyncArm {
+    /// `submitted`, `working` or `input-required`.
+    pub status: String,
+    /// Schema path.
+    pub schema: String,
+    /// Rust type.
+    pub type_name: String,
+}
+
+/// A specialism from the registry manifest.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Specialism {
+    /// snake_case id (`sales_non_guaranteed`).
+    pub id: String,
+    /// The protocol it belongs to.
+    pub protocol: String,
+    /// Title.
+    pub title: String,
+    /// Tasks a buyer starts with: a claimant implements every one of them.
+    pub entry_point_tools: Vec<String>,
+    /// Every task the specialism's storyboards exercise.
+    pub exercised_tools: Vec<String>,
+}
+
+/// An error code from the registry manifest.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ErrorCode {
+    /// UPPER_SNAKE code.
+    pub code: String,
+    /// `correctable`, `transient` or `terminal`.
+    pub recovery: String,
+    /// What it means.
+    pub description: String,
+}
+
+/// Everything the catalogue knows.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Catalog {
+    /// Tasks, sorted by name.
+    pub tasks: Vec<Task>,
+    /// Specialisms, sorted by id.
+    pub specialisms: Vec<Specialism>,
+    /// Error codes, sorted.
+    pub error_codes: Vec<ErrorCode>,
+    /// Catalogue entries skipped because their schemas are not in the tree.
+    pub skipped: Vec<String>,
+}
+
+/// Protocol-level tasks the manifest does not list; MCP exposes them under these names.
+const PROTOCOL_TASKS: &[(&str, &str, &str)] = &[
+    (
+        "tasks_get",
+        "core/tasks-get-request.json",
+        "core/tasks-get-response.json",
+    ),
+    (
+        "tasks_list",
+        "core/tasks-list-request.json",
+        "core/tasks-list-response.json",
+    ),
+];
+
+fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn text(v: Option<&Value>) -> String {
+    v.and_then(Value::as_str).unwrap_or_default().to_owned()
+}
+
+pub(crate) fn build(set: &SchemaSet, lowered: &Lowered) -> Catalog {
+    let mut cat = Catalog::default();
+    let manifest = set.manifest.as_ref();
+    let mut entries: Vec<(String, Value)> = manifest
+        .and_then(|m| m.get("tools"))
+        .and_then(Value::as_object)
+        .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    for (name, req, resp) in PROTOCOL_TASKS {
+        let entry = serde_json::json!({
+            "protocol": "protocol", "mutating": false,
+            "request_schema": req, "response_schema": resp, "async_response_schemas": [],
+        });
+        entries.push(((*name).to_owned(), entry));
+    }
+    for (name, entry) in entries {
+        let request_schema = text(entry.get("request_schema"));
+        let response_schema = text(entry.get("response_schema"));
+        let type_of = |schema: &str| lowered.name_of(&format!("{schema}#")).map(str::to_owned);
+        let (Some(request_type), Some(response_type)) =
+            (type_of(&request_schema), type_of(&response_schema))
+        else {
+            cat.skipped.push(format!(
+                "{name}: `{request_schema}` or `{response_schema}` is not in the tree"
+            ));
+            continue;
+        };
+        let async_arms = strings(entry.get("async_response_schemas"))
+            .into_iter()
+            .filter_map(|schema| {
+                let stem = schema.trim_end_matches(".json");
+                let status = ["input-required", "submitted", "working"]
+                    .into_iter()
+                    .find(|s| stem.ends_with(s))?
+                    .to_owned();
+                Some(AsyncArm {
+                    status,
+                    type_name: type_of(&schema)?,
+                    schema,
+                })
+            })
+            .collect();
+        cat.tasks.push(Task {
+            input_schema: bundle(set, &request_schema),
+            name,
+            protocol: text(entry.get("protocol")),
+            mutating: entry
+                .get("mutating")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            request_schema,
+            response_schema,
+            request_type,
+            response_type,
+            async_arms,
+            specialisms: strings(entry.get("specialisms")),
+        });
+    }
+    cat.tasks.sort_by(|a, b| a.name.cmp(&b.name));
+
+    if let Some(specs) = manifest
+        .and_then(|m| m.get("specialisms"))
+        .and_then(Value::as_object)
+    {
+        for (id, s) in specs {
+            cat.specialisms.push(Specialism {
+                id: id.clone(),
+                protocol: text(s.get("protocol")),
+                title: text(s.get("title")),
+                entry_point_tools: strings(s.get("entry_point_tools")),
+                exercised_tools: strings(s.get("exercised_tools")),
+            });
+        }
+    }
+    if let Some(codes) = manifest
+        .and_then(|m| m.get("error_codes"))
+        .and_then(Value::as_object)
+    {
+        for (code, e) in codes {
+            cat.error_codes.push(ErrorCode {
+                code: code.clone(),
+                recovery: text(e.get("recovery")),
+                description: text(e.get("description")),
+            });
+        }
+    }
+    cat
+}
+
+/// The schema at `file` with every schema it reaches copied under `definitions` and every
+/// `$ref` pointed there, so that it stands alone. Only references are rewritten; the text of
+/// each schema is otherwise the unmodified original.
+pub(crate) fn bundle(set: &SchemaSet, file: &str) -> Value {
+    // Discover everything reachable, keyed by canonical location.
+    let root = format!("{file}#");
+    let mut seen = BTreeSet::new();
+    let mut queue = vec![root.clone()];
+    while let Some(loc) = queue.pop() {
+        if !seen.insert(loc.clone()) {
+            continue;
+        }
+        let Some((f, _)) = loc.split_once('#') else {
+            continue;
+        };
+        if let Some(node) = set.original(&loc) {
+            collect_refs(node, f, &mut |r| queue.push(r));
+        }
+    }
+    // Definition keys: readable and unique.
+    let mut keys = BTreeMap::new();
+    let mut used = BTreeSet::new();
+    for loc in seen.iter().filter(|l| **l != root) {
+        let (f, ptr) = loc.split_once('#').unwrap_or((loc, ""));
+        let mut key = f.trim_end_matches(".json").replace('/', ".");
+        if !ptr.is_empty() {
+            key.push_str(&ptr.replace('/', "."));
+        }
+        while !used.insert(key.clone()) {
+            key.push('_');
+        }
+        keys.insert(loc.clone(), key);
+    }
+    let rewrite = |node: &Value, f: &str| {
+        let mut node = node.clone();
+        rewrite_refs(&mut node, f, &|c| match keys.get(c) {
+            Some(key) => format!("#/definitions/{key}"),
+            None => "#".to_owned(), // the root itself
+        });
+        node
+    };
+    let mut out = match set.original(&root) {
+        Some(v) => rewrite(v, file),
+        None => return Value::Null,
+    };
+    let mut defs = Map::new();
+    for (loc, key) in &keys {
+        let (f, _) = loc.split_once('#').unwrap_or((loc, ""));
+        if let Some(node) = set.original(loc) {
+            let mut def = rewrite(node, f);
+            if let Value::Object(m) = &mut def {
+                m.remove("$id");
+                m.remove("$schema");
+            }
+            defs.insert(key.clone(), def);
+        }
+    }
+    if let Value::Object(m) = &mut out {
+        m.remove("$id");
+        if !defs.is_empty() {
+            m.insert("definitions".into(), Value::Object(defs));
+        }
+    }
+    out
+}
+
+fn collect_refs(node: &Value, file: &str, f: &mut impl FnMut(String)) {
+    match node {
+        Value::Object(m) => {
+            for (k, v) in m {
+                if k == "$ref" {
+                    if let Some(c) = v.as_str().and_then(|r| canonical_ref(file, r)) {
+                        f(c);
+                    }
+                } else if !matches!(k.as_str(), "examples" | "enum" | "const" | "default") {
+                    collect_refs(v, file, f);
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|v| collect_refs(v, file, f)),
+        _ => {}
+    }
+}
+
+fn rewrite_refs(node: &mut Value, file: &str, to: &impl Fn(&str) -> String) {
+    match node {
+        Value::Object(m) => {
+            for (k, v) in m.iter_mut() {
+                if k == "$ref" {
+                    if let Some(c) = v.as_str().and_then(|r| canonical_ref(file, r)) {
+                        *v = Value::String(to(&c));
+                    }
+                } else if !matches!(k.as_str(), "examples" | "enum" | "const" | "default") {
+                    rewrite_refs(v, file, to);
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|v| rewrite_refs(v, file, to)),
+        _ => {}
+    }
+}
