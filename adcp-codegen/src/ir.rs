@@ -132,6 +132,9 @@ pub(crate) struct Guard {
     pub(crate) consts: Vec<(String, Value)>,
     pub(crate) required: Vec<String>,
     pub(crate) forbidden: Vec<String>,
+    /// Properties the branch declares: when several branches fit, the one that names the most
+    /// of the value's properties is tried first.
+    pub(crate) known: Vec<String>,
 }
 
 /// Everything lowering produced.

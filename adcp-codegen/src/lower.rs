@@ -816,6 +816,11 @@ impl<'a> Lowerer<'a> {
                 g.consts.retain(|c| sub.consts.contains(c));
                 g.required.retain(|r| sub.required.contains(r));
                 g.forbidden.retain(|f| sub.forbidden.contains(f));
+                for k in &sub.known {
+                    if !g.known.contains(k) {
+                        g.known.push(k.clone());
+                    }
+                }
             }
             return g;
         }
@@ -852,6 +857,9 @@ impl<'a> Lowerer<'a> {
         if kinds & kinds::OBJECT != 0 {
             g.required = str_list(s.get("required"));
             let props = s.get("properties").and_then(Value::as_object);
+            g.known = props
+                .map(|p| p.keys().cloned().collect())
+                .unwrap_or_default();
             for r in &g.required {
                 let Some(Value::Object(p)) = props.and_then(|p| p.get(r)) else {
                     continue;

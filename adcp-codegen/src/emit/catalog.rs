@@ -131,6 +131,19 @@ pub(super) fn emit(
         let name = format_ident!("{}", lowered.name_of(&format!("{f}#"))?);
         Some(quote!(#f => ::core::option::Option::Some(visitor.visit::<super::#name>()),))
     });
+    let mut unions: Vec<(&str, &str)> = lowered
+        .model
+        .types
+        .iter()
+        .filter(|t| matches!(t.kind, crate::ir::Kind::Union(_)))
+        .map(|t| (t.loc.as_str(), t.name.as_str()))
+        .collect();
+    unions.sort();
+    let union_locs = unions.iter().map(|(loc, _)| *loc);
+    let union_arms = unions.iter().map(|(loc, name)| {
+        let name = format_ident!("{}", name);
+        quote!(#loc => ::core::option::Option::Some(visitor.visit::<super::#name>()),)
+    });
     let version_doc = format!(" The task catalogue of AdCP {version}.");
     quote! {
         #[doc = #version_doc]
@@ -165,6 +178,17 @@ pub(super) fn emit(
             pub fn visit<V: #support::TypeVisitor>(file: &str, visitor: V) -> ::core::option::Option<V::Output> {
                 match file {
                     #( #schema_arms )*
+                    _ => ::core::option::Option::None,
+                }
+            }
+
+            /// The schema location (`file#pointer`) of every union type.
+            pub static UNIONS: &[&str] = &[ #( #union_locs ),* ];
+
+            /// Calls `visitor` with the union generated for the schema location `loc`.
+            pub fn visit_union<V: #support::UnionVisitor>(loc: &str, visitor: V) -> ::core::option::Option<V::Output> {
+                match loc {
+                    #( #union_arms )*
                     _ => ::core::option::Option::None,
                 }
             }

@@ -254,6 +254,12 @@ impl Emitter<'_> {
             let id = ident(&v.ident);
             quote!(#i => #support::decode_variant(value).map(Self::#id),)
         });
+        let names: Vec<&str> = u.variants.iter().map(|v| v.ident.as_str()).collect();
+        let which = u.variants.iter().map(|v| {
+            let id = ident(&v.ident);
+            let n = &v.ident;
+            quote!(Self::#id(_) => #n,)
+        });
         quote! {
             #doc
             #[derive(Clone, Debug, PartialEq, ::serde::Serialize)]
@@ -261,6 +267,15 @@ impl Emitter<'_> {
             #[allow(clippy::large_enum_variant)]
             pub enum #name {
                 #( #variants )*
+            }
+
+            impl #support::UnionType for #name {
+                const VARIANTS: &'static [&'static str] = &[ #( #names ),* ];
+                fn variant(&self) -> &'static str {
+                    match self {
+                        #( #which )*
+                    }
+                }
             }
 
             impl<'de> ::serde::Deserialize<'de> for #name {
@@ -294,6 +309,7 @@ impl Emitter<'_> {
         });
         let required = &g.required;
         let forbidden = &g.forbidden;
+        let known = &g.known;
         quote! {
             #support::Shape {
                 variant: #variant,
@@ -302,6 +318,7 @@ impl Emitter<'_> {
                 consts: &[ #( #consts ),* ],
                 required: &[ #( #required ),* ],
                 forbidden: &[ #( #forbidden ),* ],
+                known: &[ #( #known ),* ],
             }
         }
     }

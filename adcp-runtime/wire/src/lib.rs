@@ -48,7 +48,7 @@ mod generated {
 
 pub use __support::{
     AsyncArmSpec, ConstBool, ErrorCodeSpec, NoArm, SpecialismSpec, Task, TaskSpec, TaskVisitor,
-    TypeVisitor,
+    TypeVisitor, UnionType, UnionVisitor,
 };
 pub use generated::*;
 
@@ -82,7 +82,18 @@ pub fn decode<T: DeserializeOwned>(value: Value) -> Result<T, DecodeError> {
     serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
         let outer = e.path().to_string();
         let (inner, message) = __support::split_at_path(&e.inner().to_string());
-        let path = __support::join_path(if outer == "." { "" } else { &outer }, &inner);
+        let mut path = __support::join_path(if outer == "." { "" } else { &outer }, &inner);
+        // serde names the field in the message for these; the path should reach it.
+        for prefix in ["unknown field `", "missing field `"] {
+            if let Some(field) = message
+                .strip_prefix(prefix)
+                .and_then(|r| r.split('`').next())
+            {
+                if path.rsplit(['.', '[']).next() != Some(field) {
+                    path = __support::join_path(&path, field);
+                }
+            }
+        }
         DecodeError { path, message }
     })
 }

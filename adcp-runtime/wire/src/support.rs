@@ -79,6 +79,8 @@ pub struct Shape {
     pub required: &'static [&'static str],
     /// Properties that must be absent.
     pub forbidden: &'static [&'static str],
+    /// Properties the variant declares.
+    pub known: &'static [&'static str],
 }
 
 fn kind_of(v: &Value) -> u8 {
@@ -121,6 +123,15 @@ impl Shape {
             .all(|(k, c)| m.get(*k).is_some_and(|x| c.matches(x)))
             && self.required.iter().all(|k| m.contains_key(*k))
             && !self.forbidden.iter().any(|k| m.contains_key(*k))
+    }
+
+    /// How many of an object's properties this variant names.
+    fn fit(&self, v: &Value) -> usize {
+        v.as_object().map_or(0, |m| {
+            m.keys()
+                .filter(|k| self.known.contains(&k.as_str()))
+                .count()
+        })
     }
 
     fn describe(&self) -> String {
@@ -192,10 +203,17 @@ fn mismatch(union: &str, shapes: &[Shape], v: &Value) -> String {
             .collect();
         return match m.get(key) {
             None => format!("missing field `{key}` (one of {})", expected.join(", ")),
-            Some(found) => format!(
-                "unknown `{key}` {found}; expected one of {}",
-                expected.join(", ")
-            ),
+            Some(found) => {
+                let found = match found {
+                    Value::String(s) if s.len() <= 64 => format!("\"{s}\""),
+                    Value::String(_) => "a long string".to_owned(),
+                    other => kind_name(other).to_owned(),
+                };
+                format!(
+                    "at `{key}`: unknown value {found}; expected one of {}",
+                    expected.join(", ")
+                )
+            }
         };
     }
     let expected: Vec<String> = shapes.iter().map(Shape::describe).collect();
@@ -210,8 +228,9 @@ fn mismatch(union: &str, shapes: &[Shape], v: &Value) -> String {
 #[derive(Debug)]
 pub struct VariantError(String);
 
-/// Decodes a union: the value is read once, the variants whose [`Shape`] it fits are tried in
-/// order, and the first that decodes wins. With none fitting, the error says why in terms of
+/// Decodes a union: the value is read once, the variants whose [`Shape`] it fits are tried,
+/// those naming more of its properties first (schema order among equals), and the first that
+/// decodes wins. With none fitting, the error says why in terms of
 /// the discriminator when there is one.
 pub fn decode_union<'de, D, T>(
     deserializer: D,
@@ -223,9 +242,12 @@ where
     D: Deserializer<'de>,
 {
     let value = Value::deserialize(deserializer)?;
-    let candidates: Vec<usize> = (0..shapes.len())
+    let mut candidates: Vec<usize> = (0..shapes.len())
         .filter(|i| shapes[*i].matches(&value))
         .collect();
+    if candidates.len() > 1 {
+        candidates.sort_by_key(|i| std::cmp::Reverse(shapes[*i].fit(&value)));
+    }
     let Some((&last, rest)) = candidates.split_last() else {
         return Err(D::Error::custom(mismatch(union, shapes, &value)));
     };
@@ -454,6 +476,26 @@ pub trait Task: 'static {
     type InputRequired: Serialize + DeserializeOwned + Send + 'static;
     /// Its catalogue entry.
     fn spec() -> &'static TaskSpec;
+}
+
+/// What every generated union offers: its variant names, in schema order, and which one a
+/// value is.
+pub trait UnionType {
+    /// Variant names, in the order of the schema's branches.
+    const VARIANTS: &'static [&'static str];
+    /// The name of this value's variant.
+    fn variant(&self) -> &'static str;
+}
+
+/// A generic function over unions, called through `schemas::visit_union` with the union at a
+/// schema location.
+pub trait UnionVisitor {
+    /// What the visit returns.
+    type Output;
+    /// Called with the union type.
+    fn visit<T: UnionType + Serialize + DeserializeOwned + std::fmt::Debug + 'static>(
+        self,
+    ) -> Self::Output;
 }
 
 /// A generic function over tasks, called through `tasks::visit` with a task chosen by name.
