@@ -141,10 +141,10 @@ impl Synth {
 
     /// `allOf` merged and `$ref` followed, so the result carries its own properties.
     fn normalize(&self, file: &str, s: &Value) -> (String, Map<String, Value>) {
-        if let Some(r) = s.get("$ref").and_then(Value::as_str) {
-            if let Some((f, t)) = self.deref(file, r) {
-                return self.normalize(&f, &t);
-            }
+        if let Some(r) = s.get("$ref").and_then(Value::as_str)
+            && let Some((f, t)) = self.deref(file, r)
+        {
+            return self.normalize(&f, &t);
         }
         let mut out = Map::new();
         if let Some(parts) = s.get("allOf").and_then(Value::as_array) {

@@ -133,7 +133,7 @@ impl Generator {
             code,
             catalog,
             stats,
-            version: set.version.clone(),
+            version: set.version,
         })
     }
 }

@@ -85,7 +85,7 @@ impl SchemaSet {
         let mut docs = BTreeMap::new();
         for (rel, value) in &originals {
             let mut doc = value.clone();
-            annotate(&mut doc, rel, "", &mut |node, ptr| {
+            annotate(&mut doc, "", &mut |node, ptr| {
                 if let Some(Value::String(r)) = node.get("$ref") {
                     match canonical_ref(rel, r) {
                         Some(c) => {
@@ -272,7 +272,6 @@ const SCHEMA_LISTS: &[&str] = &["allOf", "anyOf", "oneOf", "items"];
 /// Visits every subschema object (the root included) depth first, with its JSON pointer.
 pub(crate) fn annotate(
     node: &mut Value,
-    file: &str,
     ptr: &str,
     f: &mut impl FnMut(&mut Map<String, Value>, &str),
 ) {
@@ -285,18 +284,18 @@ pub(crate) fn annotate(
                 for (name, sub) in entries.iter_mut() {
                     // `dependencies` also holds plain property lists; those are not schemas.
                     if sub.is_object() {
-                        annotate(sub, file, &format!("{here}/{}", escape_segment(name)), f);
+                        annotate(sub, &format!("{here}/{}", escape_segment(name)), f);
                     }
                 }
             }
         } else if SCHEMA_LISTS.contains(&key.as_str()) && child.is_array() {
             if let Value::Array(items) = child {
                 for (i, sub) in items.iter_mut().enumerate() {
-                    annotate(sub, file, &format!("{here}/{i}"), f);
+                    annotate(sub, &format!("{here}/{i}"), f);
                 }
             }
         } else if SCHEMA_ONE.contains(&key.as_str()) {
-            annotate(child, file, &here, f);
+            annotate(child, &here, f);
         }
     }
 }

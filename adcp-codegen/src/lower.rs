@@ -402,9 +402,7 @@ impl<'a> Lowerer<'a> {
         }
         let loc = loc_of(m, loc);
         if let Some(t) = self.by_loc.get(&loc) {
-            if !declared {
-                return t.clone();
-            }
+            return t.clone();
         }
         let s = self.normalize(m);
         let ty = self.lower_normalized(&s, &loc, declared);
@@ -688,10 +686,10 @@ impl<'a> Lowerer<'a> {
             .map(|p| p.keys().map(String::as_str).collect())
             .unwrap_or_default();
         for kw in ["oneOf", "anyOf"] {
-            if let Some(Value::Array(branches)) = s.get(kw) {
-                if !branches.iter().all(|b| is_constraint(b, &parent_props)) {
-                    return Some((kw, branches.clone()));
-                }
+            if let Some(Value::Array(branches)) = s.get(kw)
+                && !branches.iter().all(|b| is_constraint(b, &parent_props))
+            {
+                return Some((kw, branches.clone()));
             }
         }
         None
@@ -1128,10 +1126,10 @@ fn is_constraint(b: &Value, parent_props: &HashSet<&str>) -> bool {
     if !m.keys().all(|k| CONSTRAINT.contains(&k.as_str())) {
         return false;
     }
-    if let Some(Value::Object(props)) = m.get("properties") {
-        if parent_props.is_empty() || !props.keys().all(|k| parent_props.contains(k.as_str())) {
-            return false;
-        }
+    if let Some(Value::Object(props)) = m.get("properties")
+        && (parent_props.is_empty() || !props.keys().all(|k| parent_props.contains(k.as_str())))
+    {
+        return false;
     }
     if m.get("type").is_some_and(|t| t != "object") {
         return false;

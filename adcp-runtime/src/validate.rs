@@ -25,9 +25,12 @@ pub struct Issue {
     pub keyword: String,
 }
 
+/// A validator compiled on first use, or why it does not compile.
+type Compiled = OnceLock<Result<Arc<Validator>, String>>;
+
 /// Compiled validators for every embedded schema, built lazily.
 pub struct Schemas {
-    files: HashMap<&'static str, (&'static str, OnceLock<Result<Arc<Validator>, String>>)>,
+    files: HashMap<&'static str, (&'static str, Compiled)>,
     version_prefix: String,
 }
 

@@ -166,7 +166,10 @@ pub(super) fn emit(
             pub fn visit<V: #support::TaskVisitor>(name: &str, visitor: V) -> ::core::option::Option<V::Output> {
                 match name {
                     #( #task_arms )*
-                    _ => ::core::option::Option::None,
+                    _ => {
+                        ::core::mem::drop(visitor);
+                        ::core::option::Option::None
+                    }
                 }
             }
         }
@@ -178,7 +181,10 @@ pub(super) fn emit(
             pub fn visit<V: #support::TypeVisitor>(file: &str, visitor: V) -> ::core::option::Option<V::Output> {
                 match file {
                     #( #schema_arms )*
-                    _ => ::core::option::Option::None,
+                    _ => {
+                        ::core::mem::drop(visitor);
+                        ::core::option::Option::None
+                    }
                 }
             }
 
@@ -189,7 +195,10 @@ pub(super) fn emit(
             pub fn visit_union<V: #support::UnionVisitor>(loc: &str, visitor: V) -> ::core::option::Option<V::Output> {
                 match loc {
                     #( #union_arms )*
-                    _ => ::core::option::Option::None,
+                    _ => {
+                        ::core::mem::drop(visitor);
+                        ::core::option::Option::None
+                    }
                 }
             }
         }

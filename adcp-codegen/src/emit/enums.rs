@@ -62,7 +62,7 @@ pub(super) fn emit(enums: &[&TypeDef]) -> Result<TokenStream, String> {
             def.docs.as_deref(),
             &format!("`{name}`, generated from `{}`.", def.loc),
         );
-        e.attrs.splice(0..0, attrs(doc)?);
+        e.attrs.splice(0..0, attrs(&doc)?);
         for v in &mut e.variants {
             let wire = rename_of(&v.attrs).unwrap_or_else(|| v.ident.to_string());
             let desc = values
@@ -74,7 +74,7 @@ pub(super) fn emit(enums: &[&TypeDef]) -> Result<TokenStream, String> {
                 None => format!("`\"{wire}\"`"),
             };
             v.attrs.retain(|a| !a.path().is_ident("doc"));
-            v.attrs.splice(0..0, attrs(docs(Some(&text), ""))?);
+            v.attrs.splice(0..0, attrs(&docs(Some(&text), ""))?);
         }
     }
     if found != by_name.len() {
@@ -86,7 +86,7 @@ pub(super) fn emit(enums: &[&TypeDef]) -> Result<TokenStream, String> {
     Ok(quote!(#file))
 }
 
-fn attrs(tokens: TokenStream) -> Result<Vec<syn::Attribute>, String> {
+fn attrs(tokens: &TokenStream) -> Result<Vec<syn::Attribute>, String> {
     let holder: syn::ItemStruct =
         syn::parse2(quote!(#tokens struct Holder;)).map_err(|e| e.to_string())?;
     Ok(holder.attrs)

@@ -88,10 +88,9 @@ pub fn decode<T: DeserializeOwned>(value: Value) -> Result<T, DecodeError> {
             if let Some(field) = message
                 .strip_prefix(prefix)
                 .and_then(|r| r.split('`').next())
+                && path.rsplit(['.', '[']).next() != Some(field)
             {
-                if path.rsplit(['.', '[']).next() != Some(field) {
-                    path = __support::join_path(&path, field);
-                }
+                path = __support::join_path(&path, field);
             }
         }
         DecodeError { path, message }

@@ -112,10 +112,10 @@ impl Shape {
         if self.kinds & kind_of(v) == 0 {
             return false;
         }
-        if let Some(fixed) = self.value {
-            if !fixed.matches(v) {
-                return false;
-            }
+        if let Some(fixed) = self.value
+            && !fixed.matches(v)
+        {
+            return false;
         }
         let Value::Object(m) = v else { return true };
         self.consts
@@ -290,10 +290,10 @@ pub fn no_variant(index: usize) -> VariantError {
 
 /// Splits `at `a.b`: message` into its path and message.
 pub(crate) fn split_at_path(msg: &str) -> (String, String) {
-    if let Some(rest) = msg.strip_prefix("at `") {
-        if let Some((path, tail)) = rest.split_once("`: ") {
-            return (path.to_owned(), tail.to_owned());
-        }
+    if let Some(rest) = msg.strip_prefix("at `")
+        && let Some((path, tail)) = rest.split_once("`: ")
+    {
+        return (path.to_owned(), tail.to_owned());
     }
     (String::new(), msg.to_owned())
 }
