@@ -30,6 +30,9 @@ pub struct Task {
     pub async_arms: Vec<AsyncArm>,
     /// Specialisms that exercise the task (from the registry manifest).
     pub specialisms: Vec<String>,
+    /// Types a handler may answer with: the response type and, when it is a union, each of
+    /// its arms (`CreateMediaBuySuccess`, ...).
+    pub answers: Vec<String>,
     /// The request schema with every `$ref` bundled under `definitions`.
     pub input_schema: Value,
 }
@@ -155,7 +158,21 @@ pub(crate) fn build(set: &SchemaSet, lowered: &Lowered) -> Catalog {
                 })
             })
             .collect();
+        let mut answers = vec![response_type.clone()];
+        if let Some(crate::ir::Ty::Named(id)) = lowered.by_loc.get(&format!("{response_schema}#"))
+            && let crate::ir::Kind::Union(u) = &lowered.model.types[*id].kind
+        {
+            for v in &u.variants {
+                if let crate::ir::Ty::Named(vid) = v.ty {
+                    let name = lowered.model.types[vid].name.clone();
+                    if !answers.contains(&name) {
+                        answers.push(name);
+                    }
+                }
+            }
+        }
         cat.tasks.push(Task {
+            answers,
             input_schema: bundle(set, &request_schema),
             name,
             protocol: text(entry.get("protocol")),

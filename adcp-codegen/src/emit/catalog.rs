@@ -82,6 +82,12 @@ pub(super) fn emit(
         let (submitted, working, input_required) =
             (arm("submitted"), arm("working"), arm("input-required"));
         let has_async = !t.async_arms.is_empty();
+        let async_marker = has_async.then(|| quote!(impl #support::AsyncTask for #marker {}));
+        // The response, and each arm of it when it is a union, may be returned for the task.
+        let response_for = t.answers.iter().map(|a| {
+            let a = format_ident!("{}", a);
+            quote!(impl #support::ResponseFor<#marker> for super::#a {})
+        });
         let doc = docs(
             Some(&format!(
                 "The `{name}` task: `{}` in, `{}` out{}.",
@@ -109,6 +115,9 @@ pub(super) fn emit(
                     &super::catalog::TASKS[#i]
                 }
             }
+
+            #async_marker
+            #( #response_for )*
         }
     });
     let files = settings.embed_schemas.as_ref().map(|prefix| {

@@ -182,6 +182,7 @@ impl Emitter<'_> {
             }
         });
         let default = self.defaultable(s).then(|| quote!(Default,));
+        let constructor = self.constructor(s);
         quote! {
             #doc
             #[derive(Clone, Debug, #default PartialEq, ::serde::Serialize, ::serde::Deserialize)]
@@ -189,6 +190,65 @@ impl Emitter<'_> {
             pub struct #name {
                 #( #fields )*
                 #extra
+            }
+
+            impl #name {
+                #constructor
+            }
+        }
+    }
+
+    /// Whether a required field is fixed by `const`, so needs no argument.
+    fn is_const(&self, ty: &Ty) -> bool {
+        match ty {
+            Ty::ConstBool(_) => true,
+            Ty::Named(id) => matches!(self.model.types[*id].kind, Kind::ConstStr(_)),
+            _ => false,
+        }
+    }
+
+    /// `new(required..)`: every required field from an argument (constants filled in), every
+    /// optional field empty.
+    fn constructor(&self, s: &Struct) -> TokenStream {
+        let mut params = Vec::new();
+        let mut inits = Vec::new();
+        let mut arg_docs = Vec::new();
+        for f in &s.fields {
+            let name = ident(&f.rust);
+            if !f.required {
+                inits.push(quote!(#name: ::core::option::Option::None));
+            } else if self.is_const(&f.ty) {
+                inits.push(quote!(#name: ::core::default::Default::default()));
+            } else {
+                let ty = match &f.ty {
+                    Ty::Nullable(inner) => {
+                        let t = self.ty(inner);
+                        quote!(::core::option::Option<#t>)
+                    }
+                    t => self.ty(t),
+                };
+                params.push(quote!(#name: impl ::core::convert::Into<#ty>));
+                inits.push(quote!(#name: #name.into()));
+                arg_docs.push(format!("`{}`", f.rust.trim_start_matches("r#")));
+            }
+        }
+        if s.extra != Extra::Deny {
+            inits.push(quote!(extra: ::core::default::Default::default()));
+        }
+        let doc = if arg_docs.is_empty() {
+            " A value with every optional field empty.".to_owned()
+        } else {
+            format!(
+                " A value from its required fields ({}), every optional field empty.",
+                arg_docs.join(", ")
+            )
+        };
+        let allow = (params.len() > 7).then(|| quote!(#[allow(clippy::too_many_arguments)]));
+        quote! {
+            #[doc = #doc]
+            #allow
+            pub fn new(#( #params ),*) -> Self {
+                Self { #( #inits ),* }
             }
         }
     }

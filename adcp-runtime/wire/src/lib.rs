@@ -47,8 +47,8 @@ mod generated {
 }
 
 pub use __support::{
-    AsyncArmSpec, ConstBool, ErrorCodeSpec, NoArm, SpecialismSpec, Task, TaskSpec, TaskVisitor,
-    TypeVisitor, UnionType, UnionVisitor,
+    AsyncArmSpec, AsyncTask, ConstBool, ErrorCodeSpec, NoArm, ResponseFor, SpecialismSpec, Task,
+    TaskSpec, TaskVisitor, TypeVisitor, UnionType, UnionVisitor,
 };
 pub use generated::*;
 

@@ -478,6 +478,24 @@ pub trait Task: 'static {
     fn spec() -> &'static TaskSpec;
 }
 
+/// A task whose response may be an async arm (`submitted`, `working`, `input-required`), so
+/// that a handler may hand the work off and answer later.
+#[diagnostic::on_unimplemented(
+    message = "the `{Self}` task has no async arms, so it cannot answer with a task hand-off",
+    note = "return the response itself, not `Hybrid<...>`; only tasks whose schema defines \
+            submitted/working/input-required arms (create_media_buy, update_media_buy, \
+            get_products, sync_creatives, sync_catalogs, build_creative) may hand off"
+)]
+pub trait AsyncTask: Task {}
+
+/// `Self` is a valid answer to task `T`: its response type, or one arm of it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a response of the `{T}` task",
+    note = "return the task's response type, or one of its variants (for example \
+            `CreateMediaBuySuccess` for `create_media_buy`)"
+)]
+pub trait ResponseFor<T: Task>: Serialize + Send + 'static {}
+
 /// What every generated union offers: its variant names, in schema order, and which one a
 /// value is.
 pub trait UnionType {

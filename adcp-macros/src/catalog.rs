@@ -1,0 +1,86 @@
+//! What the macro knows about AdCP, generated from the schemas by `build.rs`, and the specialism
+//! model built on it.
+//!
+//! A specialism requires its entry-point tasks: the manifest's `entry_point_tools`, which are
+//! the `required_tools` of the specialism's storyboard (`specialisms/<id>/index.yaml` in the
+//! compliance cache shipped with `@adcp/sdk`). It may implement the other tasks its storyboards
+//! exercise (`exercised_tools`). Protocol baselines (`protocols/<p>/index.yaml`) gate a
+//! storyboard on any one of their tasks, so they are reported, not required.
+
+pub(crate) struct TaskInfo {
+    pub(crate) name: &'static str,
+    pub(crate) protocol: &'static str,
+    #[allow(dead_code)]
+    pub(crate) mutating: bool,
+    pub(crate) has_async: bool,
+    pub(crate) request_type: &'static str,
+    pub(crate) response_type: &'static str,
+    /// The response type and each of its arms.
+    pub(crate) answers: &'static [&'static str],
+}
+
+pub(crate) struct SpecialismInfo {
+    pub(crate) id: &'static str,
+    pub(crate) protocol: &'static str,
+    pub(crate) entry_points: &'static [&'static str],
+    #[allow(dead_code)]
+    pub(crate) exercised: &'static [&'static str],
+}
+
+include!(concat!(env!("OUT_DIR"), "/catalog.rs"));
+
+/// Tasks the runtime serves itself, and why.
+pub(crate) const RUNTIME_TASKS: &[(&str, &str)] = &[
+    (
+        "get_adcp_capabilities",
+        "the runtime derives it from the platform",
+    ),
+    ("tasks_get", "the runtime serves it from its task registry"),
+    ("tasks_list", "the runtime serves it from its task registry"),
+    (
+        "comply_test_controller",
+        "the runtime routes it; implement its scenarios as methods named after them (`seed_product`, ...)",
+    ),
+];
+
+/// Controller scenarios the runtime handles itself.
+pub(crate) const RUNTIME_SCENARIOS: &[&str] = &[
+    "list_scenarios",
+    "force_create_media_buy_arm",
+    "force_task_completion",
+];
+
+pub(crate) fn task(name: &str) -> Option<&'static TaskInfo> {
+    TASKS.iter().find(|t| t.name == name)
+}
+
+pub(crate) fn specialism(id: &str) -> Option<&'static SpecialismInfo> {
+    SPECIALISMS.iter().find(|s| s.id == id)
+}
+
+pub(crate) fn scenario(name: &str) -> Option<&'static str> {
+    SCENARIOS
+        .iter()
+        .copied()
+        .find(|s| *s == name && !RUNTIME_SCENARIOS.contains(s))
+}
+
+/// The closest candidate to a misspelt name, when one is close enough to suggest.
+pub(crate) fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(name, c), c))
+        .filter(|(score, _)| *score > 0.85)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+pub(crate) fn with_suggestion(message: String, suggestion: Option<&str>) -> String {
+    match suggestion {
+        Some(s) => format!("{message}\nnote: did you mean `{s}`?"),
+        None => message,
+    }
+}

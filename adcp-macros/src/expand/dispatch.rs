@@ -1,0 +1,102 @@
+//! The dispatch table: one shim per operation (decode, call, encode, all through runtime
+//! functions) and the static descriptor that the runtime serves from.
+
+use heck::ToUpperCamelCase;
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use crate::attr::PlatformArgs;
+use crate::validate::{OpKind, ValidPlatform};
+
+pub(super) fn emit(p: &ValidPlatform, args: &PlatformArgs) -> TokenStream {
+    let krate = &args.krate;
+    let self_ty = &p.self_ty;
+    let private = quote!(#krate::__private);
+    let mut shims = Vec::new();
+    let mut handlers = Vec::new();
+    let mut scenarios = Vec::new();
+    for op in &p.ops {
+        let method = &op.method;
+        let wire = &op.wire;
+        let cfgs = &op.cfgs;
+        let shim = format_ident!("__adcp_{}", op.method);
+        // The request is passed with the span of the adopter's declared type, so a type mismatch
+        // is reported there.
+        let req = quote_spanned!(op.req_ty.span() => req);
+        match &op.kind {
+            OpKind::Task { info, hybrid } => {
+                let marker = format_ident!("{}", info.name.to_upper_camel_case());
+                let marker = quote!(#krate::wire::tasks::#marker);
+                let reply = if *hybrid {
+                    quote!(reply_hybrid)
+                } else {
+                    quote!(reply_now)
+                };
+                shims.push(quote! {
+                    #(#cfgs)*
+                    fn #shim<'a>(
+                        this: &'a #self_ty,
+                        ctx: #krate::Ctx,
+                        req: #private::Value,
+                    ) -> #private::BoxFuture<'a, #krate::AdcpResult<#private::Outcome>> {
+                        ::std::boxed::Box::pin(async move {
+                            let req = #private::decode::<#marker>(req)?;
+                            #private::#reply::<#marker, _>(this.#method(&ctx, #req).await)
+                        })
+                    }
+                });
+                handlers.push(quote! {
+                    #(#cfgs)*
+                    #private::Handler { task: #wire, call: #shim }
+                });
+            }
+            OpKind::Scenario => {
+                shims.push(quote! {
+                    #(#cfgs)*
+                    fn #shim<'a>(
+                        this: &'a #self_ty,
+                        ctx: #krate::Ctx,
+                        req: #krate::ScenarioParams,
+                    ) -> #private::BoxFuture<'a, #krate::AdcpResult<#krate::ControllerReply>> {
+                        ::std::boxed::Box::pin(async move { this.#method(&ctx, #req).await })
+                    }
+                });
+                scenarios.push(quote! {
+                    #(#cfgs)*
+                    #private::ScenarioHandler { scenario: #wire, call: #shim }
+                });
+            }
+        }
+    }
+    let name = &p.name;
+    let specialisms = &p.specialisms;
+    let accounts = &p.accounts;
+    let kinds: Vec<String> = args.recipes.iter().map(|(k, _)| k.to_string()).collect();
+    let decode_recipe = (!args.recipes.is_empty()).then(|| {
+        let union = super::union::name(p, args);
+        quote! {
+            fn decode_recipe(config: &#private::Value) -> ::core::option::Option<::core::result::Result<(), ::std::string::String>> {
+                ::core::option::Option::Some(#private::decode_recipe::<#union>(config))
+            }
+        }
+    });
+    quote! {
+        #[automatically_derived]
+        impl #krate::DecisioningPlatform for #self_ty {
+            fn descriptor() -> &'static #private::Descriptor<Self> {
+                #(#shims)*
+                static DESCRIPTOR: #private::Descriptor<#self_ty> = #private::Descriptor {
+                    name: #name,
+                    specialisms: &[#(#specialisms),*],
+                    accounts: #krate::AccountMode::#accounts,
+                    handlers: &[#(#handlers),*],
+                    scenarios: &[#(#scenarios),*],
+                    recipe_kinds: &[#(#kinds),*],
+                };
+                &DESCRIPTOR
+            }
+            #decode_recipe
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! A2A 0.3 over JSON-RPC: the agent card, `message/send`, `tasks/get`, `tasks/cancel`.
+//!
+//! An AdCP call arrives as a message with one DataPart `{skill, input}` (`parameters` is
+//! accepted for `input`). It runs through the same pipeline as MCP; the answer is an A2A task
+//! whose state reflects the call (`completed`, or `failed` for an AdCP error) and whose
+//! artifact carries the AdCP response as a DataPart (`result`, `submitted` or `error`). The
+//! AdCP status, including a hand-off's `submitted` with its `task_id`, is in the artifact data;
+//! the AdCP task id is also in the artifact's `metadata.adcp_task_id`.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::capabilities::supported_protocols;
+use crate::ctx::Principal;
+use crate::platform::DecisioningPlatform;
+use crate::server::{Call, Reply, Server};
+use crate::tasks::rfc3339;
+
+const PROTOCOL_VERSION: &str = "0.3.0";
+/// A2A tasks kept for `tasks/get`.
+const MAX_TASKS: usize = 10_000;
+
+const INVALID_REQUEST: i64 = -32600;
+const METHOD_NOT_FOUND: i64 = -32601;
+const INVALID_PARAMS: i64 = -32602;
+const PARSE_ERROR: i64 = -32700;
+const TASK_NOT_FOUND: i64 = -32001;
+const TASK_NOT_CANCELABLE: i64 = -32002;
+const PUSH_NOT_SUPPORTED: i64 = -32003;
+const UNSUPPORTED_OPERATION: i64 = -32004;
+
+/// A2A tasks this server created, newest kept.
+#[derive(Default)]
+pub struct A2aTasks {
+    inner: Mutex<(HashMap<String, Value>, VecDeque<String>)>,
+}
+
+impl A2aTasks {
+    fn put(&self, task: &Value) {
+        let Some(id) = task["id"].as_str() else {
+            return;
+        };
+        let mut g = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (map, order) = &mut *g;
+        if map.insert(id.to_owned(), task.clone()).is_none() {
+            order.push_back(id.to_owned());
+        }
+        while order.len() > MAX_TASKS {
+            if let Some(old) = order.pop_front() {
+                map.remove(&old);
+            }
+        }
+    }
+
+    fn get(&self, id: &str) -> Option<Value> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .0
+            .get(id)
+            .cloned()
+    }
+}
+
+/// The agent card (`/.well-known/agent-card.json`): one skill per tool, `get_adcp_capabilities`
+/// included.
+pub fn agent_card<P: DecisioningPlatform>(server: &Server<P>, base_url: &str) -> Value {
+    let c = server.config();
+    let skills: Vec<Value> = server
+        .tools()
+        .into_iter()
+        .map(|t| {
+            json!({
+                "id": t.name,
+                "name": t.name,
+                "description": format!("AdCP `{}`: send a DataPart {{\"skill\": \"{}\", \"input\": {{..}}}} with a `{}`.", t.name, t.name, t.request_type),
+                "tags": ["adcp", t.protocol],
+                "inputModes": ["application/json"],
+                "outputModes": ["application/json"],
+            })
+        })
+        .collect();
+    json!({
+        "protocolVersion": PROTOCOL_VERSION,
+        "name": c.name,
+        "description": c.description,
+        "version": c.version,
+        "url": format!("{base_url}/a2a"),
+        "preferredTransport": "JSONRPC",
+        "capabilities": {"streaming": false, "pushNotifications": false, "stateTransitionHistory": false},
+        "defaultInputModes": ["application/json"],
+        "defaultOutputModes": ["application/json"],
+        "skills": skills,
+        "extensions": {"adcp": {"major_versions": [crate::server::MAJOR_VERSION], "supported_protocols": supported_protocols::<P>()}},
+    })
+}
+
+fn rpc_error(id: &Value, code: i64, message: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
+}
+
+fn now() -> String {
+    rfc3339(OffsetDateTime::now_utc())
+}
+
+/// The A2A task for an AdCP reply.
+fn task_for(reply: &Reply, message: &Value, context_id: &str) -> Value {
+    let adcp_status = reply.status();
+    let (state, artifact_name) = if reply.is_error {
+        ("failed", "error")
+    } else if matches!(adcp_status, "submitted" | "working" | "input-required") {
+        ("completed", "submitted")
+    } else {
+        ("completed", "result")
+    };
+    let mut artifact = json!({
+        "artifactId": uuid::Uuid::new_v4().to_string(),
+        "name": artifact_name,
+        "parts": [{"kind": "data", "data": reply.body}],
+    });
+    if artifact_name == "submitted"
+        && let Some(id) = reply.body.get("task_id")
+    {
+        artifact["metadata"] = json!({"adcp_task_id": id});
+    }
+    let mut status = json!({"state": state, "timestamp": now()});
+    if reply.is_error {
+        let text = reply.body["adcp_error"]["message"]
+            .as_str()
+            .unwrap_or("the task failed");
+        status["message"] = json!({
+            "kind": "message", "role": "agent", "messageId": uuid::Uuid::new_v4().to_string(),
+            "parts": [{"kind": "text", "text": text}],
+        });
+    }
+    json!({
+        "kind": "task",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "contextId": context_id,
+        "status": status,
+        "artifacts": [artifact],
+        "history": [message],
+    })
+}
+
+/// The `{skill, input}` of a message, or why not.
+fn invocation(message: &Value) -> Result<(String, Value), String> {
+    let parts = message
+        .get("parts")
+        .and_then(Value::as_array)
+        .ok_or("the message has no `parts`")?;
+    let data: Vec<&Value> = parts
+        .iter()
+        .filter(|p| p.get("kind").and_then(Value::as_str) == Some("data"))
+        .collect();
+    let [part] = data.as_slice() else {
+        return Err("send exactly one DataPart {\"kind\": \"data\", \"data\": {\"skill\": .., \"input\": {..}}}".into());
+    };
+    let d = part
+        .get("data")
+        .filter(|d| d.is_object())
+        .ok_or("the DataPart's `data` must be an object")?;
+    let skill = d
+        .get("skill")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or("the DataPart needs a `skill`")?;
+    let input = d
+        .get("input")
+        .or_else(|| d.get("parameters"))
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    if !input.is_object() {
+        return Err("`input` must be an object".into());
+    }
+    Ok((skill.to_owned(), input))
+}
+
+/// Serves one POST to the A2A endpoint; returns the JSON-RPC response.
+pub async fn handle<P: DecisioningPlatform>(
+    server: &Server<P>,
+    tasks: &A2aTasks,
+    agent_url: String,
+    principal: Option<Principal>,
+    body: &[u8],
+) -> Value {
+    let Ok(msg) = serde_json::from_slice::<Value>(body) else {
+        return rpc_error(&Value::Null, PARSE_ERROR, "body is not valid JSON");
+    };
+    let id = msg.get("id").cloned().unwrap_or(Value::Null);
+    if msg.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        return rpc_error(&id, INVALID_REQUEST, "`jsonrpc` must be \"2.0\"");
+    }
+    let params = msg.get("params").cloned().unwrap_or(Value::Null);
+    let result = match msg.get("method").and_then(Value::as_str).unwrap_or("") {
+        "message/send" => {
+            let Some(message) = params.get("message").filter(|m| m.is_object()) else {
+                return rpc_error(&id, INVALID_PARAMS, "`params.message` is required");
+            };
+            let context_id = message
+                .get("contextId")
+                .and_then(Value::as_str)
+                .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+            let reply = match invocation(message) {
+                Ok((skill, input)) => {
+                    if adcp_wire::task(&skill).is_none() {
+                        return rpc_error(&id, INVALID_PARAMS, &format!("unknown skill `{skill}`"));
+                    }
+                    server
+                        .call(Call {
+                            tool: skill,
+                            args: input,
+                            principal,
+                            agent_url,
+                        })
+                        .await
+                }
+                Err(why) => {
+                    let e = crate::AdcpError::new(crate::codes::INVALID_REQUEST, why)
+                        .with_field("message.parts");
+                    Reply {
+                        body: crate::envelope::error(&e),
+                        is_error: true,
+                    }
+                }
+            };
+            let task = task_for(&reply, message, &context_id);
+            tasks.put(&task);
+            task
+        }
+        "tasks/get" => match params
+            .get("id")
+            .and_then(Value::as_str)
+            .and_then(|i| tasks.get(i))
+        {
+            Some(t) => t,
+            None => return rpc_error(&id, TASK_NOT_FOUND, "task not found"),
+        },
+        "tasks/cancel" => match params
+            .get("id")
+            .and_then(Value::as_str)
+            .and_then(|i| tasks.get(i))
+        {
+            // Every A2A task of this server is final when message/send returns.
+            Some(_) => return rpc_error(&id, TASK_NOT_CANCELABLE, "the task has already finished"),
+            None => return rpc_error(&id, TASK_NOT_FOUND, "task not found"),
+        },
+        "message/stream" | "tasks/resubscribe" => {
+            return rpc_error(
+                &id,
+                UNSUPPORTED_OPERATION,
+                "streaming is not supported; use message/send",
+            );
+        }
+        m if m.starts_with("tasks/pushNotificationConfig/") => {
+            return rpc_error(
+                &id,
+                PUSH_NOT_SUPPORTED,
+                "push notifications are configured per AdCP request (`push_notification_config`)",
+            );
+        }
+        other => {
+            return rpc_error(
+                &id,
+                METHOD_NOT_FOUND,
+                &format!("method `{other}` is not supported"),
+            );
+        }
+    };
+    json!({"jsonrpc": "2.0", "id": id, "result": result})
+}

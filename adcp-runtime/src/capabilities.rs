@@ -1,0 +1,106 @@
+//! `get_adcp_capabilities`, derived from what the platform implements and claims.
+
+use serde_json::{Map, Value, json};
+
+use crate::platform::DecisioningPlatform;
+use crate::server::{MAJOR_VERSION, Server};
+
+/// The `supported_protocols` value of a catalogue protocol (`media-buy` -> `media_buy`);
+/// `None` for protocol-level and account tasks, which belong to no protocol of their own.
+pub fn wire_protocol(protocol: &str) -> Option<&'static str> {
+    Some(match protocol {
+        "media-buy" => "media_buy",
+        "creative" => "creative",
+        "signals" => "signals",
+        "brand" => "brand",
+        "sponsored-intelligence" => "sponsored_intelligence",
+        "governance" | "property" | "collection" | "content-standards" => "governance",
+        _ => return None,
+    })
+}
+
+/// Controller scenarios the capabilities enum lists (`seed_*` are accepted, not advertised).
+const ADVERTISED_SCENARIOS: &[&str] = &[
+    "force_creative_status",
+    "force_account_status",
+    "force_media_buy_status",
+    "force_session_status",
+    "simulate_delivery",
+    "simulate_budget_spend",
+];
+
+/// The protocols a platform supports: those of its claimed specialisms, or, without any, those
+/// of the tasks it implements.
+pub fn supported_protocols<P: DecisioningPlatform>() -> Vec<&'static str> {
+    let d = P::descriptor();
+    let mut out: Vec<&'static str> = Vec::new();
+    let from_specialisms = d
+        .specialisms
+        .iter()
+        .filter_map(|s| adcp_wire::catalog::SPECIALISMS.iter().find(|x| x.id == *s))
+        .filter_map(|s| wire_protocol(s.protocol));
+    let from_tasks = d
+        .handlers
+        .iter()
+        .filter_map(|h| adcp_wire::task(h.task))
+        .filter_map(|t| wire_protocol(t.protocol));
+    let all: Vec<&'static str> = if d.specialisms.is_empty() {
+        from_tasks.collect()
+    } else {
+        from_specialisms.collect()
+    };
+    for p in all {
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Deep-merges `extra` into `base` (objects merge; anything else replaces).
+pub(crate) fn merge(base: &mut Value, extra: &Value) {
+    match (base, extra) {
+        (Value::Object(b), Value::Object(e)) => {
+            for (k, v) in e {
+                merge(b.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+        (b, e) => *b = e.clone(),
+    }
+}
+
+pub(crate) fn derive<P: DecisioningPlatform>(server: &Server<P>) -> Value {
+    let d = P::descriptor();
+    let config = server.config();
+    let ttl = config.replay_ttl.as_secs().clamp(3600, 604_800);
+    let mut body = Map::new();
+    body.insert(
+        "adcp".into(),
+        json!({"major_versions": [MAJOR_VERSION], "idempotency": {"supported": true, "replay_ttl_seconds": ttl}}),
+    );
+    body.insert(
+        "supported_protocols".into(),
+        json!(supported_protocols::<P>()),
+    );
+    if !d.specialisms.is_empty() {
+        let kebab: Vec<String> = d.specialisms.iter().map(|s| s.replace('_', "-")).collect();
+        body.insert("specialisms".into(), json!(kebab));
+    }
+    if server.serves_controller() {
+        let scenarios: Vec<&str> = d
+            .scenarios
+            .iter()
+            .map(|s| s.scenario)
+            .filter(|s| ADVERTISED_SCENARIOS.contains(s))
+            .collect();
+        if !scenarios.is_empty() {
+            body.insert("compliance_testing".into(), json!({"scenarios": scenarios}));
+        }
+    }
+    let mut body = Value::Object(body);
+    merge(&mut body, &config.capabilities);
+    if let Value::Object(m) = &mut body {
+        m.insert("status".into(), json!("completed"));
+    }
+    body
+}

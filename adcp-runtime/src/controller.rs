@@ -1,0 +1,203 @@
+//! `comply_test_controller`: the runtime's half. Scenario and params are checked before the
+//! sandbox gate (so a caller learns `UNKNOWN_SCENARIO` / `INVALID_PARAMS` whatever its
+//! account), then the call is served by the runtime (`list_scenarios`,
+//! `force_create_media_buy_arm`, `force_task_completion`) or by the platform's scenario method.
+//! Answers use the controller's own shapes: `{success: true, ...}` or
+//! `{success: false, error, error_detail}`.
+
+use std::sync::OnceLock;
+
+use serde_json::{Value, json};
+
+use crate::ctx::{Account, CtxBuilder};
+use crate::error::{AdcpError, codes};
+use crate::platform::{ControllerReply, DecisioningPlatform, HandoffStatus};
+use crate::server::{Call, ForcedArm, Reply, Server};
+use crate::validate::schemas;
+
+const SCHEMA: &str = "compliance/comply-test-controller-request.json";
+
+/// The scenarios of the controller request schema.
+fn known_scenarios() -> &'static [String] {
+    static KNOWN: OnceLock<Vec<String>> = OnceLock::new();
+    KNOWN.get_or_init(|| {
+        adcp_wire::schema_file(SCHEMA)
+            .and_then(|t| serde_json::from_str::<Value>(t).ok())
+            .and_then(|v| v["properties"]["scenario"]["enum"].as_array().cloned())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    })
+}
+
+fn failure(code: &str, detail: impl Into<String>, current_state: Option<&Value>) -> Reply {
+    let mut body =
+        json!({"success": false, "error": code, "error_detail": detail.into(), "status": "failed"});
+    if let Some(s) = current_state {
+        body["current_state"] = s.clone();
+    }
+    Reply {
+        body,
+        is_error: true,
+    }
+}
+
+fn success(mut body: Value) -> Reply {
+    body["success"] = json!(true);
+    body["status"] = json!("completed");
+    Reply {
+        body,
+        is_error: false,
+    }
+}
+
+/// The controller's error code for an error a scenario returned.
+fn controller_code(e: &AdcpError) -> &'static str {
+    match e.code() {
+        "UNKNOWN_SCENARIO" => "UNKNOWN_SCENARIO",
+        "INVALID_PARAMS" | codes::INVALID_REQUEST | codes::VALIDATION_ERROR => "INVALID_PARAMS",
+        "INVALID_TRANSITION" | codes::NOT_CANCELLABLE => "INVALID_TRANSITION",
+        codes::INVALID_STATE => "INVALID_STATE",
+        "FORBIDDEN" | codes::PERMISSION_DENIED => "FORBIDDEN",
+        c if c == "NOT_FOUND" || c.ends_with("_NOT_FOUND") => "NOT_FOUND",
+        _ => "INTERNAL_ERROR",
+    }
+}
+
+pub(crate) async fn handle<P: DecisioningPlatform>(
+    server: &Server<P>,
+    call: &Call,
+) -> Result<Reply, AdcpError> {
+    if !server.serves_controller() {
+        return Err(crate::platform::unknown_task("comply_test_controller"));
+    }
+    let args = &call.args;
+    let scenario = args
+        .get("scenario")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if !known_scenarios().iter().any(|s| s == scenario) {
+        return Ok(failure(
+            "UNKNOWN_SCENARIO",
+            format!("unknown scenario `{scenario}`"),
+            None,
+        ));
+    }
+    if let Err(issues) = schemas().validate(SCHEMA, args) {
+        let i = &issues[0];
+        return Ok(failure(
+            "INVALID_PARAMS",
+            format!("{}: {}", i.path, i.message),
+            None,
+        ));
+    }
+    let d = P::descriptor();
+    let mut account = Account::resolve(d.accounts, args, call.principal.as_ref(), true);
+    if args.get("account").is_none() && args.get("brand").is_none() {
+        // A controller call naming no account acts on the sandbox.
+        account.sandbox = true;
+        account.scope = Account::SANDBOX_SCOPE.to_owned();
+    }
+    if !account.sandbox {
+        return Ok(failure(
+            "FORBIDDEN",
+            "comply_test_controller serves sandbox accounts only",
+            None,
+        ));
+    }
+    let params = args.get("params").cloned().unwrap_or_else(|| json!({}));
+    match scenario {
+        "list_scenarios" => {
+            let mut scenarios: Vec<&str> = d.scenarios.iter().map(|s| s.scenario).collect();
+            scenarios.extend(["force_create_media_buy_arm", "force_task_completion"]);
+            Ok(success(json!({"scenarios": scenarios})))
+        }
+        "force_create_media_buy_arm" => {
+            let arm = match params["arm"].as_str() {
+                Some("input-required") => HandoffStatus::InputRequired,
+                _ => HandoffStatus::Submitted,
+            };
+            let task_id = params["task_id"].as_str().map(str::to_owned);
+            let forced = ForcedArm {
+                arm,
+                task_id: task_id.clone(),
+                message: params["message"].as_str().map(str::to_owned),
+            };
+            server
+                .inner
+                .forced_arms
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(account.scope.clone(), forced);
+            let mut echo = json!({"arm": arm.as_str()});
+            if let Some(id) = task_id {
+                echo["task_id"] = json!(id);
+            }
+            Ok(success(json!({"forced": echo})))
+        }
+        "force_task_completion" => {
+            let id = params["task_id"].as_str().unwrap_or_default();
+            let Some(task) = server.tasks().get(&account.scope, id).await? else {
+                return Ok(failure("NOT_FOUND", format!("no task `{id}`"), None));
+            };
+            let previous = task.status.as_str();
+            match server.tasks().complete(id, params["result"].clone()).await {
+                Ok(_) => Ok(success(
+                    json!({"previous_state": previous, "current_state": "completed"}),
+                )),
+                Err(e) => Ok(failure(
+                    controller_code(&e),
+                    e.message(),
+                    Some(&json!(previous)),
+                )),
+            }
+        }
+        other => {
+            let Some(handler) = d.scenarios.iter().find(|s| s.scenario == other) else {
+                return Ok(failure(
+                    "UNKNOWN_SCENARIO",
+                    format!("this seller does not implement `{other}`"),
+                    None,
+                ));
+            };
+            let params = match adcp_wire::decode(params) {
+                Ok(p) => p,
+                Err(e) => return Ok(failure("INVALID_PARAMS", e.to_string(), None)),
+            };
+            let spec = adcp_wire::task("comply_test_controller")
+                .ok_or_else(|| AdcpError::internal("no controller in the catalogue"))?;
+            let ctx = CtxBuilder::new(spec)
+                .principal(call.principal.clone())
+                .account(account)
+                .agent_url(call.agent_url.clone())
+                .tasks(server.tasks().clone())
+                .build();
+            Ok(match (handler.call)(server.platform(), ctx, params).await {
+                Ok(ControllerReply::Seeded) => success(json!({})),
+                Ok(ControllerReply::Transition { previous, current }) => {
+                    success(json!({"previous_state": previous, "current_state": current}))
+                }
+                Ok(ControllerReply::Simulated {
+                    simulated,
+                    cumulative,
+                }) => {
+                    let mut b = json!({"simulated": simulated});
+                    if let Some(c) = cumulative {
+                        b["cumulative"] = c;
+                    }
+                    success(b)
+                }
+                Ok(ControllerReply::Forced(v)) => success(json!({"forced": v})),
+                Err(e) => failure(
+                    controller_code(&e),
+                    e.message(),
+                    e.details().and_then(|d| d.get("current_state")),
+                ),
+            })
+        }
+    }
+}

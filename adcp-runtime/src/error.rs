@@ -1,0 +1,233 @@
+//! AdCP errors: what a handler returns when it cannot answer, and what the buyer receives.
+//!
+//! On the wire an error is `adcp_error: {code, message, recovery, field?, suggestion?,
+//! details?}` plus the same entry in `errors[]`, with `context` echoed and `status: failed`
+//! (see `envelope.rs`). Codes are the UPPER_SNAKE codes of the spec's error-code enum; a seller
+//! may use its own, which buyers treat as `transient` unless told otherwise.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+/// The result of a handler.
+pub type AdcpResult<T> = Result<T, AdcpError>;
+
+/// How a buyer should react to an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Recovery {
+    /// Fix the request and retry.
+    Correctable,
+    /// Retry later, unchanged.
+    Transient,
+    /// Do not retry.
+    Terminal,
+}
+
+impl Recovery {
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "correctable" => Some(Recovery::Correctable),
+            "transient" => Some(Recovery::Transient),
+            "terminal" => Some(Recovery::Terminal),
+            _ => None,
+        }
+    }
+}
+
+/// Standard error codes (the spec's `enums/error-code.json`), for use with [`AdcpError::new`].
+#[allow(missing_docs)]
+pub mod codes {
+    pub const INVALID_REQUEST: &str = "INVALID_REQUEST";
+    pub const VALIDATION_ERROR: &str = "VALIDATION_ERROR";
+    pub const VERSION_UNSUPPORTED: &str = "VERSION_UNSUPPORTED";
+    pub const UNSUPPORTED_FEATURE: &str = "UNSUPPORTED_FEATURE";
+    pub const AUTH_REQUIRED: &str = "AUTH_REQUIRED";
+    pub const PERMISSION_DENIED: &str = "PERMISSION_DENIED";
+    pub const ACCOUNT_NOT_FOUND: &str = "ACCOUNT_NOT_FOUND";
+    pub const PRODUCT_NOT_FOUND: &str = "PRODUCT_NOT_FOUND";
+    pub const PRODUCT_UNAVAILABLE: &str = "PRODUCT_UNAVAILABLE";
+    pub const MEDIA_BUY_NOT_FOUND: &str = "MEDIA_BUY_NOT_FOUND";
+    pub const PACKAGE_NOT_FOUND: &str = "PACKAGE_NOT_FOUND";
+    pub const CREATIVE_NOT_FOUND: &str = "CREATIVE_NOT_FOUND";
+    pub const NOT_CANCELLABLE: &str = "NOT_CANCELLABLE";
+    pub const INVALID_STATE: &str = "INVALID_STATE";
+    pub const BUDGET_TOO_LOW: &str = "BUDGET_TOO_LOW";
+    pub const TERMS_REJECTED: &str = "TERMS_REJECTED";
+    pub const IDEMPOTENCY_CONFLICT: &str = "IDEMPOTENCY_CONFLICT";
+    pub const IDEMPOTENCY_EXPIRED: &str = "IDEMPOTENCY_EXPIRED";
+    pub const RATE_LIMITED: &str = "RATE_LIMITED";
+    pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
+    pub const REFERENCE_NOT_FOUND: &str = "REFERENCE_NOT_FOUND";
+    pub const CONFLICT: &str = "CONFLICT";
+    pub const PLAN_NOT_FOUND: &str = "PLAN_NOT_FOUND";
+    pub const SIGNAL_NOT_FOUND: &str = "SIGNAL_NOT_FOUND";
+    pub const SESSION_NOT_FOUND: &str = "SESSION_NOT_FOUND";
+    pub const PROPOSAL_EXPIRED: &str = "PROPOSAL_EXPIRED";
+    pub const PROPOSAL_NOT_COMMITTED: &str = "PROPOSAL_NOT_COMMITTED";
+    pub const POLICY_VIOLATION: &str = "POLICY_VIOLATION";
+    pub const GOVERNANCE_DENIED: &str = "GOVERNANCE_DENIED";
+}
+
+/// An AdCP error.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AdcpError {
+    code: Cow<'static, str>,
+    message: String,
+    field: Option<String>,
+    recovery: Option<Recovery>,
+    suggestion: Option<String>,
+    details: Option<Value>,
+    retry_after: Option<u64>,
+}
+
+impl AdcpError {
+    /// An error with a code (`codes::*` or a seller's own UPPER_SNAKE code) and a message.
+    pub fn new(code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+        AdcpError {
+            code: code.into(),
+            message: message.into(),
+            field: None,
+            recovery: None,
+            suggestion: None,
+            details: None,
+            retry_after: None,
+        }
+    }
+
+    /// `INVALID_REQUEST` about one field.
+    pub fn invalid_request(field: impl Into<String>, message: impl Into<String>) -> Self {
+        AdcpError::new(codes::INVALID_REQUEST, message).with_field(field)
+    }
+
+    /// `VALIDATION_ERROR` about one field.
+    pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
+        AdcpError::new(codes::VALIDATION_ERROR, message).with_field(field)
+    }
+
+    /// A failure of our own: never blames the buyer, never leaks internals.
+    pub fn internal(message: impl Into<String>) -> Self {
+        AdcpError::new(codes::SERVICE_UNAVAILABLE, message).with_recovery(Recovery::Transient)
+    }
+
+    /// The offending field, as a dotted path (`packages[0].budget`).
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        let f = field.into();
+        self.field = (!f.is_empty()).then_some(f);
+        self
+    }
+
+    /// How the buyer should react; defaults to the spec's recovery for the code.
+    pub fn with_recovery(mut self, recovery: Recovery) -> Self {
+        self.recovery = Some(recovery);
+        self
+    }
+
+    /// A hint for fixing the request.
+    pub fn with_suggestion(mut self, suggestion: impl Into<String>) -> Self {
+        self.suggestion = Some(suggestion.into());
+        self
+    }
+
+    /// Structured details (shaped per `error-details/*.json` for codes that define them).
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    /// Seconds before a retry makes sense (`RATE_LIMITED`, `SERVICE_UNAVAILABLE`).
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    /// The code.
+    pub fn code(&self) -> &str {
+        &self.code
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The offending field, if one is named.
+    pub fn field(&self) -> Option<&str> {
+        self.field.as_deref()
+    }
+
+    /// Details, if any.
+    pub fn details(&self) -> Option<&Value> {
+        self.details.as_ref()
+    }
+
+    /// The recovery: as set, else the spec's for a standard code, else `transient` (the spec's
+    /// `default_unknown_recovery`).
+    pub fn recovery(&self) -> Recovery {
+        self.recovery
+            .or_else(|| {
+                adcp_wire::catalog::ERROR_CODES
+                    .iter()
+                    .find(|c| c.code == self.code)
+                    .and_then(|c| Recovery::parse(c.recovery))
+            })
+            .unwrap_or(Recovery::Transient)
+    }
+
+    /// The error as the spec's `core/error.json` object.
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("code".into(), json!(self.code));
+        m.insert("message".into(), json!(self.message));
+        m.insert("recovery".into(), json!(self.recovery()));
+        if let Some(f) = &self.field {
+            m.insert("field".into(), json!(f));
+        }
+        if let Some(s) = &self.suggestion {
+            m.insert("suggestion".into(), json!(s));
+        }
+        if let Some(d) = &self.details {
+            m.insert("details".into(), d.clone());
+        }
+        if let Some(r) = self.retry_after {
+            m.insert("retry_after".into(), json!(r));
+        }
+        Value::Object(m)
+    }
+}
+
+impl fmt::Display for AdcpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.field {
+            Some(field) => write!(f, "{}: {} ({field})", self.code, self.message),
+            None => write!(f, "{}: {}", self.code, self.message),
+        }
+    }
+}
+
+impl std::error::Error for AdcpError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recovery_comes_from_the_spec_unless_set() {
+        assert_eq!(
+            AdcpError::new(codes::INVALID_REQUEST, "x").recovery(),
+            Recovery::Correctable
+        );
+        assert_eq!(
+            AdcpError::new("SELLER_SPECIFIC", "x").recovery(),
+            Recovery::Transient
+        );
+        let e = AdcpError::invalid_request("packages[0].budget", "must be positive");
+        assert_eq!(
+            e.to_json(),
+            json!({"code": "INVALID_REQUEST", "message": "must be positive", "recovery": "correctable",
+                   "field": "packages[0].budget"})
+        );
+    }
+}

@@ -1,0 +1,339 @@
+//! Idempotency for mutating tasks.
+//!
+//! A request is identified by (idempotency_key, account scope, task) and its body by the
+//! sha256 of its RFC 8785 canonical JSON without `idempotency_key`, `context`,
+//! `governance_context` and the push-notification credentials. The first request with a key
+//! runs; a concurrent duplicate waits for it; a later one with the same body gets the stored
+//! response with `replayed: true`; one with a different body gets `IDEMPOTENCY_CONFLICT`, which
+//! says nothing of the stored response. Errors are not stored, so a retry runs again.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use tokio::sync::Notify;
+
+use crate::platform::BoxFuture;
+use crate::tasks::StoreError;
+
+/// Default retention of stored responses: 7 days.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Largest request (canonical JSON) the store accepts: 4 MB.
+pub const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
+
+/// Identifies one logical request.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct IdemKey {
+    /// The buyer's `idempotency_key`.
+    pub key: String,
+    /// The account scope (keys are per account).
+    pub scope: String,
+    /// The task.
+    pub task: String,
+}
+
+/// The request hash: sha256 (hex) of the RFC 8785 canonical form of the request without the
+/// fields that do not change what is asked.
+pub fn request_hash(request: &Value) -> Result<String, serde_json::Error> {
+    let mut r = request.clone();
+    if let Value::Object(m) = &mut r {
+        m.remove("idempotency_key");
+        m.remove("context");
+        m.remove("governance_context");
+        if let Some(Value::Object(push)) = m.get_mut("push_notification_config") {
+            push.remove("authentication");
+        }
+    }
+    let canonical = serde_json_canonicalizer::to_vec(&r)?;
+    Ok(Sha256::digest(&canonical)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// The outcome of claiming a key.
+pub enum Claim {
+    /// First use: run the request, then [`InFlight::complete`] (or drop to release).
+    Fresh(InFlight),
+    /// Seen with the same body: the stored response.
+    Replay(Value),
+    /// Seen with a different body.
+    Conflict,
+}
+
+/// Where responses are kept.
+pub trait IdempotencyStore: Send + Sync + 'static {
+    /// Claims a key: stored response, conflict, or the right to run (waiting while another
+    /// request with the key runs).
+    fn claim<'a>(
+        &'a self,
+        key: &'a IdemKey,
+        hash: &'a str,
+    ) -> BoxFuture<'a, Result<ClaimState, StoreError>>;
+    /// Stores the response of a claimed key.
+    fn complete<'a>(
+        &'a self,
+        key: &'a IdemKey,
+        hash: &'a str,
+        response: &'a Value,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// Gives up a claimed key without storing (the request failed).
+    fn release<'a>(&'a self, key: &'a IdemKey) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// Deletes responses stored before `before`; returns how many.
+    fn vacuum(&self, before: OffsetDateTime) -> BoxFuture<'_, Result<u64, StoreError>>;
+}
+
+/// What a store answers to a claim.
+pub enum ClaimState {
+    /// The caller now holds the key.
+    Claimed,
+    /// Stored with the same hash.
+    Stored(Value),
+    /// Stored (or running) with another hash.
+    Conflict,
+}
+
+/// A claimed key. Dropping it without [`complete`](InFlight::complete) releases the key, so a
+/// failed or abandoned request can be retried.
+pub struct InFlight {
+    store: Arc<dyn IdempotencyStore>,
+    key: Option<IdemKey>,
+    hash: String,
+}
+
+impl InFlight {
+    /// Stores the response.
+    pub async fn complete(mut self, response: &Value) -> Result<(), StoreError> {
+        let key = self.key.take();
+        match key {
+            Some(k) => self.store.complete(&k, &self.hash, response).await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            let store = self.store.clone();
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                handle.spawn(async move {
+                    if let Err(e) = store.release(&key).await {
+                        tracing::warn!(error = %e, "releasing an idempotency key");
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// Claims `key` on `store`.
+pub async fn claim(
+    store: &Arc<dyn IdempotencyStore>,
+    key: IdemKey,
+    hash: String,
+) -> Result<Claim, StoreError> {
+    Ok(match store.claim(&key, &hash).await? {
+        ClaimState::Claimed => Claim::Fresh(InFlight {
+            store: store.clone(),
+            key: Some(key),
+            hash,
+        }),
+        ClaimState::Stored(v) => Claim::Replay(v),
+        ClaimState::Conflict => Claim::Conflict,
+    })
+}
+
+enum Slot {
+    Running {
+        hash: String,
+        done: Arc<Notify>,
+    },
+    Stored {
+        hash: String,
+        response: Value,
+        at: OffsetDateTime,
+    },
+}
+
+/// Responses in memory: lost on restart.
+#[derive(Default)]
+pub struct MemoryIdempotencyStore {
+    slots: Mutex<HashMap<IdemKey, Slot>>,
+}
+
+impl MemoryIdempotencyStore {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IdemKey, Slot>> {
+        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl IdempotencyStore for MemoryIdempotencyStore {
+    fn claim<'a>(
+        &'a self,
+        key: &'a IdemKey,
+        hash: &'a str,
+    ) -> BoxFuture<'a, Result<ClaimState, StoreError>> {
+        Box::pin(async move {
+            loop {
+                let wait = {
+                    let mut slots = self.lock();
+                    match slots.get(key) {
+                        None => {
+                            slots.insert(
+                                key.clone(),
+                                Slot::Running {
+                                    hash: hash.to_owned(),
+                                    done: Arc::new(Notify::new()),
+                                },
+                            );
+                            return Ok(ClaimState::Claimed);
+                        }
+                        Some(Slot::Stored {
+                            hash: h, response, ..
+                        }) => {
+                            return Ok(if h == hash {
+                                ClaimState::Stored(response.clone())
+                            } else {
+                                ClaimState::Conflict
+                            });
+                        }
+                        Some(Slot::Running { hash: h, .. }) if h != hash => {
+                            return Ok(ClaimState::Conflict);
+                        }
+                        Some(Slot::Running { done, .. }) => done.clone(),
+                    }
+                };
+                // Wait for the running request, then look again.
+                let notified = wait.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                let still_running = matches!(self.lock().get(key), Some(Slot::Running { .. }));
+                if still_running {
+                    notified.await;
+                }
+            }
+        })
+    }
+
+    fn complete<'a>(
+        &'a self,
+        key: &'a IdemKey,
+        hash: &'a str,
+        response: &'a Value,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let prev = self.lock().insert(
+            key.clone(),
+            Slot::Stored {
+                hash: hash.to_owned(),
+                response: response.clone(),
+                at: OffsetDateTime::now_utc(),
+            },
+        );
+        if let Some(Slot::Running { done, .. }) = prev {
+            done.notify_waiters();
+        }
+        Box::pin(async { Ok(()) })
+    }
+
+    fn release<'a>(&'a self, key: &'a IdemKey) -> BoxFuture<'a, Result<(), StoreError>> {
+        let mut slots = self.lock();
+        if let Some(Slot::Running { done, .. }) = slots.get(key) {
+            let done = done.clone();
+            slots.remove(key);
+            done.notify_waiters();
+        }
+        Box::pin(async { Ok(()) })
+    }
+
+    fn vacuum(&self, before: OffsetDateTime) -> BoxFuture<'_, Result<u64, StoreError>> {
+        let mut slots = self.lock();
+        let n = slots.len();
+        slots.retain(|_, s| !matches!(s, Slot::Stored { at, .. } if *at < before));
+        let removed = (n - slots.len()) as u64;
+        Box::pin(async move { Ok(removed) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn the_hash_ignores_key_context_and_credentials_only() {
+        let a = json!({"idempotency_key": "k1", "context": {"x": 1}, "packages": [{"budget": 10}],
+                       "push_notification_config": {"url": "https://b.example/h", "authentication": {"credentials": "s"}}});
+        let b = json!({"packages": [{"budget": 10.0}], "idempotency_key": "k2",
+                       "push_notification_config": {"url": "https://b.example/h"}});
+        assert_eq!(request_hash(&a).unwrap(), request_hash(&b).unwrap());
+        let c = json!({"packages": [{"budget": 11}]});
+        assert_ne!(request_hash(&a).unwrap(), request_hash(&c).unwrap());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_duplicates_run_once() {
+        let store: Arc<dyn IdempotencyStore> = Arc::new(MemoryIdempotencyStore::default());
+        let runs = Arc::new(AtomicUsize::new(0));
+        let key = IdemKey {
+            key: "k".into(),
+            scope: "s".into(),
+            task: "create_media_buy".into(),
+        };
+        let mut joins = Vec::new();
+        for _ in 0..32 {
+            let (store, runs, key) = (store.clone(), runs.clone(), key.clone());
+            joins.push(tokio::spawn(async move {
+                match claim(&store, key, "h".into()).await.unwrap() {
+                    Claim::Fresh(f) => {
+                        runs.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        f.complete(&json!({"media_buy_id": "mb"})).await.unwrap();
+                        json!({"media_buy_id": "mb"})
+                    }
+                    Claim::Replay(v) => v,
+                    Claim::Conflict => panic!("conflict"),
+                }
+            }));
+        }
+        for j in joins {
+            assert_eq!(j.await.unwrap(), json!({"media_buy_id": "mb"}));
+        }
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        let other = claim(
+            &store,
+            IdemKey {
+                key: "k".into(),
+                scope: "s".into(),
+                task: "create_media_buy".into(),
+            },
+            "h2".into(),
+        );
+        assert!(matches!(other.await.unwrap(), Claim::Conflict));
+    }
+
+    #[tokio::test]
+    async fn a_released_key_runs_again() {
+        let store: Arc<dyn IdempotencyStore> = Arc::new(MemoryIdempotencyStore::default());
+        let key = IdemKey {
+            key: "k".into(),
+            scope: "s".into(),
+            task: "t".into(),
+        };
+        match claim(&store, key.clone(), "h".into()).await.unwrap() {
+            Claim::Fresh(f) => drop(f),
+            _ => panic!("expected fresh"),
+        }
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(matches!(
+            claim(&store, key, "h".into()).await.unwrap(),
+            Claim::Fresh(_)
+        ));
+    }
+}

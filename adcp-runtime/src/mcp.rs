@@ -1,0 +1,209 @@
+//! MCP over streamable HTTP, stateless.
+//!
+//! One POST carries one JSON-RPC message. `initialize` answers but is not required: a
+//! `tools/call` without one is served (the compliance runner's raw probes do exactly that). The
+//! answer is plain JSON whenever the client accepts `application/json`, and a single SSE event
+//! only when it accepts nothing else. No session id is issued. AdCP errors are tool results with
+//! `isError: true` and the error envelope in `structuredContent`; JSON-RPC errors are kept for
+//! protocol mistakes (unknown method, malformed message).
+
+use std::sync::{Arc, OnceLock};
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::platform::DecisioningPlatform;
+use crate::server::{Call, Reply, Server};
+
+/// Protocol versions this server speaks, newest first.
+const PROTOCOL_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+
+/// JSON-RPC error codes.
+const PARSE_ERROR: i64 = -32700;
+const INVALID_REQUEST: i64 = -32600;
+const METHOD_NOT_FOUND: i64 = -32601;
+const INVALID_PARAMS: i64 = -32602;
+
+fn rpc_error(id: &Value, code: i64, message: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
+}
+
+fn rpc_result(id: &Value, result: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "result": result})
+}
+
+/// The MCP tool result for an AdCP reply.
+pub fn tool_result(reply: &Reply) -> Value {
+    let text = serde_json::to_string(&reply.body).unwrap_or_default();
+    json!({
+        "content": [{"type": "text", "text": text}],
+        "structuredContent": reply.body,
+        "isError": reply.is_error,
+    })
+}
+
+/// The `tools/list` result, built once.
+fn tools_list<P: DecisioningPlatform>(
+    server: &Server<P>,
+    cache: &OnceLock<Arc<Value>>,
+) -> Arc<Value> {
+    cache
+        .get_or_init(|| {
+            let tools: Vec<Value> = server
+                .tools()
+                .into_iter()
+                .map(|t| {
+                    let schema: Value = serde_json::from_str(t.input_schema).unwrap_or_else(|_| json!({"type": "object"}));
+                    json!({
+                        "name": t.name,
+                        "description": format!("AdCP `{}` ({}): request `{}`, response `{}`.", t.name, t.protocol, t.request_type, t.response_type),
+                        "inputSchema": schema,
+                    })
+                })
+                .collect();
+            Arc::new(json!({"tools": tools}))
+        })
+        .clone()
+}
+
+/// Serves one POST to the MCP endpoint.
+pub async fn handle<P: DecisioningPlatform>(
+    server: &Server<P>,
+    cache: &OnceLock<Arc<Value>>,
+    headers: &HeaderMap,
+    agent_url: String,
+    principal: Option<crate::ctx::Principal>,
+    body: &[u8],
+) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !content_type.is_empty() && !content_type.starts_with("application/json") {
+        let err = rpc_error(
+            &Value::Null,
+            INVALID_REQUEST,
+            "Content-Type must be application/json",
+        );
+        return respond(headers, StatusCode::UNSUPPORTED_MEDIA_TYPE, &err);
+    }
+    let msg: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(_) => {
+            return respond(
+                headers,
+                StatusCode::BAD_REQUEST,
+                &rpc_error(&Value::Null, PARSE_ERROR, "body is not valid JSON"),
+            );
+        }
+    };
+    let Value::Object(m) = &msg else {
+        let e = rpc_error(
+            &Value::Null,
+            INVALID_REQUEST,
+            "send one JSON-RPC message per request; batches are not supported",
+        );
+        return respond(headers, StatusCode::BAD_REQUEST, &e);
+    };
+    let id = m.get("id").cloned();
+    let method = m.get("method").and_then(Value::as_str).unwrap_or("");
+    let params = m.get("params").cloned().unwrap_or(Value::Null);
+    let Some(id) = id else {
+        // A notification (`notifications/initialized`, `notifications/cancelled`, ...).
+        return StatusCode::ACCEPTED.into_response();
+    };
+    if m.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        return respond(
+            headers,
+            StatusCode::BAD_REQUEST,
+            &rpc_error(&id, INVALID_REQUEST, "`jsonrpc` must be \"2.0\""),
+        );
+    }
+    let out = match method {
+        "initialize" => {
+            let asked = params
+                .get("protocolVersion")
+                .and_then(Value::as_str)
+                .unwrap_or(PROTOCOL_VERSIONS[0]);
+            let version = PROTOCOL_VERSIONS
+                .iter()
+                .find(|v| **v == asked)
+                .copied()
+                .unwrap_or(PROTOCOL_VERSIONS[0]);
+            let c = server.config();
+            rpc_result(
+                &id,
+                json!({
+                    "protocolVersion": version,
+                    "capabilities": {"tools": {"listChanged": false}},
+                    "serverInfo": {"name": c.name, "version": c.version},
+                    "instructions": c.description,
+                }),
+            )
+        }
+        "ping" => rpc_result(&id, json!({})),
+        "tools/list" => rpc_result(&id, (*tools_list(server, cache)).clone()),
+        "tools/call" => {
+            let Some(name) = params.get("name").and_then(Value::as_str) else {
+                return respond(
+                    headers,
+                    StatusCode::OK,
+                    &rpc_error(&id, INVALID_PARAMS, "`params.name` names the tool to call"),
+                );
+            };
+            if adcp_wire::task(name).is_none() {
+                return respond(
+                    headers,
+                    StatusCode::OK,
+                    &rpc_error(&id, INVALID_PARAMS, &format!("Unknown tool: {name}")),
+                );
+            }
+            let args = params
+                .get("arguments")
+                .cloned()
+                .unwrap_or_else(|| json!({}));
+            let reply = server
+                .call(Call {
+                    tool: name.to_owned(),
+                    args,
+                    principal,
+                    agent_url,
+                })
+                .await;
+            rpc_result(&id, tool_result(&reply))
+        }
+        other => rpc_error(
+            &id,
+            METHOD_NOT_FOUND,
+            &format!("method `{other}` is not supported"),
+        ),
+    };
+    respond(headers, StatusCode::OK, &out)
+}
+
+/// JSON unless the client accepts only an event stream.
+fn respond(headers: &HeaderMap, status: StatusCode, body: &Value) -> Response {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let sse_only = accept.contains("text/event-stream")
+        && !accept.contains("application/json")
+        && !accept.contains("*/*");
+    let text = serde_json::to_string(body).unwrap_or_default();
+    let (content_type, payload) = if sse_only {
+        (
+            "text/event-stream",
+            format!("event: message\ndata: {text}\n\n"),
+        )
+    } else {
+        ("application/json", text)
+    };
+    let mut r = Response::new(Body::from(payload));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}

@@ -1,0 +1,275 @@
+//! The platform model: what `#[decisioning_platform]` derives from an adopter's impl block, and
+//! what a handler may return.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use serde_json::Value;
+
+use crate::ctx::Ctx;
+use crate::error::{AdcpError, AdcpResult};
+
+/// A boxed, sendable future.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// How the account a request acts for is found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccountMode {
+    /// The request names it (`account: {account_id}` or `{brand, operator}`).
+    Explicit,
+    /// The authenticated principal determines it.
+    FromAuth,
+    /// There is one account.
+    Singleton,
+}
+
+impl AccountMode {
+    /// The name used in the macro attribute and in logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountMode::Explicit => "explicit",
+            AccountMode::FromAuth => "from_auth",
+            AccountMode::Singleton => "singleton",
+        }
+    }
+}
+
+/// One task's entry in a platform's dispatch table.
+pub struct Handler<P: 'static> {
+    /// The task's wire name.
+    pub task: &'static str,
+    /// Decodes the request, calls the adopter's method, encodes the answer.
+    pub call: for<'a> fn(&'a P, Ctx, Value) -> BoxFuture<'a, AdcpResult<Outcome>>,
+}
+
+/// One `comply_test_controller` scenario the platform implements.
+pub struct ScenarioHandler<P: 'static> {
+    /// The scenario (`seed_product`, `force_media_buy_status`, ...).
+    pub scenario: &'static str,
+    /// Calls the adopter's method.
+    pub call: for<'a> fn(&'a P, Ctx, ScenarioParams) -> BoxFuture<'a, AdcpResult<ControllerReply>>,
+}
+
+/// The `params` of a `comply_test_controller` request.
+pub type ScenarioParams = adcp_wire::ComplyTestControllerRequestParams;
+
+/// What `#[decisioning_platform]` knows about a platform.
+pub struct Descriptor<P: 'static> {
+    /// The type's name.
+    pub name: &'static str,
+    /// Claimed specialisms, as manifest ids (`sales_non_guaranteed`).
+    pub specialisms: &'static [&'static str],
+    /// How accounts are resolved.
+    pub accounts: AccountMode,
+    /// Task handlers, one per implemented task.
+    pub handlers: &'static [Handler<P>],
+    /// Implemented controller scenarios.
+    pub scenarios: &'static [ScenarioHandler<P>],
+    /// Declared recipe kinds (`recipe_kind` values).
+    pub recipe_kinds: &'static [&'static str],
+}
+
+impl<P> Descriptor<P> {
+    /// The handler for a task.
+    pub fn handler(&self, task: &str) -> Option<&Handler<P>> {
+        self.handlers.iter().find(|h| h.task == task)
+    }
+
+    /// Whether the platform implements a task.
+    pub fn implements(&self, task: &str) -> bool {
+        self.handler(task).is_some()
+    }
+}
+
+/// An adopter's platform. Implemented by `#[decisioning_platform]`; not by hand.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an AdCP decisioning platform",
+    note = "annotate its impl block with `#[adcp_runtime::decisioning_platform(...)]`"
+)]
+pub trait DecisioningPlatform: Send + Sync + Sized + 'static {
+    /// The derived description and dispatch tables.
+    fn descriptor() -> &'static Descriptor<Self>;
+
+    /// Decodes a product's `implementation_config` as one of the declared recipes, so boot
+    /// validation can check the catalogue; `None` when no recipes are declared.
+    fn decode_recipe(_config: &Value) -> Option<Result<(), String>> {
+        None
+    }
+}
+
+/// What a handler produced, encoded.
+pub enum Outcome {
+    /// The response, now.
+    Done(Value),
+    /// The work continues after the response: answer `submitted` (or `working`) with a task id.
+    Handoff(Handoff),
+}
+
+/// The status a hand-off answers with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HandoffStatus {
+    /// Queued.
+    Submitted,
+    /// Started.
+    Working,
+    /// Waiting for the buyer.
+    InputRequired,
+}
+
+impl HandoffStatus {
+    /// The wire value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HandoffStatus::Submitted => "submitted",
+            HandoffStatus::Working => "working",
+            HandoffStatus::InputRequired => "input-required",
+        }
+    }
+}
+
+/// A hand-off, encoded.
+pub struct Handoff {
+    /// The status to answer with now.
+    pub status: HandoffStatus,
+    /// A message for the buyer.
+    pub message: Option<String>,
+    /// The work; `None` when something else (an operator, the test controller) completes the
+    /// task through the task registry.
+    pub work: Option<BoxFuture<'static, AdcpResult<Value>>>,
+}
+
+/// A task's answer: the response now, or a hand-off. Only tasks with async arms may hand off.
+pub enum Hybrid<T> {
+    /// The response, now.
+    Now(T),
+    /// The work continues after the response.
+    Later(TaskHandoff<T>),
+}
+
+impl<T> From<T> for Hybrid<T> {
+    fn from(value: T) -> Self {
+        Hybrid::Now(value)
+    }
+}
+
+/// Work that finishes after the response. The runtime registers a task, answers `submitted`
+/// with its `task_id`, runs the work off the request path, stores the result for `tasks_get`
+/// and notifies the buyer's webhook.
+pub struct TaskHandoff<T> {
+    status: HandoffStatus,
+    message: Option<String>,
+    work: Option<BoxFuture<'static, AdcpResult<T>>>,
+}
+
+impl<T: Send + 'static> TaskHandoff<T> {
+    /// Runs `work` in the background; its result completes the task.
+    pub fn spawn(work: impl Future<Output = AdcpResult<T>> + Send + 'static) -> Self {
+        TaskHandoff {
+            status: HandoffStatus::Submitted,
+            message: None,
+            work: Some(Box::pin(work)),
+        }
+    }
+
+    /// A task completed later through the task registry (an approval queue, a human).
+    pub fn external() -> Self {
+        TaskHandoff {
+            status: HandoffStatus::Submitted,
+            message: None,
+            work: None,
+        }
+    }
+
+    /// Answer `working` rather than `submitted`.
+    pub fn working(mut self) -> Self {
+        self.status = HandoffStatus::Working;
+        self
+    }
+
+    /// Answer `input-required`: the buyer must act before the work continues.
+    pub fn input_required(mut self) -> Self {
+        self.status = HandoffStatus::InputRequired;
+        self
+    }
+
+    /// A message for the buyer.
+    pub fn message(mut self, message: impl Into<String>) -> Self {
+        self.message = Some(message.into());
+        self
+    }
+
+    pub(crate) fn erase(self, encode: fn(T) -> AdcpResult<Value>) -> Handoff {
+        Handoff {
+            status: self.status,
+            message: self.message,
+            work: self.work.map(|w| -> BoxFuture<'static, AdcpResult<Value>> {
+                Box::pin(async move { w.await.and_then(encode) })
+            }),
+        }
+    }
+}
+
+/// What a controller scenario produced.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ControllerReply {
+    /// A `seed_*` scenario stored its fixture.
+    Seeded,
+    /// A `force_*_status` scenario moved an entity.
+    Transition {
+        /// State before.
+        previous: String,
+        /// State after.
+        current: String,
+    },
+    /// A `simulate_*` scenario.
+    Simulated {
+        /// What was simulated.
+        simulated: Value,
+        /// Running totals, when tracked.
+        cumulative: Option<Value>,
+    },
+    /// A directive stored for later requests.
+    Forced(Value),
+}
+
+/// Which buyer-configurable wire capabilities a product exposes; requests outside it are
+/// rejected before adopter code runs. `None` on an axis means "not gated".
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CapabilityOverlap {
+    /// Pricing models the buyer may choose.
+    pub pricing_models: Option<Vec<String>>,
+    /// Targeting dimensions the buyer may set (`geo_countries`, `device_type`, ...).
+    pub targeting_dimensions: Option<Vec<String>>,
+    /// Delivery types offered.
+    pub delivery_types: Option<Vec<String>>,
+}
+
+/// A typed `implementation_config`: the contract between the proposal side that attaches it to
+/// products and the decisioning side that executes it. Declared with
+/// `#[decisioning_platform(recipes(kind = Type, ..))]`, which derives the platform's recipe
+/// union tagged `recipe_kind`.
+pub trait Recipe {
+    /// Which buyer-configurable capabilities products with this recipe expose.
+    fn capability_overlap(&self) -> Option<CapabilityOverlap> {
+        None
+    }
+}
+
+/// A platform's recipe union (derived by the macro).
+pub trait RecipeUnion: Sized {
+    /// Every declared `recipe_kind`.
+    const KINDS: &'static [&'static str];
+    /// This value's kind.
+    fn kind(&self) -> &'static str;
+    /// The recipe's capability overlap.
+    fn capability_overlap(&self) -> Option<CapabilityOverlap>;
+}
+
+pub(crate) fn unknown_task(task: &str) -> AdcpError {
+    AdcpError::new(
+        crate::error::codes::UNSUPPORTED_FEATURE,
+        format!("this agent does not implement `{task}`"),
+    )
+    .with_field("tool")
+    .with_recovery(crate::error::Recovery::Terminal)
+}

@@ -1,0 +1,126 @@
+//! The default catalogue: products and the creative formats they take.
+
+use adcp_runtime::AdcpResult;
+use adcp_runtime::wire::{Format, FormatId, Product, decode};
+use serde_json::{Value, json};
+
+/// Where this seller's inventory lives.
+pub(crate) const PUBLISHER_DOMAIN: &str = "outdoor-network.example";
+
+/// A format this seller accepts: (id, name, width, height, duration in seconds).
+pub(crate) const FORMATS: &[(&str, &str, Option<(i64, i64)>, Option<u32>)] = &[
+    (
+        "display_300x250",
+        "Medium rectangle 300x250",
+        Some((300, 250)),
+        None,
+    ),
+    (
+        "display_728x90",
+        "Leaderboard 728x90",
+        Some((728, 90)),
+        None,
+    ),
+    (
+        "display_320x50",
+        "Mobile banner 320x50",
+        Some((320, 50)),
+        None,
+    ),
+    ("video_15s", "Instream video 15s", None, Some(15)),
+    ("video_30s", "Instream video 30s", None, Some(30)),
+];
+
+pub(crate) fn format_id(agent_url: &str, id: &str) -> FormatId {
+    FormatId::new(agent_url.to_owned(), id.to_owned())
+}
+
+/// The formats, with `agent_url` set to this agent.
+pub(crate) fn formats(agent_url: &str) -> Vec<Format> {
+    FORMATS
+        .iter()
+        .map(|(id, name, size, secs)| {
+            let mut f = Format::new(format_id(agent_url, id), (*name).to_owned());
+            f.description = Some(match (size, secs) {
+                (Some((w, h)), _) => format!("Static or animated image, {w}x{h} pixels"),
+                (_, Some(s)) => format!("VAST video, {s} seconds"),
+                _ => String::new(),
+            });
+            f
+        })
+        .collect()
+}
+
+/// A product from the baseline every product of this seller shares and the fields given.
+pub(crate) fn product(agent_url: &str, fields: &Value) -> AdcpResult<Product> {
+    let mut p = json!({
+        "product_id": "",
+        "name": "",
+        "description": "Run-of-network inventory on the outdoor lifestyle network",
+        "publisher_properties": [{"publisher_domain": PUBLISHER_DOMAIN, "selection_type": "all"}],
+        "channels": ["display"],
+        "format_ids": [{"agent_url": agent_url, "id": "display_300x250"}],
+        "delivery_type": "non_guaranteed",
+        "pricing_options": [{"pricing_option_id": "cpm_auction", "pricing_model": "cpm", "currency": "USD", "floor_price": 5.0}],
+        "reporting_capabilities": {
+            "available_reporting_frequencies": ["hourly", "daily"],
+            "expected_delay_minutes": 60,
+            "timezone": "UTC",
+            "supports_webhooks": false,
+            "available_metrics": ["impressions", "spend", "clicks", "ctr"],
+            "date_range_support": "date_range",
+        },
+    });
+    overlay(&mut p, fields);
+    if p["name"] == "" {
+        p["name"] = p["product_id"].clone();
+    }
+    // Format ids given without an agent are this agent's formats.
+    if let Some(ids) = p["format_ids"].as_array_mut() {
+        for f in ids {
+            if f.get("agent_url").is_none() {
+                f["agent_url"] = json!(agent_url);
+            }
+        }
+    }
+    // Channels outside the 3.0 enum (fixtures use `video`) become the closest one.
+    if let Some(chs) = p["channels"].as_array_mut() {
+        for c in chs {
+            if c == "video" {
+                *c = json!("olv");
+            }
+        }
+    }
+    decode(p).map_err(|e| {
+        adcp_runtime::AdcpError::invalid_request(format!("fixture.{}", e.path), e.message)
+    })
+}
+
+/// Shallow overlay of `fields` onto `base` (top-level keys replace).
+pub(crate) fn overlay(base: &mut Value, fields: &Value) {
+    if let (Value::Object(b), Value::Object(f)) = (base, fields) {
+        for (k, v) in f {
+            b.insert(k.clone(), v.clone());
+        }
+    }
+}
+
+/// The default catalogue.
+pub(crate) fn default_products(agent_url: &str) -> Vec<Product> {
+    let specs = [
+        json!({"product_id": "test-product", "name": "Test product (run of network display)",
+               "pricing_options": [
+                   {"pricing_option_id": "default", "pricing_model": "cpm", "currency": "USD", "floor_price": 2.0},
+                   {"pricing_option_id": "test-pricing", "pricing_model": "cpm", "currency": "USD", "floor_price": 2.0}]}),
+        json!({"product_id": "outdoor_display_ron", "name": "Outdoor lifestyle display, run of network",
+               "format_ids": [{"id": "display_300x250"}, {"id": "display_728x90"}, {"id": "display_320x50"}],
+               "pricing_options": [{"pricing_option_id": "cpm_auction", "pricing_model": "cpm", "currency": "USD", "floor_price": 4.0}]}),
+        json!({"product_id": "outdoor_video_instream", "name": "Outdoor lifestyle instream video",
+               "channels": ["olv"], "format_ids": [{"id": "video_15s"}, {"id": "video_30s"}],
+               "pricing_options": [{"pricing_option_id": "cpm_auction", "pricing_model": "cpm", "currency": "USD", "floor_price": 12.0}]}),
+    ];
+    specs
+        .iter()
+        .filter_map(|s| product(agent_url, s).ok())
+        .collect()
+}
