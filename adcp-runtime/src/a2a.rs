@@ -110,10 +110,16 @@ fn now() -> String {
 }
 
 /// The A2A task for an AdCP reply.
-fn task_for(reply: &Reply, message: &Value, context_id: &str) -> Value {
+///
+/// The task's state is the call's: `completed` whenever the call reached a task, AdCP errors
+/// included (the AdCP status is in the artifact), and `failed` only when the message could not
+/// be routed to one (`routed == false`).
+fn task_for(reply: &Reply, message: &Value, context_id: &str, routed: bool) -> Value {
     let adcp_status = reply.status();
-    let (state, artifact_name) = if reply.is_error {
+    let (state, artifact_name) = if !routed {
         ("failed", "error")
+    } else if reply.is_error {
+        ("completed", "error")
     } else if matches!(adcp_status, "submitted" | "working" | "input-required") {
         ("completed", "submitted")
     } else {
@@ -130,7 +136,7 @@ fn task_for(reply: &Reply, message: &Value, context_id: &str) -> Value {
         artifact["metadata"] = json!({"adcp_task_id": id});
     }
     let mut status = json!({"state": state, "timestamp": now()});
-    if reply.is_error {
+    if !routed {
         let text = reply.body["adcp_error"]["message"]
             .as_str()
             .unwrap_or("the task failed");
@@ -147,6 +153,24 @@ fn task_for(reply: &Reply, message: &Value, context_id: &str) -> Value {
         "artifacts": [artifact],
         "history": [message],
     })
+}
+
+/// Over A2A the DataPart's top-level `status` is read as the task's result status. AdCP 3.0
+/// media-buy responses use that field for the buy's lifecycle, and three lifecycle values are
+/// also task statuses (`completed`, `canceled`, `rejected`): a canceled buy would read as a
+/// canceled call. Those values move to `media_buy_status` (the field AdCP 3.1 names for it);
+/// `status` is optional in these responses, so the payload stays valid. MCP keeps the 3.0 shape.
+fn disambiguate_status(reply: &mut Reply) {
+    if reply.is_error {
+        return;
+    }
+    if let Value::Object(m) = &mut reply.body
+        && m.contains_key("media_buy_id")
+        && matches!(m.get("status").and_then(Value::as_str), Some("completed" | "canceled" | "rejected"))
+        && let Some(status) = m.remove("status")
+    {
+        m.insert("media_buy_status".into(), status);
+    }
 }
 
 /// The `{skill, input}` of a message, or why not.
@@ -207,30 +231,34 @@ pub async fn handle<P: DecisioningPlatform>(
                 .get("contextId")
                 .and_then(Value::as_str)
                 .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
-            let reply = match invocation(message) {
+            let (reply, routed) = match invocation(message) {
                 Ok((skill, input)) => {
                     if adcp_wire::task(&skill).is_none() {
                         return rpc_error(&id, INVALID_PARAMS, &format!("unknown skill `{skill}`"));
                     }
-                    server
+                    let reply = server
                         .call(Call {
                             tool: skill,
                             args: input,
                             principal,
                             agent_url,
                         })
-                        .await
+                        .await;
+                    (reply, true)
                 }
                 Err(why) => {
                     let e = crate::AdcpError::new(crate::codes::INVALID_REQUEST, why)
                         .with_field("message.parts");
-                    Reply {
+                    let reply = Reply {
                         body: crate::envelope::error(&e),
                         is_error: true,
-                    }
+                    };
+                    (reply, false)
                 }
             };
-            let task = task_for(&reply, message, &context_id);
+            let mut reply = reply;
+            disambiguate_status(&mut reply);
+            let task = task_for(&reply, message, &context_id, routed);
             tasks.put(&task);
             task
         }

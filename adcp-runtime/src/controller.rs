@@ -97,10 +97,11 @@ pub(crate) async fn handle<P: DecisioningPlatform>(
     }
     let d = P::descriptor();
     let mut account = Account::resolve(d.accounts, args, call.principal.as_ref(), true);
-    if args.get("account").is_none() && args.get("brand").is_none() {
-        // A controller call naming no account acts on the sandbox.
+    // An account referenced by id is a test account here unless it says otherwise; the
+    // platform's scenarios act on its own scope.
+    let declines = args.get("account").and_then(|a| a.get("sandbox")) == Some(&Value::Bool(false));
+    if account.account_id.is_some() && !declines {
         account.sandbox = true;
-        account.scope = Account::SANDBOX_SCOPE.to_owned();
     }
     if !account.sandbox {
         return Ok(failure(

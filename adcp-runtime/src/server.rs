@@ -201,6 +201,7 @@ impl<P: DecisioningPlatform> Server<P> {
 
     /// Serves one call.
     pub async fn call(&self, call: Call) -> Reply {
+        tracing::debug!(tool = %call.tool, args = %call.args, "call");
         let context = call.args.get("context").cloned();
         let task_name = call.tool.clone();
         let result = self.run(call).await;
@@ -215,6 +216,7 @@ impl<P: DecisioningPlatform> Server<P> {
         if self.inner.config.validate_responses && !reply.is_error {
             check_response(&task_name, &reply.body);
         }
+        tracing::debug!(tool = %task_name, is_error = reply.is_error, body = %reply.body, "reply");
         reply
     }
 

@@ -410,7 +410,8 @@ impl Seller {
         ctx: &Ctx,
         req: ListCreativeFormatsRequest,
     ) -> AdcpResult<ListCreativeFormatsResponse> {
-        let mut formats = catalog::formats(ctx.agent_url());
+        let seeded: Vec<Format> = self.store.with(ctx.scope(), |s| s.formats.values().cloned().collect());
+        let mut formats = if seeded.is_empty() { catalog::formats(ctx.agent_url()) } else { seeded };
         if let Some(ids) = &req.format_ids {
             // Asked-for formats first, in the order asked, then nothing else.
             formats = ids
@@ -597,21 +598,8 @@ impl Seller {
                 }
                 match req.paused {
                     Some(true) => transition(b, "paused")?,
-                    Some(false) if b.status == "paused" => {
-                        let next = if b.has_creatives() {
-                            running_status(b)
-                        } else {
-                            "pending_creatives"
-                        };
-                        if next == "pending_creatives" {
-                            return Err(AdcpError::new(
-                                codes::INVALID_STATE,
-                                "the buy has no creatives to run",
-                            )
-                            .with_field("paused"));
-                        }
-                        transition(b, next)?;
-                    }
+                    // A resumed buy runs again: its lifecycle has no way back to pending.
+                    Some(false) if b.status == "paused" => transition(b, "active")?,
                     Some(false) => {
                         return Err(AdcpError::new(
                             codes::INVALID_STATE,
@@ -1293,6 +1281,16 @@ impl Seller {
         };
         self.store
             .with(ctx.scope(), |s| s.media_buys.insert(id, buy));
+        Ok(ControllerReply::Seeded)
+    }
+
+    async fn seed_creative_format(&self, ctx: &Ctx, params: ScenarioParams) -> AdcpResult<ControllerReply> {
+        let id = params.format_id.clone().ok_or_else(|| AdcpError::new("INVALID_PARAMS", "seed_creative_format needs `format_id`"))?;
+        let fixture = Value::Object(params.fixture.clone().unwrap_or_default());
+        let name = fixture["name"].as_str().unwrap_or(&id).to_owned();
+        let mut format = Format::new(catalog::format_id(ctx.agent_url(), &id), name);
+        format.description = fixture["description"].as_str().map(str::to_owned);
+        self.store.with(ctx.scope(), |s| s.formats.insert(id, format));
         Ok(ControllerReply::Seeded)
     }
 

@@ -88,6 +88,8 @@ pub(crate) struct Scope {
     pub(crate) accounts: Vec<AccountState>,
     pub(crate) governance: Vec<Value>,
     pub(crate) plans: BTreeMap<String, Value>,
+    /// Formats seeded for this scope; when any are, they are the scope's format list.
+    pub(crate) formats: BTreeMap<String, adcp_runtime::wire::Format>,
     next_id: u64,
 }
 
