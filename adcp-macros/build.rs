@@ -22,9 +22,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         let answers: Vec<String> = t.answers.iter().map(|a| format!("{a:?}")).collect();
         writeln!(
             s,
-            "    TaskInfo {{ name: {:?}, protocol: {:?}, mutating: {}, has_async: {}, request_type: {:?}, response_type: {:?}, answers: &[{}] }},",
+            "    TaskInfo {{ name: {:?}, mutating: {}, has_async: {}, request_type: {:?}, response_type: {:?}, answers: &[{}] }},",
             t.name,
-            t.protocol,
             t.mutating,
             !t.async_arms.is_empty(),
             t.request_type,

@@ -9,7 +9,6 @@
 
 pub(crate) struct TaskInfo {
     pub(crate) name: &'static str,
-    pub(crate) protocol: &'static str,
     #[allow(dead_code)]
     pub(crate) mutating: bool,
     pub(crate) has_async: bool,

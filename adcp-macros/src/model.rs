@@ -12,7 +12,7 @@ use crate::errors::Errors;
 #[derive(Clone, Copy)]
 pub(crate) enum Target {
     Task(&'static TaskInfo),
-    Scenario(&'static str),
+    Scenario,
     /// A task or scenario the runtime serves itself (with the reason).
     Runtime(&'static str),
     Unknown,
@@ -78,8 +78,8 @@ fn target_of(name: &str) -> Target {
     if let Some(t) = catalog::task(name) {
         return Target::Task(t);
     }
-    if let Some(s) = catalog::scenario(name) {
-        return Target::Scenario(s);
+    if catalog::scenario(name).is_some() {
+        return Target::Scenario;
     }
     Target::Unknown
 }

@@ -151,7 +151,7 @@ fn check_operation(op: &Operation, errors: &Errors) -> Option<ValidOp> {
             return None;
         }
         Target::Task(t) => (t.request_type, t.answers.to_vec()),
-        Target::Scenario(_) => ("ScenarioParams", vec!["ControllerReply"]),
+        Target::Scenario => ("ScenarioParams", vec!["ControllerReply"]),
     };
     let sig = &op.sig;
     let mut ok = true;

@@ -139,3 +139,171 @@ pub fn first_difference(a: &Value, b: &Value, path: &str) -> Option<String> {
         _ => Some(format!("{path}: {a} became {b}")),
     }
 }
+
+pub mod harness {
+    //! Starting the reference seller in-process and driving the official compliance runner.
+
+    use std::net::SocketAddr;
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+    use std::sync::OnceLock;
+    use std::thread::JoinHandle;
+
+    use serde_json::Value;
+
+    /// The runner release the storyboards are graded with.
+    pub const RUNNER: &str = "@adcp/sdk@6.11.0";
+
+    /// The reference seller, serving on a loopback port until dropped.
+    pub struct Seller {
+        /// Where it listens.
+        pub addr: SocketAddr,
+        stop: Option<tokio::sync::oneshot::Sender<()>>,
+        thread: Option<JoinHandle<()>>,
+    }
+
+    impl Seller {
+        /// A fresh seller (empty store) with compliance testing on, on a free port.
+        pub fn start() -> Seller {
+            let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let thread = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("a tokio runtime");
+                rt.block_on(async move {
+                    let server = sales_non_guaranteed::server(sales_non_guaranteed::config(true, None))
+                        .expect("the reference seller passes boot validation");
+                    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
+                    addr_tx.send(listener.local_addr().expect("bound")).expect("the test waits");
+                    axum::serve(listener, adcp_runtime::router(server))
+                        .with_graceful_shutdown(async {
+                            let _ = stopped.await;
+                        })
+                        .await
+                        .expect("serves");
+                });
+            });
+            let addr = addr_rx.recv().expect("the seller starts");
+            Seller { addr, stop: Some(stop), thread: Some(thread) }
+        }
+
+        /// The MCP endpoint.
+        pub fn mcp_url(&self) -> String {
+            format!("http://{}/mcp", self.addr)
+        }
+
+        /// The base URL (A2A card and endpoint).
+        pub fn base_url(&self) -> String {
+            format!("http://{}", self.addr)
+        }
+    }
+
+    impl Drop for Seller {
+        fn drop(&mut self) {
+            if let Some(s) = self.stop.take() {
+                let _ = s.send(());
+            }
+            if let Some(t) = self.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+
+    /// The workspace root.
+    pub fn root() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    }
+
+    /// The runner's entry point, installed with npm into `.tools/adcp-sdk` on first use.
+    pub fn runner() -> &'static Path {
+        static RUNNER_JS: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+        let r = RUNNER_JS.get_or_init(|| {
+            let prefix = root().join(".tools/adcp-sdk");
+            let js = prefix.join("node_modules/@adcp/sdk/bin/adcp.js");
+            let pkg = prefix.join("node_modules/@adcp/sdk/package.json");
+            let installed = std::fs::read_to_string(&pkg).is_ok_and(|t| t.contains("\"version\": \"6.11.0\""));
+            if !installed {
+                let status = Command::new("npm")
+                    .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
+                    .arg(&prefix)
+                    .arg(RUNNER)
+                    .status()
+                    .map_err(|e| format!("npm is needed to install {RUNNER}: {e}"))?;
+                if !status.success() {
+                    return Err(format!("npm install {RUNNER} failed: {status}"));
+                }
+            }
+            Ok(js)
+        });
+        match r {
+            Ok(p) => p,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Counts from a runner result.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct Counts {
+        /// Steps passed.
+        pub passed: u64,
+        /// Steps failed.
+        pub failed: u64,
+        /// Steps skipped.
+        pub skipped: u64,
+    }
+
+    /// Runs one storyboard against `url` with the runner's clock at 2026-04-01, returning the
+    /// runner's JSON result.
+    pub fn run_storyboard(url: &str, storyboard: &str, extra: &[&str]) -> Value {
+        let out = Command::new("node")
+            .arg("--require")
+            .arg(root().join("tests/compliance/shift-clock.cjs"))
+            .arg(runner())
+            .args(["storyboard", "run", url, storyboard, "--allow-http", "--webhook-receiver", "--json"])
+            .args(extra)
+            .output()
+            .expect("node runs the compliance runner");
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "the runner printed no JSON ({e}); stderr:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+    }
+
+    /// Step counts of a result.
+    pub fn counts(result: &Value) -> Counts {
+        let s = &result["summary"];
+        let n = |k: &str| s[k].as_u64().unwrap_or(0);
+        Counts { passed: n("steps_passed"), failed: n("steps_failed"), skipped: n("steps_skipped") }
+    }
+
+    /// Every failed or skipped step, with its reason, one per line.
+    pub fn report(result: &Value) -> String {
+        let mut out = String::new();
+        for t in result["tracks"].as_array().into_iter().flatten() {
+            for sc in t["scenarios"].as_array().into_iter().flatten() {
+                for st in sc["steps"].as_array().into_iter().flatten() {
+                    if st["passed"].as_bool() == Some(true) {
+                        continue;
+                    }
+                    let kind = if st["skipped"].as_bool() == Some(true) { "skipped" } else { "FAILED" };
+                    let why = st["skip_reason"].as_str().or(st["error"].as_str()).unwrap_or("");
+                    out.push_str(&format!(
+                        "  {kind}: {} / {} ({}): {why}\n",
+                        sc["scenario"].as_str().unwrap_or(""),
+                        st["step"].as_str().unwrap_or(""),
+                        st["task"].as_str().unwrap_or("")
+                    ));
+                }
+            }
+        }
+        for f in result["failures"].as_array().into_iter().flatten() {
+            out.push_str(&format!("  failure: {f}\n"));
+        }
+        out
+    }
+}

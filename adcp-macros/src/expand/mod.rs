@@ -39,3 +39,6 @@ pub(crate) fn decisioning_platform(attr: TokenStream, item: TokenStream) -> Toke
     };
     quote! { #item #generated }
 }
+
+#[cfg(test)]
+mod tests;

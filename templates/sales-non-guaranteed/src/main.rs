@@ -1,27 +1,16 @@
-//! The reference seller: a non-guaranteed (auction) seller of display and video inventory,
-//! with an in-memory catalogue and a compliance test controller.
+//! Serves the reference seller.
 //!
 //! ```text
 //! cargo run -p sales-non-guaranteed -- --bind 127.0.0.1:3000
 //! ```
 
-mod catalog;
-mod seller;
-mod store;
-
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use adcp_runtime::Config;
 use clap::Parser;
-use serde_json::json;
 
 #[derive(Parser)]
-#[command(
-    name = "reference-seller",
-    version,
-    about = "The adcp-rs reference AdCP seller (sales-non-guaranteed)"
-)]
+#[command(name = "reference-seller", version, about = "The adcp-rs reference AdCP seller (sales-non-guaranteed)")]
 struct Cli {
     /// Address to listen on.
     #[arg(long, env = "ADCP_BIND", default_value = "127.0.0.1:3000")]
@@ -37,33 +26,17 @@ struct Cli {
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ADCP_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("ADCP_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let config = Config {
-        name: "adcp-rs reference seller".into(),
-        description:
-            "Non-guaranteed display and video inventory, auction priced (adcp-rs reference seller)"
-                .into(),
-        public_url: cli.public_url,
-        compliance_testing: cli.compliance_testing,
-        capabilities: json!({
-            "account": {"supported_billing": ["operator", "agent"], "require_operator_auth": false, "sandbox": true},
-            "media_buy": {"supported_pricing_models": ["cpm"]},
-        }),
-        ..Config::default()
+    let server = match sales_non_guaranteed::server(sales_non_guaranteed::config(cli.compliance_testing, cli.public_url)) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::FAILURE;
+        }
     };
-    let seller = seller::Seller::new();
-    let products = seller.catalog_json();
-    let server = adcp_runtime::Server::new(seller, config);
-    if let Err(e) = adcp_runtime::boot::check_with_catalog(&server, &products) {
-        tracing::error!("{e}");
-        return ExitCode::FAILURE;
-    }
     let listener = match tokio::net::TcpListener::bind(cli.bind).await {
         Ok(l) => l,
         Err(e) => {

@@ -29,7 +29,8 @@ const REVIEW_TIME: Duration = Duration::from_secs(2);
 const ACCEPTED_WINDOWS: &[&str] = &["live", "c3", "c7"];
 const MIN_VARIANCE_PERCENT: f64 = 5.0;
 
-pub(crate) struct Seller {
+/// The seller: its state, and the default catalogue per agent URL.
+pub struct Seller {
     store: Arc<Store>,
     /// The default catalogue, per agent URL (format ids carry it).
     catalogs: RwLock<HashMap<String, Arc<Vec<Product>>>>,
@@ -102,7 +103,8 @@ fn running_status(buy: &MediaBuy) -> &'static str {
 }
 
 impl Seller {
-    pub(crate) fn new() -> Self {
+    /// A seller with an empty store.
+    pub fn new() -> Self {
         Seller {
             store: Arc::new(Store::default()),
             catalogs: RwLock::new(HashMap::new()),
@@ -110,7 +112,7 @@ impl Seller {
     }
 
     /// The default catalogue as JSON, for boot validation.
-    pub(crate) fn catalog_json(&self) -> Vec<Value> {
+    pub fn catalog_json(&self) -> Vec<Value> {
         catalog::default_products("http://127.0.0.1/mcp")
             .iter()
             .filter_map(|p| serde_json::to_value(p).ok())
@@ -229,6 +231,7 @@ impl Seller {
             package_id: id,
             product_id: req.product_id.clone(),
             pricing_option_id: req.pricing_option_id.clone(),
+            pricing_model: po.model,
             rate,
             budget: req.budget,
             bid_price: req.bid_price,
@@ -783,7 +786,7 @@ impl Seller {
                                 GetMediaBuyDeliveryResponseMediaBuyDeliveriesItemByPackageItem::new(
                                     b.currency.clone(),
                                     p.package_id.clone(),
-                                    PricingModel::Cpm,
+                                    p.pricing_model,
                                     p.rate,
                                     p.spend,
                                 );
@@ -813,7 +816,9 @@ impl Seller {
                         status,
                         totals,
                     );
-                    d.pricing_model = Some(PricingModel::Cpm);
+                    // One model per buy is reported when all packages share it.
+                    let models: Vec<PricingModel> = b.packages.iter().map(|p| p.pricing_model).collect();
+                    d.pricing_model = models.first().copied().filter(|m| models.iter().all(|x| x == m));
                     d
                 })
                 .collect();
@@ -1248,6 +1253,10 @@ impl Seller {
                     .as_str()
                     .unwrap_or("default")
                     .to_owned(),
+                pricing_model: p["pricing_model"]
+                    .as_str()
+                    .and_then(|m| m.parse().ok())
+                    .unwrap_or(PricingModel::Cpm),
                 rate: p["bid_price"].as_f64().unwrap_or(5.0),
                 budget: p["budget"].as_f64().unwrap_or(1000.0),
                 bid_price: p["bid_price"].as_f64(),

@@ -14,6 +14,7 @@ pub(crate) struct PackageState {
     pub(crate) package_id: String,
     pub(crate) product_id: String,
     pub(crate) pricing_option_id: String,
+    pub(crate) pricing_model: adcp_runtime::wire::PricingModel,
     pub(crate) rate: f64,
     pub(crate) budget: f64,
     pub(crate) bid_price: Option<f64>,

@@ -1,0 +1,15 @@
+//! A task taking another task's request.
+#![allow(unused_imports)]
+use adcp_runtime::wire::*;
+use adcp_runtime::{AdcpResult, Ctx, decisioning_platform};
+
+struct Seller;
+
+#[decisioning_platform]
+impl Seller {
+    async fn get_products(&self, _ctx: &Ctx, _req: GetMediaBuysRequest) -> AdcpResult<GetProductsResponse> {
+        Ok(GetProductsResponse::new(Vec::new()))
+    }
+}
+
+fn main() {}

@@ -1,0 +1,20 @@
+//! Two methods for one task.
+#![allow(unused_imports)]
+use adcp_runtime::wire::*;
+use adcp_runtime::{AdcpResult, Ctx, decisioning_platform};
+
+struct Seller;
+
+#[decisioning_platform]
+impl Seller {
+    async fn get_products(&self, _ctx: &Ctx, _req: GetProductsRequest) -> AdcpResult<GetProductsResponse> {
+        Ok(GetProductsResponse::new(Vec::new()))
+    }
+
+    #[adcp(task = "get_products")]
+    async fn products_again(&self, _ctx: &Ctx, _req: GetProductsRequest) -> AdcpResult<GetProductsResponse> {
+        Ok(GetProductsResponse::new(Vec::new()))
+    }
+}
+
+fn main() {}

@@ -1,0 +1,15 @@
+//! A handler not returning AdcpResult.
+#![allow(unused_imports)]
+use adcp_runtime::wire::*;
+use adcp_runtime::{AdcpResult, Ctx, decisioning_platform};
+
+struct Seller;
+
+#[decisioning_platform]
+impl Seller {
+    async fn get_products(&self, _ctx: &Ctx, _req: GetProductsRequest) -> GetProductsResponse {
+        GetProductsResponse::new(Vec::new())
+    }
+}
+
+fn main() {}

@@ -1,0 +1,109 @@
+//! Boot validation reports every problem at once, and a sound platform passes.
+
+use std::time::Duration;
+
+use adcp_runtime::boot::{Problem, check, check_with_catalog};
+use adcp_runtime::schemars::JsonSchema;
+use adcp_runtime::serde::{Deserialize, Serialize};
+use adcp_runtime::wire::*;
+use adcp_runtime::{AdcpResult, Config, Ctx, Recipe, Server, decisioning_platform};
+use serde_json::json;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(crate = "adcp_runtime::serde", deny_unknown_fields)]
+#[schemars(crate = "adcp_runtime::schemars")]
+struct GamRecipe {
+    line_item_template: String,
+}
+
+impl Recipe for GamRecipe {}
+
+struct Broken;
+
+#[decisioning_platform(specialisms(sales_non_guaranteed), accounts = singleton, recipes(gam = GamRecipe))]
+impl Broken {
+    async fn get_products(&self, _ctx: &Ctx, _req: GetProductsRequest) -> AdcpResult<GetProductsResponse> {
+        Ok(GetProductsResponse::new(Vec::new()))
+    }
+
+    async fn create_media_buy(&self, _ctx: &Ctx, req: CreateMediaBuyRequest) -> AdcpResult<CreateMediaBuySuccess> {
+        Ok(CreateMediaBuySuccess::new(req.idempotency_key, Vec::new()))
+    }
+
+    async fn sync_accounts(&self, _ctx: &Ctx, _req: SyncAccountsRequest) -> AdcpResult<SyncAccountsSuccess> {
+        Ok(SyncAccountsSuccess::new(Vec::new()))
+    }
+}
+
+#[test]
+fn every_problem_is_reported_together() {
+    let config = Config {
+        public_url: Some("ftp://seller.example".into()),
+        replay_ttl: Duration::from_secs(60),
+        capabilities: json!({
+            "supported_protocols": ["signals"],
+            "compliance_testing": {"scenarios": ["simulate_delivery"]},
+            "media_buy": {"supported_pricing_models": ["barter"]},
+        }),
+        ..Config::default()
+    };
+    let server = Server::new(Broken, config);
+    let catalog = [
+        json!({"product_id": "p1", "implementation_config": {"recipe_kind": "gam", "line_item_template": "t1"}}),
+        json!({"product_id": "p2", "implementation_config": {"recipe_kind": "kevel", "zone_ids": [1]}}),
+        json!({"product_id": "p3", "implementation_config": {"recipe_kind": "gam"}}),
+    ];
+    let err = check_with_catalog(&server, &catalog).unwrap_err();
+    let problems: Vec<(&str, &str)> = err.problems.iter().map(|p: &Problem| (p.area, p.message.as_str())).collect();
+    assert_eq!(
+        problems,
+        [
+            ("capabilities", "`supported_protocols` is derived from the platform and cannot be configured"),
+            ("capabilities", "`compliance_testing` is advertised but compliance testing is off"),
+            (
+                "capabilities",
+                "get_adcp_capabilities would not match its schema at `media_buy.supported_pricing_models[0]`: must be one of \"cpm\", \"vcpm\", \"cpc\", \"cpcv\", \"cpv\", \"cpp\", \"cpa\", \"flat_rate\", \"time\""
+            ),
+            ("config", "replay_ttl is 60 s; AdCP allows 3600 to 604800"),
+            ("config", "public_url `ftp://seller.example` is not an http(s) URL"),
+            ("accounts", "`sync_accounts` is implemented but accounts are `singleton`"),
+            (
+                "catalog",
+                "product `p2` (#1): implementation_config is not a declared recipe: recipe_kind: unknown variant `kevel`, expected `gam`"
+            ),
+            (
+                "catalog",
+                "product `p3` (#2): implementation_config is not a declared recipe: line_item_template: missing field `line_item_template`"
+            ),
+        ],
+        "{err}"
+    );
+    assert!(err.to_string().starts_with("8 problem(s) stop this platform from being served:"));
+}
+
+struct Sound;
+
+#[decisioning_platform(specialisms(sales_non_guaranteed))]
+impl Sound {
+    async fn get_products(&self, _ctx: &Ctx, _req: GetProductsRequest) -> AdcpResult<GetProductsResponse> {
+        Ok(GetProductsResponse::new(Vec::new()))
+    }
+
+    async fn create_media_buy(&self, _ctx: &Ctx, req: CreateMediaBuyRequest) -> AdcpResult<CreateMediaBuySuccess> {
+        Ok(CreateMediaBuySuccess::new(req.idempotency_key, Vec::new()))
+    }
+}
+
+#[test]
+fn a_sound_platform_boots() {
+    let config = Config { capabilities: json!({"account": {"supported_billing": ["operator"]}}), ..Config::default() };
+    check(&Server::new(Sound, config)).unwrap();
+}
+
+#[test]
+fn a_media_buy_seller_must_declare_billing() {
+    // AdCP 3.0.18: `account.supported_billing` is required when media_buy is supported.
+    let err = check(&Server::new(Sound, Config::default())).unwrap_err();
+    assert_eq!(err.problems.len(), 1, "{err}");
+    assert!(err.problems[0].message.contains("`account` is required"), "{err}");
+}
