@@ -15,12 +15,29 @@ fn check(storyboard: &str, a2a: bool, min_passed: u64, max_skipped: Option<u64>)
     };
     let c = counts(&result);
     let transport = if a2a { "a2a" } else { "mcp" };
-    println!("{storyboard} ({transport}): {} passed, {} failed, {} skipped", c.passed, c.failed, c.skipped);
+    println!(
+        "{storyboard} ({transport}): {} passed, {} failed, {} skipped",
+        c.passed, c.failed, c.skipped
+    );
     print!("{}", report(&result));
-    assert_eq!(c.failed, 0, "{storyboard} ({transport}) has failing steps:\n{}", report(&result));
-    assert!(c.passed >= min_passed, "{storyboard} ({transport}): only {} steps passed", c.passed);
+    assert_eq!(
+        c.failed,
+        0,
+        "{storyboard} ({transport}) has failing steps:\n{}",
+        report(&result)
+    );
+    assert!(
+        c.passed >= min_passed,
+        "{storyboard} ({transport}): only {} steps passed",
+        c.passed
+    );
     if let Some(max) = max_skipped {
-        assert!(c.skipped <= max, "{storyboard} ({transport}): {} steps skipped:\n{}", c.skipped, report(&result));
+        assert!(
+            c.skipped <= max,
+            "{storyboard} ({transport}): {} steps skipped:\n{}",
+            c.skipped,
+            report(&result)
+        );
     }
 }
 

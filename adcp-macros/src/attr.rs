@@ -12,7 +12,7 @@ pub(crate) struct PlatformArgs {
     pub(crate) specialisms: Vec<Ident>,
     pub(crate) accounts: Option<Ident>,
     pub(crate) recipes: Vec<(Ident, Path)>,
-    pub(crate) recipe_union: Option<Ident>,
+    pub(crate) recipe_union: Option<(syn::Visibility, Ident)>,
     pub(crate) krate: Path,
 }
 
@@ -51,7 +51,10 @@ impl PlatformArgs {
                     Ok(())
                 })
             } else if meta.path.is_ident("recipe_union") {
-                args.recipe_union = Some(meta.value()?.parse()?);
+                let input = meta.value()?;
+                let vis: syn::Visibility = input.parse()?;
+                let name: Ident = input.parse()?;
+                args.recipe_union = Some((vis, name));
                 Ok(())
             } else if meta.path.is_ident("crate") {
                 args.krate = meta.value()?.parse()?;

@@ -387,7 +387,7 @@ fn check_recipes(args: &PlatformArgs, errors: &Errors) {
         seen.push(k);
     }
     if args.recipes.is_empty()
-        && let Some(name) = &args.recipe_union
+        && let Some((_, name)) = &args.recipe_union
     {
         errors.push(
             name.span(),

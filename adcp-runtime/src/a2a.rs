@@ -166,7 +166,10 @@ fn disambiguate_status(reply: &mut Reply) {
     }
     if let Value::Object(m) = &mut reply.body
         && m.contains_key("media_buy_id")
-        && matches!(m.get("status").and_then(Value::as_str), Some("completed" | "canceled" | "rejected"))
+        && matches!(
+            m.get("status").and_then(Value::as_str),
+            Some("completed" | "canceled" | "rejected")
+        )
         && let Some(status) = m.remove("status")
     {
         m.insert("media_buy_status".into(), status);

@@ -81,7 +81,9 @@ impl Account {
         let anonymous = account_id.is_none() && brand.is_none() && operator.is_none();
         let sandbox = flagged
             || (test_mode
-                && (anonymous || (test_identity(&brand) && (operator.is_none() || test_identity(&operator)))));
+                && (anonymous
+                    || (test_identity(&brand)
+                        && (operator.is_none() || test_identity(&operator)))));
         let scope = if sandbox && test_mode {
             Account::SANDBOX_SCOPE.to_owned()
         } else {

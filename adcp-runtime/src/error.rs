@@ -71,9 +71,12 @@ pub mod codes {
     pub const GOVERNANCE_DENIED: &str = "GOVERNANCE_DENIED";
 }
 
-/// An AdCP error.
+/// An AdCP error. One pointer wide, so results and handler futures stay small.
 #[derive(Clone, Debug, PartialEq)]
-pub struct AdcpError {
+pub struct AdcpError(Box<Inner>);
+
+#[derive(Clone, Debug, PartialEq)]
+struct Inner {
     code: Cow<'static, str>,
     message: String,
     field: Option<String>,
@@ -86,7 +89,7 @@ pub struct AdcpError {
 impl AdcpError {
     /// An error with a code (`codes::*` or a seller's own UPPER_SNAKE code) and a message.
     pub fn new(code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
-        AdcpError {
+        AdcpError(Box::new(Inner {
             code: code.into(),
             message: message.into(),
             field: None,
@@ -94,7 +97,7 @@ impl AdcpError {
             suggestion: None,
             details: None,
             retry_after: None,
-        }
+        }))
     }
 
     /// `INVALID_REQUEST` about one field.
@@ -115,62 +118,63 @@ impl AdcpError {
     /// The offending field, as a dotted path (`packages[0].budget`).
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
         let f = field.into();
-        self.field = (!f.is_empty()).then_some(f);
+        self.0.field = (!f.is_empty()).then_some(f);
         self
     }
 
     /// How the buyer should react; defaults to the spec's recovery for the code.
     pub fn with_recovery(mut self, recovery: Recovery) -> Self {
-        self.recovery = Some(recovery);
+        self.0.recovery = Some(recovery);
         self
     }
 
     /// A hint for fixing the request.
     pub fn with_suggestion(mut self, suggestion: impl Into<String>) -> Self {
-        self.suggestion = Some(suggestion.into());
+        self.0.suggestion = Some(suggestion.into());
         self
     }
 
     /// Structured details (shaped per `error-details/*.json` for codes that define them).
     pub fn with_details(mut self, details: Value) -> Self {
-        self.details = Some(details);
+        self.0.details = Some(details);
         self
     }
 
     /// Seconds before a retry makes sense (`RATE_LIMITED`, `SERVICE_UNAVAILABLE`).
     pub fn with_retry_after(mut self, seconds: u64) -> Self {
-        self.retry_after = Some(seconds);
+        self.0.retry_after = Some(seconds);
         self
     }
 
     /// The code.
     pub fn code(&self) -> &str {
-        &self.code
+        &self.0.code
     }
 
     /// The message.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// The offending field, if one is named.
     pub fn field(&self) -> Option<&str> {
-        self.field.as_deref()
+        self.0.field.as_deref()
     }
 
     /// Details, if any.
     pub fn details(&self) -> Option<&Value> {
-        self.details.as_ref()
+        self.0.details.as_ref()
     }
 
     /// The recovery: as set, else the spec's for a standard code, else `transient` (the spec's
     /// `default_unknown_recovery`).
     pub fn recovery(&self) -> Recovery {
-        self.recovery
+        self.0
+            .recovery
             .or_else(|| {
                 adcp_wire::catalog::ERROR_CODES
                     .iter()
-                    .find(|c| c.code == self.code)
+                    .find(|c| c.code == self.0.code)
                     .and_then(|c| Recovery::parse(c.recovery))
             })
             .unwrap_or(Recovery::Transient)
@@ -179,19 +183,19 @@ impl AdcpError {
     /// The error as the spec's `core/error.json` object.
     pub fn to_json(&self) -> Value {
         let mut m = Map::new();
-        m.insert("code".into(), json!(self.code));
-        m.insert("message".into(), json!(self.message));
+        m.insert("code".into(), json!(self.0.code));
+        m.insert("message".into(), json!(self.0.message));
         m.insert("recovery".into(), json!(self.recovery()));
-        if let Some(f) = &self.field {
+        if let Some(f) = &self.0.field {
             m.insert("field".into(), json!(f));
         }
-        if let Some(s) = &self.suggestion {
+        if let Some(s) = &self.0.suggestion {
             m.insert("suggestion".into(), json!(s));
         }
-        if let Some(d) = &self.details {
+        if let Some(d) = &self.0.details {
             m.insert("details".into(), d.clone());
         }
-        if let Some(r) = self.retry_after {
+        if let Some(r) = self.0.retry_after {
             m.insert("retry_after".into(), json!(r));
         }
         Value::Object(m)
@@ -200,9 +204,9 @@ impl AdcpError {
 
 impl fmt::Display for AdcpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.field {
-            Some(field) => write!(f, "{}: {} ({field})", self.code, self.message),
-            None => write!(f, "{}: {}", self.code, self.message),
+        match &self.0.field {
+            Some(field) => write!(f, "{}: {} ({field})", self.0.code, self.0.message),
+            None => write!(f, "{}: {}", self.0.code, self.0.message),
         }
     }
 }

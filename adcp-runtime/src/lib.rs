@@ -1,4 +1,4 @@
-//! adcp-runtime: serve AdCP agents over MCP and A2A.
+#![doc = include_str!("../../README.md")]
 
 pub mod a2a;
 pub mod boot;
@@ -19,6 +19,49 @@ pub mod validate;
 #[doc(hidden)]
 pub mod __private;
 
+/// Derives an AdCP decisioning platform from an impl block.
+///
+/// Each `async fn` named after an AdCP task becomes that task's handler; each named after a
+/// `comply_test_controller` scenario (`seed_product`, `force_media_buy_status`, ...) becomes
+/// that scenario. The attribute emits the dispatch table (a static of function pointers), the
+/// platform's capabilities and its [`DecisioningPlatform`] impl, and re-emits the impl block
+/// unchanged apart from its `#[adcp(..)]` helper attributes.
+///
+/// ```text
+/// async fn <task>(&self, ctx: &Ctx, req: <Task>Request) -> AdcpResult<<answer>>
+/// async fn <task>(&self, ctx: &Ctx, req: <Task>Request) -> AdcpResult<Hybrid<<answer>>>   // async-arm tasks
+/// async fn <scenario>(&self, ctx: &Ctx, params: ScenarioParams) -> AdcpResult<ControllerReply>
+/// ```
+///
+/// `<answer>` is the task's response type or any arm of it (`CreateMediaBuySuccess`).
+///
+/// | Argument | Meaning | Default |
+/// |---|---|---|
+/// | `specialisms(a, b)` | Specialisms claimed (manifest ids: `sales_non_guaranteed`). Each one's entry-point tasks must be implemented. | none |
+/// | `accounts = explicit \| from_auth \| singleton` | How a request's account is found: from its `account`, from the authenticated principal, or one for all. | `explicit` |
+/// | `recipes(kind = Type, ..)` | Recipe types (each implementing [`Recipe`], serde and schemars): derives one union tagged `recipe_kind`. | none |
+/// | `recipe_union = [vis] Name` | Visibility and name of that union. | `pub(crate) <Type>Recipe` |
+/// | `crate = path` | Path to this crate, when re-exported under another name. | `::adcp_runtime` |
+///
+/// Helper attributes on methods: `#[adcp(task = "get_products")]` names the task a method with
+/// another name implements; `#[adcp(skip)]` leaves an operation-shaped method alone. Other
+/// methods (helpers) are left alone.
+///
+/// Rejected at compile time, each at its own token, all in one compilation, with a suggestion
+/// where a name is close to a known one: an unknown specialism; a claimed specialism without its
+/// required tasks (named); a wrong request or response type; a task implemented twice; an
+/// unknown task or scenario name; a hand-off (`Hybrid`) from a task whose schema has no async
+/// arms; a wrong receiver, arity, context type or a non-`async` handler; a task the runtime
+/// serves itself (`get_adcp_capabilities`, `tasks_get`, `tasks_list`); duplicate recipe kinds.
+///
+/// # Limitations
+///
+/// - One impl block per platform: the compile-time checks need every task of the platform, and
+///   an attribute sees one item. Delegate from that block to split a large platform.
+/// - `Hybrid<..>` must be written as such in the return type (not through an alias): the macro
+///   reads the return type to choose the reply path. A mismatch is still a type error.
+/// - A `#[cfg]`-gated task is counted by the specialism check whatever the configuration.
+/// - Generic impl blocks and trait impl blocks are not supported.
 pub use adcp_macros::decisioning_platform;
 pub use adcp_wire as wire;
 pub use boot::{BootError, ServeError};

@@ -31,7 +31,11 @@ fn rpc_error(id: &Value, code: i64, message: &str) -> Value {
 }
 
 fn rpc_result(id: &Value, result: Value) -> Value {
-    json!({"jsonrpc": "2.0", "id": id, "result": result})
+    let mut m = serde_json::Map::new();
+    m.insert("jsonrpc".into(), json!("2.0"));
+    m.insert("id".into(), id.clone());
+    m.insert("result".into(), result);
+    Value::Object(m)
 }
 
 /// The MCP tool result for an AdCP reply.

@@ -235,15 +235,15 @@ impl<P: DecisioningPlatform> Server<P> {
                 "the arguments must be a JSON object",
             ));
         };
-        if let Some(v) = args.get("adcp_major_version") {
-            if v.as_i64() != Some(MAJOR_VERSION) {
-                return Err(AdcpError::new(
-                    codes::VERSION_UNSUPPORTED,
-                    format!("this agent speaks AdCP major version {MAJOR_VERSION}"),
-                )
-                .with_field("adcp_major_version")
-                .with_details(json!({"supported_versions": [MAJOR_VERSION]})));
-            }
+        if let Some(v) = args.get("adcp_major_version")
+            && v.as_i64() != Some(MAJOR_VERSION)
+        {
+            return Err(AdcpError::new(
+                codes::VERSION_UNSUPPORTED,
+                format!("this agent speaks AdCP major version {MAJOR_VERSION}"),
+            )
+            .with_field("adcp_major_version")
+            .with_details(json!({"supported_versions": [MAJOR_VERSION]})));
         }
         let descriptor = P::descriptor();
         if spec.name == "comply_test_controller" {
@@ -343,10 +343,10 @@ impl<P: DecisioningPlatform> Server<P> {
             }
             Err(e) => return Err(e), // errors are not stored: the in-flight key is released
         };
-        if let Some(f) = in_flight {
-            if let Err(e) = f.complete(&body).await {
-                tracing::error!(error = %e, "storing an idempotent response");
-            }
+        if let Some(f) = in_flight
+            && let Err(e) = f.complete(&body).await
+        {
+            tracing::error!(error = %e, "storing an idempotent response");
         }
         Ok(Reply {
             body,

@@ -22,15 +22,27 @@ struct Broken;
 
 #[decisioning_platform(specialisms(sales_non_guaranteed), accounts = singleton, recipes(gam = GamRecipe))]
 impl Broken {
-    async fn get_products(&self, _ctx: &Ctx, _req: GetProductsRequest) -> AdcpResult<GetProductsResponse> {
+    async fn get_products(
+        &self,
+        _ctx: &Ctx,
+        _req: GetProductsRequest,
+    ) -> AdcpResult<GetProductsResponse> {
         Ok(GetProductsResponse::new(Vec::new()))
     }
 
-    async fn create_media_buy(&self, _ctx: &Ctx, req: CreateMediaBuyRequest) -> AdcpResult<CreateMediaBuySuccess> {
+    async fn create_media_buy(
+        &self,
+        _ctx: &Ctx,
+        req: CreateMediaBuyRequest,
+    ) -> AdcpResult<CreateMediaBuySuccess> {
         Ok(CreateMediaBuySuccess::new(req.idempotency_key, Vec::new()))
     }
 
-    async fn sync_accounts(&self, _ctx: &Ctx, _req: SyncAccountsRequest) -> AdcpResult<SyncAccountsSuccess> {
+    async fn sync_accounts(
+        &self,
+        _ctx: &Ctx,
+        _req: SyncAccountsRequest,
+    ) -> AdcpResult<SyncAccountsSuccess> {
         Ok(SyncAccountsSuccess::new(Vec::new()))
     }
 }
@@ -54,19 +66,35 @@ fn every_problem_is_reported_together() {
         json!({"product_id": "p3", "implementation_config": {"recipe_kind": "gam"}}),
     ];
     let err = check_with_catalog(&server, &catalog).unwrap_err();
-    let problems: Vec<(&str, &str)> = err.problems.iter().map(|p: &Problem| (p.area, p.message.as_str())).collect();
+    let problems: Vec<(&str, &str)> = err
+        .problems
+        .iter()
+        .map(|p: &Problem| (p.area, p.message.as_str()))
+        .collect();
     assert_eq!(
         problems,
         [
-            ("capabilities", "`supported_protocols` is derived from the platform and cannot be configured"),
-            ("capabilities", "`compliance_testing` is advertised but compliance testing is off"),
+            (
+                "capabilities",
+                "`supported_protocols` is derived from the platform and cannot be configured"
+            ),
+            (
+                "capabilities",
+                "`compliance_testing` is advertised but compliance testing is off"
+            ),
             (
                 "capabilities",
                 "get_adcp_capabilities would not match its schema at `media_buy.supported_pricing_models[0]`: must be one of \"cpm\", \"vcpm\", \"cpc\", \"cpcv\", \"cpv\", \"cpp\", \"cpa\", \"flat_rate\", \"time\""
             ),
             ("config", "replay_ttl is 60 s; AdCP allows 3600 to 604800"),
-            ("config", "public_url `ftp://seller.example` is not an http(s) URL"),
-            ("accounts", "`sync_accounts` is implemented but accounts are `singleton`"),
+            (
+                "config",
+                "public_url `ftp://seller.example` is not an http(s) URL"
+            ),
+            (
+                "accounts",
+                "`sync_accounts` is implemented but accounts are `singleton`"
+            ),
             (
                 "catalog",
                 "product `p2` (#1): implementation_config is not a declared recipe: recipe_kind: unknown variant `kevel`, expected `gam`"
@@ -78,25 +106,39 @@ fn every_problem_is_reported_together() {
         ],
         "{err}"
     );
-    assert!(err.to_string().starts_with("8 problem(s) stop this platform from being served:"));
+    assert!(
+        err.to_string()
+            .starts_with("8 problem(s) stop this platform from being served:")
+    );
 }
 
 struct Sound;
 
 #[decisioning_platform(specialisms(sales_non_guaranteed))]
 impl Sound {
-    async fn get_products(&self, _ctx: &Ctx, _req: GetProductsRequest) -> AdcpResult<GetProductsResponse> {
+    async fn get_products(
+        &self,
+        _ctx: &Ctx,
+        _req: GetProductsRequest,
+    ) -> AdcpResult<GetProductsResponse> {
         Ok(GetProductsResponse::new(Vec::new()))
     }
 
-    async fn create_media_buy(&self, _ctx: &Ctx, req: CreateMediaBuyRequest) -> AdcpResult<CreateMediaBuySuccess> {
+    async fn create_media_buy(
+        &self,
+        _ctx: &Ctx,
+        req: CreateMediaBuyRequest,
+    ) -> AdcpResult<CreateMediaBuySuccess> {
         Ok(CreateMediaBuySuccess::new(req.idempotency_key, Vec::new()))
     }
 }
 
 #[test]
 fn a_sound_platform_boots() {
-    let config = Config { capabilities: json!({"account": {"supported_billing": ["operator"]}}), ..Config::default() };
+    let config = Config {
+        capabilities: json!({"account": {"supported_billing": ["operator"]}}),
+        ..Config::default()
+    };
     check(&Server::new(Sound, config)).unwrap();
 }
 
@@ -105,5 +147,8 @@ fn a_media_buy_seller_must_declare_billing() {
     // AdCP 3.0.18: `account.supported_billing` is required when media_buy is supported.
     let err = check(&Server::new(Sound, Config::default())).unwrap_err();
     assert_eq!(err.problems.len(), 1, "{err}");
-    assert!(err.problems[0].message.contains("`account` is required"), "{err}");
+    assert!(
+        err.problems[0].message.contains("`account` is required"),
+        "{err}"
+    );
 }

@@ -174,10 +174,15 @@ pub mod harness {
                     .build()
                     .expect("a tokio runtime");
                 rt.block_on(async move {
-                    let server = sales_non_guaranteed::server(sales_non_guaranteed::config(true, None))
-                        .expect("the reference seller passes boot validation");
-                    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
-                    addr_tx.send(listener.local_addr().expect("bound")).expect("the test waits");
+                    let server =
+                        sales_non_guaranteed::server(sales_non_guaranteed::config(true, None))
+                            .expect("the reference seller passes boot validation");
+                    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                        .await
+                        .expect("a loopback port");
+                    addr_tx
+                        .send(listener.local_addr().expect("bound"))
+                        .expect("the test waits");
                     axum::serve(listener, adcp_runtime::router(server))
                         .with_graceful_shutdown(async {
                             let _ = stopped.await;
@@ -187,7 +192,11 @@ pub mod harness {
                 });
             });
             let addr = addr_rx.recv().expect("the seller starts");
-            Seller { addr, stop: Some(stop), thread: Some(thread) }
+            Seller {
+                addr,
+                stop: Some(stop),
+                thread: Some(thread),
+            }
         }
 
         /// The MCP endpoint.
@@ -224,7 +233,8 @@ pub mod harness {
             let prefix = root().join(".tools/adcp-sdk");
             let js = prefix.join("node_modules/@adcp/sdk/bin/adcp.js");
             let pkg = prefix.join("node_modules/@adcp/sdk/package.json");
-            let installed = std::fs::read_to_string(&pkg).is_ok_and(|t| t.contains("\"version\": \"6.11.0\""));
+            let installed =
+                std::fs::read_to_string(&pkg).is_ok_and(|t| t.contains("\"version\": \"6.11.0\""));
             if !installed {
                 let status = Command::new("npm")
                     .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
@@ -262,7 +272,15 @@ pub mod harness {
             .arg("--require")
             .arg(root().join("tests/compliance/shift-clock.cjs"))
             .arg(runner())
-            .args(["storyboard", "run", url, storyboard, "--allow-http", "--webhook-receiver", "--json"])
+            .args([
+                "storyboard",
+                "run",
+                url,
+                storyboard,
+                "--allow-http",
+                "--webhook-receiver",
+                "--json",
+            ])
             .args(extra)
             .output()
             .expect("node runs the compliance runner");
@@ -278,7 +296,11 @@ pub mod harness {
     pub fn counts(result: &Value) -> Counts {
         let s = &result["summary"];
         let n = |k: &str| s[k].as_u64().unwrap_or(0);
-        Counts { passed: n("steps_passed"), failed: n("steps_failed"), skipped: n("steps_skipped") }
+        Counts {
+            passed: n("steps_passed"),
+            failed: n("steps_failed"),
+            skipped: n("steps_skipped"),
+        }
     }
 
     /// Every failed or skipped step, with its reason, one per line.
@@ -290,8 +312,15 @@ pub mod harness {
                     if st["passed"].as_bool() == Some(true) {
                         continue;
                     }
-                    let kind = if st["skipped"].as_bool() == Some(true) { "skipped" } else { "FAILED" };
-                    let why = st["skip_reason"].as_str().or(st["error"].as_str()).unwrap_or("");
+                    let kind = if st["skipped"].as_bool() == Some(true) {
+                        "skipped"
+                    } else {
+                        "FAILED"
+                    };
+                    let why = st["skip_reason"]
+                        .as_str()
+                        .or(st["error"].as_str())
+                        .unwrap_or("");
                     out.push_str(&format!(
                         "  {kind}: {} / {} ({}): {why}\n",
                         sc["scenario"].as_str().unwrap_or(""),

@@ -23,7 +23,9 @@ pub(crate) fn decisioning_platform(attr: TokenStream, item: TokenStream) -> Toke
                 "`#[decisioning_platform]` goes on an `impl` block",
             )
             .to_compile_error();
-            return quote! { #item #e };
+            let mut out = item;
+            out.extend(e);
+            return out;
         }
     };
     let args = PlatformArgs::parse(attr, &errors);

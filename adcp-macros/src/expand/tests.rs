@@ -34,7 +34,10 @@ fn seller() -> TokenStream {
 
 #[test]
 fn a_seller() {
-    insta::assert_snapshot!(expand(quote!(specialisms(sales_non_guaranteed), accounts = from_auth), seller()));
+    insta::assert_snapshot!(expand(
+        quote!(specialisms(sales_non_guaranteed), accounts = from_auth),
+        seller()
+    ));
 }
 
 #[test]
@@ -46,7 +49,10 @@ fn recipes() {
             }
         }
     };
-    insta::assert_snapshot!(expand(quote!(recipes(gam = GamRecipe, kevel = KevelRecipe)), item));
+    insta::assert_snapshot!(expand(
+        quote!(recipes(gam = GamRecipe, kevel = KevelRecipe)),
+        item
+    ));
 }
 
 #[test]
@@ -59,14 +65,22 @@ fn errors_keep_the_adopters_code() {
         }
     };
     let out = expand(quote!(specialisms(sales_guaranteed)), item);
-    assert!(out.contains("async fn get_product("), "the impl block is re-emitted:\n{out}");
-    assert!(!out.contains("impl ::adcp_runtime::DecisioningPlatform"), "no dispatch table for an invalid platform");
+    assert!(
+        out.contains("async fn get_product("),
+        "the impl block is re-emitted:\n{out}"
+    );
+    assert!(
+        !out.contains("impl ::adcp_runtime::DecisioningPlatform"),
+        "no dispatch table for an invalid platform"
+    );
     insta::assert_snapshot!(out);
 }
 
 /// Names an adopter's code may shadow (`type Result<T> = ..;`, `use my::Box;`) must never appear
 /// unqualified in generated code.
-const SHADOWABLE: &[&str] = &["Result", "Option", "Box", "Vec", "String", "Ok", "Err", "Some", "None", "Default"];
+const SHADOWABLE: &[&str] = &[
+    "Result", "Option", "Box", "Vec", "String", "Ok", "Err", "Some", "None", "Default",
+];
 
 fn assert_no_shadowable_idents(generated: &TokenStream) {
     fn walk(tokens: TokenStream, prev_colons: &mut bool, found: &mut Vec<String>) {

@@ -10,8 +10,16 @@ use crate::validate::ValidPlatform;
 
 pub(super) fn name(p: &ValidPlatform, args: &PlatformArgs) -> syn::Ident {
     args.recipe_union
-        .clone()
-        .unwrap_or_else(|| format_ident!("{}Recipe", p.name))
+        .as_ref()
+        .map_or_else(|| format_ident!("{}Recipe", p.name), |(_, n)| n.clone())
+}
+
+/// The union's visibility: as written in `recipe_union = <vis> Name`, else `pub(crate)`.
+fn visibility(args: &PlatformArgs) -> TokenStream {
+    match &args.recipe_union {
+        Some((vis, _)) => quote!(#vis),
+        None => quote!(pub(crate)),
+    }
 }
 
 pub(super) fn emit(p: &ValidPlatform, args: &PlatformArgs) -> TokenStream {
@@ -20,6 +28,7 @@ pub(super) fn emit(p: &ValidPlatform, args: &PlatformArgs) -> TokenStream {
     }
     let krate = &args.krate;
     let union = name(p, args);
+    let vis = visibility(args);
     let serde_path = format!(
         "{}::__private::serde",
         quote!(#krate).to_string().replace(' ', "")
@@ -50,7 +59,7 @@ pub(super) fn emit(p: &ValidPlatform, args: &PlatformArgs) -> TokenStream {
         )]
         #[serde(crate = #serde_path, tag = "recipe_kind")]
         #[schemars(crate = #schemars_path)]
-        pub enum #union {
+        #vis enum #union {
             #(
                 #[doc = concat!(" `recipe_kind: \"", #kinds, "\"`")]
                 #[serde(rename = #kinds)]

@@ -7,28 +7,41 @@ use serde_json::{Value, json};
 /// Where this seller's inventory lives.
 pub(crate) const PUBLISHER_DOMAIN: &str = "outdoor-network.example";
 
-/// A format this seller accepts: (id, name, width, height, duration in seconds).
-pub(crate) const FORMATS: &[(&str, &str, Option<(i64, i64)>, Option<u32>)] = &[
-    (
-        "display_300x250",
-        "Medium rectangle 300x250",
-        Some((300, 250)),
-        None,
-    ),
-    (
-        "display_728x90",
-        "Leaderboard 728x90",
-        Some((728, 90)),
-        None,
-    ),
-    (
-        "display_320x50",
-        "Mobile banner 320x50",
-        Some((320, 50)),
-        None,
-    ),
-    ("video_15s", "Instream video 15s", None, Some(15)),
-    ("video_30s", "Instream video 30s", None, Some(30)),
+/// A format this seller accepts.
+pub(crate) struct FormatSpec {
+    pub(crate) id: &'static str,
+    name: &'static str,
+    /// Width and height in pixels, for display formats.
+    size: Option<(i64, i64)>,
+    /// Length in seconds, for video formats.
+    seconds: Option<u32>,
+}
+
+const fn display(id: &'static str, name: &'static str, w: i64, h: i64) -> FormatSpec {
+    FormatSpec {
+        id,
+        name,
+        size: Some((w, h)),
+        seconds: None,
+    }
+}
+
+const fn video(id: &'static str, name: &'static str, seconds: u32) -> FormatSpec {
+    FormatSpec {
+        id,
+        name,
+        size: None,
+        seconds: Some(seconds),
+    }
+}
+
+/// The formats this seller accepts.
+pub(crate) const FORMATS: &[FormatSpec] = &[
+    display("display_300x250", "Medium rectangle 300x250", 300, 250),
+    display("display_728x90", "Leaderboard 728x90", 728, 90),
+    display("display_320x50", "Mobile banner 320x50", 320, 50),
+    video("video_15s", "Instream video 15s", 15),
+    video("video_30s", "Instream video 30s", 30),
 ];
 
 pub(crate) fn format_id(agent_url: &str, id: &str) -> FormatId {
@@ -39,9 +52,9 @@ pub(crate) fn format_id(agent_url: &str, id: &str) -> FormatId {
 pub(crate) fn formats(agent_url: &str) -> Vec<Format> {
     FORMATS
         .iter()
-        .map(|(id, name, size, secs)| {
-            let mut f = Format::new(format_id(agent_url, id), (*name).to_owned());
-            f.description = Some(match (size, secs) {
+        .map(|spec| {
+            let mut f = Format::new(format_id(agent_url, spec.id), spec.name.to_owned());
+            f.description = Some(match (spec.size, spec.seconds) {
                 (Some((w, h)), _) => format!("Static or animated image, {w}x{h} pixels"),
                 (_, Some(s)) => format!("VAST video, {s} seconds"),
                 _ => String::new(),

@@ -15,7 +15,9 @@ pub use seller::Seller;
 pub fn config(compliance_testing: bool, public_url: Option<String>) -> Config {
     Config {
         name: "adcp-rs reference seller".into(),
-        description: "Non-guaranteed display and video inventory, auction priced (adcp-rs reference seller)".into(),
+        description:
+            "Non-guaranteed display and video inventory, auction priced (adcp-rs reference seller)"
+                .into(),
         public_url,
         compliance_testing,
         capabilities: json!({

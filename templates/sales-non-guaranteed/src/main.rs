@@ -10,7 +10,11 @@ use std::process::ExitCode;
 use clap::Parser;
 
 #[derive(Parser)]
-#[command(name = "reference-seller", version, about = "The adcp-rs reference AdCP seller (sales-non-guaranteed)")]
+#[command(
+    name = "reference-seller",
+    version,
+    about = "The adcp-rs reference AdCP seller (sales-non-guaranteed)"
+)]
 struct Cli {
     /// Address to listen on.
     #[arg(long, env = "ADCP_BIND", default_value = "127.0.0.1:3000")]
@@ -26,11 +30,17 @@ struct Cli {
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("ADCP_LOG").unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ADCP_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let server = match sales_non_guaranteed::server(sales_non_guaranteed::config(cli.compliance_testing, cli.public_url)) {
+    let server = match sales_non_guaranteed::server(sales_non_guaranteed::config(
+        cli.compliance_testing,
+        cli.public_url,
+    )) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!("{e}");

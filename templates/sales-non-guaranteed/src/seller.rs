@@ -30,6 +30,7 @@ const ACCEPTED_WINDOWS: &[&str] = &["live", "c3", "c7"];
 const MIN_VARIANCE_PERCENT: f64 = 5.0;
 
 /// The seller: its state, and the default catalogue per agent URL.
+#[derive(Default)]
 pub struct Seller {
     store: Arc<Store>,
     /// The default catalogue, per agent URL (format ids carry it).
@@ -105,10 +106,7 @@ fn running_status(buy: &MediaBuy) -> &'static str {
 impl Seller {
     /// A seller with an empty store.
     pub fn new() -> Self {
-        Seller {
-            store: Arc::new(Store::default()),
-            catalogs: RwLock::new(HashMap::new()),
-        }
+        Seller::default()
     }
 
     /// The default catalogue as JSON, for boot validation.
@@ -413,8 +411,14 @@ impl Seller {
         ctx: &Ctx,
         req: ListCreativeFormatsRequest,
     ) -> AdcpResult<ListCreativeFormatsResponse> {
-        let seeded: Vec<Format> = self.store.with(ctx.scope(), |s| s.formats.values().cloned().collect());
-        let mut formats = if seeded.is_empty() { catalog::formats(ctx.agent_url()) } else { seeded };
+        let seeded: Vec<Format> = self
+            .store
+            .with(ctx.scope(), |s| s.formats.values().cloned().collect());
+        let mut formats = if seeded.is_empty() {
+            catalog::formats(ctx.agent_url())
+        } else {
+            seeded
+        };
         if let Some(ids) = &req.format_ids {
             // Asked-for formats first, in the order asked, then nothing else.
             formats = ids
@@ -501,7 +505,7 @@ impl Seller {
                             name: c.name.clone(),
                             format_id: c.format_id.clone(),
                             status: "pending_review".into(),
-                            created: created,
+                            created,
                             updated: created,
                             body,
                         });
@@ -772,7 +776,7 @@ impl Seller {
                 .min()
                 .unwrap_or_else(|| rfc3339(now()))
         });
-        let end = req.end_date.clone().unwrap_or_else(|| rfc3339(now()));
+        let end = req.end_date.unwrap_or_else(|| rfc3339(now()));
         let deliveries: Vec<GetMediaBuyDeliveryResponseMediaBuyDeliveriesItem> =
             buys.iter()
                 .map(|b| {
@@ -817,8 +821,12 @@ impl Seller {
                         totals,
                     );
                     // One model per buy is reported when all packages share it.
-                    let models: Vec<PricingModel> = b.packages.iter().map(|p| p.pricing_model).collect();
-                    d.pricing_model = models.first().copied().filter(|m| models.iter().all(|x| x == m));
+                    let models: Vec<PricingModel> =
+                        b.packages.iter().map(|p| p.pricing_model).collect();
+                    d.pricing_model = models
+                        .first()
+                        .copied()
+                        .filter(|m| models.iter().all(|x| x == m));
                     d
                 })
                 .collect();
@@ -852,7 +860,7 @@ impl Seller {
         ctx: &Ctx,
         req: SyncCreativesRequest,
     ) -> AdcpResult<SyncCreativesSuccess> {
-        let known_formats: Vec<&str> = catalog::FORMATS.iter().map(|f| f.0).collect();
+        let known_formats: Vec<&str> = catalog::FORMATS.iter().map(|f| f.id).collect();
         let dry_run = req.dry_run.unwrap_or(false);
         // `assignments` ({creative_id, package_id}) is accepted as the storyboards send it.
         let assignments: Vec<(String, String)> = req
@@ -1145,7 +1153,7 @@ impl Seller {
             .product_id
             .clone()
             .ok_or_else(|| AdcpError::new("INVALID_PARAMS", "seed_product needs `product_id`"))?;
-        let mut fields = Value::Object(params.fixture.clone().unwrap_or_default());
+        let mut fields = Value::Object(params.fixture.unwrap_or_default());
         let defaults_pricing = fields.get("pricing_options").is_none();
         fields["product_id"] = json!(id);
         let mut product = catalog::product(ctx.agent_url(), &fields)?;
@@ -1172,7 +1180,7 @@ impl Seller {
                 "seed_pricing_option needs `product_id` and `pricing_option_id`",
             ));
         };
-        let mut option = Value::Object(params.fixture.clone().unwrap_or_default());
+        let mut option = Value::Object(params.fixture.unwrap_or_default());
         option["pricing_option_id"] = json!(oid);
         let option: PricingOption = decode(option)
             .map_err(|e| AdcpError::new("INVALID_PARAMS", format!("fixture: {e}")))?;
@@ -1199,7 +1207,7 @@ impl Seller {
             .creative_id
             .clone()
             .ok_or_else(|| AdcpError::new("INVALID_PARAMS", "seed_creative needs `creative_id`"))?;
-        let fixture = Value::Object(params.fixture.clone().unwrap_or_default());
+        let fixture = Value::Object(params.fixture.unwrap_or_default());
         let format = fixture["format_id"]["id"]
             .as_str()
             .unwrap_or("display_300x250")
@@ -1234,7 +1242,7 @@ impl Seller {
         let id = params.media_buy_id.clone().ok_or_else(|| {
             AdcpError::new("INVALID_PARAMS", "seed_media_buy needs `media_buy_id`")
         })?;
-        let f = Value::Object(params.fixture.clone().unwrap_or_default());
+        let f = Value::Object(params.fixture.unwrap_or_default());
         let at = now();
         let packages = f["packages"]
             .as_array()
@@ -1293,13 +1301,20 @@ impl Seller {
         Ok(ControllerReply::Seeded)
     }
 
-    async fn seed_creative_format(&self, ctx: &Ctx, params: ScenarioParams) -> AdcpResult<ControllerReply> {
-        let id = params.format_id.clone().ok_or_else(|| AdcpError::new("INVALID_PARAMS", "seed_creative_format needs `format_id`"))?;
-        let fixture = Value::Object(params.fixture.clone().unwrap_or_default());
+    async fn seed_creative_format(
+        &self,
+        ctx: &Ctx,
+        params: ScenarioParams,
+    ) -> AdcpResult<ControllerReply> {
+        let id = params.format_id.clone().ok_or_else(|| {
+            AdcpError::new("INVALID_PARAMS", "seed_creative_format needs `format_id`")
+        })?;
+        let fixture = Value::Object(params.fixture.unwrap_or_default());
         let name = fixture["name"].as_str().unwrap_or(&id).to_owned();
         let mut format = Format::new(catalog::format_id(ctx.agent_url(), &id), name);
         format.description = fixture["description"].as_str().map(str::to_owned);
-        self.store.with(ctx.scope(), |s| s.formats.insert(id, format));
+        self.store
+            .with(ctx.scope(), |s| s.formats.insert(id, format));
         Ok(ControllerReply::Seeded)
     }
 
@@ -1308,7 +1323,7 @@ impl Seller {
             .plan_id
             .clone()
             .ok_or_else(|| AdcpError::new("INVALID_PARAMS", "seed_plan needs `plan_id`"))?;
-        let fixture = Value::Object(params.fixture.clone().unwrap_or_default());
+        let fixture = Value::Object(params.fixture.unwrap_or_default());
         self.store
             .with(ctx.scope(), |s| s.plans.insert(id, fixture));
         Ok(ControllerReply::Seeded)
@@ -1320,7 +1335,7 @@ impl Seller {
         params: ScenarioParams,
     ) -> AdcpResult<ControllerReply> {
         let id = params.media_buy_id.clone().unwrap_or_default();
-        let to = params.status.clone().unwrap_or_default();
+        let to = params.status.unwrap_or_default();
         self.store.with(ctx.scope(), |s| {
             let b = s
                 .media_buys
@@ -1348,7 +1363,7 @@ impl Seller {
         params: ScenarioParams,
     ) -> AdcpResult<ControllerReply> {
         let id = params.creative_id.clone().unwrap_or_default();
-        let to = params.status.clone().unwrap_or_default();
+        let to = params.status.unwrap_or_default();
         self.store.with(ctx.scope(), |s| {
             let c = s
                 .creatives
@@ -1377,7 +1392,7 @@ impl Seller {
         params: ScenarioParams,
     ) -> AdcpResult<ControllerReply> {
         let id = params.account_id.clone().unwrap_or_default();
-        let to = params.status.clone().unwrap_or_default();
+        let to = params.status.unwrap_or_default();
         self.store.with(ctx.scope(), |s| {
             let a = s
                 .accounts
