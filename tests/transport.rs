@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 fn server() -> axum::Router {
-    router(sales_non_guaranteed::server(sales_non_guaranteed::config(true, None)).expect("boots"))
+    let config = sales_non_guaranteed::config(true, None);
+    router(sales_non_guaranteed::server(config, adcp_runtime::Stores::memory()).expect("boots"))
 }
 
 async fn post(path: &str, accept: &str, body: &Value) -> (StatusCode, String, Value) {

@@ -13,6 +13,8 @@ use crate::errors::Errors;
 pub(crate) enum Target {
     Task(&'static TaskInfo),
     Scenario,
+    /// A durable job (`#[adcp(job)]`).
+    Job,
     /// A task or scenario the runtime serves itself (with the reason).
     Runtime(&'static str),
     Unknown,
@@ -27,6 +29,7 @@ pub(crate) struct Operation {
     pub(crate) wire_span: Span,
     pub(crate) target: Target,
     pub(crate) sig: Signature,
+    pub(crate) vis: syn::Visibility,
     pub(crate) cfgs: Vec<Attribute>,
 }
 
@@ -40,9 +43,10 @@ pub(crate) struct Platform {
 enum Helper {
     Skip,
     Task(LitStr),
+    Job,
 }
 
-/// Reads and strips `#[adcp(skip)]` / `#[adcp(task = "..")]`.
+/// Reads and strips `#[adcp(skip)]` / `#[adcp(task = "..")]` / `#[adcp(job)]`.
 fn take_helper(attrs: &mut Vec<Attribute>, errors: &Errors) -> Option<Helper> {
     let mut found = None;
     attrs.retain(|a| {
@@ -56,8 +60,13 @@ fn take_helper(attrs: &mut Vec<Attribute>, errors: &Errors) -> Option<Helper> {
             } else if meta.path.is_ident("task") {
                 found = Some(Helper::Task(meta.value()?.parse()?));
                 Ok(())
+            } else if meta.path.is_ident("job") {
+                found = Some(Helper::Job);
+                Ok(())
             } else {
-                Err(meta.error("expected `#[adcp(skip)]` or `#[adcp(task = \"<task name>\")]`"))
+                Err(meta.error(
+                    "expected `#[adcp(skip)]`, `#[adcp(job)]` or `#[adcp(task = \"<task name>\")]`",
+                ))
             }
         });
         if let Err(e) = r {
@@ -132,12 +141,13 @@ impl Platform {
         for it in &mut item.items {
             let ImplItem::Fn(f) = it else { continue };
             let helper = take_helper(&mut f.attrs, errors);
-            let (wire, wire_span) = match helper {
+            let (wire, wire_span, job) = match helper {
                 Some(Helper::Skip) => continue,
-                Some(Helper::Task(lit)) => (lit.value(), lit.span()),
-                None => (f.sig.ident.to_string(), f.sig.ident.span()),
+                Some(Helper::Task(lit)) => (lit.value(), lit.span(), false),
+                Some(Helper::Job) => (f.sig.ident.to_string(), f.sig.ident.span(), true),
+                None => (f.sig.ident.to_string(), f.sig.ident.span(), false),
             };
-            let target = target_of(&wire);
+            let target = if job { Target::Job } else { target_of(&wire) };
             if matches!(target, Target::Unknown) && !looks_like_operation(&f.sig) {
                 continue; // a helper method
             }
@@ -147,6 +157,7 @@ impl Platform {
                 wire_span,
                 target,
                 sig: f.sig.clone(),
+                vis: f.vis.clone(),
                 cfgs: f
                     .attrs
                     .iter()

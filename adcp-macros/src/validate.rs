@@ -18,6 +18,10 @@ pub(crate) enum OpKind {
         hybrid: bool,
     },
     Scenario,
+    /// A durable job with its output type (`req_ty` is its input).
+    Job {
+        output: Box<Type>,
+    },
 }
 
 pub(crate) struct ValidOp {
@@ -25,6 +29,7 @@ pub(crate) struct ValidOp {
     pub(crate) wire: String,
     pub(crate) kind: OpKind,
     pub(crate) req_ty: Type,
+    pub(crate) vis: syn::Visibility,
     pub(crate) cfgs: Vec<syn::Attribute>,
 }
 
@@ -40,6 +45,12 @@ pub(crate) fn check(p: Platform, args: &PlatformArgs, errors: &Errors) -> Option
     let mut ops = Vec::new();
     let mut bad_signature = false;
     for op in &p.ops {
+        if matches!(op.target, Target::Job) {
+            if let Some(v) = check_job(op, errors) {
+                ops.push(v);
+            }
+            continue;
+        }
         match check_operation(op, errors) {
             Some(v) => ops.push(v),
             None => bad_signature |= !matches!(op.target, Target::Unknown | Target::Runtime(_)),
@@ -152,6 +163,7 @@ fn check_operation(op: &Operation, errors: &Errors) -> Option<ValidOp> {
         }
         Target::Task(t) => (t.request_type, t.answers.to_vec()),
         Target::Scenario => ("ScenarioParams", vec!["ControllerReply"]),
+        Target::Job => return None,
     };
     let sig = &op.sig;
     let mut ok = true;
@@ -271,6 +283,86 @@ fn check_operation(op: &Operation, errors: &Errors) -> Option<ValidOp> {
         wire: op.wire.clone(),
         kind,
         req_ty: req_ty.clone(),
+        vis: op.vis.clone(),
+        cfgs: op.cfgs.clone(),
+    })
+}
+
+/// `#[adcp(job)] async fn <job>(&self, ctx: &Ctx, input: I) -> AdcpResult<O>`: any `I` that
+/// serde can store, any `O` (the task handing off to it fixes which).
+fn check_job(op: &Operation, errors: &Errors) -> Option<ValidOp> {
+    let name = &op.wire;
+    let sig = &op.sig;
+    let mut ok = true;
+    if sig.asyncness.is_none() {
+        errors.push(
+            sig.fn_token.span,
+            format!("job `{name}` must be an `async fn`"),
+        );
+        ok = false;
+    }
+    if !matches!(sig.inputs.first(), Some(FnArg::Receiver(r)) if matches!(r.kind, syn::ReceiverKind::Reference(_, _, None)))
+    {
+        errors.push(sig.ident.span(), format!("job `{name}` must take `&self`"));
+        ok = false;
+    }
+    let typed: Vec<&syn::PatType> = sig
+        .inputs
+        .iter()
+        .filter_map(|a| match a {
+            FnArg::Typed(t) => Some(t),
+            FnArg::Receiver(_) => None,
+        })
+        .collect();
+    if typed.len() != 2 {
+        errors.push(
+            sig.paren_token.span.join(),
+            format!(
+                "job `{name}` takes `&self`, a `&Ctx` and its input; found {} argument(s) after `self`",
+                typed.len()
+            ),
+        );
+        return None;
+    }
+    let ctx_ty = &*typed[0].ty;
+    if !matches!(ctx_ty, Type::Reference(_)) || last_name(ctx_ty) != "Ctx" {
+        errors.push_spanned(
+            ctx_ty,
+            format!("the first argument of job `{name}` must be `&Ctx`"),
+        );
+        ok = false;
+    }
+    let input = &*typed[1].ty;
+    if matches!(input, Type::Reference(_)) {
+        errors.push_spanned(
+            input,
+            format!("job `{name}` takes its input by value: it is stored"),
+        );
+        ok = false;
+    }
+    let Some(output) = ok_type(&sig.output) else {
+        let span = match &sig.output {
+            ReturnType::Default => sig.paren_token.span.close(),
+            ReturnType::Type(_, ty) => ty.span(),
+        };
+        errors.push(
+            span,
+            format!("job `{name}` must return `AdcpResult<..>` of its task's answer"),
+        );
+        return None;
+    };
+    if let Some((span, _)) = hybrid_inner(output) {
+        errors.push(span, format!("job `{name}` cannot hand off again"));
+        ok = false;
+    }
+    ok.then(|| ValidOp {
+        method: op.method.clone(),
+        wire: op.wire.clone(),
+        kind: OpKind::Job {
+            output: Box::new(output.clone()),
+        },
+        req_ty: input.clone(),
+        vis: op.vis.clone(),
         cfgs: op.cfgs.clone(),
     })
 }
@@ -278,7 +370,10 @@ fn check_operation(op: &Operation, errors: &Errors) -> Option<ValidOp> {
 fn check_duplicates(ops: &[Operation], errors: &Errors) {
     let mut seen: HashMap<&str, &Operation> = HashMap::new();
     for op in ops {
-        if matches!(op.target, Target::Unknown | Target::Runtime(_)) {
+        if matches!(
+            op.target,
+            Target::Unknown | Target::Runtime(_) | Target::Job
+        ) {
             continue;
         }
         if let Some(first) = seen.get(op.wire.as_str()) {

@@ -6,7 +6,7 @@ pub use schemars;
 pub use serde;
 pub use serde_json::Value;
 
-pub use crate::platform::{BoxFuture, Descriptor, Handler, Outcome, ScenarioHandler};
+pub use crate::platform::{BoxFuture, Descriptor, Handler, JobHandler, Outcome, ScenarioHandler};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -47,4 +47,17 @@ pub fn decode_recipe<U: DeserializeOwned>(config: &Value) -> Result<(), String> 
     adcp_wire::decode::<U>(config.clone())
         .map(|_| ())
         .map_err(|e| e.to_string())
+}
+
+/// Decodes a stored job input.
+pub fn decode_job<I: DeserializeOwned>(value: Value) -> AdcpResult<I> {
+    serde_json::from_value(value).map_err(|e| {
+        tracing::error!(error = %e, "a stored job input does not decode");
+        AdcpError::internal("the task's stored input does not decode")
+    })
+}
+
+/// Encodes a job's result.
+pub fn encode_job<O: Serialize>(result: AdcpResult<O>) -> AdcpResult<Value> {
+    result.and_then(encode)
 }

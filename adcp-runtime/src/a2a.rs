@@ -93,7 +93,7 @@ pub fn agent_card<P: DecisioningPlatform>(server: &Server<P>, base_url: &str) ->
         "version": c.version,
         "url": format!("{base_url}/a2a"),
         "preferredTransport": "JSONRPC",
-        "capabilities": {"streaming": false, "pushNotifications": false, "stateTransitionHistory": false},
+        "capabilities": {"streaming": false, "pushNotifications": true, "stateTransitionHistory": false},
         "defaultInputModes": ["application/json"],
         "defaultOutputModes": ["application/json"],
         "skills": skills,
@@ -209,6 +209,19 @@ fn invocation(message: &Value) -> Result<(String, Value), String> {
     Ok((skill.to_owned(), input))
 }
 
+/// The message's inline `configuration.pushNotificationConfig`, with its `contextId`: the AdCP
+/// task the call hands off to notifies it in the A2A `Task` shape.
+fn push_config(params: &Value, context_id: &str) -> Option<Value> {
+    let mut cfg = params
+        .get("configuration")?
+        .get("pushNotificationConfig")?
+        .clone();
+    cfg.get("url")?.as_str()?;
+    cfg.as_object_mut()?
+        .insert("contextId".into(), json!(context_id));
+    Some(cfg)
+}
+
 /// Serves one POST to the A2A endpoint; returns the JSON-RPC response.
 pub async fn handle<P: DecisioningPlatform>(
     server: &Server<P>,
@@ -245,6 +258,7 @@ pub async fn handle<P: DecisioningPlatform>(
                             args: input,
                             principal,
                             agent_url,
+                            a2a_push: push_config(&params, &context_id),
                         })
                         .await;
                     (reply, true)
@@ -293,7 +307,9 @@ pub async fn handle<P: DecisioningPlatform>(
             return rpc_error(
                 &id,
                 PUSH_NOT_SUPPORTED,
-                "push notifications are configured per AdCP request (`push_notification_config`)",
+                "push notifications are configured on message/send \
+                 (`configuration.pushNotificationConfig`) or per AdCP request \
+                 (`push_notification_config`)",
             );
         }
         other => {

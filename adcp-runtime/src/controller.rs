@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::ctx::{Account, CtxBuilder};
 use crate::error::{AdcpError, codes};
 use crate::platform::{ControllerReply, DecisioningPlatform, HandoffStatus};
-use crate::server::{Call, ForcedArm, Reply, Server};
+use crate::server::{Call, FORCED_ARMS, ForcedArm, Reply, Server};
 use crate::validate::schemas;
 
 const SCHEMA: &str = "compliance/comply-test-controller-request.json";
@@ -124,16 +124,22 @@ pub(crate) async fn handle<P: DecisioningPlatform>(
             };
             let task_id = params["task_id"].as_str().map(str::to_owned);
             let forced = ForcedArm {
-                arm,
+                arm: arm.as_str().to_owned(),
                 task_id: task_id.clone(),
                 message: params["message"].as_str().map(str::to_owned),
             };
             server
-                .inner
-                .forced_arms
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .insert(account.scope.clone(), forced);
+                .state()
+                .update(
+                    &account.scope,
+                    FORCED_ARMS,
+                    "create_media_buy",
+                    |slot: &mut Option<ForcedArm>| {
+                        *slot = Some(forced.clone());
+                        Ok(())
+                    },
+                )
+                .await?;
             let mut echo = json!({"arm": arm.as_str()});
             if let Some(id) = task_id {
                 echo["task_id"] = json!(id);
@@ -176,6 +182,7 @@ pub(crate) async fn handle<P: DecisioningPlatform>(
                 .account(account)
                 .agent_url(call.agent_url.clone())
                 .tasks(server.tasks().clone())
+                .state(server.inner.state.clone())
                 .build();
             Ok(match (handler.call)(server.platform(), ctx, params).await {
                 Ok(ControllerReply::Seeded) => success(json!({})),

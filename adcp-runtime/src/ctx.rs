@@ -3,21 +3,23 @@
 use std::sync::Arc;
 
 use adcp_wire::TaskSpec;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::platform::AccountMode;
+use crate::state::{MemoryStateStore, State, StateStore};
 use crate::tasks::TaskRegistry;
 
 /// The authenticated caller.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Principal {
     /// A stable identifier (never the credential itself).
     pub id: String,
 }
 
 /// The account a request acts for, and the data scope it maps to.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
     /// `account.account_id`, when the request names one.
     pub account_id: Option<String>,
@@ -120,8 +122,10 @@ struct Inner {
     account: Account,
     agent_url: String,
     idempotency_key: Option<String>,
+    task_id: Option<String>,
     now: OffsetDateTime,
     tasks: TaskRegistry,
+    state: Arc<dyn StateStore>,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -141,8 +145,10 @@ pub struct CtxBuilder {
     account: Option<Account>,
     agent_url: String,
     idempotency_key: Option<String>,
+    task_id: Option<String>,
     now: Option<OffsetDateTime>,
     tasks: Option<TaskRegistry>,
+    state: Option<Arc<dyn StateStore>>,
 }
 
 impl CtxBuilder {
@@ -154,8 +160,10 @@ impl CtxBuilder {
             account: None,
             agent_url: "http://127.0.0.1".into(),
             idempotency_key: None,
+            task_id: None,
             now: None,
             tasks: None,
+            state: None,
         }
     }
 
@@ -183,9 +191,21 @@ impl CtxBuilder {
         self
     }
 
+    /// The task whose work this context runs (durable jobs).
+    pub fn task_id(mut self, id: Option<String>) -> Self {
+        self.task_id = id;
+        self
+    }
+
     /// The task registry.
     pub fn tasks(mut self, tasks: TaskRegistry) -> Self {
         self.tasks = Some(tasks);
+        self
+    }
+
+    /// The state store.
+    pub fn state(mut self, state: Arc<dyn StateStore>) -> Self {
+        self.state = Some(state);
         self
     }
 
@@ -200,8 +220,12 @@ impl CtxBuilder {
             account,
             agent_url: self.agent_url,
             idempotency_key: self.idempotency_key,
+            task_id: self.task_id,
             now: self.now.unwrap_or_else(OffsetDateTime::now_utc),
             tasks: self.tasks.unwrap_or_default(),
+            state: self
+                .state
+                .unwrap_or_else(|| Arc::new(MemoryStateStore::default())),
         }))
     }
 }
@@ -250,6 +274,22 @@ impl Ctx {
     /// The task registry, to complete a hand-off made with `TaskHandoff::external()`.
     pub fn tasks(&self) -> &TaskRegistry {
         &self.0.tasks
+    }
+
+    /// In a durable job, the task it completes.
+    pub fn task_id(&self) -> Option<&str> {
+        self.0.task_id.as_deref()
+    }
+
+    /// Adopter state in the server's store (memory, SQLite or PostgreSQL): what the platform
+    /// keeps there survives restarts and is shared by replicas.
+    pub fn state(&self) -> State<'_> {
+        State::new(self.0.state.as_ref())
+    }
+
+    /// The server's status-change bus: publish what changed, for subscribers on every replica.
+    pub fn events(&self) -> &crate::events::Bus {
+        self.0.tasks.bus()
     }
 }
 

@@ -180,11 +180,15 @@ impl AdcpError {
             .unwrap_or(Recovery::Transient)
     }
 
-    /// The error as the spec's `core/error.json` object.
+    /// The error as the spec's `core/error.json` object. An `IDEMPOTENCY_CONFLICT` carries its
+    /// code and message only: anything more could hint at the request it conflicts with.
     pub fn to_json(&self) -> Value {
         let mut m = Map::new();
         m.insert("code".into(), json!(self.0.code));
         m.insert("message".into(), json!(self.0.message));
+        if self.0.code == codes::IDEMPOTENCY_CONFLICT {
+            return Value::Object(m);
+        }
         m.insert("recovery".into(), json!(self.recovery()));
         if let Some(f) = &self.0.field {
             m.insert("field".into(), json!(f));

@@ -141,6 +141,7 @@ pub fn serve<P: DecisioningPlatform>(platform: P) -> Serve<P> {
     Serve {
         platform,
         config: Config::default(),
+        stores: None,
         addr: "127.0.0.1:3000"
             .parse()
             .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 3000))),
@@ -151,6 +152,7 @@ pub fn serve<P: DecisioningPlatform>(platform: P) -> Serve<P> {
 pub struct Serve<P> {
     platform: P,
     config: Config,
+    stores: Option<crate::store::Stores>,
     addr: SocketAddr,
 }
 
@@ -158,6 +160,12 @@ impl<P: DecisioningPlatform> Serve<P> {
     /// The settings.
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
+        self
+    }
+
+    /// The stores (memory by default; see [`crate::store::Stores`]).
+    pub fn stores(mut self, stores: crate::store::Stores) -> Self {
+        self.stores = Some(stores);
         self
     }
 
@@ -170,7 +178,8 @@ impl<P: DecisioningPlatform> Serve<P> {
     /// Checks the platform (see [`crate::boot`]), binds, and serves until SIGINT or SIGTERM,
     /// then finishes the requests in flight.
     pub async fn run(self) -> Result<(), crate::boot::ServeError> {
-        let server = Server::new(self.platform, self.config);
+        let stores = self.stores.unwrap_or_default();
+        let server = Server::with_stores(self.platform, self.config, stores);
         crate::boot::check(&server)?;
         let listener = TcpListener::bind(self.addr)
             .await
@@ -194,9 +203,11 @@ pub async fn run_on<P: DecisioningPlatform>(
         card = %format!("http://{addr}/.well-known/agent-card.json"),
         platform = P::descriptor().name,
         tools = tools.len(),
+        stores = server.stores(),
         compliance_testing = server.config().compliance_testing,
         "serving AdCP"
     );
+    server.start();
     tracing::debug!(?tools, "tools");
     axum::serve(listener, router(server))
         .with_graceful_shutdown(shutdown_signal())

@@ -6,6 +6,11 @@
 //! runs; a concurrent duplicate waits for it; a later one with the same body gets the stored
 //! response with `replayed: true`; one with a different body gets `IDEMPOTENCY_CONFLICT`, which
 //! says nothing of the stored response. Errors are not stored, so a retry runs again.
+//!
+//! A stored response is replayed for the replay window (`replay_ttl`, 7 days by default); the
+//! key is remembered for a second window after that, in which a retry gets
+//! `IDEMPOTENCY_EXPIRED` rather than running again. A response larger than 4 MB is not kept:
+//! its key answers `IDEMPOTENCY_EXPIRED` too, so the request never runs twice.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -22,8 +27,11 @@ use crate::tasks::StoreError;
 /// Default retention of stored responses: 7 days.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// Largest request (canonical JSON) the store accepts: 4 MB.
-pub const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
+/// Largest response the store keeps for replay: 4 MB.
+pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+
+/// How long a duplicate waits for the request it duplicates before giving up (transient error).
+pub const MAX_WAIT: Duration = Duration::from_secs(30);
 
 /// Identifies one logical request.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -63,27 +71,33 @@ pub enum Claim {
     Replay(Value),
     /// Seen with a different body.
     Conflict,
+    /// Seen, but its response is no longer kept.
+    Expired,
+    /// Still running elsewhere after waiting [`MAX_WAIT`].
+    Busy,
 }
 
 /// Where responses are kept.
 pub trait IdempotencyStore: Send + Sync + 'static {
     /// Claims a key: stored response, conflict, or the right to run (waiting while another
-    /// request with the key runs).
+    /// request with the key runs, up to [`MAX_WAIT`]). Responses stored before `stale_before`
+    /// are expired.
     fn claim<'a>(
         &'a self,
         key: &'a IdemKey,
         hash: &'a str,
+        stale_before: OffsetDateTime,
     ) -> BoxFuture<'a, Result<ClaimState, StoreError>>;
-    /// Stores the response of a claimed key.
+    /// Stores the response of a claimed key (`None`: too large to keep).
     fn complete<'a>(
         &'a self,
         key: &'a IdemKey,
         hash: &'a str,
-        response: &'a Value,
+        response: Option<&'a Value>,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
     /// Gives up a claimed key without storing (the request failed).
     fn release<'a>(&'a self, key: &'a IdemKey) -> BoxFuture<'a, Result<(), StoreError>>;
-    /// Deletes responses stored before `before`; returns how many.
+    /// Forgets keys stored before `before`; returns how many.
     fn vacuum(&self, before: OffsetDateTime) -> BoxFuture<'_, Result<u64, StoreError>>;
 }
 
@@ -95,6 +109,10 @@ pub enum ClaimState {
     Stored(Value),
     /// Stored (or running) with another hash.
     Conflict,
+    /// Stored with the same hash, but no longer replayable.
+    Expired,
+    /// Still running after waiting.
+    Busy,
 }
 
 /// A claimed key. Dropping it without [`complete`](InFlight::complete) releases the key, so a
@@ -106,13 +124,17 @@ pub struct InFlight {
 }
 
 impl InFlight {
-    /// Stores the response.
+    /// Stores the response (or, above [`MAX_RESPONSE_BYTES`], that there was one).
     pub async fn complete(mut self, response: &Value) -> Result<(), StoreError> {
-        let key = self.key.take();
-        match key {
-            Some(k) => self.store.complete(&k, &self.hash, response).await,
-            None => Ok(()),
+        let Some(k) = self.key.take() else {
+            return Ok(());
+        };
+        let size = serde_json::to_vec(response).map_or(usize::MAX, |b| b.len());
+        let kept = (size <= MAX_RESPONSE_BYTES).then_some(response);
+        if kept.is_none() {
+            tracing::warn!(size, "a response too large to keep for idempotent replay");
         }
+        self.store.complete(&k, &self.hash, kept).await
     }
 }
 
@@ -131,13 +153,15 @@ impl Drop for InFlight {
     }
 }
 
-/// Claims `key` on `store`.
+/// Claims `key` on `store`; responses older than `ttl` are expired.
 pub async fn claim(
     store: &Arc<dyn IdempotencyStore>,
     key: IdemKey,
     hash: String,
+    ttl: Duration,
 ) -> Result<Claim, StoreError> {
-    Ok(match store.claim(&key, &hash).await? {
+    let stale_before = OffsetDateTime::now_utc() - ttl;
+    Ok(match store.claim(&key, &hash, stale_before).await? {
         ClaimState::Claimed => Claim::Fresh(InFlight {
             store: store.clone(),
             key: Some(key),
@@ -145,6 +169,8 @@ pub async fn claim(
         }),
         ClaimState::Stored(v) => Claim::Replay(v),
         ClaimState::Conflict => Claim::Conflict,
+        ClaimState::Expired => Claim::Expired,
+        ClaimState::Busy => Claim::Busy,
     })
 }
 
@@ -155,7 +181,7 @@ enum Slot {
     },
     Stored {
         hash: String,
-        response: Value,
+        response: Option<Value>,
         at: OffsetDateTime,
     },
 }
@@ -177,8 +203,10 @@ impl IdempotencyStore for MemoryIdempotencyStore {
         &'a self,
         key: &'a IdemKey,
         hash: &'a str,
+        stale_before: OffsetDateTime,
     ) -> BoxFuture<'a, Result<ClaimState, StoreError>> {
         Box::pin(async move {
+            let deadline = tokio::time::Instant::now() + MAX_WAIT;
             loop {
                 let wait = {
                     let mut slots = self.lock();
@@ -193,13 +221,13 @@ impl IdempotencyStore for MemoryIdempotencyStore {
                             );
                             return Ok(ClaimState::Claimed);
                         }
-                        Some(Slot::Stored {
-                            hash: h, response, ..
-                        }) => {
-                            return Ok(if h == hash {
-                                ClaimState::Stored(response.clone())
-                            } else {
-                                ClaimState::Conflict
+                        Some(Slot::Stored { hash: h, .. }) if h != hash => {
+                            return Ok(ClaimState::Conflict);
+                        }
+                        Some(Slot::Stored { response, at, .. }) => {
+                            return Ok(match response {
+                                Some(r) if *at >= stale_before => ClaimState::Stored(r.clone()),
+                                _ => ClaimState::Expired,
                             });
                         }
                         Some(Slot::Running { hash: h, .. }) if h != hash => {
@@ -213,8 +241,8 @@ impl IdempotencyStore for MemoryIdempotencyStore {
                 tokio::pin!(notified);
                 notified.as_mut().enable();
                 let still_running = matches!(self.lock().get(key), Some(Slot::Running { .. }));
-                if still_running {
-                    notified.await;
+                if still_running && tokio::time::timeout_at(deadline, notified).await.is_err() {
+                    return Ok(ClaimState::Busy);
                 }
             }
         })
@@ -224,13 +252,13 @@ impl IdempotencyStore for MemoryIdempotencyStore {
         &'a self,
         key: &'a IdemKey,
         hash: &'a str,
-        response: &'a Value,
+        response: Option<&'a Value>,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         let prev = self.lock().insert(
             key.clone(),
             Slot::Stored {
                 hash: hash.to_owned(),
-                response: response.clone(),
+                response: response.cloned(),
                 at: OffsetDateTime::now_utc(),
             },
         );
@@ -289,7 +317,10 @@ mod tests {
         for _ in 0..32 {
             let (store, runs, key) = (store.clone(), runs.clone(), key.clone());
             joins.push(tokio::spawn(async move {
-                match claim(&store, key, "h".into()).await.unwrap() {
+                match claim(&store, key, "h".into(), DEFAULT_RETENTION)
+                    .await
+                    .unwrap()
+                {
                     Claim::Fresh(f) => {
                         runs.fetch_add(1, Ordering::SeqCst);
                         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -297,7 +328,7 @@ mod tests {
                         json!({"media_buy_id": "mb"})
                     }
                     Claim::Replay(v) => v,
-                    Claim::Conflict => panic!("conflict"),
+                    _ => panic!("neither fresh nor a replay"),
                 }
             }));
         }
@@ -313,6 +344,7 @@ mod tests {
                 task: "create_media_buy".into(),
             },
             "h2".into(),
+            DEFAULT_RETENTION,
         );
         assert!(matches!(other.await.unwrap(), Claim::Conflict));
     }
@@ -325,14 +357,19 @@ mod tests {
             scope: "s".into(),
             task: "t".into(),
         };
-        match claim(&store, key.clone(), "h".into()).await.unwrap() {
+        match claim(&store, key.clone(), "h".into(), DEFAULT_RETENTION)
+            .await
+            .unwrap()
+        {
             Claim::Fresh(f) => drop(f),
             _ => panic!("expected fresh"),
         }
         tokio::task::yield_now().await;
         tokio::time::sleep(Duration::from_millis(10)).await;
         assert!(matches!(
-            claim(&store, key, "h".into()).await.unwrap(),
+            claim(&store, key, "h".into(), DEFAULT_RETENTION)
+                .await
+                .unwrap(),
             Claim::Fresh(_)
         ));
     }

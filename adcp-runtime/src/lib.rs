@@ -7,14 +7,20 @@ mod controller;
 pub mod ctx;
 mod envelope;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod idempotency;
 pub mod lifecycle;
 pub mod mcp;
 pub mod platform;
 pub mod server;
+pub mod ssrf;
+pub mod state;
+pub mod store;
 pub mod tasks;
+mod tls;
 pub mod validate;
+pub mod webhooks;
 
 #[doc(hidden)]
 pub mod __private;
@@ -69,10 +75,12 @@ pub use ctx::{Account, Ctx, Principal};
 pub use error::{AdcpError, AdcpResult, Recovery, codes};
 pub use http::{router, serve};
 pub use platform::{
-    AccountMode, CapabilityOverlap, ControllerReply, DecisioningPlatform, Hybrid, Recipe,
+    AccountMode, CapabilityOverlap, ControllerReply, DecisioningPlatform, Hybrid, Job, Recipe,
     RecipeUnion, ScenarioParams, TaskHandoff,
 };
 pub use schemars;
 pub use serde;
 pub use serde_json;
 pub use server::{Call, Config, Reply, Server};
+pub use state::State;
+pub use store::Stores;

@@ -174,6 +174,7 @@ pub async fn handle<P: DecisioningPlatform>(
                     args,
                     principal,
                     agent_url,
+                    a2a_push: None,
                 })
                 .await;
             rpc_result(&id, tool_result(&reply))

@@ -2,8 +2,10 @@
 //! what a handler may return.
 
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::ctx::Ctx;
@@ -53,6 +55,14 @@ pub struct ScenarioHandler<P: 'static> {
 /// The `params` of a `comply_test_controller` request.
 pub type ScenarioParams = adcp_wire::ComplyTestControllerRequestParams;
 
+/// One durable job kind (an `#[adcp(job)]` method) in a platform's dispatch table.
+pub struct JobHandler<P: 'static> {
+    /// The job's name: the method's.
+    pub name: &'static str,
+    /// Decodes the stored input, calls the adopter's method, encodes the result.
+    pub call: for<'a> fn(&'a P, Ctx, Value) -> BoxFuture<'a, AdcpResult<Value>>,
+}
+
 /// What `#[decisioning_platform]` knows about a platform.
 pub struct Descriptor<P: 'static> {
     /// The type's name.
@@ -65,6 +75,8 @@ pub struct Descriptor<P: 'static> {
     pub handlers: &'static [Handler<P>],
     /// Implemented controller scenarios.
     pub scenarios: &'static [ScenarioHandler<P>],
+    /// Durable job kinds.
+    pub jobs: &'static [JobHandler<P>],
     /// Declared recipe kinds (`recipe_kind` values).
     pub recipe_kinds: &'static [&'static str],
 }
@@ -78,6 +90,11 @@ impl<P> Descriptor<P> {
     /// Whether the platform implements a task.
     pub fn implements(&self, task: &str) -> bool {
         self.handler(task).is_some()
+    }
+
+    /// A durable job kind by name.
+    pub fn job(&self, name: &str) -> Option<&JobHandler<P>> {
+        self.jobs.iter().find(|j| j.name == name)
     }
 }
 
@@ -133,9 +150,25 @@ pub struct Handoff {
     pub status: HandoffStatus,
     /// A message for the buyer.
     pub message: Option<String>,
-    /// The work; `None` when something else (an operator, the test controller) completes the
-    /// task through the task registry.
-    pub work: Option<BoxFuture<'static, AdcpResult<Value>>>,
+    /// What completes the task.
+    pub work: Work,
+}
+
+/// What completes a handed-off task.
+pub enum Work {
+    /// A future run on this replica; lost if the replica dies (the task then fails).
+    Spawn(BoxFuture<'static, AdcpResult<Value>>),
+    /// A durable job: persisted with the task, run by whichever replica holds its lease, run
+    /// again after a crash.
+    Job {
+        /// The job's name.
+        name: &'static str,
+        /// Its input (or why it did not encode).
+        input: Result<Value, String>,
+    },
+    /// Something else completes it through the task registry (an operator, the test
+    /// controller).
+    External,
 }
 
 /// A task's answer: the response now, or a hand-off. Only tasks with async arms may hand off.
@@ -152,22 +185,85 @@ impl<T> From<T> for Hybrid<T> {
     }
 }
 
+/// A durable job kind: `#[adcp(job)] async fn review(&self, ctx: &Ctx, input: I) ->
+/// AdcpResult<O>` in a `#[decisioning_platform]` block gives the platform an associated
+/// constant `REVIEW: Job<I, O>`, which [`TaskHandoff::job`] takes. Jobs are found by name when
+/// they run, so renaming a job's method strands the jobs persisted under the old name (they
+/// fail).
+pub struct Job<I, O> {
+    name: &'static str,
+    _types: PhantomData<fn(I) -> O>,
+}
+
+impl<I, O> Clone for Job<I, O> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<I, O> Copy for Job<I, O> {}
+
+impl<I, O> std::fmt::Debug for Job<I, O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Job").field(&self.name).finish()
+    }
+}
+
+impl<I, O> Job<I, O> {
+    #[doc(hidden)]
+    pub const fn __new(name: &'static str) -> Self {
+        Job {
+            name,
+            _types: PhantomData,
+        }
+    }
+
+    /// The job's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
 /// Work that finishes after the response. The runtime registers a task, answers `submitted`
 /// with its `task_id`, runs the work off the request path, stores the result for `tasks_get`
 /// and notifies the buyer's webhook.
 pub struct TaskHandoff<T> {
     status: HandoffStatus,
     message: Option<String>,
-    work: Option<BoxFuture<'static, AdcpResult<T>>>,
+    work: Pending<T>,
+}
+
+enum Pending<T> {
+    Spawn(BoxFuture<'static, AdcpResult<T>>),
+    Job {
+        name: &'static str,
+        input: Result<Value, String>,
+    },
+    External,
 }
 
 impl<T: Send + 'static> TaskHandoff<T> {
-    /// Runs `work` in the background; its result completes the task.
+    /// Runs `work` on this replica, in the background; its result completes the task. If the
+    /// replica dies first the task fails (use [`TaskHandoff::job`] for work that must survive).
     pub fn spawn(work: impl Future<Output = AdcpResult<T>> + Send + 'static) -> Self {
         TaskHandoff {
             status: HandoffStatus::Submitted,
             message: None,
-            work: Some(Box::pin(work)),
+            work: Pending::Spawn(Box::pin(work)),
+        }
+    }
+
+    /// Runs a durable job with `input`: the input is stored with the task, and the job runs on
+    /// whichever replica holds the task, again after a crash, until it finishes. Jobs should
+    /// therefore be safe to run twice (decide ids before handing off; write with upserts).
+    pub fn job<I: Serialize>(job: Job<I, T>, input: I) -> Self {
+        TaskHandoff {
+            status: HandoffStatus::Submitted,
+            message: None,
+            work: Pending::Job {
+                name: job.name,
+                input: serde_json::to_value(input).map_err(|e| e.to_string()),
+            },
         }
     }
 
@@ -176,7 +272,7 @@ impl<T: Send + 'static> TaskHandoff<T> {
         TaskHandoff {
             status: HandoffStatus::Submitted,
             message: None,
-            work: None,
+            work: Pending::External,
         }
     }
 
@@ -202,9 +298,11 @@ impl<T: Send + 'static> TaskHandoff<T> {
         Handoff {
             status: self.status,
             message: self.message,
-            work: self.work.map(|w| -> BoxFuture<'static, AdcpResult<Value>> {
-                Box::pin(async move { w.await.and_then(encode) })
-            }),
+            work: match self.work {
+                Pending::Spawn(w) => Work::Spawn(Box::pin(async move { w.await.and_then(encode) })),
+                Pending::Job { name, input } => Work::Job { name, input },
+                Pending::External => Work::External,
+            },
         }
     }
 }

@@ -5,21 +5,30 @@
 //! a mutating task; resolve the account; run the handler (or the runtime's own task); register
 //! a hand-off as a task; and wrap the answer in the envelope (`status`, `context` echoed, errors
 //! as `adcp_error` + `errors[]`).
+//!
+//! Off the request path, each server runs (see [`Server::start`]): the webhook dispatcher, the
+//! lease keeper that renews this replica's hold on the work it runs and adopts the work of
+//! replicas that died, the idempotency vacuum, and on PostgreSQL the event listener.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use adcp_wire::TaskSpec;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::ctx::{Account, CtxBuilder, Principal};
 use crate::error::{AdcpError, codes};
-use crate::idempotency::{self, Claim, IdemKey, IdempotencyStore, MemoryIdempotencyStore};
-use crate::platform::{DecisioningPlatform, HandoffStatus, Outcome};
-use crate::tasks::{TaskRegistry, TaskStatus};
+use crate::events::Bus;
+use crate::idempotency::{self, Claim, IdemKey, IdempotencyStore};
+use crate::platform::{DecisioningPlatform, HandoffStatus, Outcome, Work};
+use crate::state::{State, StateStore};
+use crate::store::Stores;
+use crate::tasks::{JobSpec, NewTask, TaskRecord, TaskRegistry, TaskStatus};
 use crate::validate::schemas;
-use crate::{capabilities, controller, envelope};
+use crate::webhooks::{Dispatcher, Outbox, Retry};
+use crate::{capabilities, controller, envelope, ssrf};
 
 /// The AdCP major version this runtime speaks.
 pub const MAJOR_VERSION: i64 = 3;
@@ -54,6 +63,18 @@ pub struct Config {
     pub replay_ttl: Duration,
     /// Check every response against its schema and log the mismatches (on in debug builds).
     pub validate_responses: bool,
+    /// Let webhooks reach loopback, private and plain-http destinations. Off by default (the
+    /// SSRF guard); for tests against a local receiver only.
+    pub allow_private_webhooks: bool,
+    /// Send the webhook of a call with `push_notification_config` that completes in its
+    /// response. AdCP 3.0 receivers (and its compliance runner) expect it; later AdCP text
+    /// forbids it. On by default.
+    pub webhooks_on_sync_completion: bool,
+    /// How long this replica's hold on running work lasts without renewal; work held longer
+    /// by a dead replica is adopted by another.
+    pub task_lease: Duration,
+    /// Webhook retry timing.
+    pub webhook_retry: Retry,
 }
 
 impl Default for Config {
@@ -67,6 +88,10 @@ impl Default for Config {
             capabilities: json!({}),
             replay_ttl: idempotency::DEFAULT_RETENTION,
             validate_responses: cfg!(debug_assertions),
+            allow_private_webhooks: false,
+            webhooks_on_sync_completion: true,
+            task_lease: crate::tasks::DEFAULT_LEASE,
+            webhook_retry: Retry::default(),
         }
     }
 }
@@ -82,6 +107,22 @@ pub struct Call {
     pub principal: Option<Principal>,
     /// This agent's URL as the caller reached it.
     pub agent_url: String,
+    /// An A2A `pushNotificationConfig` (with the message's `contextId`), for A2A-shaped
+    /// webhooks.
+    pub a2a_push: Option<Value>,
+}
+
+impl Call {
+    /// A call of `tool` with `args`.
+    pub fn new(tool: impl Into<String>, args: Value) -> Self {
+        Call {
+            tool: tool.into(),
+            args,
+            principal: None,
+            agent_url: "http://127.0.0.1/mcp".into(),
+            a2a_push: None,
+        }
+    }
 }
 
 /// The answer to a call.
@@ -103,20 +144,30 @@ impl Reply {
     }
 }
 
-/// A forced `create_media_buy` arm, set through `comply_test_controller`.
-#[derive(Clone, Debug)]
+/// A forced `create_media_buy` arm, set through `comply_test_controller`; kept in the state
+/// store so that any replica honours it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct ForcedArm {
-    pub(crate) arm: HandoffStatus,
+    pub(crate) arm: String,
     pub(crate) task_id: Option<String>,
     pub(crate) message: Option<String>,
 }
+
+/// Where forced arms live in the state store.
+pub(crate) const FORCED_ARMS: &str = "adcp:forced_create_media_buy_arm";
 
 pub(crate) struct Inner<P> {
     pub(crate) platform: P,
     pub(crate) config: Config,
     pub(crate) tasks: TaskRegistry,
     pub(crate) idempotency: Arc<dyn IdempotencyStore>,
-    pub(crate) forced_arms: Mutex<HashMap<String, ForcedArm>>,
+    pub(crate) state: Arc<dyn StateStore>,
+    outbox: Arc<dyn Outbox>,
+    stores: String,
+    postgres_url: Option<String>,
+    started: AtomicBool,
+    /// Background loops hold a weak reference and stop when the server is dropped.
+    alive: Arc<()>,
 }
 
 /// A platform with its runtime state. Cheap to clone; transports share one.
@@ -135,28 +186,34 @@ impl<P> Clone for Server<P> {
 impl<P: DecisioningPlatform> Server<P> {
     /// A server with in-memory stores.
     pub fn new(platform: P, config: Config) -> Self {
-        Server::with_stores(
-            platform,
-            config,
-            TaskRegistry::default(),
-            Arc::new(MemoryIdempotencyStore::default()),
-        )
+        Server::with_stores(platform, config, Stores::memory())
     }
 
-    /// A server over the given stores.
-    pub fn with_stores(
-        platform: P,
-        config: Config,
-        tasks: TaskRegistry,
-        idempotency: Arc<dyn IdempotencyStore>,
-    ) -> Self {
+    /// A server over the given stores. On PostgreSQL the status-change bus is relayed to the
+    /// other replicas (this needs a Tokio runtime).
+    pub fn with_stores(platform: P, config: Config, stores: Stores) -> Self {
+        let Stores {
+            tasks,
+            outbox,
+            idempotency,
+            state,
+            postgres_url,
+            description,
+        } = stores;
+        let relay = postgres_url.as_deref().and_then(crate::events::pg::relay);
+        let tasks = TaskRegistry::new(tasks, Bus::new(relay), config.task_lease);
         Server {
             inner: Arc::new(Inner {
                 platform,
                 config,
                 tasks,
                 idempotency,
-                forced_arms: Mutex::new(HashMap::new()),
+                state,
+                outbox,
+                stores: description,
+                postgres_url,
+                started: AtomicBool::new(false),
+                alive: Arc::new(()),
             }),
         }
     }
@@ -174,6 +231,26 @@ impl<P: DecisioningPlatform> Server<P> {
     /// The task registry.
     pub fn tasks(&self) -> &TaskRegistry {
         &self.inner.tasks
+    }
+
+    /// The status-change bus.
+    pub fn events(&self) -> &Bus {
+        self.inner.tasks.bus()
+    }
+
+    /// Adopter state, in the server's store.
+    pub fn state(&self) -> State<'_> {
+        State::new(self.inner.state.as_ref())
+    }
+
+    /// The webhook outbox.
+    pub fn outbox(&self) -> &Arc<dyn Outbox> {
+        &self.inner.outbox
+    }
+
+    /// What the stores are (for logs).
+    pub fn stores(&self) -> &str {
+        &self.inner.stores
     }
 
     /// Whether `comply_test_controller` is served.
@@ -201,6 +278,7 @@ impl<P: DecisioningPlatform> Server<P> {
 
     /// Serves one call.
     pub async fn call(&self, call: Call) -> Reply {
+        self.start();
         tracing::debug!(tool = %call.tool, args = %call.args, "call");
         let context = call.args.get("context").cloned();
         let task_name = call.tool.clone();
@@ -284,12 +362,17 @@ impl<P: DecisioningPlatform> Server<P> {
                     scope: account.scope.clone(),
                     task: spec.name.to_owned(),
                 };
-                match idempotency::claim(&self.inner.idempotency, idem, hash)
-                    .await
-                    .map_err(|e| {
-                        tracing::error!(error = %e, "idempotency store");
-                        AdcpError::internal("the idempotency store is unavailable")
-                    })? {
+                match idempotency::claim(
+                    &self.inner.idempotency,
+                    idem,
+                    hash,
+                    self.inner.config.replay_ttl,
+                )
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "idempotency store");
+                    AdcpError::internal("the idempotency store is unavailable")
+                })? {
                     Claim::Fresh(f) => Some(f),
                     Claim::Replay(mut body) => {
                         if let Value::Object(m) = &mut body {
@@ -307,6 +390,24 @@ impl<P: DecisioningPlatform> Server<P> {
                         )
                         .with_field("idempotency_key"));
                     }
+                    Claim::Expired => {
+                        return Err(AdcpError::new(
+                            codes::IDEMPOTENCY_EXPIRED,
+                            "this idempotency_key was used, but its response is no longer kept; \
+                             check whether the original request took effect before retrying \
+                             with a new key",
+                        )
+                        .with_field("idempotency_key"));
+                    }
+                    Claim::Busy => {
+                        return Err(AdcpError::new(
+                            codes::CONFLICT,
+                            "a request with this idempotency_key is still being processed",
+                        )
+                        .with_field("idempotency_key")
+                        .with_recovery(crate::Recovery::Transient)
+                        .with_retry_after(1));
+                    }
                 }
             }
             _ => None,
@@ -317,12 +418,17 @@ impl<P: DecisioningPlatform> Server<P> {
             .agent_url(self.agent_url(&call))
             .idempotency_key(key.clone())
             .tasks(self.inner.tasks.clone())
+            .state(self.inner.state.clone())
             .build();
-        let outcome = match self.forced_arm(spec, &account) {
+        let outcome = match self.forced_arm(spec, &account).await? {
             Some(arm) => Ok(Outcome::Handoff(crate::platform::Handoff {
-                status: arm.arm,
+                status: match arm.arm.as_str() {
+                    "input-required" => HandoffStatus::InputRequired,
+                    "working" => HandoffStatus::Working,
+                    _ => HandoffStatus::Submitted,
+                },
                 message: arm.message,
-                work: None,
+                work: Work::External,
             }))
             .map(|o| (o, arm.task_id)),
             None => match descriptor.handler(spec.name) {
@@ -335,11 +441,19 @@ impl<P: DecisioningPlatform> Server<P> {
         let body = match outcome {
             Ok((Outcome::Done(mut body), _)) => {
                 envelope::completed(&mut body, key.as_deref());
+                self.notify_sync_completion(spec, &account, &call, &body)
+                    .await;
                 body
             }
             Ok((Outcome::Handoff(h), task_id)) => {
-                self.hand_off(spec, &account, args, h, task_id, key.as_deref())
-                    .await?
+                let job = JobContext {
+                    account: &account,
+                    principal: call.principal.as_ref(),
+                    agent_url: self.agent_url(&call),
+                    key: key.as_deref(),
+                    a2a_push: call.a2a_push.as_ref(),
+                };
+                self.hand_off(spec, args, h, task_id, &job).await?
             }
             Err(e) => return Err(e), // errors are not stored: the in-flight key is released
         };
@@ -362,61 +476,116 @@ impl<P: DecisioningPlatform> Server<P> {
             .unwrap_or_else(|| call.agent_url.clone())
     }
 
-    fn forced_arm(&self, spec: &TaskSpec, account: &Account) -> Option<ForcedArm> {
-        if spec.name != "create_media_buy" {
-            return None;
+    /// Takes the forced arm of the account, if any (once, across replicas).
+    async fn forced_arm(
+        &self,
+        spec: &TaskSpec,
+        account: &Account,
+    ) -> Result<Option<ForcedArm>, AdcpError> {
+        if spec.name != "create_media_buy" || !self.inner.config.compliance_testing {
+            return Ok(None);
         }
-        self.inner
-            .forced_arms
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&account.scope)
+        let state = self.state();
+        if state
+            .get::<Option<ForcedArm>>(&account.scope, FORCED_ARMS, spec.name)
+            .await?
+            .flatten()
+            .is_none()
+        {
+            return Ok(None);
+        }
+        state
+            .update(
+                &account.scope,
+                FORCED_ARMS,
+                spec.name,
+                |slot: &mut Option<ForcedArm>| Ok(slot.take()),
+            )
+            .await
+    }
+
+    /// Registers the completed task of a call that finished in its response, when the buyer
+    /// asked for webhooks: its one webhook goes out with the registration.
+    async fn notify_sync_completion(
+        &self,
+        spec: &TaskSpec,
+        account: &Account,
+        call: &Call,
+        body: &Value,
+    ) {
+        let push = call
+            .args
+            .get("push_notification_config")
+            .filter(|p| p.get("url").is_some());
+        if !self.inner.config.webhooks_on_sync_completion
+            || (push.is_none() && call.a2a_push.is_none())
+        {
+            return;
+        }
+        let mut new = NewTask::new(spec.name, spec.protocol, &account.scope);
+        new.status = TaskStatus::Completed;
+        new.result = Some(body.clone());
+        new.push = push.cloned();
+        new.a2a_push.clone_from(&call.a2a_push);
+        new.context = call.args.get("context").cloned();
+        if let Err(e) = self.inner.tasks.create(new).await {
+            tracing::error!(task = spec.name, error = %e, "registering a completed task for its webhook");
+        }
     }
 
     /// Registers a task for a hand-off, starts its work, and answers with the async arm.
     async fn hand_off(
         &self,
         spec: &'static TaskSpec,
-        account: &Account,
         args: &Map<String, Value>,
         h: crate::platform::Handoff,
         task_id: Option<String>,
-        key: Option<&str>,
+        job: &JobContext<'_>,
     ) -> Result<Value, AdcpError> {
         let status = match h.status {
             HandoffStatus::Submitted => TaskStatus::Submitted,
             HandoffStatus::Working => TaskStatus::Working,
             HandoffStatus::InputRequired => TaskStatus::InputRequired,
         };
-        let record = self
-            .inner
-            .tasks
-            .create(
-                task_id,
-                spec.name,
-                spec.protocol,
-                &account.scope,
-                status,
-                h.message.clone(),
-                args.get("push_notification_config").cloned(),
-                args.get("context").cloned(),
-            )
-            .await?;
-        if let Some(work) = h.work {
-            let tasks = self.inner.tasks.clone();
-            let id = record.task_id.clone();
-            tokio::spawn(async move {
-                let r = match work.await {
-                    Ok(mut body) => {
-                        envelope::completed(&mut body, None);
-                        tasks.complete(&id, body).await
-                    }
-                    Err(e) => tasks.fail(&id, &e).await,
-                };
-                if let Err(e) = r {
-                    tracing::error!(task_id = %id, error = %e, "finishing a handed-off task");
+        let mut new = NewTask::new(spec.name, spec.protocol, &job.account.scope);
+        new.task_id = task_id;
+        new.status = status;
+        new.message.clone_from(&h.message);
+        new.push = args.get("push_notification_config").cloned();
+        new.a2a_push = job.a2a_push.cloned();
+        new.context = args.get("context").cloned();
+        let spawned = match h.work {
+            Work::Spawn(f) => Some(f),
+            Work::Job { name, input } => {
+                let input = input.map_err(|e| {
+                    tracing::error!(job = name, error = %e, "a job's input does not encode");
+                    AdcpError::internal("the task could not be queued")
+                })?;
+                if P::descriptor().job(name).is_none() {
+                    tracing::error!(
+                        job = name,
+                        "handed off to a job the platform does not declare"
+                    );
+                    return Err(AdcpError::internal("the task could not be queued"));
                 }
-            });
+                new.job = Some(JobSpec {
+                    name: name.to_owned(),
+                    input,
+                    account: job.account.clone(),
+                    principal: job.principal.cloned(),
+                    agent_url: job.agent_url.clone(),
+                    idempotency_key: job.key.map(str::to_owned),
+                });
+                None
+            }
+            Work::External => None,
+        };
+        new.run_here = spawned.is_some() || new.job.is_some();
+        let record = self.inner.tasks.create(new).await?;
+        if let Some(work) = spawned {
+            self.run_work(record.task_id.clone(), work);
+        } else if record.job.is_some() {
+            self.run_job(record.clone());
         }
         let mut body = Map::new();
         body.insert("status".into(), json!(h.status.as_str()));
@@ -424,12 +593,160 @@ impl<P: DecisioningPlatform> Server<P> {
         if let Some(m) = &h.message {
             body.insert("message".into(), json!(m));
         }
-        if let Some(k) = key {
+        if let Some(k) = job.key {
             body.insert("idempotency_key".into(), json!(k));
         }
         Ok(Value::Object(body))
     }
 
+    /// Runs a task's work here and records its outcome; a panic fails the task.
+    fn run_work(
+        &self,
+        task_id: String,
+        work: crate::platform::BoxFuture<'static, crate::AdcpResult<Value>>,
+    ) {
+        let tasks = self.inner.tasks.clone();
+        tokio::spawn(async move {
+            let outcome = match tokio::spawn(work).await {
+                Ok(r) => r.map(|mut body| {
+                    envelope::completed(&mut body, None);
+                    body
+                }),
+                Err(e) => {
+                    tracing::error!(task_id, error = %e, "a task's work panicked");
+                    Err(AdcpError::internal("the task's work failed"))
+                }
+            };
+            match tasks.finish_work(&task_id, outcome).await {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    tracing::info!(task_id, "task finished elsewhere; this outcome is dropped")
+                }
+                Err(e) => tracing::warn!(task_id, error = %e, "finishing a task"),
+            }
+        });
+    }
+
+    /// Runs a task's durable job here.
+    fn run_job(&self, record: TaskRecord) {
+        let Some(spec) = record.job.clone() else {
+            return;
+        };
+        let server = self.clone();
+        let task_id = record.task_id.clone();
+        let work = async move {
+            let d = P::descriptor();
+            let Some(handler) = d.job(&spec.name) else {
+                tracing::error!(job = %spec.name, "a stored job the platform no longer declares");
+                return Err(AdcpError::internal(
+                    "the task's job is not known to this agent",
+                ));
+            };
+            let task = adcp_wire::task(&record.task_type)
+                .ok_or_else(|| AdcpError::internal("the task's type is not known to this agent"))?;
+            let ctx = CtxBuilder::new(task)
+                .principal(spec.principal)
+                .account(spec.account)
+                .agent_url(spec.agent_url)
+                .idempotency_key(spec.idempotency_key)
+                .task_id(Some(record.task_id.clone()))
+                .tasks(server.inner.tasks.clone())
+                .state(server.inner.state.clone())
+                .build();
+            tracing::debug!(task_id = %record.task_id, job = %spec.name, "running a job");
+            (handler.call)(&server.inner.platform, ctx, spec.input).await
+        };
+        self.run_work(task_id, Box::pin(work));
+    }
+
+    /// Starts the server's background work (once; later calls do nothing): the webhook
+    /// dispatcher, the lease keeper (which also picks up work orphaned by a dead replica, at
+    /// once), the idempotency vacuum and, on PostgreSQL, the event listener. Transports call
+    /// it; so does the first call served.
+    pub fn start(&self) {
+        if self.inner.started.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let c = &self.inner.config;
+        let policy = ssrf::Policy {
+            allow_private: c.allow_private_webhooks,
+        };
+        let dispatcher = Arc::new(Dispatcher::new(
+            self.inner.outbox.clone(),
+            policy,
+            self.inner.tasks.replica().to_owned(),
+            c.webhook_retry,
+        ));
+        let alive = Arc::downgrade(&self.inner.alive);
+        tokio::spawn(dispatcher.run(self.events().subscribe(), alive.clone()));
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(keep_leases(weak.clone(), c.task_lease));
+        tokio::spawn(vacuum(weak, c.replay_ttl));
+        if let Some(url) = &self.inner.postgres_url {
+            crate::events::pg::listen(url, self.events().clone(), alive);
+        }
+    }
+}
+
+/// What a hand-off's job needs to know about its request.
+struct JobContext<'a> {
+    account: &'a Account,
+    principal: Option<&'a Principal>,
+    agent_url: String,
+    key: Option<&'a str>,
+    a2a_push: Option<&'a Value>,
+}
+
+/// Renews this replica's leases and adopts orphaned work: a job runs again here; in-process
+/// work of a dead replica is lost, so its task fails (transiently: the buyer may resubmit).
+async fn keep_leases<P: DecisioningPlatform>(weak: Weak<Inner<P>>, lease: Duration) {
+    let period = (lease / 3).max(Duration::from_millis(100));
+    loop {
+        let Some(inner) = weak.upgrade() else { return };
+        let server = Server { inner };
+        if let Err(e) = server.inner.tasks.renew().await {
+            tracing::warn!(error = %e, "renewing task leases");
+        }
+        match server.inner.tasks.adopt_orphans().await {
+            Ok(adopted) => {
+                for t in adopted {
+                    if t.job.is_some() {
+                        tracing::info!(task_id = %t.task_id, "resuming the job of an orphaned task");
+                        server.run_job(t);
+                    } else {
+                        tracing::warn!(task_id = %t.task_id, "an orphaned task's work was lost with its replica");
+                        let e = AdcpError::new(
+                            codes::SERVICE_UNAVAILABLE,
+                            "the agent restarted while this task ran; submit the request again with a new idempotency_key",
+                        )
+                        .with_recovery(crate::Recovery::Transient);
+                        let _ = server.inner.tasks.finish_work(&t.task_id, Err(e)).await;
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "looking for orphaned tasks"),
+        }
+        drop(server);
+        tokio::time::sleep(period).await;
+    }
+}
+
+/// Forgets idempotency keys (and finished deliveries) after twice the replay window, hourly.
+async fn vacuum<P: DecisioningPlatform>(weak: Weak<Inner<P>>, ttl: Duration) {
+    loop {
+        let Some(inner) = weak.upgrade() else { return };
+        let before = time::OffsetDateTime::now_utc() - ttl.saturating_mul(2);
+        match inner.idempotency.vacuum(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "idempotency vacuum"),
+            Err(e) => tracing::warn!(error = %e, "idempotency vacuum"),
+        }
+        drop(inner);
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
+}
+
+impl<P: DecisioningPlatform> Server<P> {
     async fn tasks_get(
         &self,
         account: &Account,

@@ -1,20 +1,31 @@
 //! The task registry: every hand-off becomes a task with an id, a status and, once finished, a
 //! result or an error, readable through `tasks_get` and `tasks_list` by the account that
-//! created it. Stores implement [`TaskStore`]; the in-memory one is the default.
+//! created it, on any replica sharing the store.
+//!
+//! Every change is a compare-and-set on the task's `revision`, so two replicas (or a worker and
+//! the test controller) cannot both finish a task. The webhooks a change owes are written to
+//! the outbox in the same store operation as the change, so a change is never acknowledged
+//! without its notifications, nor notified twice. Work running on a replica holds a lease on its
+//! task; a task whose lease lapses (its replica died) is adopted by another replica: a durable
+//! job runs again there, in-process work is reported failed.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use tokio::sync::broadcast;
 
+use crate::ctx::{Account, Principal};
 use crate::error::{AdcpError, codes};
+use crate::events::{Bus, Event};
 use crate::platform::BoxFuture;
+use crate::webhooks::{self, Delivery};
 
 /// A task's status (the spec's `enums/task-status.json`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum TaskStatus {
     /// Queued.
     Submitted,
@@ -72,6 +83,24 @@ impl TaskStatus {
     }
 }
 
+/// A durable job: what a hand-off made with `TaskHandoff::job` persists so that any replica can
+/// run it, again after a crash.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobSpec {
+    /// The job's name (the `#[adcp(job)]` method).
+    pub name: String,
+    /// Its input, as JSON.
+    pub input: Value,
+    /// The account the request acted for.
+    pub account: Account,
+    /// The caller.
+    pub principal: Option<Principal>,
+    /// The agent URL the caller reached.
+    pub agent_url: String,
+    /// The request's idempotency key.
+    pub idempotency_key: Option<String>,
+}
+
 /// One task.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TaskRecord {
@@ -95,10 +124,19 @@ pub struct TaskRecord {
     pub result: Option<Value>,
     /// The error, once failed.
     pub error: Option<Value>,
-    /// The buyer's `push_notification_config`, when given.
+    /// The buyer's `push_notification_config` (AdCP webhooks), when given.
     pub push: Option<Value>,
-    /// The buyer's `context`, echoed on `tasks_get` and webhooks.
+    /// The A2A push notification config of the message that created the task (A2A-shaped
+    /// webhooks), with its `contextId`.
+    pub a2a_push: Option<Value>,
+    /// The buyer's `context`, echoed on webhooks.
     pub context: Option<Value>,
+    /// The durable job that completes the task, if any.
+    pub job: Option<JobSpec>,
+    /// The replica running the task's work, while it runs.
+    pub owner: Option<String>,
+    /// Incremented on every change.
+    pub revision: i64,
 }
 
 impl TaskRecord {
@@ -130,7 +168,10 @@ impl TaskRecord {
         if self.status.is_final() {
             m.insert("completed_at".into(), json!(rfc3339(self.updated_at)));
         }
-        m.insert("has_webhook".into(), json!(self.push.is_some()));
+        m.insert(
+            "has_webhook".into(),
+            json!(self.push.is_some() || self.a2a_push.is_some()),
+        );
         m
     }
 }
@@ -138,6 +179,22 @@ impl TaskRecord {
 /// RFC 3339 timestamp text.
 pub fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
+}
+
+/// The current time at the millisecond precision every store keeps.
+pub fn now_ms() -> OffsetDateTime {
+    from_millis(millis(OffsetDateTime::now_utc()))
+}
+
+/// Unix milliseconds.
+pub(crate) fn millis(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// From unix milliseconds.
+pub(crate) fn from_millis(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 /// Why a store failed.
@@ -150,157 +207,233 @@ pub enum StoreError {
     #[error("task `{0}` already exists")]
     Exists(String),
     /// The backend failed.
-    #[error("task store: {0}")]
+    #[error("store: {0}")]
     Backend(String),
 }
 
-/// Where tasks live.
+/// Where tasks live. Implementations keep the outbox too, so that a change and the webhooks it
+/// owes are written together.
 pub trait TaskStore: Send + Sync + 'static {
-    /// Stores a new task.
-    fn insert(&self, task: TaskRecord) -> BoxFuture<'_, Result<(), StoreError>>;
-    /// Replaces a task (by `task_id`).
-    fn update(&self, task: TaskRecord) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// Stores a new task and its deliveries. `lease_until` is set when `task.owner` runs its
+    /// work.
+    fn insert<'a>(
+        &'a self,
+        task: &'a TaskRecord,
+        lease_until: Option<OffsetDateTime>,
+        deliveries: &'a [Delivery],
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// Replaces a task and stores its deliveries, if its stored revision is still `expected`;
+    /// `Ok(false)` when it is not.
+    fn update<'a>(
+        &'a self,
+        task: &'a TaskRecord,
+        expected: i64,
+        deliveries: &'a [Delivery],
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
     /// A task by id, whatever its scope.
-    fn get(&self, task_id: &str) -> BoxFuture<'_, Result<Option<TaskRecord>, StoreError>>;
+    fn get<'a>(&'a self, task_id: &'a str)
+    -> BoxFuture<'a, Result<Option<TaskRecord>, StoreError>>;
     /// Every task of a scope, newest first.
-    fn list(&self, scope: &str) -> BoxFuture<'_, Result<Vec<TaskRecord>, StoreError>>;
+    fn list<'a>(&'a self, scope: &'a str) -> BoxFuture<'a, Result<Vec<TaskRecord>, StoreError>>;
+    /// Extends the leases `owner` holds on unfinished tasks to `until`; returns how many.
+    fn renew<'a>(
+        &'a self,
+        owner: &'a str,
+        until: OffsetDateTime,
+    ) -> BoxFuture<'a, Result<u64, StoreError>>;
+    /// Unfinished tasks whose owner's lease ran out before `now`.
+    fn orphans(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<TaskRecord>, StoreError>>;
+    /// Makes `owner` the owner of an orphan still at revision `expected` (and bumps its
+    /// revision, fencing off the previous owner); `Ok(false)` when another replica was faster.
+    fn adopt<'a>(
+        &'a self,
+        task_id: &'a str,
+        expected: i64,
+        owner: &'a str,
+        until: OffsetDateTime,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
 }
 
-/// Tasks in memory: lost on restart.
-#[derive(Default)]
-pub struct MemoryTaskStore {
-    tasks: Mutex<HashMap<String, TaskRecord>>,
-}
-
-impl TaskStore for MemoryTaskStore {
-    fn insert(&self, task: TaskRecord) -> BoxFuture<'_, Result<(), StoreError>> {
-        let mut tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
-        let r = if tasks.contains_key(&task.task_id) {
-            Err(StoreError::Exists(task.task_id))
-        } else {
-            tasks.insert(task.task_id.clone(), task);
-            Ok(())
-        };
-        Box::pin(async move { r })
-    }
-
-    fn update(&self, task: TaskRecord) -> BoxFuture<'_, Result<(), StoreError>> {
-        let mut tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
-        let r = match tasks.get_mut(&task.task_id) {
-            Some(slot) => {
-                *slot = task;
-                Ok(())
-            }
-            None => Err(StoreError::NotFound(task.task_id)),
-        };
-        Box::pin(async move { r })
-    }
-
-    fn get(&self, task_id: &str) -> BoxFuture<'_, Result<Option<TaskRecord>, StoreError>> {
-        let r = self
-            .tasks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(task_id)
-            .cloned();
-        Box::pin(async move { Ok(r) })
-    }
-
-    fn list(&self, scope: &str) -> BoxFuture<'_, Result<Vec<TaskRecord>, StoreError>> {
-        let mut r: Vec<TaskRecord> = self
-            .tasks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .filter(|t| t.scope == scope)
-            .cloned()
-            .collect();
-        r.sort_by(|a, b| {
-            b.created_at
-                .cmp(&a.created_at)
-                .then_with(|| a.task_id.cmp(&b.task_id))
-        });
-        Box::pin(async move { Ok(r) })
-    }
-}
-
-/// A status change of a task, published to subscribers (webhooks, other replicas).
+/// A task to register.
 #[derive(Clone, Debug)]
-pub struct TaskEvent {
-    /// The task after the change.
-    pub task: TaskRecord,
+pub struct NewTask {
+    /// Its id; generated when `None`.
+    pub task_id: Option<String>,
+    /// The task name.
+    pub task_type: String,
+    /// Its protocol.
+    pub protocol: String,
+    /// The account scope.
+    pub scope: String,
+    /// Its first status.
+    pub status: TaskStatus,
+    /// A message for the buyer.
+    pub message: Option<String>,
+    /// The result, for a task registered already completed.
+    pub result: Option<Value>,
+    /// `push_notification_config`.
+    pub push: Option<Value>,
+    /// The A2A push notification config.
+    pub a2a_push: Option<Value>,
+    /// The buyer's `context`.
+    pub context: Option<Value>,
+    /// A durable job that completes it.
+    pub job: Option<JobSpec>,
+    /// Whether this replica runs its work now (takes the lease).
+    pub run_here: bool,
 }
 
-/// The registry handlers and the runtime share.
+impl NewTask {
+    /// A task of `task_type` in `protocol` for `scope`, submitted.
+    pub fn new(
+        task_type: impl Into<String>,
+        protocol: impl Into<String>,
+        scope: impl Into<String>,
+    ) -> Self {
+        NewTask {
+            task_id: None,
+            task_type: task_type.into(),
+            protocol: protocol.into(),
+            scope: scope.into(),
+            status: TaskStatus::Submitted,
+            message: None,
+            result: None,
+            push: None,
+            a2a_push: None,
+            context: None,
+            job: None,
+            run_here: false,
+        }
+    }
+}
+
+/// The registry handlers and the runtime share. Cheap to clone.
 #[derive(Clone)]
 pub struct TaskRegistry {
     store: Arc<dyn TaskStore>,
-    events: broadcast::Sender<TaskEvent>,
+    bus: Bus,
+    lease: Duration,
 }
 
 impl Default for TaskRegistry {
     fn default() -> Self {
-        TaskRegistry::new(Arc::new(MemoryTaskStore::default()))
+        TaskRegistry::new(
+            Arc::new(crate::store::MemoryStore::default()),
+            Bus::default(),
+            DEFAULT_LEASE,
+        )
     }
 }
 
 impl std::fmt::Debug for TaskRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("TaskRegistry")
+        f.debug_struct("TaskRegistry")
+            .field("replica", &self.bus.origin())
+            .finish_non_exhaustive()
     }
 }
+
+/// How long a replica's hold on a running task lasts without renewal.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(10);
 
 fn store_error(e: &StoreError) -> AdcpError {
     tracing::error!(error = %e, "task store");
     AdcpError::internal("the task store is unavailable")
 }
 
+fn not_found(task_id: &str) -> AdcpError {
+    AdcpError::new(codes::REFERENCE_NOT_FOUND, format!("no task `{task_id}`")).with_field("task_id")
+}
+
+/// Who may change a task.
+#[derive(Clone, Copy)]
+enum Actor<'a> {
+    /// Anyone (the adopter, the test controller, an operator).
+    Anyone,
+    /// Only the replica that owns it (its work finishing).
+    Owner(&'a str),
+}
+
 impl TaskRegistry {
-    /// A registry over a store.
-    pub fn new(store: Arc<dyn TaskStore>) -> Self {
-        let (events, _) = broadcast::channel(1024);
-        TaskRegistry { store, events }
+    /// A registry over a store, publishing changes on `bus`; work holds `lease`.
+    pub fn new(store: Arc<dyn TaskStore>, bus: Bus, lease: Duration) -> Self {
+        TaskRegistry { store, bus, lease }
     }
 
-    /// Subscribes to status changes.
-    pub fn subscribe(&self) -> broadcast::Receiver<TaskEvent> {
-        self.events.subscribe()
+    /// The status-change bus.
+    pub fn bus(&self) -> &Bus {
+        &self.bus
     }
 
-    /// Registers a task. `task_id` is generated unless given.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn create(
-        &self,
-        task_id: Option<String>,
-        task_type: &str,
-        protocol: &str,
-        scope: &str,
-        status: TaskStatus,
-        message: Option<String>,
-        push: Option<Value>,
-        context: Option<Value>,
-    ) -> Result<TaskRecord, AdcpError> {
-        let now = OffsetDateTime::now_utc();
+    /// This replica's id (the owner of the work it runs).
+    pub fn replica(&self) -> &str {
+        self.bus.origin()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn store(&self) -> &Arc<dyn TaskStore> {
+        &self.store
+    }
+
+    fn lease_until(&self) -> OffsetDateTime {
+        now_ms() + self.lease
+    }
+
+    fn publish(&self, t: &TaskRecord) {
+        self.bus.publish(Event {
+            resource: "task".into(),
+            id: t.task_id.clone(),
+            scope: t.scope.clone(),
+            status: t.status.as_str().into(),
+            data: json!({"task_type": t.task_type}),
+            origin: String::new(),
+        });
+    }
+
+    /// Registers a task, with the webhook its registration owes (a task registered already
+    /// completed notifies at once).
+    pub async fn create(&self, new: NewTask) -> Result<TaskRecord, AdcpError> {
+        let now = now_ms();
         let record = TaskRecord {
-            task_id: task_id.unwrap_or_else(|| format!("task_{}", uuid::Uuid::new_v4().simple())),
-            task_type: task_type.to_owned(),
-            protocol: protocol.to_owned(),
-            scope: scope.to_owned(),
-            status,
-            message,
+            task_id: new
+                .task_id
+                .unwrap_or_else(|| format!("task_{}", uuid::Uuid::new_v4().simple())),
+            task_type: new.task_type,
+            protocol: new.protocol,
+            scope: new.scope,
+            status: new.status,
+            message: new.message,
             created_at: now,
             updated_at: now,
-            result: None,
+            result: new.result,
             error: None,
-            push,
-            context,
+            push: new.push,
+            a2a_push: new.a2a_push,
+            context: new.context,
+            job: new.job,
+            owner: new.run_here.then(|| self.replica().to_owned()),
+            revision: 1,
         };
-        match self.store.insert(record.clone()).await {
-            Ok(()) => Ok(record),
+        let deliveries = if record.status.is_final() {
+            webhooks::deliveries(&record)
+        } else {
+            Vec::new()
+        };
+        let lease = record.owner.is_some().then(|| self.lease_until());
+        match self.store.insert(&record, lease, &deliveries).await {
+            Ok(()) => {
+                self.publish(&record);
+                Ok(record)
+            }
             Err(StoreError::Exists(id)) => Err(AdcpError::new(
                 codes::CONFLICT,
                 format!("task `{id}` already exists"),
-            )),
+            )
+            .with_field("task_id")),
             Err(e) => Err(store_error(&e)),
         }
     }
@@ -316,27 +449,61 @@ impl TaskRegistry {
         self.store.list(scope).await.map_err(|e| store_error(&e))
     }
 
+    /// Applies `f` to a task and stores it, retrying on a concurrent change. `Ok(None)` when the
+    /// actor may no longer change it.
     async fn transition(
         &self,
         task_id: &str,
-        f: impl FnOnce(&mut TaskRecord) -> Result<(), AdcpError>,
+        actor: Actor<'_>,
+        mut f: impl FnMut(&mut TaskRecord) -> Result<(), AdcpError>,
+    ) -> Result<Option<TaskRecord>, AdcpError> {
+        for _ in 0..32 {
+            let Some(mut t) = self.store.get(task_id).await.map_err(|e| store_error(&e))? else {
+                return Err(not_found(task_id));
+            };
+            if let Actor::Owner(me) = actor
+                && t.owner.as_deref() != Some(me)
+            {
+                return Ok(None);
+            }
+            let before = t.status;
+            let expected = t.revision;
+            f(&mut t)?;
+            t.updated_at = now_ms();
+            t.revision = expected + 1;
+            if t.status.is_final() {
+                t.owner = None;
+            }
+            let deliveries = if t.status == before && !t.status.is_final() {
+                Vec::new()
+            } else {
+                webhooks::deliveries(&t)
+            };
+            if self
+                .store
+                .update(&t, expected, &deliveries)
+                .await
+                .map_err(|e| store_error(&e))?
+            {
+                self.publish(&t);
+                return Ok(Some(t));
+            }
+        }
+        Err(AdcpError::new(
+            codes::CONFLICT,
+            format!("task `{task_id}` kept changing; try again"),
+        )
+        .with_recovery(crate::Recovery::Transient))
+    }
+
+    async fn change(
+        &self,
+        task_id: &str,
+        f: impl FnMut(&mut TaskRecord) -> Result<(), AdcpError>,
     ) -> Result<TaskRecord, AdcpError> {
-        let mut t = self
-            .store
-            .get(task_id)
-            .await
-            .map_err(|e| store_error(&e))?
-            .ok_or_else(|| {
-                AdcpError::new("NOT_FOUND", format!("no task `{task_id}`")).with_field("task_id")
-            })?;
-        f(&mut t)?;
-        t.updated_at = OffsetDateTime::now_utc();
-        self.store
-            .update(t.clone())
-            .await
-            .map_err(|e| store_error(&e))?;
-        let _ = self.events.send(TaskEvent { task: t.clone() });
-        Ok(t)
+        self.transition(task_id, Actor::Anyone, f)
+            .await?
+            .ok_or_else(|| not_found(task_id))
     }
 
     fn ensure_open(t: &TaskRecord) -> Result<(), AdcpError> {
@@ -351,12 +518,25 @@ impl TaskRegistry {
         }
     }
 
+    fn set_outcome(t: &mut TaskRecord, outcome: &Result<Value, AdcpError>) {
+        match outcome {
+            Ok(result) => {
+                t.status = TaskStatus::Completed;
+                t.result = Some(result.clone());
+            }
+            Err(e) => {
+                t.status = TaskStatus::Failed;
+                t.error = Some(e.to_json());
+            }
+        }
+    }
+
     /// Completes a task with its response.
     pub async fn complete(&self, task_id: &str, result: Value) -> Result<TaskRecord, AdcpError> {
-        self.transition(task_id, |t| {
+        let outcome = Ok(result);
+        self.change(task_id, |t| {
             Self::ensure_open(t)?;
-            t.status = TaskStatus::Completed;
-            t.result = Some(result);
+            Self::set_outcome(t, &outcome);
             Ok(())
         })
         .await
@@ -364,10 +544,26 @@ impl TaskRegistry {
 
     /// Fails a task.
     pub async fn fail(&self, task_id: &str, error: &AdcpError) -> Result<TaskRecord, AdcpError> {
-        self.transition(task_id, |t| {
+        let outcome = Err(error.clone());
+        self.change(task_id, |t| {
             Self::ensure_open(t)?;
-            t.status = TaskStatus::Failed;
-            t.error = Some(error.to_json());
+            Self::set_outcome(t, &outcome);
+            Ok(())
+        })
+        .await
+    }
+
+    /// Records the outcome of work this replica ran, unless the task was finished or adopted
+    /// by another replica meanwhile (then the outcome is dropped: `Ok(None)`).
+    pub(crate) async fn finish_work(
+        &self,
+        task_id: &str,
+        outcome: Result<Value, AdcpError>,
+    ) -> Result<Option<TaskRecord>, AdcpError> {
+        let me = self.replica().to_owned();
+        self.transition(task_id, Actor::Owner(&me), |t| {
+            Self::ensure_open(t)?;
+            Self::set_outcome(t, &outcome);
             Ok(())
         })
         .await
@@ -380,11 +576,16 @@ impl TaskRegistry {
         status: TaskStatus,
         message: Option<String>,
     ) -> Result<TaskRecord, AdcpError> {
-        self.transition(task_id, |t| {
+        if status.is_final() {
+            return Err(AdcpError::internal(
+                "set_status takes an unfinished status; use complete or fail",
+            ));
+        }
+        self.change(task_id, |t| {
             Self::ensure_open(t)?;
             t.status = status;
             if message.is_some() {
-                t.message = message;
+                t.message.clone_from(&message);
             }
             Ok(())
         })
@@ -393,16 +594,37 @@ impl TaskRegistry {
 
     /// Cancels a task.
     pub async fn cancel(&self, scope: &str, task_id: &str) -> Result<TaskRecord, AdcpError> {
-        self.transition(task_id, |t| {
+        self.change(task_id, |t| {
             if t.scope != scope {
-                return Err(AdcpError::new("NOT_FOUND", format!("no task `{task_id}`"))
-                    .with_field("task_id"));
+                return Err(not_found(task_id));
             }
             Self::ensure_open(t)?;
             t.status = TaskStatus::Canceled;
             Ok(())
         })
         .await
+    }
+
+    /// Extends this replica's leases.
+    pub(crate) async fn renew(&self) -> Result<u64, StoreError> {
+        self.store.renew(self.replica(), self.lease_until()).await
+    }
+
+    /// Adopts the tasks whose replica stopped renewing its lease; returns them, now owned here.
+    pub(crate) async fn adopt_orphans(&self) -> Result<Vec<TaskRecord>, StoreError> {
+        let mut adopted = Vec::new();
+        for mut t in self.store.orphans(now_ms(), 100).await? {
+            if self
+                .store
+                .adopt(&t.task_id, t.revision, self.replica(), self.lease_until())
+                .await?
+            {
+                t.revision += 1;
+                t.owner = Some(self.replica().to_owned());
+                adopted.push(t);
+            }
+        }
+        Ok(adopted)
     }
 }
 
@@ -414,16 +636,7 @@ mod tests {
     async fn tasks_are_scoped_and_final_states_are_final() {
         let reg = TaskRegistry::default();
         let t = reg
-            .create(
-                None,
-                "create_media_buy",
-                "media-buy",
-                "a",
-                TaskStatus::Submitted,
-                None,
-                None,
-                None,
-            )
+            .create(NewTask::new("create_media_buy", "media-buy", "a"))
             .await
             .unwrap();
         assert!(reg.get("b", &t.task_id).await.unwrap().is_none());
@@ -432,6 +645,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(done.status, TaskStatus::Completed);
+        assert_eq!(done.revision, 2);
         let again = reg.complete(&t.task_id, json!({})).await.unwrap_err();
         assert_eq!(again.code(), codes::INVALID_STATE);
         let got = reg
@@ -442,5 +656,26 @@ mod tests {
             .to_get_response();
         assert_eq!(got["result"]["media_buy_id"], "mb1");
         assert_eq!(got["status"], "completed");
+    }
+
+    #[tokio::test]
+    async fn work_of_an_adopted_task_is_dropped() {
+        let reg = TaskRegistry::default();
+        let mut new = NewTask::new("create_media_buy", "media-buy", "a");
+        new.run_here = true;
+        let t = reg.create(new).await.unwrap();
+        assert_eq!(t.owner.as_deref(), Some(reg.replica()));
+        // Another replica adopts it.
+        assert!(
+            reg.store()
+                .adopt(&t.task_id, t.revision, "other", now_ms())
+                .await
+                .unwrap()
+        );
+        let r = reg.finish_work(&t.task_id, Ok(json!({}))).await.unwrap();
+        assert!(r.is_none());
+        let stored = reg.get("a", &t.task_id).await.unwrap().unwrap();
+        assert_eq!(stored.status, TaskStatus::Submitted);
+        assert_eq!(stored.owner.as_deref(), Some("other"));
     }
 }

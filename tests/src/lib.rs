@@ -154,17 +154,57 @@ pub mod harness {
     /// The runner release the storyboards are graded with.
     pub const RUNNER: &str = "@adcp/sdk@6.11.0";
 
+    /// Where a test seller keeps its state.
+    pub enum Store {
+        /// Memory.
+        Memory,
+        /// A fresh SQLite database in a temporary directory (removed when the seller stops).
+        Sqlite,
+        /// A PostgreSQL URL.
+        Postgres(String),
+    }
+
     /// The reference seller, serving on a loopback port until dropped.
     pub struct Seller {
         /// Where it listens.
         pub addr: SocketAddr,
         stop: Option<tokio::sync::oneshot::Sender<()>>,
         thread: Option<JoinHandle<()>>,
+        dir: Option<PathBuf>,
+    }
+
+    /// A fresh temporary directory.
+    pub fn temp_dir(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "adcp-rs-{tag}-{}-{}",
+            std::process::id(),
+            uuid_like()
+        ));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        dir
+    }
+
+    fn uuid_like() -> String {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(0);
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        format!("{t:x}{}", N.fetch_add(1, Ordering::SeqCst))
     }
 
     impl Seller {
-        /// A fresh seller (empty store) with compliance testing on, on a free port.
+        /// A fresh seller on the embedded default store (SQLite in a temporary directory),
+        /// compliance testing on, webhooks allowed to loopback (the runner's receiver), on a
+        /// free port.
         pub fn start() -> Seller {
+            Seller::start_on(Store::Sqlite)
+        }
+
+        /// A fresh seller on the given store.
+        pub fn start_on(store: Store) -> Seller {
+            let dir = matches!(store, Store::Sqlite).then(|| temp_dir("seller"));
+            let data = dir.clone();
             let (addr_tx, addr_rx) = std::sync::mpsc::channel();
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
             let thread = std::thread::spawn(move || {
@@ -174,9 +214,20 @@ pub mod harness {
                     .build()
                     .expect("a tokio runtime");
                 rt.block_on(async move {
-                    let server =
-                        sales_non_guaranteed::server(sales_non_guaranteed::config(true, None))
-                            .expect("the reference seller passes boot validation");
+                    let stores = match store {
+                        Store::Memory => adcp_runtime::Stores::memory(),
+                        Store::Sqlite => adcp_runtime::Stores::sqlite(data.expect("a directory"))
+                            .await
+                            .expect("SQLite opens"),
+                        Store::Postgres(url) => adcp_runtime::Stores::open(&url)
+                            .await
+                            .expect("PostgreSQL opens"),
+                    };
+                    let mut config = sales_non_guaranteed::config(true, None);
+                    config.allow_private_webhooks = true;
+                    let server = sales_non_guaranteed::server(config, stores)
+                        .expect("the reference seller passes boot validation");
+                    server.start();
                     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                         .await
                         .expect("a loopback port");
@@ -196,6 +247,7 @@ pub mod harness {
                 addr,
                 stop: Some(stop),
                 thread: Some(thread),
+                dir,
             }
         }
 
@@ -217,6 +269,26 @@ pub mod harness {
             }
             if let Some(t) = self.thread.take() {
                 let _ = t.join();
+            }
+            if let Some(d) = self.dir.take() {
+                let _ = std::fs::remove_dir_all(d);
+            }
+        }
+    }
+
+    /// The PostgreSQL the replica and store tests use: `DATABASE_URL`. `None` skips them, unless
+    /// `ADCP_REQUIRE_PG=1` (set by `.ci/run`, which starts a throwaway server), which makes a
+    /// missing database a failure rather than a skip.
+    #[allow(clippy::print_stderr, reason = "a skipped case says so in the test output")]
+    pub fn postgres_url() -> Option<String> {
+        match std::env::var("DATABASE_URL") {
+            Ok(url) if url.starts_with("postgres") => Some(url),
+            _ if std::env::var("ADCP_REQUIRE_PG").as_deref() == Ok("1") => {
+                panic!("ADCP_REQUIRE_PG=1 but DATABASE_URL names no PostgreSQL")
+            }
+            _ => {
+                eprintln!("DATABASE_URL is not set: the PostgreSQL cases are skipped");
+                None
             }
         }
     }

@@ -1,7 +1,7 @@
 //! The dispatch table: one shim per operation (decode, call, encode, all through runtime
 //! functions) and the static descriptor that the runtime serves from.
 
-use heck::ToUpperCamelCase;
+use heck::{ToShoutySnakeCase, ToUpperCamelCase};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
@@ -16,6 +16,8 @@ pub(super) fn emit(p: &ValidPlatform, args: &PlatformArgs) -> TokenStream {
     let mut shims = Vec::new();
     let mut handlers = Vec::new();
     let mut scenarios = Vec::new();
+    let mut jobs = Vec::new();
+    let mut job_consts = Vec::new();
     for op in &p.ops {
         let method = &op.method;
         let wire = &op.wire;
@@ -67,8 +69,47 @@ pub(super) fn emit(p: &ValidPlatform, args: &PlatformArgs) -> TokenStream {
                     #private::ScenarioHandler { scenario: #wire, call: #shim }
                 });
             }
+            OpKind::Job { output } => {
+                let input = &op.req_ty;
+                shims.push(quote! {
+                    #(#cfgs)*
+                    fn #shim<'a>(
+                        this: &'a #self_ty,
+                        ctx: #krate::Ctx,
+                        input: #private::Value,
+                    ) -> #private::BoxFuture<'a, #krate::AdcpResult<#private::Value>> {
+                        ::std::boxed::Box::pin(async move {
+                            let input = #private::decode_job::<#input>(input)?;
+                            #private::encode_job(this.#method(&ctx, input).await)
+                        })
+                    }
+                });
+                jobs.push(quote! {
+                    #(#cfgs)*
+                    #private::JobHandler { name: #wire, call: #shim }
+                });
+                let name = format_ident!("{}", op.method.to_string().to_shouty_snake_case());
+                let vis = &op.vis;
+                let doc = format!(
+                    "The durable job [`Self::{method}`]: hand off to it with `TaskHandoff::job(Self::{name}, input)`."
+                );
+                job_consts.push(quote! {
+                    #(#cfgs)*
+                    #[doc = #doc]
+                    #[allow(dead_code)]
+                    #vis const #name: #krate::Job<#input, #output> = #krate::Job::__new(#wire);
+                });
+            }
         }
     }
+    let job_consts = (!job_consts.is_empty()).then(|| {
+        quote! {
+            #[automatically_derived]
+            impl #self_ty {
+                #(#job_consts)*
+            }
+        }
+    });
     let name = &p.name;
     let specialisms = &p.specialisms;
     let accounts = &p.accounts;
@@ -92,11 +133,13 @@ pub(super) fn emit(p: &ValidPlatform, args: &PlatformArgs) -> TokenStream {
                     accounts: #krate::AccountMode::#accounts,
                     handlers: &[#(#handlers),*],
                     scenarios: &[#(#scenarios),*],
+                    jobs: &[#(#jobs),*],
                     recipe_kinds: &[#(#kinds),*],
                 };
                 &DESCRIPTOR
             }
             #decode_recipe
         }
+        #job_consts
     }
 }

@@ -28,6 +28,11 @@ fn seller() -> TokenStream {
             async fn seed_product(&self, ctx: &Ctx, params: ScenarioParams) -> AdcpResult<ControllerReply> {
                 todo!()
             }
+
+            #[adcp(job)]
+            async fn review_media_buy(&self, ctx: &Ctx, buy: Buy) -> AdcpResult<CreateMediaBuySuccess> {
+                todo!()
+            }
         }
     }
 }

@@ -1,12 +1,13 @@
 //! The reference seller: a non-guaranteed (auction) seller of display and video inventory, with
-//! an in-memory catalogue and a compliance test controller. `main.rs` serves it; tests start it
-//! in-process.
+//! a default catalogue, state in the runtime's store (SQLite by default, PostgreSQL for
+//! replicas, memory for tests) and a compliance test controller. `main.rs` serves it; tests
+//! start it in-process.
 
 mod catalog;
 mod seller;
 mod store;
 
-use adcp_runtime::{BootError, Config, Server};
+use adcp_runtime::{BootError, Config, Server, Stores};
 use serde_json::json;
 
 pub use seller::Seller;
@@ -28,11 +29,11 @@ pub fn config(compliance_testing: bool, public_url: Option<String>) -> Config {
     }
 }
 
-/// A fresh seller, checked at boot.
-pub fn server(config: Config) -> Result<Server<Seller>, BootError> {
+/// The seller over `stores`, checked at boot.
+pub fn server(config: Config, stores: Stores) -> Result<Server<Seller>, BootError> {
     let seller = Seller::new();
     let products = seller.catalog_json();
-    let server = Server::new(seller, config);
+    let server = Server::with_stores(seller, config, stores);
     adcp_runtime::boot::check_with_catalog(&server, &products)?;
     Ok(server)
 }

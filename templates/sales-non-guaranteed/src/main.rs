@@ -1,12 +1,14 @@
 //! Serves the reference seller.
 //!
 //! ```text
-//! cargo run -p sales-non-guaranteed -- --bind 127.0.0.1:3000
+//! cargo run -p sales-non-guaranteed -- --bind 127.0.0.1:3000 --data-dir ./data
 //! ```
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use adcp_runtime::Stores;
 use clap::Parser;
 
 #[derive(Parser)]
@@ -25,6 +27,20 @@ struct Cli {
     /// Serve `comply_test_controller` to sandbox accounts (on by default for this reference seller).
     #[arg(long, env = "ADCP_COMPLIANCE_TESTING", default_value_t = true, action = clap::ArgAction::Set)]
     compliance_testing: bool,
+    /// Directory of the embedded SQLite store (tasks, idempotency records, webhooks, state).
+    #[arg(long, env = "ADCP_DATA_DIR", default_value = "data")]
+    data_dir: PathBuf,
+    /// A PostgreSQL URL (`postgres://user@host:5432/db`) instead of SQLite: replicas sharing it
+    /// share tasks, replays and state.
+    #[arg(long, env = "ADCP_DATABASE_URL", conflicts_with = "memory")]
+    database_url: Option<String>,
+    /// Keep everything in memory (lost on exit) instead of SQLite.
+    #[arg(long)]
+    memory: bool,
+    /// Let webhooks reach loopback and private addresses (local test receivers only; the SSRF
+    /// guard refuses them otherwise).
+    #[arg(long, env = "ADCP_ALLOW_PRIVATE_WEBHOOKS")]
+    allow_private_webhooks: bool,
 }
 
 #[tokio::main]
@@ -37,10 +53,23 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let server = match sales_non_guaranteed::server(sales_non_guaranteed::config(
-        cli.compliance_testing,
-        cli.public_url,
-    )) {
+    let stores = if cli.memory {
+        Ok(Stores::memory())
+    } else if let Some(url) = &cli.database_url {
+        Stores::open(url).await
+    } else {
+        Stores::sqlite(&cli.data_dir).await
+    };
+    let stores = match stores {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot open the store: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut config = sales_non_guaranteed::config(cli.compliance_testing, cli.public_url);
+    config.allow_private_webhooks = cli.allow_private_webhooks;
+    let server = match sales_non_guaranteed::server(config, stores) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!("{e}");

@@ -19,7 +19,10 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::catalog;
-use crate::store::{AccountState, Creative, MediaBuy, PackageState, Scope, Store};
+use crate::store::{
+    self, ACCOUNTS, AccountState, CREATIVES, Creative, FORMATS, GOVERNANCE, MEDIA_BUYS, MediaBuy,
+    PLANS, PRODUCTS, PackageState,
+};
 
 /// Buys whose total budget is above this go to manual review.
 const AUTO_APPROVAL_LIMIT: f64 = 1_000_000.0;
@@ -29,10 +32,10 @@ const REVIEW_TIME: Duration = Duration::from_secs(2);
 const ACCEPTED_WINDOWS: &[&str] = &["live", "c3", "c7"];
 const MIN_VARIANCE_PERCENT: f64 = 5.0;
 
-/// The seller: its state, and the default catalogue per agent URL.
+/// The seller. Its state is in the runtime's state store (`Ctx::state`); it caches only the
+/// default catalogue, per agent URL.
 #[derive(Default)]
 pub struct Seller {
-    store: Arc<Store>,
     /// The default catalogue, per agent URL (format ids carry it).
     catalogs: RwLock<HashMap<String, Arc<Vec<Product>>>>,
 }
@@ -135,24 +138,29 @@ impl Seller {
     }
 
     /// Every product a scope can buy: seeded ones first, then the default catalogue.
-    fn products(&self, ctx: &Ctx) -> Vec<Product> {
-        let mut out: Vec<Product> = self
-            .store
-            .with(ctx.scope(), |s| s.products.values().cloned().collect());
+    async fn products(&self, ctx: &Ctx) -> AdcpResult<Vec<Product>> {
+        let mut out: Vec<Product> = store::list(ctx, PRODUCTS).await?;
         for p in self.default_catalog(ctx.agent_url()).iter() {
             if !out.iter().any(|o| o.product_id == p.product_id) {
                 out.push(p.clone());
             }
         }
-        out
+        Ok(out)
     }
 
-    fn product(&self, ctx: &Ctx, id: &str) -> Option<Product> {
-        self.products(ctx).into_iter().find(|p| p.product_id == id)
+    async fn product(&self, ctx: &Ctx, id: &str) -> AdcpResult<Option<Product>> {
+        if let Some(p) = store::get(ctx, PRODUCTS, id).await? {
+            return Ok(Some(p));
+        }
+        Ok(self
+            .default_catalog(ctx.agent_url())
+            .iter()
+            .find(|p| p.product_id == id)
+            .cloned())
     }
 
     /// Checks one requested package against the catalogue and this seller's rules.
-    fn package(
+    async fn package(
         &self,
         ctx: &Ctx,
         i: usize,
@@ -161,7 +169,7 @@ impl Seller {
         currency: &mut Option<String>,
     ) -> AdcpResult<PackageState> {
         let at = |f: &str| format!("packages[{i}].{f}");
-        let product = self.product(ctx, &req.product_id).ok_or_else(|| {
+        let product = self.product(ctx, &req.product_id).await?.ok_or_else(|| {
             not_found(
                 codes::PRODUCT_NOT_FOUND,
                 at("product_id"),
@@ -323,6 +331,22 @@ fn buy_wire(b: &MediaBuy) -> GetMediaBuysResponseMediaBuysItem {
     w
 }
 
+/// The `create_media_buy` answer for a booked buy.
+fn created_answer(b: &MediaBuy, sandbox: bool) -> CreateMediaBuySuccess {
+    let mut s = CreateMediaBuySuccess::new(
+        b.media_buy_id.clone(),
+        b.packages.iter().map(package_wire).collect::<Vec<_>>(),
+    );
+    s.status = Some(status_of(&b.status));
+    s.confirmed_at = Some(rfc3339(b.created_at));
+    s.revision = Some(b.revision);
+    s.valid_actions = Some(valid_actions(&b.status));
+    if sandbox {
+        s.sandbox = Some(true);
+    }
+    s
+}
+
 /// Moves a buy to `status` if its lifecycle allows, recording the change.
 fn transition(b: &mut MediaBuy, status: &str) -> AdcpResult<()> {
     MEDIA_BUY.check(&b.status, status)?;
@@ -332,26 +356,46 @@ fn transition(b: &mut MediaBuy, status: &str) -> AdcpResult<()> {
     Ok(())
 }
 
-/// Assigns creatives to a package; a buy waiting for creatives starts running.
-fn assign(scope: &mut Scope, package_id: &str, creative_ids: &[String]) -> Option<String> {
-    let buy = scope
-        .media_buys
-        .values_mut()
-        .find(|b| b.packages.iter().any(|p| p.package_id == package_id))?;
-    let pkg = buy
-        .packages
-        .iter_mut()
-        .find(|p| p.package_id == package_id)?;
-    for c in creative_ids {
-        if !pkg.creative_ids.contains(c) {
-            pkg.creative_ids.push(c.clone());
-        }
-    }
-    if buy.status == "pending_creatives" {
-        let next = running_status(buy);
-        let _ = transition(buy, next);
-    }
-    Some(buy.media_buy_id.clone())
+/// Assigns creatives to a package; a buy waiting for creatives starts running. Returns the
+/// buy, or `None` when no buy has the package.
+async fn assign(
+    ctx: &Ctx,
+    package_id: &str,
+    creative_ids: &[String],
+) -> AdcpResult<Option<String>> {
+    let buys: Vec<MediaBuy> = store::list(ctx, MEDIA_BUYS).await?;
+    let Some(buy) = buys
+        .iter()
+        .find(|b| b.packages.iter().any(|p| p.package_id == package_id))
+    else {
+        return Ok(None);
+    };
+    let id = buy.media_buy_id.clone();
+    ctx.state()
+        .modify(ctx.scope(), MEDIA_BUYS, &id, |buy: &mut MediaBuy| {
+            if let Some(pkg) = buy.packages.iter_mut().find(|p| p.package_id == package_id) {
+                for c in creative_ids {
+                    if !pkg.creative_ids.contains(c) {
+                        pkg.creative_ids.push(c.clone());
+                    }
+                }
+            }
+            if buy.status == "pending_creatives" {
+                let next = running_status(buy);
+                let _ = transition(buy, next);
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(Some(id))
+}
+
+fn media_buy_not_found(field: &str, id: &str) -> AdcpError {
+    not_found(codes::MEDIA_BUY_NOT_FOUND, field, "media buy", id)
+}
+
+fn controller_not_found(what: &str, id: &str) -> AdcpError {
+    AdcpError::new("NOT_FOUND", format!("no {what} `{id}`"))
 }
 
 fn page_response(p: &Page) -> AdcpResult<PaginationResponse> {
@@ -365,7 +409,7 @@ impl Seller {
         ctx: &Ctx,
         req: GetProductsRequest,
     ) -> AdcpResult<GetProductsResponse> {
-        let mut products = self.products(ctx);
+        let mut products = self.products(ctx).await?;
         if let Some(f) = &req.filters {
             if let Some(dt) = &f.delivery_type {
                 products.retain(|p| &p.delivery_type == dt);
@@ -411,9 +455,7 @@ impl Seller {
         ctx: &Ctx,
         req: ListCreativeFormatsRequest,
     ) -> AdcpResult<ListCreativeFormatsResponse> {
-        let seeded: Vec<Format> = self
-            .store
-            .with(ctx.scope(), |s| s.formats.values().cloned().collect());
+        let seeded: Vec<Format> = store::list(ctx, FORMATS).await?;
         let mut formats = if seeded.is_empty() {
             catalog::formats(ctx.agent_url())
         } else {
@@ -475,12 +517,12 @@ impl Seller {
         let mut currency = None;
         let mut packages = Vec::with_capacity(requested.len());
         for (i, p) in requested.iter().enumerate() {
-            let id = self.store.with(ctx.scope(), |s| s.next_id("pkg"));
-            packages.push(self.package(ctx, i, p, id, &mut currency)?);
+            let id = store::next_id(ctx, "pkg").await?;
+            packages.push(self.package(ctx, i, p, id, &mut currency).await?);
         }
         let created = now();
         let mut buy = MediaBuy {
-            media_buy_id: self.store.with(ctx.scope(), |s| s.next_id("mb")),
+            media_buy_id: store::next_id(ctx, "mb").await?,
             status: "pending_creatives".into(),
             currency: currency.unwrap_or_else(|| "USD".into()),
             start_time: rfc3339(start),
@@ -497,57 +539,58 @@ impl Seller {
         for p in requested {
             for c in p.creatives.iter().flatten() {
                 let body = serde_json::to_value(c).unwrap_or_default();
-                self.store.with(ctx.scope(), |s| {
-                    s.creatives
-                        .entry(c.creative_id.clone())
-                        .or_insert_with(|| Creative {
-                            creative_id: c.creative_id.clone(),
-                            name: c.name.clone(),
-                            format_id: c.format_id.clone(),
-                            status: "pending_review".into(),
-                            created,
-                            updated: created,
-                            body,
-                        });
-                });
+                ctx.state()
+                    .update(
+                        ctx.scope(),
+                        CREATIVES,
+                        &c.creative_id,
+                        |slot: &mut Option<Creative>| {
+                            slot.get_or_insert_with(|| Creative {
+                                creative_id: c.creative_id.clone(),
+                                name: c.name.clone(),
+                                format_id: c.format_id.clone(),
+                                status: "pending_review".into(),
+                                created,
+                                updated: created,
+                                body: body.clone(),
+                            });
+                            Ok(())
+                        },
+                    )
+                    .await?;
             }
         }
-        let sandbox = ctx.sandbox();
-        let answer = move |b: &MediaBuy| {
-            let mut s = CreateMediaBuySuccess::new(
-                b.media_buy_id.clone(),
-                b.packages.iter().map(package_wire).collect::<Vec<_>>(),
-            );
-            s.status = Some(status_of(&b.status));
-            s.confirmed_at = Some(rfc3339(b.created_at));
-            s.revision = Some(b.revision);
-            s.valid_actions = Some(valid_actions(&b.status));
-            if sandbox {
-                s.sandbox = Some(true);
-            }
-            s
-        };
         if buy.total_budget() > AUTO_APPROVAL_LIMIT {
-            // Large buys are reviewed before they are booked.
-            let store = self.store.clone();
-            let scope = ctx.scope().to_owned();
-            let handoff = TaskHandoff::spawn(async move {
-                tokio::time::sleep(REVIEW_TIME).await;
-                store.with(&scope, |s| {
-                    s.media_buys.insert(buy.media_buy_id.clone(), buy.clone())
-                });
-                Ok(answer(&buy))
-            })
-            .message(format!(
+            // Large buys are reviewed before they are booked: a durable job, so a review in
+            // progress survives a restart.
+            let handoff = TaskHandoff::job(Self::REVIEW_MEDIA_BUY, buy).message(format!(
                 "buys above {AUTO_APPROVAL_LIMIT} are reviewed before booking"
             ));
             return Ok(Hybrid::Later(handoff));
         }
-        let resp = answer(&buy);
-        self.store.with(ctx.scope(), |s| {
-            s.media_buys.insert(buy.media_buy_id.clone(), buy)
-        });
-        Ok(Hybrid::Now(resp))
+        store::put(ctx, MEDIA_BUYS, &buy.media_buy_id, &buy).await?;
+        Ok(Hybrid::Now(created_answer(&buy, ctx.sandbox())))
+    }
+
+    /// The review of a large buy: books it once reviewed. Safe to run again after a crash:
+    /// the buy's id was fixed at hand-off, and booking it twice writes the same document.
+    #[adcp(job)]
+    async fn review_media_buy(
+        &self,
+        ctx: &Ctx,
+        buy: MediaBuy,
+    ) -> AdcpResult<CreateMediaBuySuccess> {
+        tokio::time::sleep(REVIEW_TIME).await;
+        let booked = ctx
+            .state()
+            .update(
+                ctx.scope(),
+                MEDIA_BUYS,
+                &buy.media_buy_id,
+                |slot: &mut Option<MediaBuy>| Ok(slot.get_or_insert_with(|| buy.clone()).clone()),
+            )
+            .await?;
+        Ok(created_answer(&booked, ctx.sandbox()))
     }
 
     async fn update_media_buy(
@@ -556,27 +599,39 @@ impl Seller {
         req: UpdateMediaBuyRequest,
     ) -> AdcpResult<UpdateMediaBuySuccess> {
         let id = req.media_buy_id.clone();
-        let scope = ctx.scope().to_owned();
+        let Some(current) = store::get::<MediaBuy>(ctx, MEDIA_BUYS, &id).await? else {
+            return Err(media_buy_not_found("media_buy_id", &id));
+        };
         // New packages are checked against the catalogue before the buy is touched.
         let mut added = Vec::new();
-        let mut currency = self.store.with(&scope, |s| {
-            s.media_buys.get(&id).map(|b| b.currency.clone())
-        });
+        let mut currency = Some(current.currency);
         for (i, p) in req.new_packages.iter().flatten().enumerate() {
-            let pid = self.store.with(&scope, |s| s.next_id("pkg"));
-            added.push(self.package(ctx, i, p, pid, &mut currency).map_err(|e| {
-                let field = e
-                    .field()
-                    .map(|f| f.replacen("packages", "new_packages", 1))
-                    .unwrap_or_default();
-                e.with_field(field)
-            })?);
+            let pid = store::next_id(ctx, "pkg").await?;
+            added.push(
+                self.package(ctx, i, p, pid, &mut currency)
+                    .await
+                    .map_err(|e| {
+                        let field = e
+                            .field()
+                            .map(|f| f.replacen("packages", "new_packages", 1))
+                            .unwrap_or_default();
+                        e.with_field(field)
+                    })?,
+            );
         }
-        self.store.with(&scope, |s| {
-            let known: Vec<String> = s.creatives.keys().cloned().collect();
-            let b = s.media_buys.get_mut(&id).ok_or_else(|| {
-                not_found(codes::MEDIA_BUY_NOT_FOUND, "media_buy_id", "media buy", &id)
-            })?;
+        let mut known: Vec<String> = Vec::new();
+        for u in req.packages.iter().flatten() {
+            for a in u.creative_assignments.iter().flatten() {
+                if store::get::<Creative>(ctx, CREATIVES, &a.creative_id)
+                    .await?
+                    .is_some()
+                {
+                    known.push(a.creative_id.clone());
+                }
+            }
+        }
+        let missing = || media_buy_not_found("media_buy_id", &id);
+        store::modify(ctx, MEDIA_BUYS, &id, missing, |b: &mut MediaBuy| {
             if let Some(rev) = req.revision
                 && rev != b.revision
             {
@@ -679,7 +734,7 @@ impl Seller {
                     affected.push(package_wire(p));
                 }
                 affected.extend(added.iter().map(package_wire));
-                b.packages.extend(added);
+                b.packages.extend(added.iter().cloned());
                 if b.status == "pending_creatives" && b.has_creatives() {
                     let next = running_status(b);
                     transition(b, next)?;
@@ -697,6 +752,7 @@ impl Seller {
             }
             Ok(resp)
         })
+        .await
     }
 
     async fn get_media_buys(
@@ -708,21 +764,27 @@ impl Seller {
             GetMediaBuysRequestStatusFilter::MediaBuyStatus(s) => vec![*s],
             GetMediaBuysRequestStatusFilter::Array(v) => v.clone(),
         });
-        let buys: Vec<GetMediaBuysResponseMediaBuysItem> = self.store.with(ctx.scope(), |s| {
-            let selected: Vec<&MediaBuy> = match &req.media_buy_ids {
-                Some(ids) => ids.iter().filter_map(|id| s.media_buys.get(id)).collect(),
-                None => s.media_buys.values().collect(),
-            };
-            selected
-                .into_iter()
-                .filter(|b| {
-                    statuses
-                        .as_ref()
-                        .is_none_or(|st| st.contains(&status_of(&b.status)))
-                })
-                .map(buy_wire)
-                .collect()
-        });
+        let selected: Vec<MediaBuy> = match &req.media_buy_ids {
+            Some(ids) => {
+                let mut found = Vec::with_capacity(ids.len());
+                for id in ids {
+                    if let Some(b) = store::get(ctx, MEDIA_BUYS, id).await? {
+                        found.push(b);
+                    }
+                }
+                found
+            }
+            None => store::list(ctx, MEDIA_BUYS).await?,
+        };
+        let buys: Vec<GetMediaBuysResponseMediaBuysItem> = selected
+            .iter()
+            .filter(|b| {
+                statuses
+                    .as_ref()
+                    .is_none_or(|st| st.contains(&status_of(&b.status)))
+            })
+            .map(buy_wire)
+            .collect();
         let page = Page::from_request(
             req.pagination
                 .as_ref()
@@ -743,29 +805,21 @@ impl Seller {
         ctx: &Ctx,
         req: GetMediaBuyDeliveryRequest,
     ) -> AdcpResult<GetMediaBuyDeliveryResponse> {
-        let (buys, missing): (Vec<MediaBuy>, Vec<String>) =
-            self.store.with(ctx.scope(), |s| match &req.media_buy_ids {
-                Some(ids) => {
-                    let found = ids
-                        .iter()
-                        .filter_map(|id| s.media_buys.get(id).cloned())
-                        .collect();
-                    let missing = ids
-                        .iter()
-                        .filter(|id| !s.media_buys.contains_key(*id))
-                        .cloned()
-                        .collect();
-                    (found, missing)
+        let (buys, missing): (Vec<MediaBuy>, Vec<String>) = match &req.media_buy_ids {
+            Some(ids) => {
+                let (mut found, mut missing) = (Vec::new(), Vec::new());
+                for id in ids {
+                    match store::get(ctx, MEDIA_BUYS, id).await? {
+                        Some(b) => found.push(b),
+                        None => missing.push(id.clone()),
+                    }
                 }
-                None => (s.media_buys.values().cloned().collect(), Vec::new()),
-            });
+                (found, missing)
+            }
+            None => (store::list(ctx, MEDIA_BUYS).await?, Vec::new()),
+        };
         if buys.is_empty() && !missing.is_empty() {
-            return Err(not_found(
-                codes::MEDIA_BUY_NOT_FOUND,
-                "media_buy_ids[0]",
-                "media buy",
-                &missing[0],
-            ));
+            return Err(media_buy_not_found("media_buy_ids[0]", &missing[0]));
         }
         let currency = buys
             .first()
@@ -839,12 +893,7 @@ impl Seller {
             resp.errors = Some(
                 missing
                     .iter()
-                    .map(|m| {
-                        decode::<Error>(
-                            not_found(codes::MEDIA_BUY_NOT_FOUND, "media_buy_ids", "media buy", m)
-                                .to_json(),
-                        )
-                    })
+                    .map(|m| decode::<Error>(media_buy_not_found("media_buy_ids", m).to_json()))
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|e| AdcpError::internal(e.to_string()))?,
             );
@@ -879,67 +928,66 @@ impl Seller {
             })
             .unwrap_or_default();
         let at = now();
-        let items = self.store.with(ctx.scope(), |s| {
-            let mut items = Vec::new();
-            for c in &req.creatives {
-                if !known_formats.contains(&c.format_id.id.as_str()) {
-                    let mut item = SyncCreativesSuccessCreativesItem::new(
-                        CreativeAction::Failed,
-                        c.creative_id.clone(),
-                    );
-                    let e = AdcpError::invalid_request(
-                        "format_id",
-                        format!("this seller does not accept format `{}`", c.format_id.id),
-                    );
-                    item.errors = decode::<Error>(e.to_json()).ok().map(|e| vec![e]);
-                    items.push(item);
-                    continue;
-                }
-                let body = serde_json::to_value(c).unwrap_or_default();
-                let action = match s.creatives.get(&c.creative_id) {
+        let mut items = Vec::new();
+        for c in &req.creatives {
+            if !known_formats.contains(&c.format_id.id.as_str()) {
+                let mut item = SyncCreativesSuccessCreativesItem::new(
+                    CreativeAction::Failed,
+                    c.creative_id.clone(),
+                );
+                let e = AdcpError::invalid_request(
+                    "format_id",
+                    format!("this seller does not accept format `{}`", c.format_id.id),
+                );
+                item.errors = decode::<Error>(e.to_json()).ok().map(|e| vec![e]);
+                items.push(item);
+                continue;
+            }
+            let body = serde_json::to_value(c).unwrap_or_default();
+            let sync = |slot: &mut Option<Creative>| {
+                let action = match slot {
                     None => CreativeAction::Created,
                     Some(old) if old.body == body => CreativeAction::Unchanged,
                     Some(_) => CreativeAction::Updated,
                 };
                 if !dry_run && action != CreativeAction::Unchanged {
-                    let created = s.creatives.get(&c.creative_id).map_or(at, |o| o.created);
-                    let status = s
-                        .creatives
-                        .get(&c.creative_id)
-                        .map_or_else(|| "pending_review".to_owned(), |o| o.status.clone());
-                    s.creatives.insert(
-                        c.creative_id.clone(),
-                        Creative {
-                            creative_id: c.creative_id.clone(),
-                            name: c.name.clone(),
-                            format_id: c.format_id.clone(),
-                            status,
-                            created,
-                            updated: at,
-                            body,
-                        },
-                    );
+                    *slot = Some(Creative {
+                        creative_id: c.creative_id.clone(),
+                        name: c.name.clone(),
+                        format_id: c.format_id.clone(),
+                        status: slot
+                            .as_ref()
+                            .map_or_else(|| "pending_review".to_owned(), |o| o.status.clone()),
+                        created: slot.as_ref().map_or(at, |o| o.created),
+                        updated: at,
+                        body: body.clone(),
+                    });
                 }
-                let mut item =
-                    SyncCreativesSuccessCreativesItem::new(action, c.creative_id.clone());
-                item.status = s
-                    .creatives
-                    .get(&c.creative_id)
-                    .and_then(|x| x.status.parse().ok())
-                    .or(Some(CreativeStatus::PendingReview));
-                let mut assigned = Vec::new();
-                for (cid, pid) in assignments.iter().filter(|(cid, _)| *cid == c.creative_id) {
-                    if !dry_run && assign(s, pid, std::slice::from_ref(cid)).is_some() {
-                        assigned.push(pid.clone());
-                    }
+                Ok((action, slot.as_ref().map(|x| x.status.clone())))
+            };
+            let (action, status) = if dry_run {
+                let mut current = store::get(ctx, CREATIVES, &c.creative_id).await?;
+                sync(&mut current)?
+            } else {
+                ctx.state()
+                    .update(ctx.scope(), CREATIVES, &c.creative_id, sync)
+                    .await?
+            };
+            let mut item = SyncCreativesSuccessCreativesItem::new(action, c.creative_id.clone());
+            item.status = status
+                .and_then(|x| x.parse().ok())
+                .or(Some(CreativeStatus::PendingReview));
+            let mut assigned = Vec::new();
+            for (cid, pid) in assignments.iter().filter(|(cid, _)| *cid == c.creative_id) {
+                if !dry_run && assign(ctx, pid, std::slice::from_ref(cid)).await?.is_some() {
+                    assigned.push(pid.clone());
                 }
-                if !assigned.is_empty() {
-                    item.assigned_to = Some(assigned);
-                }
-                items.push(item);
             }
-            items
-        });
+            if !assigned.is_empty() {
+                item.assigned_to = Some(assigned);
+            }
+            items.push(item);
+        }
         let mut resp = SyncCreativesSuccess::new(items);
         if dry_run {
             resp.dry_run = Some(true);
@@ -970,13 +1018,10 @@ impl Seller {
                 .filter_map(|v| v.as_str().map(str::to_owned))
                 .collect()
         });
-        let all: Vec<Creative> = self.store.with(ctx.scope(), |s| {
-            s.creatives
-                .values()
-                .filter(|c| ids.as_ref().is_none_or(|i| i.contains(&c.creative_id)))
-                .filter(|c| statuses.as_ref().is_none_or(|st| st.contains(&c.status)))
-                .cloned()
-                .collect()
+        let mut all: Vec<Creative> = store::list(ctx, CREATIVES).await?;
+        all.retain(|c| {
+            ids.as_ref().is_none_or(|i| i.contains(&c.creative_id))
+                && statuses.as_ref().is_none_or(|st| st.contains(&c.status))
         });
         let page = Page::from_request(
             req.pagination
@@ -1015,67 +1060,63 @@ impl Seller {
         req: SyncAccountsRequest,
     ) -> AdcpResult<SyncAccountsSuccess> {
         let dry_run = req.dry_run.unwrap_or(false);
-        let items = self.store.with(ctx.scope(), |s| {
-            let mut items = Vec::new();
-            for a in &req.accounts {
-                let billing = serde_json::to_value(a.billing)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default();
-                let existing = s
-                    .accounts
-                    .iter()
-                    .position(|x| x.brand.domain == a.brand.domain && x.operator == a.operator);
-                let (action, id) = match existing {
-                    Some(i) if s.accounts[i].billing == billing => (
-                        SyncAccountsSuccessAccountsItemAction::Unchanged,
-                        s.accounts[i].account_id.clone(),
-                    ),
-                    Some(i) => {
-                        if !dry_run {
-                            s.accounts[i].billing = billing.clone();
-                        }
-                        (
-                            SyncAccountsSuccessAccountsItemAction::Updated,
-                            s.accounts[i].account_id.clone(),
-                        )
+        let mut accounts: Vec<AccountState> = store::list(ctx, ACCOUNTS).await?;
+        let mut items = Vec::new();
+        for a in &req.accounts {
+            let billing = serde_json::to_value(a.billing)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            let existing = accounts
+                .iter()
+                .position(|x| x.brand.domain == a.brand.domain && x.operator == a.operator);
+            let (action, account) = match existing {
+                Some(i) if accounts[i].billing == billing => (
+                    SyncAccountsSuccessAccountsItemAction::Unchanged,
+                    accounts[i].clone(),
+                ),
+                Some(i) => {
+                    let mut updated = accounts[i].clone();
+                    updated.billing.clone_from(&billing);
+                    if !dry_run {
+                        store::put(ctx, ACCOUNTS, &updated.account_id, &updated).await?;
+                        accounts[i] = updated.clone();
                     }
-                    None => {
-                        let id = s.next_id("acc");
-                        if !dry_run {
-                            s.accounts.push(AccountState {
-                                account_id: id.clone(),
-                                brand: a.brand.clone(),
-                                operator: a.operator.clone(),
-                                billing: billing.clone(),
-                                status: "active".into(),
-                                sandbox: a.sandbox.unwrap_or(false) || ctx.sandbox(),
-                            });
-                        }
-                        (SyncAccountsSuccessAccountsItemAction::Created, id)
-                    }
-                };
-                let status = s
-                    .accounts
-                    .iter()
-                    .find(|x| x.account_id == id)
-                    .and_then(|x| x.status.parse().ok())
-                    .unwrap_or(SyncAccountsSuccessAccountsItemStatus::Active);
-                let mut item = SyncAccountsSuccessAccountsItem::new(
-                    action,
-                    a.brand.clone(),
-                    a.operator.clone(),
-                    status,
-                );
-                item.account_id = Some(id);
-                item.billing = Some(a.billing);
-                if a.sandbox.unwrap_or(false) || ctx.sandbox() {
-                    item.sandbox = Some(true);
+                    (SyncAccountsSuccessAccountsItemAction::Updated, updated)
                 }
-                items.push(item);
+                None => {
+                    let created = AccountState {
+                        account_id: store::next_id(ctx, "acc").await?,
+                        brand: a.brand.clone(),
+                        operator: a.operator.clone(),
+                        billing: billing.clone(),
+                        status: "active".into(),
+                        sandbox: a.sandbox.unwrap_or(false) || ctx.sandbox(),
+                    };
+                    if !dry_run {
+                        store::put(ctx, ACCOUNTS, &created.account_id, &created).await?;
+                        accounts.push(created.clone());
+                    }
+                    (SyncAccountsSuccessAccountsItemAction::Created, created)
+                }
+            };
+            let status = account
+                .status
+                .parse()
+                .unwrap_or(SyncAccountsSuccessAccountsItemStatus::Active);
+            let mut item = SyncAccountsSuccessAccountsItem::new(
+                action,
+                a.brand.clone(),
+                a.operator.clone(),
+                status,
+            );
+            item.account_id = Some(account.account_id);
+            item.billing = Some(a.billing);
+            if a.sandbox.unwrap_or(false) || ctx.sandbox() {
+                item.sandbox = Some(true);
             }
-            items
-        });
+            items.push(item);
+        }
         let mut resp = SyncAccountsSuccess::new(items);
         if dry_run {
             resp.dry_run = Some(true);
@@ -1091,28 +1132,27 @@ impl Seller {
         let wanted = req
             .status
             .map(|s| serde_json::to_value(s).unwrap_or_default());
-        let all: Vec<Account> = self.store.with(ctx.scope(), |s| {
-            s.accounts
-                .iter()
-                .filter(|a| {
-                    wanted
-                        .as_ref()
-                        .is_none_or(|w| w.as_str() == Some(a.status.as_str()))
-                })
-                .map(|a| {
-                    let mut w = Account::new(
-                        a.account_id.clone(),
-                        format!("{} via {}", a.brand.domain, a.operator),
-                        a.status.parse().unwrap_or(AccountStatus::Active),
-                    );
-                    w.brand = Some(a.brand.clone());
-                    w.operator = Some(a.operator.clone());
-                    w.billing = a.billing.parse().ok();
-                    w.sandbox = Some(a.sandbox);
-                    w
-                })
-                .collect()
-        });
+        let kept: Vec<AccountState> = store::list(ctx, ACCOUNTS).await?;
+        let all: Vec<Account> = kept
+            .iter()
+            .filter(|a| {
+                wanted
+                    .as_ref()
+                    .is_none_or(|w| w.as_str() == Some(a.status.as_str()))
+            })
+            .map(|a| {
+                let mut w = Account::new(
+                    a.account_id.clone(),
+                    format!("{} via {}", a.brand.domain, a.operator),
+                    a.status.parse().unwrap_or(AccountStatus::Active),
+                );
+                w.brand = Some(a.brand.clone());
+                w.operator = Some(a.operator.clone());
+                w.billing = a.billing.parse().ok();
+                w.sandbox = Some(a.sandbox);
+                w
+            })
+            .collect();
         let page = Page::from_request(
             req.pagination
                 .as_ref()
@@ -1130,19 +1170,15 @@ impl Seller {
         ctx: &Ctx,
         req: SyncGovernanceRequest,
     ) -> AdcpResult<SyncGovernanceSuccess> {
-        let items = self.store.with(ctx.scope(), |s| {
-            req.accounts
-                .iter()
-                .map(|a| {
-                    s.governance
-                        .push(serde_json::to_value(a).unwrap_or_default());
-                    SyncGovernanceSuccessAccountsItem::new(
-                        a.account.clone(),
-                        SyncGovernanceSuccessAccountsItemStatus::Synced,
-                    )
-                })
-                .collect::<Vec<_>>()
-        });
+        let mut items = Vec::with_capacity(req.accounts.len());
+        for a in &req.accounts {
+            let id = store::next_id(ctx, "gov").await?;
+            store::put(ctx, GOVERNANCE, &id, a).await?;
+            items.push(SyncGovernanceSuccessAccountsItem::new(
+                a.account.clone(),
+                SyncGovernanceSuccessAccountsItemStatus::Synced,
+            ));
+        }
         Ok(SyncGovernanceSuccess::new(items))
     }
 
@@ -1163,8 +1199,7 @@ impl Seller {
                 .extra
                 .insert("x-seeded-default-pricing".into(), json!(true));
         }
-        self.store
-            .with(ctx.scope(), |s| s.products.insert(id, product));
+        store::put(ctx, PRODUCTS, &id, &product).await?;
         Ok(ControllerReply::Seeded)
     }
 
@@ -1184,7 +1219,7 @@ impl Seller {
         option["pricing_option_id"] = json!(oid);
         let option: PricingOption = decode(option)
             .map_err(|e| AdcpError::new("INVALID_PARAMS", format!("fixture: {e}")))?;
-        let mut product = match self.product(ctx, &pid) {
+        let mut product = match self.product(ctx, &pid).await? {
             Some(p) => p,
             None => catalog::product(ctx.agent_url(), &json!({"product_id": pid}))?,
         };
@@ -1193,8 +1228,7 @@ impl Seller {
         }
         product.pricing_options.retain(|p| terms(p).id != oid);
         product.pricing_options.push(option);
-        self.store
-            .with(ctx.scope(), |s| s.products.insert(pid, product));
+        store::put(ctx, PRODUCTS, &pid, &product).await?;
         Ok(ControllerReply::Seeded)
     }
 
@@ -1213,24 +1247,20 @@ impl Seller {
             .unwrap_or("display_300x250")
             .to_owned();
         let at = now();
-        self.store.with(ctx.scope(), |s| {
-            s.creatives.insert(
-                id.clone(),
-                Creative {
-                    creative_id: id.clone(),
-                    name: fixture["name"].as_str().unwrap_or(&id).to_owned(),
-                    format_id: catalog::format_id(ctx.agent_url(), &format),
-                    status: fixture["status"]
-                        .as_str()
-                        .filter(|s| CREATIVE.knows(s))
-                        .unwrap_or("approved")
-                        .to_owned(),
-                    created: at,
-                    updated: at,
-                    body: fixture,
-                },
-            )
-        });
+        let creative = Creative {
+            creative_id: id.clone(),
+            name: fixture["name"].as_str().unwrap_or(&id).to_owned(),
+            format_id: catalog::format_id(ctx.agent_url(), &format),
+            status: fixture["status"]
+                .as_str()
+                .filter(|s| CREATIVE.knows(s))
+                .unwrap_or("approved")
+                .to_owned(),
+            created: at,
+            updated: at,
+            body: fixture,
+        };
+        store::put(ctx, CREATIVES, &id, &creative).await?;
         Ok(ControllerReply::Seeded)
     }
 
@@ -1296,8 +1326,7 @@ impl Seller {
             revision: 1,
             packages,
         };
-        self.store
-            .with(ctx.scope(), |s| s.media_buys.insert(id, buy));
+        store::put(ctx, MEDIA_BUYS, &id, &buy).await?;
         Ok(ControllerReply::Seeded)
     }
 
@@ -1313,8 +1342,7 @@ impl Seller {
         let name = fixture["name"].as_str().unwrap_or(&id).to_owned();
         let mut format = Format::new(catalog::format_id(ctx.agent_url(), &id), name);
         format.description = fixture["description"].as_str().map(str::to_owned);
-        self.store
-            .with(ctx.scope(), |s| s.formats.insert(id, format));
+        store::put(ctx, FORMATS, &id, &format).await?;
         Ok(ControllerReply::Seeded)
     }
 
@@ -1324,8 +1352,7 @@ impl Seller {
             .clone()
             .ok_or_else(|| AdcpError::new("INVALID_PARAMS", "seed_plan needs `plan_id`"))?;
         let fixture = Value::Object(params.fixture.unwrap_or_default());
-        self.store
-            .with(ctx.scope(), |s| s.plans.insert(id, fixture));
+        store::put(ctx, PLANS, &id, &fixture).await?;
         Ok(ControllerReply::Seeded)
     }
 
@@ -1336,11 +1363,8 @@ impl Seller {
     ) -> AdcpResult<ControllerReply> {
         let id = params.media_buy_id.clone().unwrap_or_default();
         let to = params.status.unwrap_or_default();
-        self.store.with(ctx.scope(), |s| {
-            let b = s
-                .media_buys
-                .get_mut(&id)
-                .ok_or_else(|| AdcpError::new("NOT_FOUND", format!("no media buy `{id}`")))?;
+        let missing = || controller_not_found("media buy", &id);
+        store::modify(ctx, MEDIA_BUYS, &id, missing, |b: &mut MediaBuy| {
             let previous = b.status.clone();
             if !MEDIA_BUY.allows(&previous, &to) {
                 return Err(AdcpError::new(
@@ -1352,9 +1376,10 @@ impl Seller {
             transition(b, &to)?;
             Ok(ControllerReply::Transition {
                 previous,
-                current: to,
+                current: to.clone(),
             })
         })
+        .await
     }
 
     async fn force_creative_status(
@@ -1364,11 +1389,8 @@ impl Seller {
     ) -> AdcpResult<ControllerReply> {
         let id = params.creative_id.clone().unwrap_or_default();
         let to = params.status.unwrap_or_default();
-        self.store.with(ctx.scope(), |s| {
-            let c = s
-                .creatives
-                .get_mut(&id)
-                .ok_or_else(|| AdcpError::new("NOT_FOUND", format!("no creative `{id}`")))?;
+        let missing = || controller_not_found("creative", &id);
+        store::modify(ctx, CREATIVES, &id, missing, |c: &mut Creative| {
             let previous = c.status.clone();
             if !CREATIVE.allows(&previous, &to) {
                 return Err(AdcpError::new(
@@ -1381,9 +1403,10 @@ impl Seller {
             c.updated = now();
             Ok(ControllerReply::Transition {
                 previous,
-                current: to,
+                current: to.clone(),
             })
         })
+        .await
     }
 
     async fn force_account_status(
@@ -1393,12 +1416,8 @@ impl Seller {
     ) -> AdcpResult<ControllerReply> {
         let id = params.account_id.clone().unwrap_or_default();
         let to = params.status.unwrap_or_default();
-        self.store.with(ctx.scope(), |s| {
-            let a = s
-                .accounts
-                .iter_mut()
-                .find(|a| a.account_id == id)
-                .ok_or_else(|| AdcpError::new("NOT_FOUND", format!("no account `{id}`")))?;
+        let missing = || controller_not_found("account", &id);
+        store::modify(ctx, ACCOUNTS, &id, missing, |a: &mut AccountState| {
             let previous = a.status.clone();
             if !ACCOUNT.allows(&previous, &to) {
                 return Err(AdcpError::new(
@@ -1410,9 +1429,10 @@ impl Seller {
             a.status = to.clone();
             Ok(ControllerReply::Transition {
                 previous,
-                current: to,
+                current: to.clone(),
             })
         })
+        .await
     }
 
     async fn simulate_delivery(
@@ -1423,11 +1443,8 @@ impl Seller {
         let id = params.media_buy_id.clone().unwrap_or_default();
         let imps = params.impressions.unwrap_or(0) as f64;
         let clicks = params.clicks.unwrap_or(0) as f64;
-        self.store.with(ctx.scope(), |s| {
-            let b = s
-                .media_buys
-                .get_mut(&id)
-                .ok_or_else(|| AdcpError::new("NOT_FOUND", format!("no media buy `{id}`")))?;
+        let missing = || controller_not_found("media buy", &id);
+        store::modify(ctx, MEDIA_BUYS, &id, missing, |b: &mut MediaBuy| {
             let live: Vec<&mut PackageState> =
                 b.packages.iter_mut().filter(|p| !p.canceled).collect();
             let n = live.len().max(1) as f64;
@@ -1455,6 +1472,7 @@ impl Seller {
                 cumulative: Some(json!({"impressions": ti, "clicks": tc, "spend": ts})),
             })
         })
+        .await
     }
 
     async fn simulate_budget_spend(
@@ -1464,8 +1482,8 @@ impl Seller {
     ) -> AdcpResult<ControllerReply> {
         let id = params.media_buy_id.clone().unwrap_or_default();
         let pct = params.spend_percentage.unwrap_or(0.0);
-        self.store.with(ctx.scope(), |s| {
-            let b = s.media_buys.get_mut(&id).ok_or_else(|| AdcpError::new("NOT_FOUND", format!("no media buy `{id}`")))?;
+        let missing = || controller_not_found("media buy", &id);
+        store::modify(ctx, MEDIA_BUYS, &id, missing, |b: &mut MediaBuy| {
             let budget = b.total_budget();
             for p in b.packages.iter_mut().filter(|p| !p.canceled) {
                 p.spend = p.budget * pct / 100.0;
@@ -1475,5 +1493,6 @@ impl Seller {
                 cumulative: None,
             })
         })
+        .await
     }
 }

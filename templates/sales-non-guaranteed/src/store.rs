@@ -1,15 +1,27 @@
-//! The seller's state, partitioned by account scope (`Ctx::scope`): every account's media buys,
-//! creatives and accounts are its own; the sandbox scope of a compliance run is one partition.
+//! The seller's state, kept in the runtime's state store (memory, SQLite under `--data-dir`, or
+//! PostgreSQL shared by replicas) and partitioned by account scope (`Ctx::scope`): every
+//! account's media buys, creatives and accounts are its own; the sandbox scope of a compliance
+//! run is one partition. One document per entity, changed by compare-and-set.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, MutexGuard, PoisonError};
-
-use adcp_runtime::wire::{BrandRef, Product, Targeting};
+use adcp_runtime::wire::{BrandRef, Targeting};
+use adcp_runtime::{AdcpError, AdcpResult, Ctx};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 
+/// Collections.
+pub(crate) const PRODUCTS: &str = "products";
+pub(crate) const FORMATS: &str = "formats";
+pub(crate) const MEDIA_BUYS: &str = "media_buys";
+pub(crate) const CREATIVES: &str = "creatives";
+pub(crate) const ACCOUNTS: &str = "accounts";
+pub(crate) const GOVERNANCE: &str = "governance";
+pub(crate) const PLANS: &str = "plans";
+const IDS: &str = "ids";
+
 /// A package of a media buy.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct PackageState {
     pub(crate) package_id: String,
     pub(crate) product_id: String,
@@ -28,14 +40,16 @@ pub(crate) struct PackageState {
 }
 
 /// A media buy.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct MediaBuy {
     pub(crate) media_buy_id: String,
     pub(crate) status: String,
     pub(crate) currency: String,
     pub(crate) start_time: String,
     pub(crate) end_time: String,
+    #[serde(with = "time::serde::rfc3339")]
     pub(crate) created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
     pub(crate) updated_at: OffsetDateTime,
     pub(crate) revision: i64,
     pub(crate) packages: Vec<PackageState>,
@@ -56,20 +70,22 @@ impl MediaBuy {
 }
 
 /// A creative in the library.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Creative {
     pub(crate) creative_id: String,
     pub(crate) name: String,
     pub(crate) format_id: adcp_runtime::wire::FormatId,
     pub(crate) status: String,
+    #[serde(with = "time::serde::rfc3339")]
     pub(crate) created: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
     pub(crate) updated: OffsetDateTime,
     /// The creative as synced, kept to tell `updated` from `unchanged`.
     pub(crate) body: Value,
 }
 
 /// An account this seller keeps.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct AccountState {
     pub(crate) account_id: String,
     pub(crate) brand: BrandRef,
@@ -79,40 +95,55 @@ pub(crate) struct AccountState {
     pub(crate) sandbox: bool,
 }
 
-/// One scope's data.
-#[derive(Default)]
-pub(crate) struct Scope {
-    /// Products added by seeding, over the default catalogue.
-    pub(crate) products: BTreeMap<String, Product>,
-    pub(crate) media_buys: BTreeMap<String, MediaBuy>,
-    pub(crate) creatives: BTreeMap<String, Creative>,
-    pub(crate) accounts: Vec<AccountState>,
-    pub(crate) governance: Vec<Value>,
-    pub(crate) plans: BTreeMap<String, Value>,
-    /// Formats seeded for this scope; when any are, they are the scope's format list.
-    pub(crate) formats: BTreeMap<String, adcp_runtime::wire::Format>,
-    next_id: u64,
+/// A document of the request's scope.
+pub(crate) async fn get<T: DeserializeOwned>(
+    ctx: &Ctx,
+    collection: &str,
+    id: &str,
+) -> AdcpResult<Option<T>> {
+    ctx.state().get(ctx.scope(), collection, id).await
 }
 
-impl Scope {
-    /// A fresh id with a prefix (`mb_3`).
-    pub(crate) fn next_id(&mut self, prefix: &str) -> String {
-        self.next_id += 1;
-        format!("{prefix}_{}", self.next_id)
-    }
+/// Every document of a collection of the request's scope, by id.
+pub(crate) async fn list<T: DeserializeOwned>(ctx: &Ctx, collection: &str) -> AdcpResult<Vec<T>> {
+    ctx.state().list(ctx.scope(), collection).await
 }
 
-/// All scopes.
-#[derive(Default)]
-pub(crate) struct Store {
-    scopes: Mutex<HashMap<String, Scope>>,
+/// Writes a document of the request's scope.
+pub(crate) async fn put<T: Serialize>(
+    ctx: &Ctx,
+    collection: &str,
+    id: &str,
+    value: &T,
+) -> AdcpResult<()> {
+    ctx.state().put(ctx.scope(), collection, id, value).await
 }
 
-impl Store {
-    /// Runs `f` on a scope's data, creating it on first use.
-    pub(crate) fn with<R>(&self, scope: &str, f: impl FnOnce(&mut Scope) -> R) -> R {
-        let mut g: MutexGuard<'_, HashMap<String, Scope>> =
-            self.scopes.lock().unwrap_or_else(PoisonError::into_inner);
-        f(g.entry(scope.to_owned()).or_default())
-    }
+/// Changes an existing document of the request's scope; `missing` when there is none.
+pub(crate) async fn modify<T, R>(
+    ctx: &Ctx,
+    collection: &str,
+    id: &str,
+    missing: impl FnOnce() -> AdcpError,
+    f: impl FnMut(&mut T) -> AdcpResult<R>,
+) -> AdcpResult<R>
+where
+    T: Serialize + DeserializeOwned,
+{
+    ctx.state()
+        .modify(ctx.scope(), collection, id, f)
+        .await?
+        .ok_or_else(missing)
+}
+
+/// A fresh id with a prefix (`mb_3`), unique in the scope.
+pub(crate) async fn next_id(ctx: &Ctx, prefix: &str) -> AdcpResult<String> {
+    let n = ctx
+        .state()
+        .update(ctx.scope(), IDS, prefix, |n: &mut u64| {
+            *n += 1;
+            Ok(*n)
+        })
+        .await?;
+    Ok(format!("{prefix}_{n}"))
 }

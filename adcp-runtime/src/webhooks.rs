@@ -1,0 +1,621 @@
+//! Webhooks: what a task's status change owes the buyer, and the dispatcher that delivers it.
+//!
+//! A change's deliveries are built here from the task ([`deliveries`]) and written to the
+//! outbox together with the change (see `tasks.rs`), each with its body serialised once and a
+//! fresh `idempotency_key` that every retry repeats byte for byte. The [`Dispatcher`] claims due
+//! deliveries (a lease, so one replica sends each), posts them through the SSRF-guarded client,
+//! and records the outcome: delivered on 2xx; retried with capped exponential backoff on 408,
+//! 429, 5xx and network failures; failed on any other status, on a refused destination, or
+//! after the last attempt. Pending deliveries survive a restart.
+//!
+//! Two shapes: a buyer's AdCP `push_notification_config` gets the MCP webhook payload
+//! (`core/mcp-webhook-payload.json`), whatever transport the call came over; an A2A
+//! `pushNotificationConfig` on the message gets the A2A `Task`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hmac::{Hmac, KeyInit, Mac};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use sha2::Sha256;
+use time::OffsetDateTime;
+use tokio::sync::Semaphore;
+
+use crate::platform::BoxFuture;
+use crate::ssrf::{self, Policy};
+use crate::tasks::{StoreError, TaskRecord, TaskStatus, now_ms, rfc3339};
+
+/// Where a delivery stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// Not delivered yet; will be tried at `next_attempt_at`.
+    Pending,
+    /// The receiver answered 2xx.
+    Delivered,
+    /// Given up.
+    Failed,
+}
+
+impl DeliveryState {
+    /// The stored value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Failed => "failed",
+        }
+    }
+
+    /// Parses the stored value.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => DeliveryState::Pending,
+            "delivered" => DeliveryState::Delivered,
+            "failed" => DeliveryState::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// How a delivery authenticates to the receiver, as the buyer asked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "scheme", rename_all = "snake_case")]
+pub enum PushAuth {
+    /// Legacy AdCP HMAC-SHA256: `X-ADCP-Signature: sha256=<hex>` over `<ts>.<body>`, with
+    /// `X-ADCP-Timestamp`.
+    HmacSha256 {
+        /// The shared secret.
+        secret: String,
+    },
+    /// `Authorization: Bearer <token>`.
+    Bearer {
+        /// The token.
+        token: String,
+    },
+    /// A2A's `X-A2A-Notification-Token`.
+    A2aToken {
+        /// The token.
+        token: String,
+    },
+}
+
+impl PushAuth {
+    /// From an AdCP `push_notification_config.authentication` (`{schemes, credentials}`).
+    fn from_adcp(auth: &Value) -> Option<PushAuth> {
+        let credentials = auth.get("credentials")?.as_str()?.to_owned();
+        let schemes: Vec<&str> = auth
+            .get("schemes")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if schemes
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case("HMAC-SHA256"))
+        {
+            Some(PushAuth::HmacSha256 {
+                secret: credentials,
+            })
+        } else if schemes.iter().any(|s| s.eq_ignore_ascii_case("Bearer")) {
+            Some(PushAuth::Bearer { token: credentials })
+        } else {
+            None
+        }
+    }
+
+    /// The headers for one attempt of `body`.
+    fn headers(&self, body: &[u8], now: OffsetDateTime) -> Vec<(&'static str, String)> {
+        match self {
+            PushAuth::HmacSha256 { secret } => {
+                let ts = now.unix_timestamp().to_string();
+                let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
+                    return Vec::new();
+                };
+                mac.update(ts.as_bytes());
+                mac.update(b".");
+                mac.update(body);
+                let hex: String = mac
+                    .finalize()
+                    .into_bytes()
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                vec![
+                    ("x-adcp-signature", format!("sha256={hex}")),
+                    ("x-adcp-timestamp", ts),
+                ]
+            }
+            PushAuth::Bearer { token } => vec![("authorization", format!("Bearer {token}"))],
+            PushAuth::A2aToken { token } => vec![("x-a2a-notification-token", token.clone())],
+        }
+    }
+}
+
+/// One webhook to deliver.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Delivery {
+    /// Its id.
+    pub id: String,
+    /// The task it reports on.
+    pub task_id: Option<String>,
+    /// Where to.
+    pub url: String,
+    /// The exact body sent on every attempt.
+    pub body: String,
+    /// How to authenticate.
+    pub auth: Option<PushAuth>,
+    /// The payload's `idempotency_key`.
+    pub idempotency_key: String,
+    /// Where it stands.
+    pub state: DeliveryState,
+    /// Attempts made.
+    pub attempts: u32,
+    /// When to try next.
+    pub next_attempt_at: OffsetDateTime,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// Created.
+    pub created_at: OffsetDateTime,
+}
+
+impl Delivery {
+    /// A pending delivery of `payload` (to which its `idempotency_key` is added) to `url`.
+    pub fn new(
+        url: &str,
+        mut payload: Value,
+        auth: Option<PushAuth>,
+        task_id: Option<&str>,
+    ) -> Self {
+        let key = format!("whk_{}", uuid::Uuid::new_v4().simple());
+        if let Value::Object(m) = &mut payload {
+            m.insert("idempotency_key".into(), json!(key));
+        }
+        let now = now_ms();
+        Delivery {
+            id: uuid::Uuid::new_v4().to_string(),
+            task_id: task_id.map(str::to_owned),
+            url: url.to_owned(),
+            body: payload.to_string(),
+            auth,
+            idempotency_key: key,
+            state: DeliveryState::Pending,
+            attempts: 0,
+            next_attempt_at: now,
+            last_error: None,
+            created_at: now,
+        }
+    }
+}
+
+/// Where deliveries wait. Every task store is one.
+pub trait Outbox: Send + Sync + 'static {
+    /// Adds deliveries not tied to a task change.
+    fn enqueue<'a>(&'a self, deliveries: &'a [Delivery]) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// Claims up to `limit` pending deliveries due at `now` for `owner` until `until`.
+    fn claim_due<'a>(
+        &'a self,
+        owner: &'a str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+        limit: u32,
+    ) -> BoxFuture<'a, Result<Vec<Delivery>, StoreError>>;
+    /// Records an attempt's outcome (`state`, `attempts`, `next_attempt_at`, `last_error`) and
+    /// releases the claim, if `owner` still holds it.
+    fn record<'a>(
+        &'a self,
+        delivery: &'a Delivery,
+        owner: &'a str,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// The deliveries of a task, oldest first.
+    fn for_task<'a>(&'a self, task_id: &'a str)
+    -> BoxFuture<'a, Result<Vec<Delivery>, StoreError>>;
+}
+
+fn object_with_url(v: Option<&Value>) -> Option<(&Map<String, Value>, &str)> {
+    let m = v?.as_object()?;
+    let url = m.get("url")?.as_str()?;
+    Some((m, url))
+}
+
+/// The deliveries a task's current state owes: one per registered channel.
+pub fn deliveries(t: &TaskRecord) -> Vec<Delivery> {
+    let mut out = Vec::new();
+    if let Some((cfg, url)) = object_with_url(t.push.as_ref()) {
+        let auth = cfg.get("authentication").and_then(PushAuth::from_adcp);
+        out.push(Delivery::new(
+            url,
+            mcp_payload(t, cfg),
+            auth,
+            Some(&t.task_id),
+        ));
+    }
+    if let Some((cfg, url)) = object_with_url(t.a2a_push.as_ref()) {
+        let auth = cfg
+            .get("token")
+            .and_then(Value::as_str)
+            .map(|token| PushAuth::A2aToken {
+                token: token.to_owned(),
+            })
+            .or_else(|| cfg.get("authentication").and_then(PushAuth::from_adcp));
+        out.push(Delivery::new(
+            url,
+            a2a_payload(t, cfg),
+            auth,
+            Some(&t.task_id),
+        ));
+    }
+    out
+}
+
+/// The task's response (completed) or error response (failed), for a payload.
+fn outcome(t: &TaskRecord) -> Option<Value> {
+    match t.status {
+        TaskStatus::Completed => t.result.clone(),
+        TaskStatus::Failed => t
+            .error
+            .as_ref()
+            .map(|e| json!({"errors": [e], "adcp_error": e})),
+        _ => None,
+    }
+}
+
+/// `core/mcp-webhook-payload.json` (without its `idempotency_key`, added per delivery).
+fn mcp_payload(t: &TaskRecord, cfg: &Map<String, Value>) -> Value {
+    let mut m = Map::new();
+    if let Some(op) = cfg.get("operation_id") {
+        m.insert("operation_id".into(), op.clone());
+    }
+    m.insert("task_id".into(), json!(t.task_id));
+    m.insert("task_type".into(), json!(t.task_type));
+    m.insert("protocol".into(), json!(t.protocol));
+    m.insert("status".into(), json!(t.status.as_str()));
+    m.insert("timestamp".into(), json!(rfc3339(t.updated_at)));
+    if let Some(msg) = &t.message {
+        m.insert("message".into(), json!(msg));
+    }
+    if let Some(c) = &t.context {
+        m.insert("context".into(), c.clone());
+    }
+    if let Some(r) = outcome(t) {
+        m.insert("result".into(), r);
+    }
+    Value::Object(m)
+}
+
+/// The A2A `Task` for a push notification: results as an artifact once final, the status
+/// message otherwise.
+fn a2a_payload(t: &TaskRecord, cfg: &Map<String, Value>) -> Value {
+    let context_id = cfg
+        .get("contextId")
+        .and_then(Value::as_str)
+        .unwrap_or(&t.task_id);
+    let mut status = json!({"state": t.status.as_str(), "timestamp": rfc3339(t.updated_at)});
+    let mut task = json!({
+        "kind": "task",
+        "id": t.task_id,
+        "contextId": context_id,
+        "metadata": {"adcp_task_id": t.task_id, "task_type": t.task_type},
+    });
+    if let Some(data) = outcome(t) {
+        let name = if t.status == TaskStatus::Failed {
+            "error"
+        } else {
+            "result"
+        };
+        task["artifacts"] = json!([{
+            "artifactId": uuid::Uuid::new_v4().to_string(),
+            "name": name,
+            "parts": [{"kind": "data", "data": data}],
+            "metadata": {"adcp_task_id": t.task_id},
+        }]);
+    } else {
+        let mut parts = Vec::new();
+        if let Some(msg) = &t.message {
+            parts.push(json!({"kind": "text", "text": msg}));
+        }
+        parts.push(
+            json!({"kind": "data", "data": {"task_id": t.task_id, "status": t.status.as_str()}}),
+        );
+        status["message"] = json!({
+            "kind": "message", "role": "agent", "messageId": uuid::Uuid::new_v4().to_string(),
+            "parts": parts,
+        });
+    }
+    task["status"] = status;
+    task
+}
+
+/// Retry timing.
+#[derive(Clone, Copy, Debug)]
+pub struct Retry {
+    /// Attempts before giving up.
+    pub max_attempts: u32,
+    /// Delay after the first failure; doubles each time.
+    pub base: Duration,
+    /// Longest delay.
+    pub cap: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            max_attempts: 10,
+            base: Duration::from_secs(1),
+            cap: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Retry {
+    /// The delay before attempt `attempts + 1`, with ±20% jitter.
+    fn delay(self, attempts: u32) -> Duration {
+        let exp = self
+            .base
+            .saturating_mul(1u32 << attempts.saturating_sub(1).min(16))
+            .min(self.cap);
+        let jitter = 0.8 + 0.4 * f64::from(uuid::Uuid::new_v4().as_bytes()[0]) / 255.0;
+        exp.mul_f64(jitter)
+    }
+}
+
+/// What one attempt came to.
+#[derive(Debug, PartialEq, Eq)]
+enum Attempt {
+    Delivered,
+    Retry(String),
+    GiveUp(String),
+}
+
+/// Delivers the outbox.
+pub(crate) struct Dispatcher {
+    outbox: Arc<dyn Outbox>,
+    client: reqwest::Client,
+    policy: Policy,
+    owner: String,
+    retry: Retry,
+    in_flight: Arc<Semaphore>,
+}
+
+/// How long a replica holds a delivery it is sending.
+const CLAIM: Duration = Duration::from_secs(30);
+/// How often the outbox is polled when nothing wakes the dispatcher.
+const POLL: Duration = Duration::from_millis(500);
+
+impl Dispatcher {
+    pub(crate) fn new(
+        outbox: Arc<dyn Outbox>,
+        policy: Policy,
+        owner: String,
+        retry: Retry,
+    ) -> Self {
+        Dispatcher {
+            outbox,
+            client: ssrf::client(policy),
+            policy,
+            owner,
+            retry,
+            in_flight: Arc::new(Semaphore::new(16)),
+        }
+    }
+
+    /// Sends what is due; returns how many deliveries it started.
+    pub(crate) async fn tick(self: &Arc<Self>) -> usize {
+        let now = now_ms();
+        let free = u32::try_from(self.in_flight.available_permits()).unwrap_or(0);
+        if free == 0 {
+            return 0;
+        }
+        let due = match self
+            .outbox
+            .claim_due(&self.owner, now, now + CLAIM, free)
+            .await
+        {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the webhook outbox");
+                return 0;
+            }
+        };
+        let n = due.len();
+        for d in due {
+            let Ok(permit) = self.in_flight.clone().acquire_owned().await else {
+                break;
+            };
+            let me = self.clone();
+            tokio::spawn(async move {
+                me.deliver(d).await;
+                drop(permit);
+            });
+        }
+        n
+    }
+
+    /// Runs while `alive` can be upgraded, woken by bus events (a change on any replica) and by
+    /// the poll interval.
+    pub(crate) async fn run(
+        self: Arc<Self>,
+        mut wake: tokio::sync::broadcast::Receiver<crate::events::Event>,
+        alive: std::sync::Weak<()>,
+    ) {
+        while alive.strong_count() > 0 {
+            self.tick().await;
+            tokio::select! {
+                r = wake.recv() => {
+                    if matches!(r, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
+                        return;
+                    }
+                }
+                () = tokio::time::sleep(POLL) => {}
+            }
+        }
+    }
+
+    async fn deliver(&self, mut d: Delivery) {
+        let outcome = self.attempt(&d).await;
+        d.attempts += 1;
+        match outcome {
+            Attempt::Delivered => {
+                d.state = DeliveryState::Delivered;
+                d.last_error = None;
+                tracing::debug!(url = %d.url, task_id = ?d.task_id, attempts = d.attempts, "webhook delivered");
+            }
+            Attempt::Retry(why) if d.attempts < self.retry.max_attempts => {
+                d.next_attempt_at = now_ms() + self.retry.delay(d.attempts);
+                tracing::info!(url = %d.url, attempts = d.attempts, error = %why, "webhook will be retried");
+                d.last_error = Some(why);
+            }
+            Attempt::Retry(why) | Attempt::GiveUp(why) => {
+                d.state = DeliveryState::Failed;
+                tracing::warn!(url = %d.url, attempts = d.attempts, error = %why, "webhook not delivered");
+                d.last_error = Some(why);
+            }
+        }
+        if let Err(e) = self.outbox.record(&d, &self.owner).await {
+            tracing::warn!(error = %e, "recording a webhook attempt");
+        }
+    }
+
+    async fn attempt(&self, d: &Delivery) -> Attempt {
+        let url = match self.policy.check_url(&d.url) {
+            Ok(u) => u,
+            Err(refused) => return Attempt::GiveUp(refused.to_string()),
+        };
+        let mut req = self
+            .client
+            .post(url)
+            .header("content-type", "application/json")
+            .body(d.body.clone());
+        if let Some(auth) = &d.auth {
+            for (name, value) in auth.headers(d.body.as_bytes(), OffsetDateTime::now_utc()) {
+                req = req.header(name, value);
+            }
+        }
+        match req.send().await {
+            Ok(resp) => {
+                let status = resp.status();
+                if status.is_success() {
+                    Attempt::Delivered
+                } else if status.is_server_error()
+                    || status.as_u16() == 429
+                    || status.as_u16() == 408
+                {
+                    Attempt::Retry(format!("HTTP {}", status.as_u16()))
+                } else {
+                    Attempt::GiveUp(format!("HTTP {}", status.as_u16()))
+                }
+            }
+            Err(e) => {
+                let refused = error_chain(&e).contains("no public address");
+                let why = error_chain(&e);
+                if refused {
+                    Attempt::GiveUp(why)
+                } else {
+                    Attempt::Retry(why)
+                }
+            }
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(status: TaskStatus) -> TaskRecord {
+        let now = now_ms();
+        TaskRecord {
+            task_id: "task_1".into(),
+            task_type: "create_media_buy".into(),
+            protocol: "media-buy".into(),
+            scope: "s".into(),
+            status,
+            message: Some("reviewed".into()),
+            created_at: now,
+            updated_at: now,
+            result: Some(json!({"media_buy_id": "mb_1", "packages": []})),
+            error: None,
+            push: Some(
+                json!({"url": "https://buyer.example/h", "operation_id": "op_1",
+                              "authentication": {"schemes": ["HMAC-SHA256"], "credentials": "s3cret-s3cret-s3cret-s3cret-s3cret"}}),
+            ),
+            a2a_push: Some(
+                json!({"url": "https://buyer.example/a2a", "token": "tok", "contextId": "ctx_9"}),
+            ),
+            context: Some(json!({"correlation_id": "c1"})),
+            job: None,
+            owner: None,
+            revision: 2,
+        }
+    }
+
+    #[test]
+    fn a_completed_task_owes_one_delivery_per_channel() {
+        let d = deliveries(&task(TaskStatus::Completed));
+        assert_eq!(d.len(), 2);
+        let mcp: Value = serde_json::from_str(&d[0].body).unwrap();
+        assert_eq!(mcp["idempotency_key"], d[0].idempotency_key);
+        assert_eq!(mcp["operation_id"], "op_1");
+        assert_eq!(mcp["status"], "completed");
+        assert_eq!(mcp["result"]["media_buy_id"], "mb_1");
+        assert_eq!(mcp["context"]["correlation_id"], "c1");
+        assert!(matches!(d[0].auth, Some(PushAuth::HmacSha256 { .. })));
+        let issues = crate::validate::schemas().validate("core/mcp-webhook-payload.json", &mcp);
+        assert!(issues.is_ok(), "{issues:?}");
+        let a2a: Value = serde_json::from_str(&d[1].body).unwrap();
+        assert_eq!(a2a["id"], "task_1");
+        assert_eq!(a2a["contextId"], "ctx_9");
+        assert_eq!(a2a["status"]["state"], "completed");
+        assert_eq!(
+            a2a["artifacts"][0]["parts"][0]["data"]["media_buy_id"],
+            "mb_1"
+        );
+        assert_eq!(
+            d[1].auth,
+            Some(PushAuth::A2aToken {
+                token: "tok".into()
+            })
+        );
+        assert_ne!(d[0].idempotency_key, d[1].idempotency_key);
+    }
+
+    #[test]
+    fn hmac_signs_timestamp_dot_body() {
+        let auth = PushAuth::HmacSha256 {
+            secret: "key".into(),
+        };
+        let at = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        let h = auth.headers(b"{}", at);
+        assert_eq!(h[1], ("x-adcp-timestamp", "1700000000".to_owned()));
+        // HMAC-SHA256("key", "1700000000.{}"), computed independently (Python's hmac module).
+        assert_eq!(
+            h[0],
+            (
+                "x-adcp-signature",
+                "sha256=9d713ed406bb7076d4123f0dc2c39d2df5c654ed4b0cd56b52c8b4c940bd63ae"
+                    .to_owned()
+            )
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let r = Retry::default();
+        let d1 = r.delay(1).as_secs_f64();
+        assert!((0.8..=1.2).contains(&d1), "{d1}");
+        let d3 = r.delay(3).as_secs_f64();
+        assert!((3.2..=4.8).contains(&d3), "{d3}");
+        assert!(r.delay(30) <= Duration::from_secs(72));
+    }
+}
