@@ -1,0 +1,564 @@
+//! One conformance suite over every store backend: memory, SQLite and PostgreSQL (from
+//! `DATABASE_URL`; `.ci/run` starts a throwaway server and sets `ADCP_REQUIRE_PG=1`, so in CI the
+//! PostgreSQL cases run rather than skip). Every case uses fresh ids and scopes, so the cases
+//! share one PostgreSQL database without seeing each other.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use adcp_conformance::harness::{postgres_url, temp_dir};
+use adcp_runtime::Stores;
+use adcp_runtime::ctx::Account;
+use adcp_runtime::idempotency::{ClaimState, IdemKey};
+use adcp_runtime::state::State;
+use adcp_runtime::tasks::{JobSpec, StoreError, TaskRecord, TaskStatus, now_ms};
+use adcp_runtime::webhooks::{Delivery, DeliveryState};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+fn fresh(tag: &str) -> String {
+    format!("{tag}-{}", uuid::Uuid::new_v4().simple())
+}
+
+fn task(scope: &str) -> TaskRecord {
+    let now = now_ms();
+    TaskRecord {
+        task_id: fresh("task"),
+        task_type: "create_media_buy".into(),
+        protocol: "media-buy".into(),
+        scope: scope.into(),
+        status: TaskStatus::Submitted,
+        message: Some("queued for review".into()),
+        created_at: now,
+        updated_at: now,
+        result: None,
+        error: None,
+        push: Some(
+            json!({"url": "https://buyer.example/hook", "authentication": {"schemes": ["Bearer"], "credentials": "t0ken-with-32-characters-or-more"}}),
+        ),
+        a2a_push: None,
+        context: Some(json!({"trace": "é ✓ \"quoted\""})),
+        job: Some(JobSpec {
+            name: "review_media_buy".into(),
+            input: json!({"media_buy_id": "mb_1", "budget": 2_000_000.5}),
+            account: Account {
+                account_id: Some("acc_1".into()),
+                brand: None,
+                operator: None,
+                sandbox: true,
+                scope: scope.into(),
+            },
+            principal: None,
+            agent_url: "http://127.0.0.1/mcp".into(),
+            idempotency_key: Some("key-1".into()),
+        }),
+        owner: None,
+        revision: 0,
+    }
+}
+
+/// Runs `case` on every backend available.
+async fn on_every_backend<F, Fut>(case: F)
+where
+    F: Fn(Stores) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    case(Stores::memory()).await;
+    let dir = temp_dir("stores");
+    case(Stores::sqlite(&dir).await.expect("SQLite opens")).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    if let Some(url) = postgres_url() {
+        case(Stores::open(&url).await.expect("PostgreSQL opens")).await;
+    }
+}
+
+#[tokio::test]
+async fn tasks_round_trip_and_are_scoped() {
+    on_every_backend(|s| async move {
+        let backend = s.description().to_owned();
+        let scope = fresh("scope");
+        let first = task(&scope);
+        s.tasks.insert(&first, None, &[]).await.unwrap();
+        assert_eq!(
+            s.tasks.get(&first.task_id).await.unwrap().as_ref(),
+            Some(&first),
+            "{backend}: a task reads back as written"
+        );
+        assert!(
+            matches!(
+                s.tasks.insert(&first, None, &[]).await,
+                Err(StoreError::Exists(_))
+            ),
+            "{backend}: a task id is inserted once"
+        );
+        let mut second = task(&scope);
+        second.created_at = first.created_at + Duration::from_millis(5);
+        s.tasks.insert(&second, None, &[]).await.unwrap();
+        s.tasks
+            .insert(&task(&fresh("other")), None, &[])
+            .await
+            .unwrap();
+        let listed: Vec<String> = s
+            .tasks
+            .list(&scope)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.task_id)
+            .collect();
+        assert_eq!(
+            listed,
+            [second.task_id.clone(), first.task_id.clone()],
+            "{backend}: a scope lists its own tasks, newest first"
+        );
+        assert!(s.tasks.get("no-such-task").await.unwrap().is_none());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn task_updates_compare_revisions() {
+    on_every_backend(|s| async move {
+        let backend = s.description().to_owned();
+        let t = task(&fresh("scope"));
+        s.tasks.insert(&t, None, &[]).await.unwrap();
+        let mut done = t.clone();
+        done.status = TaskStatus::Completed;
+        done.result = Some(json!({"media_buy_id": "mb_1", "status": "active"}));
+        done.revision = 1;
+        done.updated_at = now_ms();
+        assert!(s.tasks.update(&done, 0, &[]).await.unwrap(), "{backend}");
+        let mut stale = t.clone();
+        stale.status = TaskStatus::Failed;
+        stale.revision = 1;
+        assert!(
+            !s.tasks.update(&stale, 0, &[]).await.unwrap(),
+            "{backend}: a write from an old revision is refused"
+        );
+        assert_eq!(
+            s.tasks.get(&t.task_id).await.unwrap(),
+            Some(done),
+            "{backend}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn leases_expire_and_one_replica_adopts() {
+    on_every_backend(|s| async move {
+        let backend = s.description().to_owned();
+        let now = now_ms();
+        let mut held = task(&fresh("scope"));
+        held.owner = Some(fresh("replica-a"));
+        s.tasks
+            .insert(&held, Some(now + Duration::from_secs(60)), &[])
+            .await
+            .unwrap();
+        let mut lapsed = task(&fresh("scope"));
+        let a = fresh("replica-a");
+        lapsed.owner = Some(a.clone());
+        s.tasks
+            .insert(&lapsed, Some(now - Duration::from_secs(1)), &[])
+            .await
+            .unwrap();
+
+        let orphans: Vec<String> = s
+            .tasks
+            .orphans(now, 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.task_id)
+            .collect();
+        assert!(orphans.contains(&lapsed.task_id), "{backend}");
+        assert!(!orphans.contains(&held.task_id), "{backend}");
+
+        // Two replicas race for the orphan: one wins.
+        let until = now + Duration::from_secs(30);
+        let (b, c) = (fresh("replica-b"), fresh("replica-c"));
+        let (won_b, won_c) = tokio::join!(
+            s.tasks.adopt(&lapsed.task_id, lapsed.revision, &b, until),
+            s.tasks.adopt(&lapsed.task_id, lapsed.revision, &c, until),
+        );
+        assert!(
+            won_b.unwrap() ^ won_c.unwrap(),
+            "{backend}: exactly one adopter"
+        );
+        let adopted = s.tasks.get(&lapsed.task_id).await.unwrap().unwrap();
+        assert!(adopted.owner == Some(b.clone()) || adopted.owner == Some(c.clone()));
+        assert!(
+            adopted.revision > lapsed.revision,
+            "{backend}: adoption fences the old owner"
+        );
+        assert!(
+            !s.tasks
+                .orphans(now, 1000)
+                .await
+                .unwrap()
+                .iter()
+                .any(|t| t.task_id == lapsed.task_id)
+        );
+
+        // The old owner's renewal no longer covers it; the new owner's does.
+        assert_eq!(s.tasks.renew(&a, until).await.unwrap(), 0, "{backend}");
+        let owner = adopted.owner.clone().unwrap();
+        assert_eq!(s.tasks.renew(&owner, until).await.unwrap(), 1, "{backend}");
+    })
+    .await;
+}
+
+fn delivery(task_id: &str, url: &str) -> Delivery {
+    Delivery::new(
+        url,
+        json!({"task_id": task_id, "status": "completed"}),
+        None,
+        Some(task_id),
+    )
+}
+
+#[tokio::test]
+async fn the_outbox_is_written_with_the_change_and_claimed_once() {
+    on_every_backend(|s| async move {
+        let backend = s.description().to_owned();
+        let t = task(&fresh("scope"));
+        // A URL no other case uses, so claims from other cases on a shared database are told
+        // apart.
+        let url = format!("https://{}.example/hook", fresh("buyer"));
+        let d = delivery(&t.task_id, &url);
+        s.tasks
+            .insert(&t, None, std::slice::from_ref(&d))
+            .await
+            .unwrap();
+        let stored = s.outbox.for_task(&t.task_id).await.unwrap();
+        assert_eq!(stored, std::slice::from_ref(&d), "{backend}: written with the task");
+
+        let now = now_ms();
+        let lease = now + Duration::from_secs(30);
+        let (a, b) = (fresh("replica-a"), fresh("replica-b"));
+        let mine = |v: Vec<Delivery>| v.into_iter().filter(|d| d.url == url).collect::<Vec<_>>();
+        let claimed = mine(s.outbox.claim_due(&a, now, lease, 1000).await.unwrap());
+        assert_eq!(claimed.len(), 1, "{backend}");
+        assert_eq!(claimed[0].body, d.body, "{backend}: the exact body is kept");
+        assert!(
+            mine(s.outbox.claim_due(&b, now, lease, 1000).await.unwrap()).is_empty(),
+            "{backend}: a claimed delivery is not claimed twice"
+        );
+
+        // A failed attempt, retried later: recorded by the owner only.
+        let mut retry = claimed[0].clone();
+        retry.attempts = 1;
+        retry.last_error = Some("503 Service Unavailable".into());
+        retry.next_attempt_at = now + Duration::from_secs(2);
+        s.outbox.record(&retry, &b).await.unwrap();
+        assert_eq!(
+            s.outbox.for_task(&t.task_id).await.unwrap()[0].attempts,
+            0,
+            "{backend}: a non-owner's record is ignored"
+        );
+        s.outbox.record(&retry, &a).await.unwrap();
+        let after = s.outbox.for_task(&t.task_id).await.unwrap();
+        assert_eq!(after[0].attempts, 1, "{backend}");
+        assert_eq!(after[0].idempotency_key, d.idempotency_key, "{backend}");
+        assert!(
+            mine(s.outbox.claim_due(&b, now, lease, 1000).await.unwrap()).is_empty(),
+            "{backend}: not due before next_attempt_at"
+        );
+        let later = now + Duration::from_secs(3);
+        let again = mine(
+            s.outbox
+                .claim_due(&b, later, later + Duration::from_secs(30), 1000)
+                .await
+                .unwrap(),
+        );
+        assert_eq!(again.len(), 1, "{backend}: due again after the backoff");
+        let mut delivered = again[0].clone();
+        delivered.state = DeliveryState::Delivered;
+        delivered.attempts = 2;
+        s.outbox.record(&delivered, &b).await.unwrap();
+        let far = now + Duration::from_secs(3600);
+        assert!(mine(s.outbox.claim_due(&a, far, far, 1000).await.unwrap()).is_empty());
+        assert_eq!(
+            s.outbox.for_task(&t.task_id).await.unwrap()[0].state,
+            DeliveryState::Delivered
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_abandoned_delivery_claim_lapses() {
+    on_every_backend(|s| async move {
+        let url = format!("https://{}.example/hook", fresh("buyer"));
+        let d = delivery(&fresh("task"), &url);
+        s.outbox.enqueue(std::slice::from_ref(&d)).await.unwrap();
+        let now = now_ms();
+        let mine = |v: Vec<Delivery>| v.into_iter().filter(|d| d.url == url).count();
+        let crashed = fresh("replica-a");
+        let lease = now + Duration::from_secs(5);
+        assert_eq!(
+            mine(
+                s.outbox
+                    .claim_due(&crashed, now, lease, 1000)
+                    .await
+                    .unwrap()
+            ),
+            1
+        );
+        let after = lease + Duration::from_millis(1);
+        let heir = fresh("replica-b");
+        assert_eq!(
+            mine(s.outbox.claim_due(&heir, after, after, 1000).await.unwrap()),
+            1,
+            "{}: a crashed replica's claim lapses with its lease",
+            s.description()
+        );
+    })
+    .await;
+}
+
+fn key(tag: &str) -> IdemKey {
+    IdemKey {
+        key: fresh(tag),
+        scope: fresh("scope"),
+        task: "create_media_buy".into(),
+    }
+}
+
+fn long_ago() -> OffsetDateTime {
+    OffsetDateTime::UNIX_EPOCH
+}
+
+#[tokio::test]
+async fn idempotency_records_replay_conflict_and_expire() {
+    on_every_backend(|s| async move {
+        let backend = s.description().to_owned();
+        let store = &s.idempotency;
+        let k = key("k");
+        let response = json!({"media_buy_id": "mb_1", "packages": [{"package_id": "p1"}]});
+        assert!(matches!(
+            store.claim(&k, "h1", long_ago()).await.unwrap(),
+            ClaimState::Claimed
+        ));
+        store.complete(&k, "h1", Some(&response)).await.unwrap();
+        match store.claim(&k, "h1", long_ago()).await.unwrap() {
+            ClaimState::Stored(v) => assert_eq!(v, response, "{backend}"),
+            _ => panic!("{backend}: the same body replays"),
+        }
+        assert!(
+            matches!(
+                store.claim(&k, "h2", long_ago()).await.unwrap(),
+                ClaimState::Conflict
+            ),
+            "{backend}: another body conflicts"
+        );
+        let other_scope = IdemKey {
+            scope: fresh("scope"),
+            ..k.clone()
+        };
+        assert!(
+            matches!(
+                store.claim(&other_scope, "h2", long_ago()).await.unwrap(),
+                ClaimState::Claimed
+            ),
+            "{backend}: keys are per account"
+        );
+        let future = now_ms() + Duration::from_secs(60);
+        assert!(
+            matches!(
+                store.claim(&k, "h1", future).await.unwrap(),
+                ClaimState::Expired
+            ),
+            "{backend}: past the replay window the key answers expired, it does not run again"
+        );
+
+        let big = key("big");
+        assert!(matches!(
+            store.claim(&big, "h", long_ago()).await.unwrap(),
+            ClaimState::Claimed
+        ));
+        store.complete(&big, "h", None).await.unwrap();
+        assert!(
+            matches!(
+                store.claim(&big, "h", long_ago()).await.unwrap(),
+                ClaimState::Expired
+            ),
+            "{backend}: a response too large to keep is not run again"
+        );
+
+        let failed = key("failed");
+        assert!(matches!(
+            store.claim(&failed, "h", long_ago()).await.unwrap(),
+            ClaimState::Claimed
+        ));
+        store.release(&failed).await.unwrap();
+        assert!(
+            matches!(
+                store.claim(&failed, "h", long_ago()).await.unwrap(),
+                ClaimState::Claimed
+            ),
+            "{backend}: an error is not kept, the retry runs"
+        );
+
+        assert!(
+            store.vacuum(future).await.unwrap() >= 2,
+            "{backend}: vacuum forgets old records"
+        );
+        assert!(
+            matches!(
+                store.claim(&k, "h2", long_ago()).await.unwrap(),
+                ClaimState::Claimed
+            ),
+            "{backend}: a vacuumed key is new again"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn thirty_two_concurrent_claims_run_once() {
+    on_every_backend(|s| async move {
+        let backend = s.description().to_owned();
+        let k = key("burst");
+        let runs = Arc::new(AtomicUsize::new(0));
+        let response = json!({"media_buy_id": "mb_burst"});
+        let mut joins = Vec::new();
+        for _ in 0..32 {
+            let (store, k, runs, response) = (
+                s.idempotency.clone(),
+                k.clone(),
+                runs.clone(),
+                response.clone(),
+            );
+            joins.push(tokio::spawn(async move {
+                match store.claim(&k, "h", long_ago()).await.unwrap() {
+                    ClaimState::Claimed => {
+                        runs.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        store.complete(&k, "h", Some(&response)).await.unwrap();
+                        response
+                    }
+                    ClaimState::Stored(v) => v,
+                    _ => Value::Null,
+                }
+            }));
+        }
+        for j in joins {
+            assert_eq!(
+                j.await.unwrap(),
+                response,
+                "{backend}: every caller gets the response"
+            );
+        }
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            1,
+            "{backend}: the work ran once"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn state_updates_are_not_lost() {
+    on_every_backend(|s| async move {
+        let backend = s.description().to_owned();
+        let scope = fresh("scope");
+        let mut joins = Vec::new();
+        for _ in 0..16 {
+            let (store, scope) = (s.state.clone(), scope.clone());
+            joins.push(tokio::spawn(async move {
+                State::new(store.as_ref())
+                    .update(&scope, "counters", "buys", |n: &mut u64| {
+                        *n += 1;
+                        Ok(())
+                    })
+                    .await
+                    .unwrap();
+            }));
+        }
+        for j in joins {
+            j.await.unwrap();
+        }
+        let state = State::new(s.state.as_ref());
+        assert_eq!(
+            state.get::<u64>(&scope, "counters", "buys").await.unwrap(),
+            Some(16),
+            "{backend}"
+        );
+        state
+            .put(&scope, "buys", "b", &json!({"id": "b"}))
+            .await
+            .unwrap();
+        state
+            .put(&scope, "buys", "a", &json!({"id": "a"}))
+            .await
+            .unwrap();
+        state
+            .put(&fresh("scope"), "buys", "c", &json!({"id": "c"}))
+            .await
+            .unwrap();
+        let listed: Vec<Value> = state.list(&scope, "buys").await.unwrap();
+        assert_eq!(
+            listed,
+            [json!({"id": "a"}), json!({"id": "b"})],
+            "{backend}: by id, scoped"
+        );
+        assert_eq!(
+            state
+                .modify(&scope, "buys", "missing", |v: &mut Value| Ok(v.clone()))
+                .await
+                .unwrap(),
+            None,
+            "{backend}: modify leaves absent documents absent"
+        );
+        state.delete(&scope, "buys", "a").await.unwrap();
+        assert_eq!(state.get::<Value>(&scope, "buys", "a").await.unwrap(), None);
+        assert!(
+            !s.state
+                .compare_and_set(&scope, "buys", "b", None, &json!({}))
+                .await
+                .unwrap(),
+            "{backend}: create-if-absent refuses an existing document"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_database_is_migrated_once_and_reopens() {
+    let dir = temp_dir("reopen");
+    let scope = fresh("scope");
+    let t = task(&scope);
+    {
+        let s = Stores::sqlite(&dir).await.unwrap();
+        s.tasks.insert(&t, None, &[]).await.unwrap();
+    }
+    let s = Stores::sqlite(&dir).await.unwrap();
+    assert_eq!(s.tasks.get(&t.task_id).await.unwrap(), Some(t));
+    let _ = std::fs::remove_dir_all(&dir);
+    if let Some(url) = postgres_url() {
+        // Several replicas start at once: migrations serialize.
+        let opens = (0..4).map(|_| {
+            let url = url.clone();
+            async move { Stores::open(&url).await.map(drop) }
+        });
+        for s in futures_join(opens).await {
+            s.expect("concurrent opens all succeed");
+        }
+    }
+}
+
+async fn futures_join<F>(futs: impl Iterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futs.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.expect("joins"));
+    }
+    out
+}
