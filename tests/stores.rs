@@ -232,7 +232,11 @@ async fn the_outbox_is_written_with_the_change_and_claimed_once() {
             .await
             .unwrap();
         let stored = s.outbox.for_task(&t.task_id).await.unwrap();
-        assert_eq!(stored, std::slice::from_ref(&d), "{backend}: written with the task");
+        assert_eq!(
+            stored,
+            std::slice::from_ref(&d),
+            "{backend}: written with the task"
+        );
 
         let now = now_ms();
         let lease = now + Duration::from_secs(30);

@@ -331,6 +331,7 @@ impl<P: DecisioningPlatform> Server<P> {
             return Err(crate::platform::unknown_task(spec.name));
         }
         validate_request(spec, &call.args)?;
+        self.check_push_urls(&call)?;
         let account = Account::resolve(
             descriptor.accounts,
             &call.args,
@@ -659,6 +660,41 @@ impl<P: DecisioningPlatform> Server<P> {
         self.run_work(task_id, Box::pin(work));
     }
 
+    fn webhook_policy(&self) -> ssrf::Policy {
+        ssrf::Policy {
+            allow_private: self.inner.config.allow_private_webhooks,
+        }
+    }
+
+    /// Refuses, before anything runs, a webhook URL the dispatcher would never call (not
+    /// http(s), credentials in it, a literal non-public address), so the buyer learns now
+    /// rather than never hearing back. Names that resolve to a non-public address are refused
+    /// when delivered, since the answer can change.
+    fn check_push_urls(&self, call: &Call) -> crate::AdcpResult<()> {
+        let policy = self.webhook_policy();
+        let urls = [
+            (
+                "push_notification_config.url",
+                call.args.pointer("/push_notification_config/url"),
+            ),
+            (
+                "configuration.pushNotificationConfig.url",
+                call.a2a_push.as_ref().and_then(|p| p.get("url")),
+            ),
+        ];
+        for (field, url) in urls {
+            if let Some(url) = url.and_then(Value::as_str)
+                && let Err(refused) = policy.check_url(url)
+            {
+                return Err(AdcpError::invalid_request(
+                    field,
+                    format!("the webhook URL is refused: {refused}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Starts the server's background work (once; later calls do nothing): the webhook
     /// dispatcher, the lease keeper (which also picks up work orphaned by a dead replica, at
     /// once), the idempotency vacuum and, on PostgreSQL, the event listener. Transports call
@@ -668,12 +704,9 @@ impl<P: DecisioningPlatform> Server<P> {
             return;
         }
         let c = &self.inner.config;
-        let policy = ssrf::Policy {
-            allow_private: c.allow_private_webhooks,
-        };
         let dispatcher = Arc::new(Dispatcher::new(
             self.inner.outbox.clone(),
-            policy,
+            self.webhook_policy(),
             self.inner.tasks.replica().to_owned(),
             c.webhook_retry,
         ));

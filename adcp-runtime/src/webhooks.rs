@@ -609,6 +609,55 @@ mod tests {
         );
     }
 
+    /// The guard applies to what a name resolves to, not only to literal addresses, and refuses
+    /// before connecting: a receiver on loopback, named `localhost`, sees no connection.
+    #[tokio::test]
+    async fn a_name_resolving_to_loopback_is_refused_without_connecting() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = accepted.clone();
+        let server = tokio::spawn(async move {
+            while listener.accept().await.is_ok() {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        let outbox: Arc<dyn Outbox> = Arc::new(crate::store::MemoryStore::default());
+        let d = Delivery::new(
+            &format!("https://localhost:{port}/hook"),
+            json!({"status": "completed"}),
+            None,
+            Some("task_ssrf"),
+        );
+        outbox.enqueue(std::slice::from_ref(&d)).await.unwrap();
+        let dispatcher = Arc::new(Dispatcher::new(
+            outbox.clone(),
+            Policy {
+                allow_private: false,
+            },
+            "replica".into(),
+            Retry::default(),
+        ));
+        assert_eq!(dispatcher.tick().await, 1);
+        let mut recorded = d.clone();
+        for _ in 0..200 {
+            recorded = outbox.for_task("task_ssrf").await.unwrap().remove(0);
+            if recorded.attempts > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        server.abort();
+        assert_eq!(
+            recorded.state,
+            DeliveryState::Failed,
+            "refused for good, not retried"
+        );
+        let why = recorded.last_error.unwrap_or_default();
+        assert!(why.contains("no public address"), "{why}");
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 0);
+    }
+
     #[test]
     fn backoff_doubles_and_is_capped() {
         let r = Retry::default();

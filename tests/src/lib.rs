@@ -160,6 +160,8 @@ pub mod harness {
         Memory,
         /// A fresh SQLite database in a temporary directory (removed when the seller stops).
         Sqlite,
+        /// A SQLite database in a directory the caller keeps (to restart on it).
+        SqliteAt(PathBuf),
         /// A PostgreSQL URL.
         Postgres(String),
     }
@@ -203,6 +205,14 @@ pub mod harness {
 
         /// A fresh seller on the given store.
         pub fn start_on(store: Store) -> Seller {
+            Seller::start_with(store, |_| {})
+        }
+
+        /// A fresh seller on the given store, with `configure` applied to its settings last.
+        pub fn start_with(
+            store: Store,
+            configure: impl FnOnce(&mut adcp_runtime::Config) + Send + 'static,
+        ) -> Seller {
             let dir = matches!(store, Store::Sqlite).then(|| temp_dir("seller"));
             let data = dir.clone();
             let (addr_tx, addr_rx) = std::sync::mpsc::channel();
@@ -219,12 +229,16 @@ pub mod harness {
                         Store::Sqlite => adcp_runtime::Stores::sqlite(data.expect("a directory"))
                             .await
                             .expect("SQLite opens"),
+                        Store::SqliteAt(dir) => adcp_runtime::Stores::sqlite(dir)
+                            .await
+                            .expect("SQLite opens"),
                         Store::Postgres(url) => adcp_runtime::Stores::open(&url)
                             .await
                             .expect("PostgreSQL opens"),
                     };
                     let mut config = sales_non_guaranteed::config(true, None);
                     config.allow_private_webhooks = true;
+                    configure(&mut config);
                     let server = sales_non_guaranteed::server(config, stores)
                         .expect("the reference seller passes boot validation");
                     server.start();
@@ -279,7 +293,10 @@ pub mod harness {
     /// The PostgreSQL the replica and store tests use: `DATABASE_URL`. `None` skips them, unless
     /// `ADCP_REQUIRE_PG=1` (set by `.ci/run`, which starts a throwaway server), which makes a
     /// missing database a failure rather than a skip.
-    #[allow(clippy::print_stderr, reason = "a skipped case says so in the test output")]
+    #[allow(
+        clippy::print_stderr,
+        reason = "a skipped case says so in the test output"
+    )]
     pub fn postgres_url() -> Option<String> {
         match std::env::var("DATABASE_URL") {
             Ok(url) if url.starts_with("postgres") => Some(url),
@@ -290,6 +307,177 @@ pub mod harness {
                 eprintln!("DATABASE_URL is not set: the PostgreSQL cases are skipped");
                 None
             }
+        }
+    }
+
+    /// An HTTP client for talking to a test seller (plain HTTP on loopback).
+    pub fn client() -> reqwest::Client {
+        static PROVIDER: OnceLock<()> = OnceLock::new();
+        PROVIDER.get_or_init(|| {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        });
+        reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("an HTTP client")
+    }
+
+    /// Calls an MCP tool; returns whether the result is an error, and its structured content.
+    pub async fn mcp(url: &str, tool: &str, args: &Value) -> (bool, Value) {
+        let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                                      "params": {"name": tool, "arguments": args}});
+        let bytes = client()
+            .post(url)
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("the seller answers")
+            .bytes()
+            .await
+            .expect("a response body");
+        let resp: Value = serde_json::from_slice(&bytes).expect("a JSON-RPC response");
+        let result = &resp["result"];
+        assert!(result.is_object(), "not a tool result: {resp}");
+        (
+            result["isError"].as_bool().unwrap_or(false),
+            result["structuredContent"].clone(),
+        )
+    }
+
+    /// A webhook receiver on loopback that records every request and answers with scripted
+    /// statuses (then 200).
+    pub struct Receiver {
+        /// Where it listens.
+        pub addr: SocketAddr,
+        hits: std::sync::Arc<std::sync::Mutex<Vec<Hit>>>,
+        otherwise: std::sync::Arc<std::sync::atomic::AtomicU16>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    /// One request a [`Receiver`] got.
+    #[derive(Debug, Clone)]
+    pub struct Hit {
+        /// Path.
+        pub path: String,
+        /// Headers, lower-case names.
+        pub headers: Vec<(String, String)>,
+        /// Body bytes as text.
+        pub body: String,
+        /// The status answered.
+        pub status: u16,
+    }
+
+    impl Hit {
+        /// A header's value.
+        pub fn header(&self, name: &str) -> Option<&str> {
+            self.headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        }
+
+        /// The body as JSON.
+        pub fn json(&self) -> Value {
+            serde_json::from_str(&self.body).unwrap_or(Value::Null)
+        }
+    }
+
+    impl Receiver {
+        /// Starts a receiver answering `script` in order, then 200.
+        pub async fn start(script: Vec<u16>) -> Receiver {
+            use std::sync::{Arc, Mutex};
+            let hits: Arc<Mutex<Vec<Hit>>> = Arc::default();
+            let script = Arc::new(Mutex::new(std::collections::VecDeque::from(script)));
+            let otherwise = Arc::new(std::sync::atomic::AtomicU16::new(200));
+            let (recorded, default) = (hits.clone(), otherwise.clone());
+            let app = axum::Router::new().fallback(
+                move |uri: axum::http::Uri, headers: axum::http::HeaderMap, body: String| {
+                    let (hits, script, default) =
+                        (recorded.clone(), script.clone(), default.clone());
+                    async move {
+                        let status = script
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .pop_front()
+                            .unwrap_or_else(|| default.load(std::sync::atomic::Ordering::SeqCst));
+                        hits.lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .push(Hit {
+                                path: uri.path().to_owned(),
+                                headers: headers
+                                    .iter()
+                                    .map(|(n, v)| {
+                                        (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned())
+                                    })
+                                    .collect(),
+                                body,
+                                status,
+                            });
+                        axum::http::StatusCode::from_u16(status)
+                            .unwrap_or(axum::http::StatusCode::OK)
+                    }
+                },
+            );
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("a loopback port");
+            let addr = listener.local_addr().expect("bound");
+            let task = tokio::spawn(async move {
+                let _ = axum::serve(listener, app).await;
+            });
+            Receiver {
+                addr,
+                hits,
+                otherwise,
+                task,
+            }
+        }
+
+        /// Sets the status answered once the script is used up.
+        pub fn answer(&self, status: u16) {
+            self.otherwise
+                .store(status, std::sync::atomic::Ordering::SeqCst);
+        }
+
+        /// A URL on this receiver.
+        pub fn url(&self, path: &str) -> String {
+            format!("http://{}{path}", self.addr)
+        }
+
+        /// Every request so far.
+        pub fn hits(&self) -> Vec<Hit> {
+            self.hits
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone()
+        }
+
+        /// Waits until `n` requests answered 2xx have arrived at `path` (at most `within`), and
+        /// returns every request to `path`.
+        pub async fn wait_delivered(
+            &self,
+            path: &str,
+            n: usize,
+            within: std::time::Duration,
+        ) -> Vec<Hit> {
+            let deadline = tokio::time::Instant::now() + within;
+            loop {
+                let hits: Vec<Hit> = self.hits().into_iter().filter(|h| h.path == path).collect();
+                if hits.iter().filter(|h| h.status < 300).count() >= n
+                    || tokio::time::Instant::now() >= deadline
+                {
+                    return hits;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            }
+        }
+    }
+
+    impl Drop for Receiver {
+        fn drop(&mut self) {
+            self.task.abort();
         }
     }
 
