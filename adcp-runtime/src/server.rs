@@ -792,7 +792,7 @@ impl<P: DecisioningPlatform> Server<P> {
         match self.inner.tasks.get(&account.scope, id).await? {
             Some(t) => {
                 let mut body = t.to_get_response();
-                if let Some(Value::Object(m)) = Some(&mut body) {
+                if let Value::Object(m) = &mut body {
                     m.remove("context"); // the caller's own context is echoed instead
                 }
                 Ok(Reply {

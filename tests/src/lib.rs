@@ -481,6 +481,81 @@ pub mod harness {
         }
     }
 
+    /// A seller running as its own process (for crash and replica tests), killed when dropped.
+    pub struct Process {
+        child: std::process::Child,
+        /// Its MCP endpoint.
+        pub mcp: String,
+        log: std::sync::Arc<std::sync::Mutex<String>>,
+    }
+
+    impl Process {
+        /// Starts `bin` with `args` plus `--bind 127.0.0.1:0`, and waits until it serves.
+        pub fn spawn(bin: &Path, args: &[&str]) -> Process {
+            use std::io::BufRead;
+            let mut child = Command::new(bin)
+                .args(args)
+                .args(["--bind", "127.0.0.1:0"])
+                .env("NO_COLOR", "1")
+                .env("ADCP_LOG", "info")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("the seller binary starts");
+            let stderr = child.stderr.take().expect("piped");
+            let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+            let (tx, rx) = std::sync::mpsc::channel();
+            let lines = log.clone();
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(stderr)
+                    .lines()
+                    .map_while(Result::ok)
+                {
+                    if line.contains("serving AdCP")
+                        && let Some(url) =
+                            line.split_whitespace().find_map(|w| w.strip_prefix("mcp="))
+                    {
+                        let _ = tx.send(url.to_owned());
+                    }
+                    let mut log = lines
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            });
+            match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+                Ok(mcp) => Process { child, mcp, log },
+                Err(_) => {
+                    let _ = child.kill();
+                    let log = log.lock().map(|l| l.clone()).unwrap_or_default();
+                    panic!("the seller did not start:\n{log}")
+                }
+            }
+        }
+
+        /// What it logged so far.
+        pub fn log(&self) -> String {
+            self.log
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone()
+        }
+
+        /// SIGKILL: no shutdown, no flush, no goodbye.
+        pub fn kill9(mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    impl Drop for Process {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
     /// The workspace root.
     pub fn root() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
