@@ -50,6 +50,9 @@ pub enum ServeError {
     /// The listener could not be bound, or failed.
     #[error("cannot serve: {0}")]
     Bind(std::io::Error),
+    /// The store could not be opened.
+    #[error("cannot open the store: {0}")]
+    Store(#[from] crate::tasks::StoreError),
 }
 
 /// Capability sections the runtime derives and configuration must not override.
