@@ -185,14 +185,7 @@ fn check_operation(op: &Operation, errors: &Errors) -> Option<ValidOp> {
             ok = false;
         }
     }
-    let typed: Vec<&syn::PatType> = sig
-        .inputs
-        .iter()
-        .filter_map(|a| match a {
-            FnArg::Typed(t) => Some(t),
-            FnArg::Receiver(_) => None,
-        })
-        .collect();
+    let typed = typed_args(sig);
     if typed.len() != 2 {
         errors.push(
             sig.paren_token.span.join(),
@@ -200,14 +193,7 @@ fn check_operation(op: &Operation, errors: &Errors) -> Option<ValidOp> {
         );
         return None;
     }
-    let ctx_ty = &*typed[0].ty;
-    if !matches!(ctx_ty, Type::Reference(_)) || last_name(ctx_ty) != "Ctx" {
-        errors.push_spanned(
-            ctx_ty,
-            format!("the first argument of `{name}` must be `&Ctx`"),
-        );
-        ok = false;
-    }
+    ok &= check_ctx(&typed[0].ty, &format!("`{name}`"), errors);
     let req_ty = &*typed[1].ty;
     let found = last_name(req_ty);
     let req_ok = found == req_name
@@ -290,6 +276,29 @@ fn check_operation(op: &Operation, errors: &Errors) -> Option<ValidOp> {
 
 /// `#[adcp(job)] async fn <job>(&self, ctx: &Ctx, input: I) -> AdcpResult<O>`: any `I` that
 /// serde can store, any `O` (the task handing off to it fixes which).
+/// The typed arguments of a method, after `self`.
+fn typed_args(sig: &syn::Signature) -> Vec<&syn::PatType> {
+    sig.inputs
+        .iter()
+        .filter_map(|a| match a {
+            FnArg::Typed(t) => Some(t),
+            FnArg::Receiver(_) => None,
+        })
+        .collect()
+}
+
+/// Whether `ty` is `&Ctx`; reports it otherwise, as the first argument of `subject`.
+fn check_ctx(ty: &Type, subject: &str, errors: &Errors) -> bool {
+    let ok = matches!(ty, Type::Reference(_)) && last_name(ty) == "Ctx";
+    if !ok {
+        errors.push_spanned(
+            ty,
+            format!("the first argument of {subject} must be `&Ctx`"),
+        );
+    }
+    ok
+}
+
 fn check_job(op: &Operation, errors: &Errors) -> Option<ValidOp> {
     let name = &op.wire;
     let sig = &op.sig;
@@ -306,14 +315,7 @@ fn check_job(op: &Operation, errors: &Errors) -> Option<ValidOp> {
         errors.push(sig.ident.span(), format!("job `{name}` must take `&self`"));
         ok = false;
     }
-    let typed: Vec<&syn::PatType> = sig
-        .inputs
-        .iter()
-        .filter_map(|a| match a {
-            FnArg::Typed(t) => Some(t),
-            FnArg::Receiver(_) => None,
-        })
-        .collect();
+    let typed = typed_args(sig);
     if typed.len() != 2 {
         errors.push(
             sig.paren_token.span.join(),
@@ -324,14 +326,7 @@ fn check_job(op: &Operation, errors: &Errors) -> Option<ValidOp> {
         );
         return None;
     }
-    let ctx_ty = &*typed[0].ty;
-    if !matches!(ctx_ty, Type::Reference(_)) || last_name(ctx_ty) != "Ctx" {
-        errors.push_spanned(
-            ctx_ty,
-            format!("the first argument of job `{name}` must be `&Ctx`"),
-        );
-        ok = false;
-    }
+    ok &= check_ctx(&typed[0].ty, &format!("job `{name}`"), errors);
     let input = &*typed[1].ty;
     if matches!(input, Type::Reference(_)) {
         errors.push_spanned(

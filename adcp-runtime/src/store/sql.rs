@@ -108,6 +108,12 @@ fn parse_json(s: Option<String>) -> Result<Option<Value>, StoreError> {
         .transpose()
 }
 
+/// A non-null JSON text column.
+fn json_column(row: &AnyRow, column: &str) -> Result<Value, StoreError> {
+    let text: String = row.try_get(column).map_err(backend)?;
+    serde_json::from_str(&text).map_err(backend)
+}
+
 // SQL is assembled from literals only (`concat!`), never from values.
 macro_rules! open_statuses {
     () => {
@@ -180,6 +186,21 @@ fn delivery_from_row(r: &AnyRow) -> Result<Delivery, StoreError> {
 }
 
 impl SqlStore {
+    /// Runs a `SELECT` whose parameters are all text, mapping every row.
+    async fn select<T>(
+        &self,
+        sql: &'static str,
+        params: &[&str],
+        map: impl Fn(&AnyRow) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut query = sqlx::query(sql);
+        for p in params {
+            query = query.bind((*p).to_owned());
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(backend)?;
+        rows.iter().map(map).collect()
+    }
+
     /// Connects to `url` (`sqlite://<path>?mode=rwc` or `postgres://..`) and creates or checks
     /// the schema.
     pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
@@ -432,36 +453,23 @@ impl TaskStore for SqlStore {
         task_id: &'a str,
     ) -> BoxFuture<'a, Result<Option<TaskRecord>, StoreError>> {
         Box::pin(async move {
-            sqlx::query(concat!(
+            let sql = concat!(
                 "SELECT ",
                 task_columns!(),
                 " FROM adcp_tasks WHERE task_id = $1"
-            ))
-            .bind(task_id.to_owned())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?
-            .as_ref()
-            .map(task_from_row)
-            .transpose()
+            );
+            Ok(self.select(sql, &[task_id], task_from_row).await?.pop())
         })
     }
 
     fn list<'a>(&'a self, scope: &'a str) -> BoxFuture<'a, Result<Vec<TaskRecord>, StoreError>> {
         Box::pin(async move {
-            sqlx::query(concat!(
+            let sql = concat!(
                 "SELECT ",
                 task_columns!(),
-                " FROM adcp_tasks WHERE scope = $1 \
-                 ORDER BY created_at DESC, task_id DESC"
-            ))
-            .bind(scope.to_owned())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?
-            .iter()
-            .map(task_from_row)
-            .collect()
+                " FROM adcp_tasks WHERE scope = $1 ORDER BY created_at DESC, task_id DESC"
+            );
+            self.select(sql, &[scope], task_from_row).await
         })
     }
 
@@ -601,18 +609,12 @@ impl Outbox for SqlStore {
         task_id: &'a str,
     ) -> BoxFuture<'a, Result<Vec<Delivery>, StoreError>> {
         Box::pin(async move {
-            sqlx::query(concat!(
+            let sql = concat!(
                 "SELECT ",
                 outbox_columns!(),
                 " FROM adcp_outbox WHERE task_id = $1 ORDER BY created_at, id"
-            ))
-            .bind(task_id.to_owned())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?
-            .iter()
-            .map(delivery_from_row)
-            .collect()
+            );
+            self.select(sql, &[task_id], delivery_from_row).await
         })
     }
 }
@@ -764,21 +766,18 @@ impl StateStore for SqlStore {
         id: &'a str,
     ) -> BoxFuture<'a, Result<Option<Versioned>, StoreError>> {
         Box::pin(async move {
-            let row = sqlx::query(
-                "SELECT value, version FROM adcp_state WHERE scope = $1 AND collection = $2 AND id = $3",
-            )
-            .bind(scope.to_owned())
-            .bind(collection.to_owned())
-            .bind(id.to_owned())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
-            let Some(row) = row else { return Ok(None) };
-            let text: String = row.try_get("value").map_err(backend)?;
-            Ok(Some(Versioned {
-                value: serde_json::from_str(&text).map_err(backend)?,
-                version: row.try_get("version").map_err(backend)?,
-            }))
+            let sql = "SELECT value, version FROM adcp_state \
+                       WHERE scope = $1 AND collection = $2 AND id = $3";
+            let versioned = |row: &AnyRow| {
+                Ok(Versioned {
+                    value: json_column(row, "value")?,
+                    version: row.try_get("version").map_err(backend)?,
+                })
+            };
+            Ok(self
+                .select(sql, &[scope, collection, id], versioned)
+                .await?
+                .pop())
         })
     }
 
@@ -829,21 +828,13 @@ impl StateStore for SqlStore {
         collection: &'a str,
     ) -> BoxFuture<'a, Result<Vec<(String, Value)>, StoreError>> {
         Box::pin(async move {
-            sqlx::query(
-                "SELECT id, value FROM adcp_state WHERE scope = $1 AND collection = $2 ORDER BY id",
-            )
-            .bind(scope.to_owned())
-            .bind(collection.to_owned())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?
-            .iter()
-            .map(|r| {
-                let id: String = r.try_get("id").map_err(backend)?;
-                let text: String = r.try_get("value").map_err(backend)?;
-                Ok((id, serde_json::from_str(&text).map_err(backend)?))
-            })
-            .collect()
+            let sql = "SELECT id, value FROM adcp_state \
+                       WHERE scope = $1 AND collection = $2 ORDER BY id";
+            let entry = |row: &AnyRow| {
+                let id: String = row.try_get("id").map_err(backend)?;
+                Ok((id, json_column(row, "value")?))
+            };
+            self.select(sql, &[scope, collection], entry).await
         })
     }
 
