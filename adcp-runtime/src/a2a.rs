@@ -23,10 +23,7 @@ const PROTOCOL_VERSION: &str = "0.3.0";
 /// A2A tasks kept for `tasks/get`.
 const MAX_TASKS: usize = 10_000;
 
-const INVALID_REQUEST: i64 = -32600;
-const METHOD_NOT_FOUND: i64 = -32601;
-const INVALID_PARAMS: i64 = -32602;
-const PARSE_ERROR: i64 = -32700;
+use crate::jsonrpc::{self, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND};
 const TASK_NOT_FOUND: i64 = -32001;
 const TASK_NOT_CANCELABLE: i64 = -32002;
 const PUSH_NOT_SUPPORTED: i64 = -32003;
@@ -99,10 +96,6 @@ pub fn agent_card<P: DecisioningPlatform>(server: &Server<P>, base_url: &str) ->
         "skills": skills,
         "extensions": {"adcp": {"major_versions": [crate::server::MAJOR_VERSION], "supported_protocols": supported_protocols::<P>()}},
     })
-}
-
-fn rpc_error(id: &Value, code: i64, message: &str) -> Value {
-    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
 }
 
 fn now() -> String {
@@ -230,18 +223,19 @@ pub async fn handle<P: DecisioningPlatform>(
     principal: Option<Principal>,
     body: &[u8],
 ) -> Value {
-    let Ok(msg) = serde_json::from_slice::<Value>(body) else {
-        return rpc_error(&Value::Null, PARSE_ERROR, "body is not valid JSON");
+    let msg: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(why) => return jsonrpc::parse_error(&why),
     };
     let id = msg.get("id").cloned().unwrap_or(Value::Null);
     if msg.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-        return rpc_error(&id, INVALID_REQUEST, "`jsonrpc` must be \"2.0\"");
+        return jsonrpc::error(&id, INVALID_REQUEST, "`jsonrpc` must be \"2.0\"");
     }
     let params = msg.get("params").cloned().unwrap_or(Value::Null);
     let result = match msg.get("method").and_then(Value::as_str).unwrap_or("") {
         "message/send" => {
             let Some(message) = params.get("message").filter(|m| m.is_object()) else {
-                return rpc_error(&id, INVALID_PARAMS, "`params.message` is required");
+                return jsonrpc::error(&id, INVALID_PARAMS, "`params.message` is required");
             };
             let context_id = message
                 .get("contextId")
@@ -250,7 +244,11 @@ pub async fn handle<P: DecisioningPlatform>(
             let (reply, routed) = match invocation(message) {
                 Ok((skill, input)) => {
                     if adcp_wire::task(&skill).is_none() {
-                        return rpc_error(&id, INVALID_PARAMS, &format!("unknown skill `{skill}`"));
+                        return jsonrpc::error(
+                            &id,
+                            INVALID_PARAMS,
+                            &format!("unknown skill `{skill}`"),
+                        );
                     }
                     let reply = server
                         .call(Call {
@@ -285,7 +283,7 @@ pub async fn handle<P: DecisioningPlatform>(
             .and_then(|i| tasks.get(i))
         {
             Some(t) => t,
-            None => return rpc_error(&id, TASK_NOT_FOUND, "task not found"),
+            None => return jsonrpc::error(&id, TASK_NOT_FOUND, "task not found"),
         },
         "tasks/cancel" => match params
             .get("id")
@@ -293,18 +291,20 @@ pub async fn handle<P: DecisioningPlatform>(
             .and_then(|i| tasks.get(i))
         {
             // Every A2A task of this server is final when message/send returns.
-            Some(_) => return rpc_error(&id, TASK_NOT_CANCELABLE, "the task has already finished"),
-            None => return rpc_error(&id, TASK_NOT_FOUND, "task not found"),
+            Some(_) => {
+                return jsonrpc::error(&id, TASK_NOT_CANCELABLE, "the task has already finished");
+            }
+            None => return jsonrpc::error(&id, TASK_NOT_FOUND, "task not found"),
         },
         "message/stream" | "tasks/resubscribe" => {
-            return rpc_error(
+            return jsonrpc::error(
                 &id,
                 UNSUPPORTED_OPERATION,
                 "streaming is not supported; use message/send",
             );
         }
         m if m.starts_with("tasks/pushNotificationConfig/") => {
-            return rpc_error(
+            return jsonrpc::error(
                 &id,
                 PUSH_NOT_SUPPORTED,
                 "push notifications are configured on message/send \
@@ -313,7 +313,7 @@ pub async fn handle<P: DecisioningPlatform>(
             );
         }
         other => {
-            return rpc_error(
+            return jsonrpc::error(
                 &id,
                 METHOD_NOT_FOUND,
                 &format!("method `{other}` is not supported"),

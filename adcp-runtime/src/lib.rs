@@ -10,6 +10,7 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod idempotency;
+mod jsonrpc;
 pub mod lifecycle;
 pub mod mcp;
 pub mod platform;

@@ -14,21 +14,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use crate::error::{AdcpError, codes};
+use crate::jsonrpc;
 use crate::platform::DecisioningPlatform;
 use crate::server::{Call, Reply, Server};
 
 /// Protocol versions this server speaks, newest first.
 const PROTOCOL_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
-
-/// JSON-RPC error codes.
-const PARSE_ERROR: i64 = -32700;
-const INVALID_REQUEST: i64 = -32600;
-const METHOD_NOT_FOUND: i64 = -32601;
-const INVALID_PARAMS: i64 = -32602;
-
-fn rpc_error(id: &Value, code: i64, message: &str) -> Value {
-    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
-}
 
 fn rpc_result(id: &Value, result: Value) -> Value {
     let mut m = serde_json::Map::new();
@@ -86,27 +78,27 @@ pub async fn handle<P: DecisioningPlatform>(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if !content_type.is_empty() && !content_type.starts_with("application/json") {
-        let err = rpc_error(
-            &Value::Null,
-            INVALID_REQUEST,
-            "Content-Type must be application/json",
+        let e = AdcpError::invalid_request(
+            "Content-Type",
+            format!("Content-Type must be application/json, not `{content_type}`"),
         );
+        let err = jsonrpc::adcp_error(&Value::Null, jsonrpc::INVALID_REQUEST, &e, None);
         return respond(headers, StatusCode::UNSUPPORTED_MEDIA_TYPE, &err);
     }
     let msg: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
-        Err(_) => {
-            return respond(
-                headers,
-                StatusCode::BAD_REQUEST,
-                &rpc_error(&Value::Null, PARSE_ERROR, "body is not valid JSON"),
-            );
+        Err(why) => {
+            // serde_json's reason: a syntax error with its position, or nesting deeper than 128.
+            let e =
+                AdcpError::invalid_request("body", format!("the body is not valid JSON: {why}"));
+            let err = jsonrpc::adcp_error(&Value::Null, jsonrpc::PARSE_ERROR, &e, None);
+            return respond(headers, StatusCode::BAD_REQUEST, &err);
         }
     };
     let Value::Object(m) = &msg else {
-        let e = rpc_error(
+        let e = jsonrpc::error(
             &Value::Null,
-            INVALID_REQUEST,
+            jsonrpc::INVALID_REQUEST,
             "send one JSON-RPC message per request; batches are not supported",
         );
         return respond(headers, StatusCode::BAD_REQUEST, &e);
@@ -122,7 +114,7 @@ pub async fn handle<P: DecisioningPlatform>(
         return respond(
             headers,
             StatusCode::BAD_REQUEST,
-            &rpc_error(&id, INVALID_REQUEST, "`jsonrpc` must be \"2.0\""),
+            &jsonrpc::error(&id, jsonrpc::INVALID_REQUEST, "`jsonrpc` must be \"2.0\""),
         );
     }
     let out = match method {
@@ -154,15 +146,20 @@ pub async fn handle<P: DecisioningPlatform>(
                 return respond(
                     headers,
                     StatusCode::OK,
-                    &rpc_error(&id, INVALID_PARAMS, "`params.name` names the tool to call"),
+                    &jsonrpc::error(
+                        &id,
+                        jsonrpc::INVALID_PARAMS,
+                        "`params.name` names the tool to call",
+                    ),
                 );
             };
             if adcp_wire::task(name).is_none() {
-                return respond(
-                    headers,
-                    StatusCode::OK,
-                    &rpc_error(&id, INVALID_PARAMS, &format!("Unknown tool: {name}")),
-                );
+                let e = AdcpError::new(codes::UNSUPPORTED_FEATURE, format!("Unknown tool: {name}"))
+                    .with_field("params.name")
+                    .with_recovery(crate::Recovery::Terminal);
+                let context = params.pointer("/arguments/context");
+                let err = jsonrpc::adcp_error(&id, jsonrpc::INVALID_PARAMS, &e, context);
+                return respond(headers, StatusCode::OK, &err);
             }
             let args = params
                 .get("arguments")
@@ -179,9 +176,9 @@ pub async fn handle<P: DecisioningPlatform>(
                 .await;
             rpc_result(&id, tool_result(&reply))
         }
-        other => rpc_error(
+        other => jsonrpc::error(
             &id,
-            METHOD_NOT_FOUND,
+            jsonrpc::METHOD_NOT_FOUND,
             &format!("method `{other}` is not supported"),
         ),
     };
