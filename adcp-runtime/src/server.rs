@@ -800,10 +800,7 @@ impl<P: DecisioningPlatform> Server<P> {
                     is_error: false,
                 })
             }
-            None => Err(
-                AdcpError::new(codes::REFERENCE_NOT_FOUND, format!("no task `{id}`"))
-                    .with_field("task_id"),
-            ),
+            None => Err(crate::tasks::not_found()),
         }
     }
 

@@ -345,8 +345,10 @@ fn store_error(e: &StoreError) -> AdcpError {
     AdcpError::internal("the task store is unavailable")
 }
 
-fn not_found(task_id: &str) -> AdcpError {
-    AdcpError::new(codes::REFERENCE_NOT_FOUND, format!("no task `{task_id}`")).with_field("task_id")
+/// No task by that id in the caller's account. The id is not echoed: one that exists in another
+/// account and one that exists nowhere get the same answer.
+pub(crate) fn not_found() -> AdcpError {
+    AdcpError::new(codes::REFERENCE_NOT_FOUND, "no such task in this account").with_field("task_id")
 }
 
 /// Who may change a task.
@@ -459,7 +461,7 @@ impl TaskRegistry {
     ) -> Result<Option<TaskRecord>, AdcpError> {
         for _ in 0..32 {
             let Some(mut t) = self.store.get(task_id).await.map_err(|e| store_error(&e))? else {
-                return Err(not_found(task_id));
+                return Err(not_found());
             };
             if let Actor::Owner(me) = actor
                 && t.owner.as_deref() != Some(me)
@@ -503,7 +505,7 @@ impl TaskRegistry {
     ) -> Result<TaskRecord, AdcpError> {
         self.transition(task_id, Actor::Anyone, f)
             .await?
-            .ok_or_else(|| not_found(task_id))
+            .ok_or_else(not_found)
     }
 
     fn ensure_open(t: &TaskRecord) -> Result<(), AdcpError> {
@@ -596,7 +598,7 @@ impl TaskRegistry {
     pub async fn cancel(&self, scope: &str, task_id: &str) -> Result<TaskRecord, AdcpError> {
         self.change(task_id, |t| {
             if t.scope != scope {
-                return Err(not_found(task_id));
+                return Err(not_found());
             }
             Self::ensure_open(t)?;
             t.status = TaskStatus::Canceled;

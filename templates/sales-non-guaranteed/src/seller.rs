@@ -54,8 +54,26 @@ fn parse_time(field: &str, s: &str) -> AdcpResult<OffsetDateTime> {
     })
 }
 
-fn not_found(code: &'static str, field: impl Into<String>, what: &str, id: &str) -> AdcpError {
-    AdcpError::new(code, format!("no {what} `{id}`")).with_field(field)
+/// A reporting date (`YYYY-MM-DD`, a real calendar day) as the date-time that starts it, or,
+/// with `end_of_day`, the last second of it.
+fn reporting_day(field: &str, s: &str, end_of_day: bool) -> AdcpResult<String> {
+    let day = time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
+        .map_err(|_| {
+            AdcpError::invalid_request(field, format!("`{s}` is not a calendar date (YYYY-MM-DD)"))
+        })?;
+    let at = if end_of_day {
+        time::macros::time!(23:59:59)
+    } else {
+        time::Time::MIDNIGHT
+    };
+    Ok(rfc3339(day.with_time(at).assume_utc()))
+}
+
+/// A reference that resolves to nothing this account can see. The message names the kind and
+/// the field names the position, but the id is not echoed: an id that exists in another account
+/// and one that exists nowhere must get the same answer, byte for byte.
+fn not_found(code: &'static str, field: impl Into<String>, what: &str) -> AdcpError {
+    AdcpError::new(code, format!("no such {what} in this account")).with_field(field)
 }
 
 /// The terms of a pricing option, read from whichever arm it is.
@@ -169,14 +187,10 @@ impl Seller {
         currency: &mut Option<String>,
     ) -> AdcpResult<PackageState> {
         let at = |f: &str| format!("packages[{i}].{f}");
-        let product = self.product(ctx, &req.product_id).await?.ok_or_else(|| {
-            not_found(
-                codes::PRODUCT_NOT_FOUND,
-                at("product_id"),
-                "product",
-                &req.product_id,
-            )
-        })?;
+        let product = self
+            .product(ctx, &req.product_id)
+            .await?
+            .ok_or_else(|| not_found(codes::PRODUCT_NOT_FOUND, at("product_id"), "product"))?;
         let po = product
             .pricing_options
             .iter()
@@ -390,8 +404,8 @@ async fn assign(
     Ok(Some(id))
 }
 
-fn media_buy_not_found(field: &str, id: &str) -> AdcpError {
-    not_found(codes::MEDIA_BUY_NOT_FOUND, field, "media buy", id)
+fn media_buy_not_found(field: &str) -> AdcpError {
+    not_found(codes::MEDIA_BUY_NOT_FOUND, field, "media buy")
 }
 
 fn controller_not_found(what: &str, id: &str) -> AdcpError {
@@ -600,7 +614,7 @@ impl Seller {
     ) -> AdcpResult<UpdateMediaBuySuccess> {
         let id = req.media_buy_id.clone();
         let Some(current) = store::get::<MediaBuy>(ctx, MEDIA_BUYS, &id).await? else {
-            return Err(media_buy_not_found("media_buy_id", &id));
+            return Err(media_buy_not_found("media_buy_id"));
         };
         // New packages are checked against the catalogue before the buy is touched.
         let mut added = Vec::new();
@@ -630,7 +644,7 @@ impl Seller {
                 }
             }
         }
-        let missing = || media_buy_not_found("media_buy_id", &id);
+        let missing = || media_buy_not_found("media_buy_id");
         store::modify(ctx, MEDIA_BUYS, &id, missing, |b: &mut MediaBuy| {
             if let Some(rev) = req.revision
                 && rev != b.revision
@@ -694,7 +708,6 @@ impl Seller {
                                 codes::PACKAGE_NOT_FOUND,
                                 format!("packages[{i}].package_id"),
                                 "package",
-                                &u.package_id,
                             )
                         })?;
                     if let Some(budget) = u.budget {
@@ -723,7 +736,6 @@ impl Seller {
                                     codes::CREATIVE_NOT_FOUND,
                                     format!("packages[{i}].creative_assignments[{j}].creative_id"),
                                     "creative",
-                                    &a.creative_id,
                                 ));
                             }
                             if !p.creative_ids.contains(&a.creative_id) {
@@ -805,32 +817,44 @@ impl Seller {
         ctx: &Ctx,
         req: GetMediaBuyDeliveryRequest,
     ) -> AdcpResult<GetMediaBuyDeliveryResponse> {
-        let (buys, missing): (Vec<MediaBuy>, Vec<String>) = match &req.media_buy_ids {
+        // Buys found, and the positions of the ids that were not.
+        let (buys, missing): (Vec<MediaBuy>, Vec<usize>) = match &req.media_buy_ids {
             Some(ids) => {
                 let (mut found, mut missing) = (Vec::new(), Vec::new());
-                for id in ids {
+                for (i, id) in ids.iter().enumerate() {
                     match store::get(ctx, MEDIA_BUYS, id).await? {
                         Some(b) => found.push(b),
-                        None => missing.push(id.clone()),
+                        None => missing.push(i),
                     }
                 }
                 (found, missing)
             }
             None => (store::list(ctx, MEDIA_BUYS).await?, Vec::new()),
         };
-        if buys.is_empty() && !missing.is_empty() {
-            return Err(media_buy_not_found("media_buy_ids[0]", &missing[0]));
+        if let (true, Some(first)) = (buys.is_empty(), missing.first()) {
+            return Err(media_buy_not_found(&format!("media_buy_ids[{first}]")));
         }
         let currency = buys
             .first()
             .map_or_else(|| "USD".to_owned(), |b| b.currency.clone());
-        let start = req.start_date.clone().unwrap_or_else(|| {
-            buys.iter()
+        let start = match &req.start_date {
+            Some(d) => reporting_day("start_date", d, false)?,
+            None => buys
+                .iter()
                 .map(|b| b.start_time.clone())
                 .min()
-                .unwrap_or_else(|| rfc3339(now()))
-        });
-        let end = req.end_date.unwrap_or_else(|| rfc3339(now()));
+                .unwrap_or_else(|| rfc3339(now())),
+        };
+        let end = match &req.end_date {
+            Some(d) => reporting_day("end_date", d, true)?,
+            None => rfc3339(now()),
+        };
+        if req.start_date.is_some() && req.end_date.is_some() && end < start {
+            return Err(AdcpError::invalid_request(
+                "end_date",
+                "the reporting period ends before it starts",
+            ));
+        }
         let deliveries: Vec<GetMediaBuyDeliveryResponseMediaBuyDeliveriesItem> =
             buys.iter()
                 .map(|b| {
@@ -893,7 +917,11 @@ impl Seller {
             resp.errors = Some(
                 missing
                     .iter()
-                    .map(|m| decode::<Error>(media_buy_not_found("media_buy_ids", m).to_json()))
+                    .map(|i| {
+                        decode::<Error>(
+                            media_buy_not_found(&format!("media_buy_ids[{i}]")).to_json(),
+                        )
+                    })
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|e| AdcpError::internal(e.to_string()))?,
             );
