@@ -4,7 +4,9 @@
 //! runner is installed into `.tools/adcp-sdk` on first use.
 #![allow(clippy::print_stdout)]
 
-use adcp_conformance::harness::{Seller, counts, report, run_storyboard};
+use adcp_conformance::harness::{
+    AuthorizationServer, Seller, Store, counts, report, run_storyboard,
+};
 
 fn check(storyboard: &str, a2a: bool, min_passed: u64, max_skipped: Option<u64>) {
     let seller = Seller::start();
@@ -13,18 +15,28 @@ fn check(storyboard: &str, a2a: bool, min_passed: u64, max_skipped: Option<u64>)
     } else {
         run_storyboard(&seller.mcp_url(), storyboard, &[])
     };
-    let c = counts(&result);
+    gate(storyboard, a2a, &result, min_passed, max_skipped);
+}
+
+fn gate(
+    storyboard: &str,
+    a2a: bool,
+    result: &adcp_runtime::serde_json::Value,
+    min_passed: u64,
+    max_skipped: Option<u64>,
+) {
+    let c = counts(result);
     let transport = if a2a { "a2a" } else { "mcp" };
     println!(
         "{storyboard} ({transport}): {} passed, {} failed, {} skipped",
         c.passed, c.failed, c.skipped
     );
-    print!("{}", report(&result));
+    print!("{}", report(result));
     assert_eq!(
         c.failed,
         0,
         "{storyboard} ({transport}) has failing steps:\n{}",
-        report(&result)
+        report(result)
     );
     assert!(
         c.passed >= min_passed,
@@ -36,7 +48,7 @@ fn check(storyboard: &str, a2a: bool, min_passed: u64, max_skipped: Option<u64>)
             c.skipped <= max,
             "{storyboard} ({transport}): {} steps skipped:\n{}",
             c.skipped,
-            report(&result)
+            report(result)
         );
     }
 }
@@ -111,4 +123,33 @@ fn webhook_emission() {
 #[test]
 fn create_media_buy_async() {
     check("media_buy_seller/create_media_buy_async", false, 4, Some(0));
+}
+
+/// Authentication: API keys, and OAuth through the runtime's verifier hook with a stand-in
+/// authorization server (the CLI loads no test kit, so the OAuth phase is the one it can grade).
+#[test]
+fn security_baseline() {
+    use adcp_runtime::auth::{Auth, TokenVerifier};
+    struct RejectAll;
+    impl TokenVerifier for RejectAll {
+        fn verify<'a>(
+            &'a self,
+            _token: &'a str,
+            _resource: &'a str,
+        ) -> adcp_runtime::platform::BoxFuture<'a, Option<adcp_runtime::ctx::Principal>> {
+            Box::pin(async { None })
+        }
+    }
+    const KEY: &str = "compliance-runner-key-0123456789";
+    let issuer = AuthorizationServer::start();
+    let oauth_issuer = issuer.issuer.clone();
+    let seller = Seller::start_with(Store::Sqlite, move |c| {
+        let auth = Auth::new()
+            .key("runner", KEY)
+            .expect("a long enough key")
+            .oauth(oauth_issuer, std::sync::Arc::new(RejectAll));
+        c.auth = Some(auth);
+    });
+    let result = run_storyboard(&seller.mcp_url(), "security_baseline", &["--auth", KEY]);
+    gate("security_baseline", false, &result, 4, None);
 }

@@ -215,6 +215,19 @@ fn push_config(params: &Value, context_id: &str) -> Option<Value> {
     Some(cfg)
 }
 
+/// Whether an A2A request may be served without credentials: a `message/send` invoking a
+/// public skill. (Task reads and cancels are never public.)
+pub fn is_public_call(body: &[u8], auth: &crate::auth::Auth) -> bool {
+    let Ok(msg) = serde_json::from_slice::<Value>(body) else {
+        return true; // answered with a parse error, which reveals nothing
+    };
+    msg.get("method").and_then(Value::as_str) == Some("message/send")
+        && msg
+            .pointer("/params/message")
+            .and_then(|m| invocation(m).ok())
+            .is_some_and(|(skill, _)| auth.is_public(&skill))
+}
+
 /// Serves one POST to the A2A endpoint; returns the JSON-RPC response.
 pub async fn handle<P: DecisioningPlatform>(
     server: &Server<P>,

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 use crate::a2a::{self, A2aTasks};
+use crate::auth::{self, Caller};
 use crate::error::{AdcpError, codes};
 use crate::platform::DecisioningPlatform;
 use crate::server::{Config, Server};
@@ -63,31 +64,79 @@ fn too_large(e: &AdcpError) -> Response {
     (StatusCode::PAYLOAD_TOO_LARGE, Json(body)).into_response()
 }
 
+/// Who is calling `path`: a principal an adopter's own middleware put in the request's
+/// extensions, else the configured credentials (`x-adcp-auth` too on MCP).
+async fn caller<P: DecisioningPlatform>(
+    server: &Server<P>,
+    preset: Option<crate::ctx::Principal>,
+    headers: &HeaderMap,
+    path: &str,
+) -> Caller {
+    if let Some(p) = preset {
+        return Caller::Authenticated(p);
+    }
+    match &server.config().auth {
+        Some(a) => {
+            let resource = format!("{}{path}", base_url(server, headers));
+            a.caller(headers, path == "/mcp", &resource).await
+        }
+        None => Caller::Anonymous,
+    }
+}
+
 async fn mcp_post<P: DecisioningPlatform>(
     State(s): State<Arc<AppState<P>>>,
     req: Request,
 ) -> Response {
-    let principal = req.extensions().get::<crate::ctx::Principal>().cloned();
+    let preset = req.extensions().get::<crate::ctx::Principal>().cloned();
     let (headers, body) = match read_body(req).await {
         Ok(x) => x,
         Err(e) => return too_large(&e),
     };
+    let caller = caller(&s.server, preset, &headers, "/mcp").await;
     // The agent's URL is its MCP endpoint: what format ids and the like name.
     let url = format!("{}/mcp", base_url(&s.server, &headers));
-    mcp::handle(&s.server, &s.tools, &headers, url, principal, &body).await
+    mcp::handle(&s.server, &s.tools, &headers, url, &caller, &body).await
 }
 
 async fn a2a_post<P: DecisioningPlatform>(
     State(s): State<Arc<AppState<P>>>,
     req: Request,
 ) -> Response {
-    let principal = req.extensions().get::<crate::ctx::Principal>().cloned();
+    let preset = req.extensions().get::<crate::ctx::Principal>().cloned();
     let (headers, body) = match read_body(req).await {
         Ok(x) => x,
         Err(e) => return too_large(&e),
     };
-    let url = format!("{}/mcp", base_url(&s.server, &headers));
+    let caller = caller(&s.server, preset, &headers, "/a2a").await;
+    let base = base_url(&s.server, &headers);
+    if let Some(a) = &s.server.config().auth
+        && caller.principal().is_none()
+        && !a2a::is_public_call(&body, a)
+    {
+        return auth::unauthorized(a, &format!("{base}/a2a"), &caller, &Value::Null, None);
+    }
+    let url = format!("{base}/mcp");
+    let principal = caller.principal().cloned();
     Json(a2a::handle(&s.server, &s.a2a, url, principal, &body).await).into_response()
+}
+
+/// RFC 9728 protected-resource metadata, when an authorization server is configured.
+async fn resource_metadata<P: DecisioningPlatform>(
+    State(s): State<Arc<AppState<P>>>,
+    axum::extract::Path(resource): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    match &s.server.config().auth {
+        Some(a)
+            if !a.authorization_servers().is_empty()
+                && ["mcp", "a2a"].contains(&resource.as_str()) =>
+        {
+            let url = format!("{}/{resource}", base_url(&s.server, &headers));
+            Json(auth::metadata(a, &url)).into_response()
+        }
+        _ => not_found().await,
+    }
 }
 
 async fn card<P: DecisioningPlatform>(
@@ -131,6 +180,10 @@ pub fn router<P: DecisioningPlatform>(server: Server<P>) -> Router {
         .route("/a2a", post(a2a_post::<P>))
         .route("/.well-known/agent-card.json", get(card::<P>))
         .route("/.well-known/agent.json", get(card::<P>))
+        .route(
+            "/.well-known/oauth-protected-resource/{resource}",
+            get(resource_metadata::<P>),
+        )
         .route("/health", get(|| async { "ok" }))
         .fallback(not_found)
         .with_state(state)

@@ -1,6 +1,7 @@
 #![doc = include_str!("../../README.md")]
 
 pub mod a2a;
+pub mod auth;
 pub mod boot;
 pub mod capabilities;
 mod controller;

@@ -70,7 +70,7 @@ pub async fn handle<P: DecisioningPlatform>(
     cache: &OnceLock<Arc<Value>>,
     headers: &HeaderMap,
     agent_url: String,
-    principal: Option<crate::ctx::Principal>,
+    caller: &crate::auth::Caller,
     body: &[u8],
 ) -> Response {
     let content_type = headers
@@ -161,6 +161,13 @@ pub async fn handle<P: DecisioningPlatform>(
                 let err = jsonrpc::adcp_error(&id, jsonrpc::INVALID_PARAMS, &e, context);
                 return respond(headers, StatusCode::OK, &err);
             }
+            if let Some(auth) = &server.config().auth
+                && caller.principal().is_none()
+                && !auth.is_public(name)
+            {
+                let context = params.pointer("/arguments/context");
+                return crate::auth::unauthorized(auth, &agent_url, caller, &id, context);
+            }
             let args = params
                 .get("arguments")
                 .cloned()
@@ -169,7 +176,7 @@ pub async fn handle<P: DecisioningPlatform>(
                 .call(Call {
                     tool: name.to_owned(),
                     args,
-                    principal,
+                    principal: caller.principal().cloned(),
                     agent_url,
                     a2a_push: None,
                 })

@@ -75,6 +75,8 @@ pub struct Config {
     pub task_lease: Duration,
     /// Webhook retry timing.
     pub webhook_retry: Retry,
+    /// Authentication: `None` serves every task to anyone (development only).
+    pub auth: Option<crate::auth::Auth>,
 }
 
 impl Default for Config {
@@ -92,6 +94,7 @@ impl Default for Config {
             webhooks_on_sync_completion: true,
             task_lease: crate::tasks::DEFAULT_LEASE,
             webhook_retry: Retry::default(),
+            auth: None,
         }
     }
 }

@@ -556,6 +556,72 @@ pub mod harness {
         }
     }
 
+    /// A stand-in OAuth authorization server: serves its RFC 8414 metadata (issuer, token and
+    /// JWKS endpoints) on loopback from its own thread, until dropped. Returns it and its issuer.
+    pub struct AuthorizationServer {
+        /// Its issuer URL.
+        pub issuer: String,
+        stop: Option<tokio::sync::oneshot::Sender<()>>,
+        thread: Option<JoinHandle<()>>,
+    }
+
+    impl AuthorizationServer {
+        /// Starts one.
+        pub fn start() -> AuthorizationServer {
+            let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let thread = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a runtime");
+                rt.block_on(async move {
+                    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                        .await
+                        .expect("a loopback port");
+                    let issuer = format!("http://{}", listener.local_addr().expect("bound"));
+                    let doc = serde_json::json!({
+                        "issuer": issuer,
+                        "token_endpoint": format!("{issuer}/token"),
+                        "jwks_uri": format!("{issuer}/jwks.json"),
+                        "grant_types_supported": ["client_credentials"],
+                        "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+                    });
+                    addr_tx.send(issuer).expect("the test waits");
+                    let app = axum::Router::new().route(
+                        "/.well-known/oauth-authorization-server",
+                        axum::routing::get(move || {
+                            let doc = doc.clone();
+                            async move { axum::Json(doc) }
+                        }),
+                    );
+                    let _ = axum::serve(listener, app)
+                        .with_graceful_shutdown(async {
+                            let _ = stopped.await;
+                        })
+                        .await;
+                });
+            });
+            let issuer = addr_rx.recv().expect("the server starts");
+            AuthorizationServer {
+                issuer,
+                stop: Some(stop),
+                thread: Some(thread),
+            }
+        }
+    }
+
+    impl Drop for AuthorizationServer {
+        fn drop(&mut self) {
+            if let Some(s) = self.stop.take() {
+                let _ = s.send(());
+            }
+            if let Some(t) = self.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+
     /// The workspace root.
     pub fn root() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -41,6 +41,41 @@ struct Cli {
     /// guard refuses them otherwise).
     #[arg(long, env = "ADCP_ALLOW_PRIVATE_WEBHOOKS")]
     allow_private_webhooks: bool,
+    /// An API key, as `PRINCIPAL=KEY` (repeatable; `ADCP_API_KEYS` takes a comma-separated
+    /// list). With any key configured, every task but `get_adcp_capabilities` needs
+    /// `Authorization: Bearer <key>`; only the key's sha256 is kept.
+    #[arg(long = "api-key", env = "ADCP_API_KEYS", value_delimiter = ',')]
+    api_keys: Vec<String>,
+    /// An API key by its sha256, as `PRINCIPAL=HEX` (repeatable; `ADCP_API_KEY_HASHES`), so the
+    /// key itself need not be in the configuration.
+    #[arg(
+        long = "api-key-sha256",
+        env = "ADCP_API_KEY_HASHES",
+        value_delimiter = ','
+    )]
+    api_key_hashes: Vec<String>,
+}
+
+/// Authentication from the command line: `None` when no key is configured.
+fn auth(cli: &Cli) -> Result<Option<adcp_runtime::auth::Auth>, String> {
+    if cli.api_keys.is_empty() && cli.api_key_hashes.is_empty() {
+        return Ok(None);
+    }
+    let mut auth = adcp_runtime::auth::Auth::new();
+    for (entries, hashed) in [(&cli.api_keys, false), (&cli.api_key_hashes, true)] {
+        for entry in entries {
+            let (principal, secret) = entry
+                .split_once('=')
+                .ok_or_else(|| "an API key is given as PRINCIPAL=KEY".to_owned())?;
+            auth = if hashed {
+                auth.key_sha256(principal, secret)
+            } else {
+                auth.key(principal, secret)
+            }
+            .map_err(|e| format!("API key of `{principal}`: {e}"))?;
+        }
+    }
+    Ok(Some(auth))
 }
 
 #[tokio::main]
@@ -67,8 +102,19 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let auth = match auth(&cli) {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if auth.is_none() {
+        tracing::warn!("no API key configured: every task is served without authentication");
+    }
     let mut config = sales_non_guaranteed::config(cli.compliance_testing, cli.public_url);
     config.allow_private_webhooks = cli.allow_private_webhooks;
+    config.auth = auth;
     let server = match sales_non_guaranteed::server(config, stores) {
         Ok(s) => s,
         Err(e) => {
