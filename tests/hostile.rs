@@ -261,6 +261,52 @@ fn json_value() -> impl Strategy<Value = Value> {
     })
 }
 
+/// What every answer to generated input must be: HTTP 200, a tool result that carries the
+/// caller's context and, when it is an error, an upper-snake code other than the one for
+/// internal trouble (the memory store cannot be unavailable).
+fn judge(
+    tool: &str,
+    args: &Value,
+    trace: u32,
+    status: StatusCode,
+    resp: &Value,
+) -> Result<(), TestCaseError> {
+    prop_assert_eq!(status, StatusCode::OK, "{} {}: {}", tool, args, resp);
+    let result = &resp["result"];
+    prop_assert!(
+        result.is_object(),
+        "{} {}: not a tool result: {}",
+        tool,
+        args,
+        resp
+    );
+    let body = &result["structuredContent"];
+    prop_assert_eq!(
+        &body["context"]["trace"],
+        &json!(trace),
+        "{} {}: {}",
+        tool,
+        args,
+        resp
+    );
+    if result["isError"] == true {
+        // The controller answers its own errors in its schema's shape (`success: false,
+        // error`); the runtime's checks before it use the AdCP envelope.
+        let code = match &body["adcp_error"]["code"] {
+            Value::Null if tool == "comply_test_controller" => &body["error"],
+            code => code,
+        };
+        let code = code.as_str().unwrap_or_default();
+        let upper_snake = !code.is_empty()
+            && code
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit());
+        prop_assert!(upper_snake, "{} {}: {}", tool, args, resp);
+        prop_assert!(code != "SERVICE_UNAVAILABLE", "{} {}: {}", tool, args, resp);
+    }
+    Ok(())
+}
+
 /// Generated arguments for every tool: the answer is a tool result or an AdCP error with an
 /// upper-snake code and the caller's context; never a transport failure or a 500.
 #[test]
@@ -293,43 +339,7 @@ fn generated_arguments_never_break_a_tool() {
         args.insert("context".into(), json!({"trace": trace}));
         let args = Value::Object(args);
         let (status, resp) = rt.block_on(post_raw(&app, "application/json", call(tool, &args)));
-        prop_assert_eq!(status, StatusCode::OK, "{} {}: {}", tool, args, resp);
-        let result = &resp["result"];
-        prop_assert!(
-            result.is_object(),
-            "{} {}: not a tool result: {}",
-            tool,
-            args,
-            resp
-        );
-        let body = &result["structuredContent"];
-        prop_assert_eq!(
-            &body["context"]["trace"],
-            &json!(trace),
-            "{} {}: {}",
-            tool,
-            args,
-            resp
-        );
-        if result["isError"] == true {
-            // The controller answers its own errors in its schema's shape (`success: false,
-            // error`); the runtime's checks before it use the AdCP envelope.
-            let code = match &body["adcp_error"]["code"] {
-                Value::Null if tool == "comply_test_controller" => &body["error"],
-                code => code,
-            };
-            let code = code.as_str().unwrap_or_default();
-            let upper_snake = !code.is_empty()
-                && code
-                    .chars()
-                    .all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit());
-            prop_assert!(upper_snake, "{} {}: {}", tool, args, resp);
-            // The memory store cannot be unavailable: this code here means something broke.
-            if code == "SERVICE_UNAVAILABLE" {
-                return Err(TestCaseError::fail(format!("{tool} {args}: {resp}")));
-            }
-        }
-        Ok(())
+        judge(tool, &args, trace, status, &resp)
     });
     if let Err(e) = outcome {
         panic!("{e}");
@@ -403,24 +413,7 @@ fn mutated_storyboard_requests_never_break_a_tool() {
             m.insert("context".into(), json!({"trace": trace}));
         }
         let (status, resp) = rt.block_on(post_raw(&app, "application/json", call(&tool, &args)));
-        prop_assert_eq!(status, StatusCode::OK, "{} {}: {}", tool, args, resp);
-        let body = &resp["result"]["structuredContent"];
-        prop_assert_eq!(
-            &body["context"]["trace"],
-            &json!(trace),
-            "{} {}: {}",
-            tool,
-            args,
-            resp
-        );
-        prop_assert!(
-            body["adcp_error"]["code"] != "SERVICE_UNAVAILABLE",
-            "{} {}: {}",
-            tool,
-            args,
-            resp
-        );
-        Ok(())
+        judge(&tool, &args, trace, status, &resp)
     });
     if let Err(e) = outcome {
         panic!("{e}");
