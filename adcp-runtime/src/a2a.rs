@@ -215,6 +215,17 @@ fn push_config(params: &Value, context_id: &str) -> Option<Value> {
     Some(cfg)
 }
 
+/// The skill a `message/send` invokes.
+pub(crate) fn skill_of(body: &[u8]) -> Option<String> {
+    let msg = serde_json::from_slice::<Value>(body).ok()?;
+    if msg.get("method").and_then(Value::as_str) != Some("message/send") {
+        return None;
+    }
+    invocation(msg.pointer("/params/message")?)
+        .ok()
+        .map(|(skill, _)| skill)
+}
+
 /// Whether an A2A request may be served without credentials: a `message/send` invoking a
 /// public skill. (Task reads and cancels are never public.)
 pub fn is_public_call(body: &[u8], auth: &crate::auth::Auth) -> bool {

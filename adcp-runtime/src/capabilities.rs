@@ -97,6 +97,21 @@ pub(crate) fn derive<P: DecisioningPlatform>(server: &Server<P>) -> Value {
             body.insert("compliance_testing".into(), json!({"scenarios": scenarios}));
         }
     }
+    if let Some(rs) = &config.request_signing {
+        let served: Vec<&str> = server.tools().iter().map(|t| t.name).collect();
+        body.insert("request_signing".into(), rs.capability(&served));
+    }
+    if config.webhook_signing_key.is_some() {
+        body.insert(
+            "webhook_signing".into(),
+            json!({
+                "supported": true,
+                "profile": crate::signing::WEBHOOK_TAG,
+                "algorithms": ["ed25519", "ecdsa-p256-sha256"],
+                "legacy_hmac_fallback": true,
+            }),
+        );
+    }
     let mut body = Value::Object(body);
     merge(&mut body, &config.capabilities);
     if let Value::Object(m) = &mut body {

@@ -16,6 +16,7 @@ pub mod lifecycle;
 pub mod mcp;
 pub mod platform;
 pub mod server;
+pub mod signing;
 pub mod ssrf;
 pub mod state;
 pub mod store;

@@ -77,6 +77,11 @@ pub struct Config {
     pub webhook_retry: Retry,
     /// Authentication: `None` serves every task to anyone (development only).
     pub auth: Option<crate::auth::Auth>,
+    /// RFC 9421 verification of signed requests: `None` ignores signatures.
+    pub request_signing: Option<crate::signing::RequestSigning>,
+    /// The key outbound webhooks are signed with (RFC 9421 webhook profile) when the buyer
+    /// registered no `authentication`; published at `/.well-known/jwks.json`.
+    pub webhook_signing_key: Option<Arc<crate::signing::SigningKey>>,
 }
 
 impl Default for Config {
@@ -95,6 +100,8 @@ impl Default for Config {
             task_lease: crate::tasks::DEFAULT_LEASE,
             webhook_retry: Retry::default(),
             auth: None,
+            request_signing: None,
+            webhook_signing_key: None,
         }
     }
 }
@@ -165,6 +172,7 @@ pub(crate) struct Inner<P> {
     pub(crate) tasks: TaskRegistry,
     pub(crate) idempotency: Arc<dyn IdempotencyStore>,
     pub(crate) state: Arc<dyn StateStore>,
+    pub(crate) nonces: Arc<dyn crate::signing::NonceStore>,
     outbox: Arc<dyn Outbox>,
     stores: String,
     postgres_url: Option<String>,
@@ -200,6 +208,7 @@ impl<P: DecisioningPlatform> Server<P> {
             outbox,
             idempotency,
             state,
+            nonces,
             postgres_url,
             description,
         } = stores;
@@ -212,6 +221,7 @@ impl<P: DecisioningPlatform> Server<P> {
                 tasks,
                 idempotency,
                 state,
+                nonces,
                 outbox,
                 stores: description,
                 postgres_url,
@@ -707,12 +717,15 @@ impl<P: DecisioningPlatform> Server<P> {
             return;
         }
         let c = &self.inner.config;
-        let dispatcher = Arc::new(Dispatcher::new(
-            self.inner.outbox.clone(),
-            self.webhook_policy(),
-            self.inner.tasks.replica().to_owned(),
-            c.webhook_retry,
-        ));
+        let dispatcher = Arc::new(
+            Dispatcher::new(
+                self.inner.outbox.clone(),
+                self.webhook_policy(),
+                self.inner.tasks.replica().to_owned(),
+                c.webhook_retry,
+            )
+            .signing_key(c.webhook_signing_key.clone()),
+        );
         let alive = Arc::downgrade(&self.inner.alive);
         tokio::spawn(dispatcher.run(self.events().subscribe(), alive.clone()));
         let weak = Arc::downgrade(&self.inner);

@@ -375,6 +375,7 @@ pub(crate) struct Dispatcher {
     owner: String,
     retry: Retry,
     in_flight: Arc<Semaphore>,
+    signing_key: Option<Arc<crate::signing::SigningKey>>,
 }
 
 /// How long a replica holds a delivery it is sending.
@@ -396,7 +397,15 @@ impl Dispatcher {
             owner,
             retry,
             in_flight: Arc::new(Semaphore::new(16)),
+            signing_key: None,
         }
+    }
+
+    /// Signs deliveries that carry no buyer-chosen authentication with `key` (RFC 9421,
+    /// webhook profile; a fresh nonce on every attempt).
+    pub(crate) fn signing_key(mut self, key: Option<Arc<crate::signing::SigningKey>>) -> Self {
+        self.signing_key = key;
+        self
     }
 
     /// Sends what is due; returns how many deliveries it started.
@@ -489,6 +498,25 @@ impl Dispatcher {
         if let Some(auth) = &d.auth {
             for (name, value) in auth.headers(d.body.as_bytes(), OffsetDateTime::now_utc()) {
                 req = req.header(name, value);
+            }
+        } else if let Some(key) = &self.signing_key {
+            let now = OffsetDateTime::now_utc().unix_timestamp();
+            let profile = crate::signing::Profile::Webhook;
+            match crate::signing::sign(
+                key,
+                profile,
+                "POST",
+                &d.url,
+                "application/json",
+                d.body.as_bytes(),
+                now,
+            ) {
+                Ok(headers) => {
+                    for (name, value) in headers {
+                        req = req.header(name, value);
+                    }
+                }
+                Err(e) => return Attempt::GiveUp(e.to_string()),
             }
         }
         match req.send().await {

@@ -13,6 +13,7 @@ pub use memory::MemoryStore;
 pub use sql::SqlStore;
 
 use crate::idempotency::{IdempotencyStore, MemoryIdempotencyStore};
+use crate::signing::{MemoryNonceStore, NonceStore};
 use crate::state::{MemoryStateStore, StateStore};
 use crate::tasks::{StoreError, TaskStore};
 use crate::webhooks::Outbox;
@@ -29,6 +30,8 @@ pub struct Stores {
     pub idempotency: Arc<dyn IdempotencyStore>,
     /// Adopter state.
     pub state: Arc<dyn StateStore>,
+    /// The replay cache of signature nonces.
+    pub nonces: Arc<dyn NonceStore>,
     /// PostgreSQL, for the cross-replica event relay.
     pub(crate) postgres_url: Option<String>,
     pub(crate) description: String,
@@ -57,6 +60,7 @@ impl Stores {
             outbox: tasks,
             idempotency: Arc::new(MemoryIdempotencyStore::default()),
             state: Arc::new(MemoryStateStore::default()),
+            nonces: Arc::new(MemoryNonceStore::default()),
             postgres_url: None,
             description: "memory".into(),
         }
@@ -79,7 +83,8 @@ impl Stores {
             tasks: store.clone(),
             outbox: store.clone(),
             idempotency: store.clone(),
-            state: store,
+            state: store.clone(),
+            nonces: store,
             postgres_url: postgres.then(|| url.to_owned()),
             description: sql::redact(url),
         })
