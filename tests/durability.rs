@@ -276,3 +276,76 @@ async fn a_pending_webhook_is_sent_after_a_restart() {
     drop(seller);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn webhooks_without_buyer_authentication_are_signed_afresh_on_every_attempt() {
+    use adcp_runtime::signing::{
+        Failure, Incoming, KeySet, MemoryNonceStore, SigningKey, verify_webhook,
+    };
+    let receiver = Receiver::start(vec![503]).await;
+    let signing = std::sync::Arc::new(SigningKey::generate_ed25519("seller-webhooks").unwrap());
+    let seller = Seller::start_with(Store::Sqlite, move |c| {
+        fast_retries(c);
+        c.webhook_signing_key = Some(signing);
+    });
+    let jwks: Value = serde_json::from_slice(
+        &adcp_conformance::harness::client()
+            .get(format!("{}/.well-known/jwks.json", seller.base_url()))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let mut keys = KeySet::default();
+    let seller_principal = adcp_runtime::Principal {
+        id: "seller".into(),
+    };
+    keys.add_jwks(&seller_principal, &jwks, 1000).unwrap();
+
+    let mut body = create(&key("signed"), 5000.0);
+    body["push_notification_config"] = json!({"url": receiver.url("/hook")});
+    let (is_error, created) = mcp(&seller.mcp_url(), "create_media_buy", &body).await;
+    assert!(!is_error, "{created}");
+    let hits = receiver
+        .wait_delivered("/hook", 1, Duration::from_secs(20))
+        .await;
+    assert_eq!(
+        hits.iter().map(|h| h.status).collect::<Vec<_>>(),
+        [503, 200]
+    );
+
+    let nonces = MemoryNonceStore::default();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let url = receiver.url("/hook");
+    let mut inputs = Vec::new();
+    for h in &hits {
+        let mut headers = axum::http::HeaderMap::new();
+        for (n, v) in &h.headers {
+            headers.append(
+                axum::http::HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                axum::http::HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        let req = Incoming {
+            method: "POST",
+            url: &url,
+            headers: &headers,
+            body: h.body.as_bytes(),
+        };
+        let signer = verify_webhook(req, &keys, &nonces, now).await;
+        assert_eq!(signer.map(|s| s.keyid), Ok("seller-webhooks".to_owned()));
+        // The same frame again is a replay.
+        let again = verify_webhook(req, &keys, &nonces, now).await;
+        assert_eq!(again.map_err(|r| r.failure), Err(Failure::Replayed));
+        inputs.push(h.header("signature-input").unwrap().to_owned());
+    }
+    assert_ne!(inputs[0], inputs[1], "each attempt has its own nonce");
+    assert!(inputs[0].contains("tag=\"adcp/webhook-signing/v1\""));
+    assert!(
+        hits[0].header("x-adcp-signature").is_none(),
+        "one scheme only"
+    );
+}

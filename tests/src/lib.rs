@@ -666,12 +666,52 @@ pub mod harness {
         pub skipped: u64,
     }
 
+    /// The runner's request-signing conformance vectors (`keys.json`, `positive/`, `negative/`,
+    /// `canonicalization.json`), from the installed compliance cache.
+    pub fn signing_vectors() -> PathBuf {
+        runner()
+            .parent()
+            .and_then(Path::parent)
+            .expect("the package directory")
+            .join("compliance/cache/3.0.6/test-vectors/request-signing")
+    }
+
+    /// `adcp grade request-signing <url> --allow-http --json <extra>`: the grader's report.
+    pub fn grade_request_signing(url: &str, extra: &[&str]) -> Value {
+        let out = Command::new("node")
+            .arg(runner())
+            .args(["grade", "request-signing", url, "--allow-http", "--json"])
+            .args(extra)
+            .output()
+            .expect("node runs the grader");
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "the grader printed no JSON ({e}); stderr:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+    }
+
     /// Runs one storyboard against `url` with the runner's clock at 2026-04-01, returning the
     /// runner's JSON result.
     pub fn run_storyboard(url: &str, storyboard: &str, extra: &[&str]) -> Value {
-        let out = Command::new("node")
-            .arg("--require")
-            .arg(root().join("tests/compliance/shift-clock.cjs"))
+        run_storyboard_clocked(url, storyboard, extra, true)
+    }
+
+    /// Runs one storyboard; `shift_clock` sets the runner's clock to 2026-04-01 (the
+    /// storyboards' dates), which signed requests must not have.
+    pub fn run_storyboard_clocked(
+        url: &str,
+        storyboard: &str,
+        extra: &[&str],
+        shift_clock: bool,
+    ) -> Value {
+        let mut node = Command::new("node");
+        if shift_clock {
+            node.arg("--require")
+                .arg(root().join("tests/compliance/shift-clock.cjs"));
+        }
+        let out = node
             .arg(runner())
             .args([
                 "storyboard",

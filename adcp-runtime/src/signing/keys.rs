@@ -74,6 +74,9 @@ impl PublicKey {
         let kid = member(jwk, "kid").ok_or_else(|| invalid("?", "`kid` is missing"))?;
         let alg = rfc9421_alg(jwk);
         let bytes = match member(jwk, "kty") {
+            // A key whose alg, kty and crv disagree is kept, unusable, so that signatures
+            // naming it are refused for the key's purpose rather than as unknown.
+            _ if alg.is_none() => Vec::new(),
             Some("OKP") => b64(jwk, kid, "x", 32)?,
             Some("EC") => {
                 let mut point = vec![4];
