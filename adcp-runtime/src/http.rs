@@ -96,8 +96,7 @@ async fn mcp_post<P: DecisioningPlatform>(
     };
     let headers = &parts.headers;
     let caller = caller(&s.server, preset, headers, "/mcp").await;
-    let operation = mcp_operation(&body);
-    let caller = match signed(&s.server, &parts, &body, operation.as_deref(), caller).await {
+    let caller = match signed(&s.server, &parts, &body, mcp_operation, caller).await {
         Ok(c) => c,
         Err(why) => return why,
     };
@@ -125,16 +124,18 @@ fn mcp_operation(body: &[u8]) -> Option<String> {
 
 /// Request signing, when configured: the caller, now the verified signer if the request was
 /// signed; or the 401 naming the failed check (`WWW-Authenticate: Signature error="..."`).
+/// `operation` finds the AdCP operation in the body; it runs only when signing is configured.
 async fn signed<P: DecisioningPlatform>(
     server: &Server<P>,
     parts: &Parts,
     body: &[u8],
-    operation: Option<&str>,
+    operation: impl FnOnce(&[u8]) -> Option<String>,
     caller: Caller,
 ) -> Result<Caller, Response> {
     let Some(signing) = &server.config().request_signing else {
         return Ok(caller);
     };
+    let operation = operation(body);
     use crate::signing::{Failure, Incoming, Profile};
     let refuse = |failure: Failure| {
         let code = failure.code(Profile::Request);
@@ -196,7 +197,7 @@ async fn signed<P: DecisioningPlatform>(
     match signing
         .verify(
             incoming,
-            operation,
+            operation.as_deref(),
             otherwise,
             server.inner.nonces.as_ref(),
             now,
@@ -226,8 +227,7 @@ async fn a2a_post<P: DecisioningPlatform>(
     };
     let headers = &parts.headers;
     let caller = caller(&s.server, preset, headers, "/a2a").await;
-    let operation = a2a::skill_of(&body);
-    let caller = match signed(&s.server, &parts, &body, operation.as_deref(), caller).await {
+    let caller = match signed(&s.server, &parts, &body, a2a::skill_of, caller).await {
         Ok(c) => c,
         Err(why) => return why,
     };
@@ -261,7 +261,8 @@ async fn raw_post<P: DecisioningPlatform>(
     let tool = path.rsplit('/').next().unwrap_or("").to_owned();
     let headers = &parts.headers;
     let caller = caller(&s.server, preset, headers, &path).await;
-    let caller = match signed(&s.server, &parts, &body, Some(&tool), caller).await {
+    let operation = |_: &[u8]| Some(tool.clone());
+    let caller = match signed(&s.server, &parts, &body, operation, caller).await {
         Ok(c) => c,
         Err(why) => return why,
     };
