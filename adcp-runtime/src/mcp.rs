@@ -30,14 +30,17 @@ fn rpc_result(id: &Value, result: Value) -> Value {
     Value::Object(m)
 }
 
-/// The MCP tool result for an AdCP reply.
-pub fn tool_result(reply: &Reply) -> Value {
-    let text = serde_json::to_string(&reply.body).unwrap_or_default();
-    json!({
-        "content": [{"type": "text", "text": text}],
-        "structuredContent": reply.body,
-        "isError": reply.is_error,
-    })
+/// The JSON-RPC answer to a `tools/call`: the reply's body serialised once, as the text content
+/// and spliced in as `structuredContent`. The bytes are those of serialising the equivalent
+/// `Value` (keys in the same sorted order) without copying the body into a second tree.
+pub fn tool_call_answer(id: &Value, reply: &Reply) -> String {
+    let body = serde_json::to_string(&reply.body).unwrap_or_default();
+    let text = serde_json::to_string(&body).unwrap_or_default();
+    let id = serde_json::to_string(id).unwrap_or_default();
+    let is_error = reply.is_error;
+    format!(
+        r#"{{"id":{id},"jsonrpc":"2.0","result":{{"content":[{{"text":{text},"type":"text"}}],"isError":{is_error},"structuredContent":{body}}}}}"#
+    )
 }
 
 /// The `tools/list` result, built once.
@@ -181,7 +184,7 @@ pub async fn handle<P: DecisioningPlatform>(
                     a2a_push: None,
                 })
                 .await;
-            rpc_result(&id, tool_result(&reply))
+            return respond_text(headers, StatusCode::OK, tool_call_answer(&id, &reply));
         }
         other => jsonrpc::error(
             &id,
@@ -194,6 +197,15 @@ pub async fn handle<P: DecisioningPlatform>(
 
 /// JSON unless the client accepts only an event stream.
 fn respond(headers: &HeaderMap, status: StatusCode, body: &Value) -> Response {
+    respond_text(
+        headers,
+        status,
+        serde_json::to_string(body).unwrap_or_default(),
+    )
+}
+
+/// [`respond`] with the JSON already serialised.
+fn respond_text(headers: &HeaderMap, status: StatusCode, text: String) -> Response {
     let accept = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -201,7 +213,6 @@ fn respond(headers: &HeaderMap, status: StatusCode, body: &Value) -> Response {
     let sse_only = accept.contains("text/event-stream")
         && !accept.contains("application/json")
         && !accept.contains("*/*");
-    let text = serde_json::to_string(body).unwrap_or_default();
     let (content_type, payload) = if sse_only {
         (
             "text/event-stream",

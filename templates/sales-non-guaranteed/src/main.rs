@@ -11,6 +11,11 @@ use std::process::ExitCode;
 use adcp_runtime::Stores;
 use clap::Parser;
 
+/// mimalloc: the request path builds and drops many small JSON values, which glibc's allocator
+/// serves slowly under concurrency.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "reference-seller",
