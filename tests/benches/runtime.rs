@@ -18,7 +18,9 @@ use std::hint::black_box;
 use adcp_runtime::wire::{CreateMediaBuyRequest, GetProductsRequest, decode};
 use adcp_runtime::{Call, Stores, idempotency, validate};
 use axum::body::Body;
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -42,38 +44,27 @@ fn create_media_buy(key: &str) -> Value {
 }
 
 fn decode_validate(c: &mut Criterion) {
-    let schemas = validate::schemas();
-    let gp = get_products();
-    let cmb = create_media_buy("bench-key-0000000000000001");
-    // Compile the validators outside the measurement (the server does it once too).
-    for (schema, v) in [
-        ("media-buy/get-products-request.json", &gp),
-        ("media-buy/create-media-buy-request.json", &cmb),
-    ] {
-        assert!(schemas.validate(schema, v).is_ok(), "{schema}");
-    }
     let mut g = c.benchmark_group("decode_validate");
-    g.bench_function("get_products", |b| {
-        b.iter(|| {
-            let v = black_box(&gp);
-            let ok = schemas
-                .validate("media-buy/get-products-request.json", v)
-                .is_ok();
-            let req: GetProductsRequest = decode(v.clone()).expect("decodes");
-            (ok, req)
-        });
-    });
-    g.bench_function("create_media_buy", |b| {
-        b.iter(|| {
-            let v = black_box(&cmb);
-            let ok = schemas
-                .validate("media-buy/create-media-buy-request.json", v)
-                .is_ok();
-            let req: CreateMediaBuyRequest = decode(v.clone()).expect("decodes");
-            (ok, req)
-        });
-    });
+    decode_one::<GetProductsRequest>(&mut g, "get_products", &get_products());
+    let cmb = create_media_buy("bench-key-0000000000000001");
+    decode_one::<CreateMediaBuyRequest>(&mut g, "create_media_buy", &cmb);
     g.finish();
+}
+
+/// One task's request checked against its schema and decoded into `T`.
+fn decode_one<T: DeserializeOwned>(g: &mut BenchmarkGroup<'_, WallTime>, task: &str, v: &Value) {
+    let schemas = validate::schemas();
+    let schema = format!("media-buy/{}-request.json", task.replace('_', "-"));
+    // Compile the validator outside the measurement (the server does it once too).
+    assert!(schemas.validate(&schema, v).is_ok(), "{schema}");
+    g.bench_function(task, |b| {
+        b.iter(|| {
+            let v = black_box(v);
+            let ok = schemas.validate(&schema, v).is_ok();
+            let req: T = decode(v.clone()).expect("decodes");
+            (ok, req)
+        });
+    });
 }
 
 fn idempotency_hash(c: &mut Criterion) {
@@ -105,24 +96,18 @@ fn dispatch(c: &mut Criterion) {
     .to_string();
 
     let mut g = c.benchmark_group("dispatch");
-    g.bench_function("call/get_products", |b| {
-        b.to_async(&rt).iter(|| async {
-            let reply = server
-                .call(Call::new("get_products", black_box(gp.clone())))
-                .await;
-            assert!(!reply.is_error);
-            reply
+    for (name, tool, args) in [
+        ("call/get_products", "get_products", &gp),
+        ("call/create_media_buy_replay", "create_media_buy", &replay),
+    ] {
+        g.bench_function(name, |b| {
+            b.to_async(&rt).iter(|| async {
+                let reply = server.call(Call::new(tool, black_box(args.clone()))).await;
+                assert!(!reply.is_error);
+                reply
+            });
         });
-    });
-    g.bench_function("call/create_media_buy_replay", |b| {
-        b.to_async(&rt).iter(|| async {
-            let reply = server
-                .call(Call::new("create_media_buy", black_box(replay.clone())))
-                .await;
-            assert!(!reply.is_error);
-            reply
-        });
-    });
+    }
     g.bench_function("mcp/get_products", |b| {
         b.to_async(&rt).iter(|| async {
             let req = axum::http::Request::post("/mcp")
