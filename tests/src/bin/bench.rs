@@ -102,10 +102,22 @@ struct Figures {
     runs: BTreeMap<String, Stats>,
 }
 
+/// How a system is told where to listen, and what it serves.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// The reference seller: `--bind ADDR`.
+    Ours,
+    /// A peer's seller: `PORT CATALOG_JSON`.
+    Peer,
+    /// The floor: `--echo-server ADDR`; only `get_products` (it echoes, it sells nothing).
+    Echo,
+}
+
 struct System {
+    /// Its `--only` name, and its log's.
+    slug: &'static str,
     name: &'static str,
-    /// Only `get_products` (the floor echoes; it sells nothing).
-    echo: bool,
+    kind: Kind,
     command: Command,
 }
 
@@ -150,15 +162,16 @@ async fn run(cli: &Cli) -> Result<(), String> {
     let wanted = |s: &str| cli.only.iter().any(|o| o == s);
 
     let mut results: BTreeMap<&'static str, Figures> = BTreeMap::new();
-    // The reference seller runs first: its catalogue is what the peers serve.
     let catalog = out.join("catalog.json");
     let mut systems = vec![];
+    // The reference seller runs first: its catalogue is what the peers serve.
     if wanted("rust") || wanted("python") || wanted("typescript") {
         let mut c = Command::new(&seller);
         c.arg("--memory");
         systems.push(System {
+            slug: "rust",
             name: "adcp-rs",
-            echo: false,
+            kind: Kind::Ours,
             command: c,
         });
     }
@@ -168,32 +181,19 @@ async fn run(cli: &Cli) -> Result<(), String> {
         let mut c = Command::new(&seller);
         c.arg("--data-dir").arg(&dir);
         systems.push(System {
+            slug: "rust-sqlite",
             name: "adcp-rs (SQLite)",
-            echo: false,
+            kind: Kind::Ours,
             command: c,
         });
     }
-    for (index, mut system) in systems.into_iter().enumerate() {
-        let figures = measure(cli, &mut system, &out, |port| {
-            if index == 0 {
-                write_catalog(port, &catalog)
-            } else {
-                Ok(())
-            }
-        })
-        .await?;
-        if system.name != "adcp-rs" || wanted("rust") {
-            results.insert(system.name, figures);
-        }
-    }
-    let mut peers = vec![];
     if wanted("python") {
-        let python = install_python(&root)?;
-        let mut c = Command::new(python);
+        let mut c = Command::new(install_python(&root)?);
         c.arg(root.join("tests/bench/peers/python_seller.py"));
-        peers.push(System {
+        systems.push(System {
+            slug: "python",
             name: "Python adcp 9.2.0",
-            echo: false,
+            kind: Kind::Peer,
             command: c,
         });
     }
@@ -207,24 +207,29 @@ async fn run(cli: &Cli) -> Result<(), String> {
         c.env("NODE_PATH", modules)
             .env("NODE_ENV", "production")
             .arg(root.join("tests/bench/peers/ts_seller.cjs"));
-        peers.push(System {
+        systems.push(System {
+            slug: "typescript",
             name: "TypeScript @adcp/sdk 6.11.0",
-            echo: false,
+            kind: Kind::Peer,
             command: c,
         });
     }
     if wanted("floor") {
-        let mut c = Command::new(std::env::current_exe().map_err(|e| e.to_string())?);
-        c.arg("--echo-server");
-        peers.push(System {
+        systems.push(System {
+            slug: "floor",
             name: "axum JSON echo (floor)",
-            echo: true,
-            command: c,
+            kind: Kind::Echo,
+            command: Command::new(std::env::current_exe().map_err(|e| e.to_string())?),
         });
     }
-    for mut system in peers {
-        let figures = measure(cli, &mut system, &out, |_| Ok(())).await?;
-        results.insert(system.name, figures);
+    for mut system in systems {
+        let (figures, first) = measure(cli, &mut system, &out, &catalog).await?;
+        if system.kind == Kind::Ours {
+            write_catalog(&first, &catalog)?;
+        }
+        if wanted(system.slug) {
+            results.insert(system.name, figures);
+        }
     }
     let report = report(cli, &results);
     println!("{report}");
@@ -289,47 +294,31 @@ fn install_python(root: &Path) -> Result<PathBuf, String> {
     Ok(python)
 }
 
-/// Asks the reference seller for its catalogue and writes it for the peers.
-fn write_catalog(port: u16, path: &Path) -> Result<(), String> {
-    let rt = tokio::runtime::Handle::current();
-    let body = tokio::task::block_in_place(|| {
-        rt.block_on(async {
-            let mut conn = Conn::open(port).await.map_err(|e| e.to_string())?;
-            conn.post(request(Scenario::GetProducts, 0))
-                .await
-                .map_err(|e| e.to_string())
-        })
-    })?;
-    let products = structured(&body)
+/// Writes the products of the reference seller's `get_products` answer for the peers.
+fn write_catalog(answer: &[u8], path: &Path) -> Result<(), String> {
+    let products = structured(answer)
         .and_then(|v| v.get("products").cloned())
         .ok_or("the reference seller answered get_products without products")?;
     std::fs::write(path, products.to_string()).map_err(|e| e.to_string())
 }
 
-/// Starts a system, measures it, stops it.
+/// Starts a system, measures it, stops it: its figures and its first `get_products` answer.
 async fn measure(
     cli: &Cli,
     system: &mut System,
     out: &Path,
-    after_start: impl FnOnce(u16) -> Result<(), String>,
-) -> Result<Figures, String> {
+    catalog: &Path,
+) -> Result<(Figures, Bytes), String> {
     let port = free_port()?;
-    let log = out.join(format!(
-        "{}.log",
-        system.name.split_whitespace().next().unwrap_or("system")
-    ));
+    let echo = system.kind == Kind::Echo;
+    let log = out.join(format!("{}.log", system.slug));
     let log_file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
     let addr = format!("127.0.0.1:{port}");
-    if system.echo {
-        system.command.arg(&addr);
-    } else if system.name.starts_with("adcp-rs") {
-        system.command.args(["--bind", &addr]);
-    } else {
-        system
-            .command
-            .arg(port.to_string())
-            .arg(out.join("catalog.json"));
-    }
+    match system.kind {
+        Kind::Ours => system.command.args(["--bind", &addr]),
+        Kind::Peer => system.command.arg(port.to_string()).arg(catalog),
+        Kind::Echo => system.command.arg("--echo-server").arg(&addr),
+    };
     eprintln!("bench: starting {} on {addr}", system.name);
     let started = Instant::now();
     let child = system
@@ -340,24 +329,23 @@ async fn measure(
         .spawn()
         .map_err(|e| format!("{}: {e}", system.name))?;
     let child = Running(child);
-    let cold = cold_start(port, system.echo, started).await.map_err(|e| {
+    let (cold, first) = cold_start(port, echo, started).await.map_err(|e| {
         format!(
             "{} did not serve get_products: {e} (log: {})",
             system.name,
             log.display()
         )
     })?;
-    after_start(port)?;
     let mut figures = Figures {
         cold_start_ms: cold.as_secs_f64() * 1e3,
         ..Figures::default()
     };
     for scenario in Scenario::ALL {
-        if system.echo && scenario != Scenario::GetProducts {
+        if echo && scenario != Scenario::GetProducts {
             continue;
         }
         for &c in &cli.concurrency {
-            let stats = load(port, scenario, c, cli.seconds, system.echo).await;
+            let stats = load(port, scenario, c, cli.seconds, echo).await;
             eprintln!(
                 "bench: {:<28} {:<30} c={c:<3} {:>9.1} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {}  rss {:.1} MB",
                 system.name,
@@ -373,7 +361,7 @@ async fn measure(
     }
     figures.peak_rss_mb = rss_kb(child.0.id(), "VmHWM:") as f64 / 1024.0;
     drop(child);
-    Ok(figures)
+    Ok((figures, first))
 }
 
 fn key(scenario: Scenario, c: usize) -> String {
@@ -395,14 +383,16 @@ fn free_port() -> Result<u16, String> {
     Ok(l.local_addr().map_err(|e| e.to_string())?.port())
 }
 
-/// Polls with `get_products` until one succeeds; the time since `started`.
-async fn cold_start(port: u16, echo: bool, started: Instant) -> Result<Duration, String> {
+/// Polls with `get_products` until one succeeds: the time since `started`, and the answer.
+async fn cold_start(port: u16, echo: bool, started: Instant) -> Result<(Duration, Bytes), String> {
     let deadline = started + Duration::from_secs(300);
     let mut last = String::from("no answer");
     while Instant::now() < deadline {
         match Conn::open(port).await {
             Ok(mut conn) => match conn.post(request(Scenario::GetProducts, 0)).await {
-                Ok(body) if echo || products(&body) > 0 => return Ok(started.elapsed()),
+                Ok(body) if succeeded(Scenario::GetProducts, echo, &body) => {
+                    return Ok((started.elapsed(), body));
+                }
                 Ok(body) => last = String::from_utf8_lossy(&body).chars().take(300).collect(),
                 Err(e) => last = e.to_string(),
             },
