@@ -8,11 +8,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use adcp_conformance::harness::{postgres_url, temp_dir};
+use adcp_runtime::Account;
 use adcp_runtime::Stores;
-use adcp_runtime::ctx::Account;
 use adcp_runtime::idempotency::{ClaimState, IdemKey};
 use adcp_runtime::state::State;
-use adcp_runtime::tasks::{JobSpec, StoreError, TaskRecord, TaskStatus, now_ms};
+use adcp_runtime::tasks::{JobSpec, Owner, StoreError, TaskRecord, TaskStatus, now_ms};
 use adcp_runtime::webhooks::{Delivery, DeliveryState};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -43,18 +43,17 @@ fn task(scope: &str) -> TaskRecord {
             name: "review_media_buy".into(),
             input: json!({"media_buy_id": "mb_1", "budget": 2_000_000.5}),
             account: Account {
-                account_id: Some("acc_1".into()),
-                brand: None,
-                operator: None,
                 sandbox: true,
-                scope: scope.into(),
+                ..Account::new("acc_1", "buyer")
             },
+            scope: scope.into(),
             principal: None,
             agent_url: "http://127.0.0.1/mcp".into(),
             idempotency_key: Some("key-1".into()),
         }),
         owner: None,
         revision: 0,
+        principal: Some("buyer".into()),
     }
 }
 
@@ -101,7 +100,7 @@ async fn tasks_round_trip_and_are_scoped() {
             .unwrap();
         let listed: Vec<String> = s
             .tasks
-            .list(&scope)
+            .list(Owner::Scope(&scope))
             .await
             .unwrap()
             .into_iter()
@@ -552,6 +551,136 @@ async fn a_database_is_migrated_once_and_reopens() {
             s.expect("concurrent opens all succeed");
         }
     }
+}
+
+/// A store written by the first schema (before versioned migrations) opens: its tasks read
+/// back, and the columns later versions added are empty.
+#[tokio::test]
+async fn a_store_of_the_first_schema_is_upgraded() {
+    use sqlx::Executor;
+    let dir = temp_dir("v1");
+    let url = format!("sqlite://{}?mode=rwc", dir.join("adcp.db").display());
+    {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+        let v1 = include_str!("../adcp-runtime/migrations/0001_initial.sql");
+        pool.execute(v1).await.unwrap();
+        pool.execute(
+            "INSERT INTO adcp_tasks (task_id, scope, task_type, protocol, status, created_at, \
+             updated_at, revision) VALUES ('task_v1', 'sandbox', 'create_media_buy', \
+             'media-buy', 'completed', 1, 2, 3)",
+        )
+        .await
+        .unwrap();
+        pool.close().await;
+    }
+    let s = Stores::sqlite(&dir).await.expect("the old store opens");
+    let t = s.tasks.get("task_v1").await.unwrap().expect("the old task");
+    assert_eq!((t.scope.as_str(), t.revision), ("sandbox", 3));
+    assert_eq!(t.principal, None);
+    // Reopening applies nothing twice.
+    drop(s);
+    Stores::sqlite(&dir).await.expect("reopens");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The account roster: an account answers only to its owner, by id or by natural key; only
+/// declared accounts are listed, oldest first; an upsert replaces.
+#[tokio::test]
+async fn accounts_answer_only_to_their_owner() {
+    use adcp_runtime::accounts::{NaturalKey, Reference};
+    use adcp_runtime::wire::BrandRef;
+    on_every_backend(|s| async move {
+        let backend = s.description().to_owned();
+        let (owner, other) = (fresh("owner"), fresh("other"));
+        let mut a = Account::new(fresh("acc"), owner.clone());
+        a.brand = Some(BrandRef::new("acme.com"));
+        a.operator = Some("agency.com".into());
+        a.declared = true;
+        s.accounts.upsert(&a).await.unwrap();
+        let mut hidden = Account::new(fresh("acc"), owner.clone());
+        hidden.sandbox = true;
+        s.accounts.upsert(&hidden).await.unwrap();
+        let key = NaturalKey {
+            domain: "acme.com".into(),
+            brand_id: None,
+            operator: "agency.com".into(),
+            sandbox: false,
+        };
+        let by_id = Reference::Id(a.id.clone());
+        let by_key = Reference::Key(key.clone());
+        assert_eq!(
+            s.accounts.resolve(&owner, &by_id).await.unwrap().as_ref(),
+            Some(&a),
+            "{backend}"
+        );
+        assert_eq!(
+            s.accounts.resolve(&owner, &by_key).await.unwrap().as_ref(),
+            Some(&a),
+            "{backend}"
+        );
+        assert_eq!(
+            s.accounts.resolve(&other, &by_id).await.unwrap(),
+            None,
+            "{backend}"
+        );
+        assert_eq!(
+            s.accounts.resolve(&other, &by_key).await.unwrap(),
+            None,
+            "{backend}"
+        );
+        let sandbox_key = Reference::Key(NaturalKey {
+            sandbox: true,
+            ..key
+        });
+        assert_eq!(
+            s.accounts.resolve(&owner, &sandbox_key).await.unwrap(),
+            None,
+            "{backend}"
+        );
+        let listed: Vec<String> = s
+            .accounts
+            .list(&owner)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| a.id)
+            .collect();
+        assert_eq!(
+            listed,
+            [a.id.clone()],
+            "{backend}: only declared accounts are listed"
+        );
+        assert!(
+            s.accounts.list(&other).await.unwrap().is_empty(),
+            "{backend}"
+        );
+        a.status = adcp_runtime::wire::AccountStatus::Suspended;
+        s.accounts.upsert(&a).await.unwrap();
+        let got = s.accounts.resolve(&owner, &by_id).await.unwrap().unwrap();
+        assert_eq!(
+            got.status,
+            adcp_runtime::wire::AccountStatus::Suspended,
+            "{backend}"
+        );
+        // Another principal cannot take an account over by writing its id.
+        let mut theft = a.clone();
+        theft.owner.clone_from(&other);
+        assert!(
+            matches!(s.accounts.upsert(&theft).await, Err(StoreError::Exists(_))),
+            "{backend}: another owner's account is not replaced"
+        );
+        assert_eq!(
+            s.accounts.resolve(&other, &by_id).await.unwrap(),
+            None,
+            "{backend}"
+        );
+        assert!(
+            s.accounts.resolve(&owner, &by_id).await.unwrap().is_some(),
+            "{backend}"
+        );
+    })
+    .await;
 }
 
 async fn futures_join<F>(futs: impl Iterator<Item = F>) -> Vec<F::Output>

@@ -42,11 +42,16 @@ pub(crate) const RUNTIME_TASKS: &[(&str, &str)] = &[
     ),
 ];
 
+/// Tasks the runtime serves from its account store when the platform does not implement them
+/// (a platform may, to decide more than the store does).
+pub(crate) const RUNTIME_DEFAULT_TASKS: &[&str] = &["list_accounts", "sync_accounts"];
+
 /// Controller scenarios the runtime handles itself.
 pub(crate) const RUNTIME_SCENARIOS: &[&str] = &[
     "list_scenarios",
     "force_create_media_buy_arm",
     "force_task_completion",
+    "force_account_status",
 ];
 
 pub(crate) fn task(name: &str) -> Option<&'static TaskInfo> {

@@ -413,7 +413,7 @@ fn check_specialisms(args: &PlatformArgs, ops: &[Operation], errors: &Errors) ->
             .entry_points
             .iter()
             .copied()
-            .filter(|t| !implemented.contains(t))
+            .filter(|t| !implemented.contains(t) && !catalog::RUNTIME_DEFAULT_TASKS.contains(t))
             .collect();
         if !missing.is_empty() {
             let hints: Vec<String> = missing

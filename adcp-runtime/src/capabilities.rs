@@ -87,11 +87,13 @@ pub(crate) fn derive<P: DecisioningPlatform>(server: &Server<P>) -> Value {
         body.insert("specialisms".into(), json!(kebab));
     }
     if server.serves_controller() {
-        let scenarios: Vec<&str> = d
-            .scenarios
+        // The runtime serves `force_account_status` from the account store.
+        let scenarios: Vec<&str> = ADVERTISED_SCENARIOS
             .iter()
-            .map(|s| s.scenario)
-            .filter(|s| ADVERTISED_SCENARIOS.contains(s))
+            .copied()
+            .filter(|a| {
+                *a == "force_account_status" || d.scenarios.iter().any(|s| s.scenario == *a)
+            })
             .collect();
         if !scenarios.is_empty() {
             body.insert("compliance_testing".into(), json!({"scenarios": scenarios}));

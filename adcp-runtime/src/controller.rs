@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use serde_json::{Value, json};
 
-use crate::ctx::{Account, CtxBuilder};
+use crate::ctx::CtxBuilder;
 use crate::error::{AdcpError, codes};
 use crate::platform::{ControllerReply, DecisioningPlatform, HandoffStatus};
 use crate::server::{Call, FORCED_ARMS, ForcedArm, Reply, Server};
@@ -96,14 +96,25 @@ pub(crate) async fn handle<P: DecisioningPlatform>(
         ));
     }
     let d = P::descriptor();
-    let mut account = Account::resolve(d.accounts, args, call.principal.as_ref(), true);
-    // An account referenced by id is a test account here unless it says otherwise; the
-    // platform's scenarios act on its own scope.
-    let declines = args.get("account").and_then(|a| a.get("sandbox")) == Some(&Value::Bool(false));
-    if account.account_id.is_some() && !declines {
-        account.sandbox = true;
-    }
-    if !account.sandbox {
+    let Value::Object(request) = args else {
+        return Ok(failure(
+            "INVALID_PARAMS",
+            "the request must be an object",
+            None,
+        ));
+    };
+    let resolved = match server
+        .inner
+        .services
+        .accounts
+        .resolve(call.principal.as_ref(), request)
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return Ok(failure(controller_code(&e), e.message(), None)),
+    };
+    let principal = crate::accounts::principal_id(call.principal.as_ref());
+    if !resolved.account.sandbox {
         return Ok(failure(
             "FORBIDDEN",
             "comply_test_controller serves sandbox accounts only",
@@ -114,7 +125,11 @@ pub(crate) async fn handle<P: DecisioningPlatform>(
     match scenario {
         "list_scenarios" => {
             let mut scenarios: Vec<&str> = d.scenarios.iter().map(|s| s.scenario).collect();
-            scenarios.extend(["force_create_media_buy_arm", "force_task_completion"]);
+            scenarios.extend([
+                "force_create_media_buy_arm",
+                "force_task_completion",
+                "force_account_status",
+            ]);
             Ok(success(json!({"scenarios": scenarios})))
         }
         "force_create_media_buy_arm" => {
@@ -131,7 +146,7 @@ pub(crate) async fn handle<P: DecisioningPlatform>(
             server
                 .state()
                 .update(
-                    &account.scope,
+                    &resolved.scope,
                     FORCED_ARMS,
                     "create_media_buy",
                     |slot: &mut Option<ForcedArm>| {
@@ -148,7 +163,8 @@ pub(crate) async fn handle<P: DecisioningPlatform>(
         }
         "force_task_completion" => {
             let id = params["task_id"].as_str().unwrap_or_default();
-            let Some(task) = server.tasks().get(&account.scope, id).await? else {
+            let owner = crate::tasks::Owner::Principal(principal);
+            let Some(task) = server.tasks().get(owner, id).await? else {
                 return Ok(failure("NOT_FOUND", format!("no task `{id}`"), None));
             };
             let previous = task.status.as_str();
@@ -161,6 +177,33 @@ pub(crate) async fn handle<P: DecisioningPlatform>(
                     e.message(),
                     Some(&json!(previous)),
                 )),
+            }
+        }
+        "force_account_status" => {
+            let id = params["account_id"].as_str().unwrap_or_default();
+            let Some(to) = params["status"]
+                .as_str()
+                .and_then(|s| s.parse::<adcp_wire::AccountStatus>().ok())
+            else {
+                return Ok(failure(
+                    "INVALID_PARAMS",
+                    "force_account_status needs `status`, an account status",
+                    None,
+                ));
+            };
+            match server.accounts_of(principal).set_status(id, to).await {
+                Ok(Some(previous)) => Ok(success(
+                    json!({"previous_state": previous, "current_state": to}),
+                )),
+                Ok(None) => Ok(failure("NOT_FOUND", "no such account", None)),
+                Err(e) => {
+                    let current = e.details().and_then(|d| d.get("current_state"));
+                    let code = match e.code() {
+                        codes::INVALID_STATE | codes::NOT_CANCELLABLE => "INVALID_TRANSITION",
+                        _ => controller_code(&e),
+                    };
+                    Ok(failure(code, e.message(), current))
+                }
             }
         }
         other => {
@@ -179,10 +222,9 @@ pub(crate) async fn handle<P: DecisioningPlatform>(
                 .ok_or_else(|| AdcpError::internal("no controller in the catalogue"))?;
             let ctx = CtxBuilder::new(spec)
                 .principal(call.principal.clone())
-                .account(account)
+                .resolved(resolved)
                 .agent_url(call.agent_url.clone())
-                .tasks(server.tasks().clone())
-                .state(server.inner.state.clone())
+                .services(server.inner.services.clone())
                 .build();
             Ok(match (handler.call)(server.platform(), ctx, params).await {
                 Ok(ControllerReply::Seeded) => success(json!({})),

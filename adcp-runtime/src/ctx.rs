@@ -2,11 +2,14 @@
 
 use std::sync::Arc;
 
-use adcp_wire::TaskSpec;
+use adcp_wire::{BillingParty, TaskSpec};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use time::OffsetDateTime;
 
+use crate::accounts::{
+    Account, AccountStore, Accounts, IdKey, MemoryAccountStore, Resolved, Resolver,
+};
+use crate::error::{AdcpError, AdcpResult};
 use crate::platform::AccountMode;
 use crate::state::{MemoryStateStore, State, StateStore};
 use crate::tasks::TaskRegistry;
@@ -18,96 +21,29 @@ pub struct Principal {
     pub id: String,
 }
 
-/// The account a request acts for, and the data scope it maps to.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Account {
-    /// `account.account_id`, when the request names one.
-    pub account_id: Option<String>,
-    /// `account.brand.domain`, when the request names a brand.
-    pub brand: Option<String>,
-    /// `account.operator`.
-    pub operator: Option<String>,
-    /// Whether the account is a sandbox account (`account.sandbox`, or a test identity while
-    /// compliance testing is on).
-    pub sandbox: bool,
-    /// The partition key for this account's data. Every sandbox account of a compliance run
-    /// shares one scope, so fixtures seeded for one test identity are seen by the others.
-    pub scope: String,
+/// What every context of a server shares: its registries and stores.
+#[derive(Clone)]
+pub(crate) struct Services {
+    pub(crate) tasks: TaskRegistry,
+    pub(crate) state: Arc<dyn StateStore>,
+    pub(crate) accounts: Resolver,
+    pub(crate) supported_billing: Arc<[BillingParty]>,
 }
 
-impl Account {
-    /// The scope shared by every sandbox account while compliance testing is on.
-    pub const SANDBOX_SCOPE: &'static str = "sandbox";
-
-    /// Resolves the account of a request (its `account`, or without one its top-level `brand`)
-    /// under an account mode.
-    pub(crate) fn resolve(
-        mode: AccountMode,
-        request: &Value,
-        principal: Option<&Principal>,
-        test_mode: bool,
-    ) -> Account {
-        let requested = request.get("account");
-        let field = |path: &[&str]| -> Option<String> {
-            let mut v = requested?;
-            for p in path {
-                v = v.get(p)?;
-            }
-            v.as_str().map(str::to_owned)
-        };
-        let account_id = field(&["account_id"]);
-        let brand = field(&["brand", "domain"]).or_else(|| {
-            requested
-                .is_none()
-                .then(|| {
-                    request
-                        .get("brand")?
-                        .get("domain")?
-                        .as_str()
-                        .map(str::to_owned)
-                })
-                .flatten()
-        });
-        let operator = field(&["operator"]);
-        let flagged = requested
-            .and_then(|a| a.get("sandbox"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        // Compliance test identities use the reserved `.example` domains (RFC 2606).
-        let test_identity = |d: &Option<String>| {
-            d.as_deref()
-                .is_some_and(|d| d == "example" || d.ends_with(".example"))
-        };
-        // Under compliance testing a request that names no account and no brand is a test
-        // request too.
-        let anonymous = account_id.is_none() && brand.is_none() && operator.is_none();
-        let sandbox = flagged
-            || (test_mode
-                && (anonymous
-                    || (test_identity(&brand)
-                        && (operator.is_none() || test_identity(&operator)))));
-        let scope = if sandbox && test_mode {
-            Account::SANDBOX_SCOPE.to_owned()
-        } else {
-            match mode {
-                AccountMode::Singleton => "default".to_owned(),
-                AccountMode::FromAuth => principal
-                    .map_or_else(|| "anonymous".to_owned(), |p| format!("principal:{}", p.id)),
-                AccountMode::Explicit => match (&account_id, &brand, &operator) {
-                    (Some(id), _, _) => format!("account:{id}"),
-                    (None, Some(b), Some(o)) => format!("brand:{b}|operator:{o}"),
-                    (None, Some(b), None) => format!("brand:{b}"),
-                    _ => principal
-                        .map_or_else(|| "anonymous".to_owned(), |p| format!("principal:{}", p.id)),
-                },
-            }
-        };
-        Account {
-            account_id,
-            brand,
-            operator,
-            sandbox,
-            scope,
+impl Services {
+    /// In-memory services, for contexts built outside a server.
+    pub(crate) fn memory(mode: AccountMode, compliance_testing: bool) -> Self {
+        Services {
+            tasks: TaskRegistry::default(),
+            state: Arc::new(MemoryStateStore::default()),
+            accounts: Resolver {
+                store: Arc::new(MemoryAccountStore::default()),
+                ids: IdKey::random(),
+                mode,
+                compliance_testing,
+                singleton_base: "default".into(),
+            },
+            supported_billing: Arc::from(Vec::new()),
         }
     }
 }
@@ -120,12 +56,12 @@ struct Inner {
     task: &'static TaskSpec,
     principal: Option<Principal>,
     account: Account,
+    scope: String,
     agent_url: String,
     idempotency_key: Option<String>,
     task_id: Option<String>,
     now: OffsetDateTime,
-    tasks: TaskRegistry,
-    state: Arc<dyn StateStore>,
+    services: Services,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -133,7 +69,7 @@ impl std::fmt::Debug for Ctx {
         f.debug_struct("Ctx")
             .field("task", &self.0.task.name)
             .field("principal", &self.0.principal)
-            .field("account", &self.0.account)
+            .field("account", &self.0.account.id)
             .finish_non_exhaustive()
     }
 }
@@ -142,13 +78,16 @@ impl std::fmt::Debug for Ctx {
 pub struct CtxBuilder {
     task: &'static TaskSpec,
     principal: Option<Principal>,
+    resolved: Option<Resolved>,
     account: Option<Account>,
     agent_url: String,
     idempotency_key: Option<String>,
     task_id: Option<String>,
     now: Option<OffsetDateTime>,
+    services: Option<Services>,
     tasks: Option<TaskRegistry>,
     state: Option<Arc<dyn StateStore>>,
+    account_store: Option<Arc<dyn AccountStore>>,
 }
 
 impl CtxBuilder {
@@ -157,13 +96,16 @@ impl CtxBuilder {
         CtxBuilder {
             task,
             principal: None,
+            resolved: None,
             account: None,
             agent_url: "http://127.0.0.1".into(),
             idempotency_key: None,
             task_id: None,
             now: None,
+            services: None,
             tasks: None,
             state: None,
+            account_store: None,
         }
     }
 
@@ -173,9 +115,15 @@ impl CtxBuilder {
         self
     }
 
-    /// The account.
+    /// The account (its data scope is derived from it).
     pub fn account(mut self, a: Account) -> Self {
         self.account = Some(a);
+        self
+    }
+
+    /// The account and its scope, as the runtime resolved them.
+    pub(crate) fn resolved(mut self, r: Resolved) -> Self {
+        self.resolved = Some(r);
         self
     }
 
@@ -197,6 +145,12 @@ impl CtxBuilder {
         self
     }
 
+    /// When the request arrived.
+    pub fn now(mut self, now: OffsetDateTime) -> Self {
+        self.now = Some(now);
+        self
+    }
+
     /// The task registry.
     pub fn tasks(mut self, tasks: TaskRegistry) -> Self {
         self.tasks = Some(tasks);
@@ -209,23 +163,54 @@ impl CtxBuilder {
         self
     }
 
+    /// The account store.
+    pub fn account_store(mut self, store: Arc<dyn AccountStore>) -> Self {
+        self.account_store = Some(store);
+        self
+    }
+
+    pub(crate) fn services(mut self, services: Services) -> Self {
+        self.services = Some(services);
+        self
+    }
+
     /// The context.
     pub fn build(self) -> Ctx {
-        let account = self
-            .account
-            .unwrap_or_else(|| Account::resolve(AccountMode::Singleton, &Value::Null, None, false));
+        let mut services = self
+            .services
+            .unwrap_or_else(|| Services::memory(AccountMode::Explicit, false));
+        if let Some(t) = self.tasks {
+            services.tasks = t;
+        }
+        if let Some(s) = self.state {
+            services.state = s;
+        }
+        if let Some(a) = self.account_store {
+            services.accounts.store = a;
+        }
+        let principal_id = crate::accounts::principal_id(self.principal.as_ref()).to_owned();
+        let resolved = match (self.resolved, self.account) {
+            (Some(r), _) => r,
+            (None, account) => {
+                let account = account.unwrap_or_else(|| {
+                    Account::new(format!("acc_test_{principal_id}"), principal_id.clone())
+                });
+                Resolved {
+                    scope: services.accounts.scope_of(&account),
+                    account,
+                }
+            }
+        };
         Ctx(Arc::new(Inner {
             task: self.task,
             principal: self.principal,
-            account,
+            account: resolved.account,
+            scope: resolved.scope,
             agent_url: self.agent_url,
             idempotency_key: self.idempotency_key,
             task_id: self.task_id,
             now: self.now.unwrap_or_else(OffsetDateTime::now_utc),
-            tasks: self.tasks.unwrap_or_default(),
-            state: self
-                .state
-                .unwrap_or_else(|| Arc::new(MemoryStateStore::default())),
+            services,
         }))
     }
 }
@@ -241,19 +226,66 @@ impl Ctx {
         self.0.principal.as_ref()
     }
 
-    /// The account the request acts for.
+    /// The account the request acts for, resolved (and checked against the caller) before
+    /// the handler runs.
     pub fn account(&self) -> &Account {
         &self.0.account
     }
 
-    /// The data scope of the account: partition every store by it.
+    /// The data scope of the account: every store partitions by it.
     pub fn scope(&self) -> &str {
-        &self.0.account.scope
+        &self.0.scope
     }
 
     /// Whether the request acts for a sandbox account.
     pub fn sandbox(&self) -> bool {
         self.0.account.sandbox
+    }
+
+    /// Refuses, with `not_found`, a resource stored for another account: `owner` is the
+    /// scope the resource was stored under ([`Ctx::scope`] when it was created). For data a
+    /// platform keeps outside the runtime's state (an upstream platform, its own tables), so
+    /// another account's resource answers exactly as one that does not exist.
+    pub fn require_account_match(
+        &self,
+        owner: &str,
+        not_found: impl FnOnce() -> AdcpError,
+    ) -> AdcpResult<()> {
+        if self.owns(owner) {
+            Ok(())
+        } else {
+            Err(not_found())
+        }
+    }
+
+    /// Whether a resource stored under `owner` (a [`Ctx::scope`]) belongs to this request's
+    /// account.
+    pub fn owns(&self, owner: &str) -> bool {
+        owner == self.0.scope
+    }
+
+    /// The caller's accounts.
+    pub fn accounts(&self) -> Accounts<'_> {
+        Accounts {
+            resolver: &self.0.services.accounts,
+            principal: crate::accounts::principal_id(self.0.principal.as_ref()),
+        }
+    }
+
+    pub(crate) fn resolver(&self) -> &Resolver {
+        &self.0.services.accounts
+    }
+
+    /// The billing parties the seller supports (`account.supported_billing`).
+    pub(crate) fn supported_billing(&self) -> &[BillingParty] {
+        &self.0.services.supported_billing
+    }
+
+    /// A fresh id for a resource the platform creates: `prefix` and 26 random base32
+    /// characters (122 bits), so ids say nothing of how many exist and cannot be guessed
+    /// from another account's (`mb_1`, `mb_2`, ... could).
+    pub fn new_id(&self, prefix: &str) -> String {
+        crate::accounts::random_id(prefix)
     }
 
     /// This agent's public URL (for `format_ids[].agent_url` and the like).
@@ -273,7 +305,7 @@ impl Ctx {
 
     /// The task registry, to complete a hand-off made with `TaskHandoff::external()`.
     pub fn tasks(&self) -> &TaskRegistry {
-        &self.0.tasks
+        &self.0.services.tasks
     }
 
     /// In a durable job, the task it completes.
@@ -284,41 +316,11 @@ impl Ctx {
     /// Adopter state in the server's store (memory, SQLite or PostgreSQL): what the platform
     /// keeps there survives restarts and is shared by replicas.
     pub fn state(&self) -> State<'_> {
-        State::new(self.0.state.as_ref())
+        State::new(self.0.services.state.as_ref())
     }
 
     /// The server's status-change bus: publish what changed, for subscribers on every replica.
     pub fn events(&self) -> &crate::events::Bus {
-        self.0.tasks.bus()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn test_identities_share_the_sandbox_scope_only_in_test_mode() {
-        let runner = json!({"brand": {"domain": "test.example"}, "operator": "test.example", "sandbox": true});
-        let kit = json!({"brand": {"domain": "acmeoutdoor.example"}, "operator": "pinnacle-agency.example"});
-        let real = json!({"brand": {"domain": "acme.com"}, "operator": "agency.com"});
-        let scope = |v: &Value, test| {
-            Account::resolve(AccountMode::Explicit, &json!({"account": v}), None, test).scope
-        };
-        assert_eq!(scope(&runner, true), "sandbox");
-        assert_eq!(scope(&kit, true), "sandbox");
-        assert_eq!(
-            scope(&kit, false),
-            "brand:acmeoutdoor.example|operator:pinnacle-agency.example"
-        );
-        assert_eq!(scope(&real, true), "brand:acme.com|operator:agency.com");
-        let by_id = json!({"account_id": "acc_1"});
-        assert_eq!(scope(&by_id, true), "account:acc_1");
-        let brand_only = json!({"brand": {"domain": "test.example"}, "buying_mode": "brief"});
-        assert_eq!(
-            Account::resolve(AccountMode::Explicit, &brand_only, None, true).scope,
-            "sandbox"
-        );
+        self.0.services.tasks.bus()
     }
 }

@@ -47,6 +47,10 @@ pub mod codes {
     pub const AUTH_REQUIRED: &str = "AUTH_REQUIRED";
     pub const PERMISSION_DENIED: &str = "PERMISSION_DENIED";
     pub const ACCOUNT_NOT_FOUND: &str = "ACCOUNT_NOT_FOUND";
+    pub const ACCOUNT_SUSPENDED: &str = "ACCOUNT_SUSPENDED";
+    pub const ACCOUNT_SETUP_REQUIRED: &str = "ACCOUNT_SETUP_REQUIRED";
+    pub const ACCOUNT_PAYMENT_REQUIRED: &str = "ACCOUNT_PAYMENT_REQUIRED";
+    pub const ACCOUNT_AMBIGUOUS: &str = "ACCOUNT_AMBIGUOUS";
     pub const PRODUCT_NOT_FOUND: &str = "PRODUCT_NOT_FOUND";
     pub const PRODUCT_UNAVAILABLE: &str = "PRODUCT_UNAVAILABLE";
     pub const MEDIA_BUY_NOT_FOUND: &str = "MEDIA_BUY_NOT_FOUND";
@@ -206,6 +210,33 @@ impl AdcpError {
     }
 }
 
+impl AdcpError {
+    /// The error as the wire's `core/error.json` type, for a response's `errors[]` (the same
+    /// fields as [`AdcpError::to_json`]).
+    pub fn to_wire(&self) -> adcp_wire::Error {
+        let mut w = adcp_wire::Error::new(self.0.code.clone(), self.0.message.clone());
+        if self.0.code == codes::IDEMPOTENCY_CONFLICT {
+            return w;
+        }
+        w.recovery = Some(match self.recovery() {
+            Recovery::Correctable => adcp_wire::ErrorRecovery::Correctable,
+            Recovery::Transient => adcp_wire::ErrorRecovery::Transient,
+            Recovery::Terminal => adcp_wire::ErrorRecovery::Terminal,
+        });
+        w.field.clone_from(&self.0.field);
+        w.suggestion.clone_from(&self.0.suggestion);
+        w.retry_after = self.0.retry_after.map(|s| s as f64);
+        match &self.0.details {
+            Some(Value::Object(m)) => w.details = Some(m.clone()),
+            Some(other) => {
+                w.details = Some(Map::from_iter([("value".to_owned(), other.clone())]));
+            }
+            None => {}
+        }
+        w
+    }
+}
+
 impl fmt::Display for AdcpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0.field {
@@ -237,5 +268,9 @@ mod tests {
             json!({"code": "INVALID_REQUEST", "message": "must be positive", "recovery": "correctable",
                    "field": "packages[0].budget"})
         );
+        assert_eq!(serde_json::to_value(e.to_wire()).unwrap(), e.to_json());
+        let d =
+            AdcpError::new(codes::BUDGET_TOO_LOW, "low").with_details(json!({"minimum_budget": 5}));
+        assert_eq!(serde_json::to_value(d.to_wire()).unwrap(), d.to_json());
     }
 }

@@ -1,6 +1,7 @@
 #![doc = include_str!("../../README.md")]
 
 pub mod a2a;
+pub mod accounts;
 pub mod auth;
 pub mod boot;
 pub mod capabilities;
@@ -28,6 +29,7 @@ pub mod webhooks;
 #[doc(hidden)]
 pub mod __private;
 
+pub use accounts::{Account, AccountStore};
 /// Derives an AdCP decisioning platform from an impl block.
 ///
 /// Each `async fn` named after an AdCP task becomes that task's handler; each named after a
@@ -74,7 +76,7 @@ pub mod __private;
 pub use adcp_macros::decisioning_platform;
 pub use adcp_wire as wire;
 pub use boot::{BootError, ServeError};
-pub use ctx::{Account, Ctx, Principal};
+pub use ctx::{Ctx, Principal};
 pub use error::{AdcpError, AdcpResult, Recovery, codes};
 pub use http::{router, serve};
 pub use platform::{

@@ -18,14 +18,15 @@ use adcp_wire::TaskSpec;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::ctx::{Account, CtxBuilder, Principal};
+use crate::accounts::{self, Resolved, Resolver};
+use crate::ctx::{CtxBuilder, Principal, Services};
 use crate::error::{AdcpError, codes};
 use crate::events::Bus;
 use crate::idempotency::{self, Claim, IdemKey, IdempotencyStore};
 use crate::platform::{DecisioningPlatform, HandoffStatus, Outcome, Work};
-use crate::state::{State, StateStore};
+use crate::state::State;
 use crate::store::Stores;
-use crate::tasks::{JobSpec, NewTask, TaskRecord, TaskRegistry, TaskStatus};
+use crate::tasks::{JobSpec, NewTask, Owner, TaskRecord, TaskRegistry, TaskStatus};
 use crate::validate::schemas;
 use crate::webhooks::{Dispatcher, Outbox, Retry};
 use crate::{capabilities, controller, envelope, ssrf};
@@ -75,6 +76,9 @@ pub struct Config {
     pub task_lease: Duration,
     /// Webhook retry timing.
     pub webhook_retry: Retry,
+    /// In `singleton` account mode, the platform account's id: each caller acts for
+    /// `<base>:<principal>`.
+    pub singleton_account: String,
     /// Authentication: `None` serves every task to anyone (development only).
     pub auth: Option<crate::auth::Auth>,
     /// RFC 9421 verification of signed requests: `None` ignores signatures.
@@ -99,6 +103,7 @@ impl Default for Config {
             webhooks_on_sync_completion: true,
             task_lease: crate::tasks::DEFAULT_LEASE,
             webhook_retry: Retry::default(),
+            singleton_account: "default".into(),
             auth: None,
             request_signing: None,
             webhook_signing_key: None,
@@ -169,9 +174,8 @@ pub(crate) const FORCED_ARMS: &str = "adcp:forced_create_media_buy_arm";
 pub(crate) struct Inner<P> {
     pub(crate) platform: P,
     pub(crate) config: Config,
-    pub(crate) tasks: TaskRegistry,
+    pub(crate) services: Services,
     pub(crate) idempotency: Arc<dyn IdempotencyStore>,
-    pub(crate) state: Arc<dyn StateStore>,
     pub(crate) nonces: Arc<dyn crate::signing::NonceStore>,
     outbox: Arc<dyn Outbox>,
     stores: String,
@@ -209,18 +213,31 @@ impl<P: DecisioningPlatform> Server<P> {
             idempotency,
             state,
             nonces,
+            accounts,
+            ids,
             postgres_url,
             description,
         } = stores;
         let relay = postgres_url.as_deref().and_then(crate::events::pg::relay);
         let tasks = TaskRegistry::new(tasks, Bus::new(relay), config.task_lease);
+        let services = Services {
+            tasks,
+            state,
+            accounts: Resolver {
+                store: accounts,
+                ids,
+                mode: P::descriptor().accounts,
+                compliance_testing: config.compliance_testing,
+                singleton_base: config.singleton_account.clone(),
+            },
+            supported_billing: supported_billing(&config.capabilities).into(),
+        };
         Server {
             inner: Arc::new(Inner {
                 platform,
                 config,
-                tasks,
+                services,
                 idempotency,
-                state,
                 nonces,
                 outbox,
                 stores: description,
@@ -243,17 +260,17 @@ impl<P: DecisioningPlatform> Server<P> {
 
     /// The task registry.
     pub fn tasks(&self) -> &TaskRegistry {
-        &self.inner.tasks
+        &self.inner.services.tasks
     }
 
     /// The status-change bus.
     pub fn events(&self) -> &Bus {
-        self.inner.tasks.bus()
+        self.inner.services.tasks.bus()
     }
 
     /// Adopter state, in the server's store.
     pub fn state(&self) -> State<'_> {
-        State::new(self.inner.state.as_ref())
+        State::new(self.inner.services.state.as_ref())
     }
 
     /// The webhook outbox.
@@ -279,9 +296,29 @@ impl<P: DecisioningPlatform> Server<P> {
             .filter(|t| match t.name {
                 "comply_test_controller" => self.serves_controller(),
                 n if RUNTIME_TASKS.contains(&n) => true,
-                n => d.implements(n),
+                n => d.implements(n) || self.serves_account_task(n),
             })
             .collect()
+    }
+
+    /// Whether the runtime serves an account task the platform does not implement:
+    /// `list_accounts` always, `sync_accounts` in `explicit` account mode.
+    fn serves_account_task(&self, task: &str) -> bool {
+        let d = P::descriptor();
+        match task {
+            "list_accounts" => !d.implements(task),
+            "sync_accounts" => !d.implements(task) && d.accounts == crate::AccountMode::Explicit,
+            _ => false,
+        }
+    }
+
+    /// The account store's view for server-side code (an operator's tools, tests): the
+    /// accounts of `principal`.
+    pub fn accounts_of<'a>(&'a self, principal: &'a str) -> accounts::Accounts<'a> {
+        accounts::Accounts {
+            resolver: &self.inner.services.accounts,
+            principal,
+        }
     }
 
     /// The `get_adcp_capabilities` response body.
@@ -340,27 +377,34 @@ impl<P: DecisioningPlatform> Server<P> {
         if spec.name == "comply_test_controller" {
             return controller::handle(self, &call).await;
         }
-        if !RUNTIME_TASKS.contains(&spec.name) && !descriptor.implements(spec.name) {
+        if !RUNTIME_TASKS.contains(&spec.name)
+            && !descriptor.implements(spec.name)
+            && !self.serves_account_task(spec.name)
+        {
             return Err(crate::platform::unknown_task(spec.name));
         }
         validate_request(spec, &call.args)?;
         self.check_push_urls(&call)?;
-        let account = Account::resolve(
-            descriptor.accounts,
-            &call.args,
-            call.principal.as_ref(),
-            self.inner.config.compliance_testing,
-        );
+        if spec.name == "get_adcp_capabilities" {
+            return Ok(Reply {
+                body: self.capabilities(),
+                is_error: false,
+            });
+        }
+        // The account, before anything is read or written for the call: a caller that may not
+        // act for the account it names learns nothing and leaves nothing behind.
+        let resolved = self
+            .inner
+            .services
+            .accounts
+            .resolve(call.principal.as_ref(), args)
+            .await?;
+        let principal = accounts::principal_id(call.principal.as_ref());
         match spec.name {
-            "get_adcp_capabilities" => {
-                return Ok(Reply {
-                    body: self.capabilities(),
-                    is_error: false,
-                });
-            }
-            "tasks_get" => return self.tasks_get(&account, args).await,
-            "tasks_list" => return self.tasks_list(&account, args).await,
-            _ => {}
+            "tasks_get" => return self.tasks_get(&resolved, principal, args).await,
+            "tasks_list" => return self.tasks_list(&resolved, principal, args).await,
+            "sync_accounts" | "list_accounts" => {}
+            _ => resolved.account.gate(spec, args)?,
         }
         let key = args
             .get("idempotency_key")
@@ -371,9 +415,10 @@ impl<P: DecisioningPlatform> Server<P> {
                 let hash = idempotency::request_hash(&call.args).map_err(|_| {
                     AdcpError::invalid_request("", "the request cannot be canonicalised")
                 })?;
+                // Keys are per account and per caller: one caller never replays another's.
                 let idem = IdemKey {
                     key: k.clone(),
-                    scope: account.scope.clone(),
+                    scope: format!("{}|{principal}", resolved.scope),
                     task: spec.name.to_owned(),
                 };
                 match idempotency::claim(
@@ -428,13 +473,12 @@ impl<P: DecisioningPlatform> Server<P> {
         };
         let ctx = CtxBuilder::new(spec)
             .principal(call.principal.clone())
-            .account(account.clone())
+            .resolved(resolved.clone())
             .agent_url(self.agent_url(&call))
             .idempotency_key(key.clone())
-            .tasks(self.inner.tasks.clone())
-            .state(self.inner.state.clone())
+            .services(self.inner.services.clone())
             .build();
-        let outcome = match self.forced_arm(spec, &account).await? {
+        let outcome = match self.forced_arm(spec, &resolved.scope).await? {
             Some(arm) => Ok(Outcome::Handoff(crate::platform::Handoff {
                 status: match arm.arm.as_str() {
                     "input-required" => HandoffStatus::InputRequired,
@@ -449,19 +493,21 @@ impl<P: DecisioningPlatform> Server<P> {
                 Some(h) => (h.call)(&self.inner.platform, ctx, call.args.clone())
                     .await
                     .map(|o| (o, None)),
-                None => Err(crate::platform::unknown_task(spec.name)),
+                None => account_task(spec.name, &ctx, &call.args)
+                    .await
+                    .map(|o| (o, None)),
             },
         };
         let body = match outcome {
             Ok((Outcome::Done(mut body), _)) => {
                 envelope::completed(&mut body, key.as_deref());
-                self.notify_sync_completion(spec, &account, &call, &body)
+                self.notify_sync_completion(spec, &resolved, &call, &body)
                     .await;
                 body
             }
             Ok((Outcome::Handoff(h), task_id)) => {
                 let job = JobContext {
-                    account: &account,
+                    resolved: &resolved,
                     principal: call.principal.as_ref(),
                     agent_url: self.agent_url(&call),
                     key: key.as_deref(),
@@ -494,14 +540,14 @@ impl<P: DecisioningPlatform> Server<P> {
     async fn forced_arm(
         &self,
         spec: &TaskSpec,
-        account: &Account,
+        scope: &str,
     ) -> Result<Option<ForcedArm>, AdcpError> {
         if spec.name != "create_media_buy" || !self.inner.config.compliance_testing {
             return Ok(None);
         }
         let state = self.state();
         if state
-            .get::<Option<ForcedArm>>(&account.scope, FORCED_ARMS, spec.name)
+            .get::<Option<ForcedArm>>(scope, FORCED_ARMS, spec.name)
             .await?
             .flatten()
             .is_none()
@@ -510,7 +556,7 @@ impl<P: DecisioningPlatform> Server<P> {
         }
         state
             .update(
-                &account.scope,
+                scope,
                 FORCED_ARMS,
                 spec.name,
                 |slot: &mut Option<ForcedArm>| Ok(slot.take()),
@@ -523,7 +569,7 @@ impl<P: DecisioningPlatform> Server<P> {
     async fn notify_sync_completion(
         &self,
         spec: &TaskSpec,
-        account: &Account,
+        resolved: &Resolved,
         call: &Call,
         body: &Value,
     ) {
@@ -536,13 +582,14 @@ impl<P: DecisioningPlatform> Server<P> {
         {
             return;
         }
-        let mut new = NewTask::new(spec.name, spec.protocol, &account.scope);
+        let mut new = NewTask::new(spec.name, spec.protocol, &resolved.scope);
+        new.principal = Some(accounts::principal_id(call.principal.as_ref()).to_owned());
         new.status = TaskStatus::Completed;
         new.result = Some(body.clone());
         new.push = push.cloned();
         new.a2a_push.clone_from(&call.a2a_push);
         new.context = call.args.get("context").cloned();
-        if let Err(e) = self.inner.tasks.create(new).await {
+        if let Err(e) = self.inner.services.tasks.create(new).await {
             tracing::error!(task = spec.name, error = %e, "registering a completed task for its webhook");
         }
     }
@@ -561,7 +608,8 @@ impl<P: DecisioningPlatform> Server<P> {
             HandoffStatus::Working => TaskStatus::Working,
             HandoffStatus::InputRequired => TaskStatus::InputRequired,
         };
-        let mut new = NewTask::new(spec.name, spec.protocol, &job.account.scope);
+        let mut new = NewTask::new(spec.name, spec.protocol, &job.resolved.scope);
+        new.principal = Some(accounts::principal_id(job.principal).to_owned());
         new.task_id = task_id;
         new.status = status;
         new.message.clone_from(&h.message);
@@ -585,7 +633,8 @@ impl<P: DecisioningPlatform> Server<P> {
                 new.job = Some(JobSpec {
                     name: name.to_owned(),
                     input,
-                    account: job.account.clone(),
+                    account: job.resolved.account.clone(),
+                    scope: job.resolved.scope.clone(),
                     principal: job.principal.cloned(),
                     agent_url: job.agent_url.clone(),
                     idempotency_key: job.key.map(str::to_owned),
@@ -595,7 +644,7 @@ impl<P: DecisioningPlatform> Server<P> {
             Work::External => None,
         };
         new.run_here = spawned.is_some() || new.job.is_some();
-        let record = self.inner.tasks.create(new).await?;
+        let record = self.inner.services.tasks.create(new).await?;
         if let Some(work) = spawned {
             self.run_work(record.task_id.clone(), work);
         } else if record.job.is_some() {
@@ -619,7 +668,7 @@ impl<P: DecisioningPlatform> Server<P> {
         task_id: String,
         work: crate::platform::BoxFuture<'static, crate::AdcpResult<Value>>,
     ) {
-        let tasks = self.inner.tasks.clone();
+        let tasks = self.inner.services.tasks.clone();
         tokio::spawn(async move {
             let outcome = match tokio::spawn(work).await {
                 Ok(r) => r.map(|mut body| {
@@ -660,12 +709,14 @@ impl<P: DecisioningPlatform> Server<P> {
                 .ok_or_else(|| AdcpError::internal("the task's type is not known to this agent"))?;
             let ctx = CtxBuilder::new(task)
                 .principal(spec.principal)
-                .account(spec.account)
+                .resolved(Resolved {
+                    account: spec.account,
+                    scope: spec.scope,
+                })
                 .agent_url(spec.agent_url)
                 .idempotency_key(spec.idempotency_key)
                 .task_id(Some(record.task_id.clone()))
-                .tasks(server.inner.tasks.clone())
-                .state(server.inner.state.clone())
+                .services(server.inner.services.clone())
                 .build();
             tracing::debug!(task_id = %record.task_id, job = %spec.name, "running a job");
             (handler.call)(&server.inner.platform, ctx, spec.input).await
@@ -721,7 +772,7 @@ impl<P: DecisioningPlatform> Server<P> {
             Dispatcher::new(
                 self.inner.outbox.clone(),
                 self.webhook_policy(),
-                self.inner.tasks.replica().to_owned(),
+                self.inner.services.tasks.replica().to_owned(),
                 c.webhook_retry,
             )
             .signing_key(c.webhook_signing_key.clone()),
@@ -739,7 +790,7 @@ impl<P: DecisioningPlatform> Server<P> {
 
 /// What a hand-off's job needs to know about its request.
 struct JobContext<'a> {
-    account: &'a Account,
+    resolved: &'a Resolved,
     principal: Option<&'a Principal>,
     agent_url: String,
     key: Option<&'a str>,
@@ -753,10 +804,10 @@ async fn keep_leases<P: DecisioningPlatform>(weak: Weak<Inner<P>>, lease: Durati
     loop {
         let Some(inner) = weak.upgrade() else { return };
         let server = Server { inner };
-        if let Err(e) = server.inner.tasks.renew().await {
+        if let Err(e) = server.inner.services.tasks.renew().await {
             tracing::warn!(error = %e, "renewing task leases");
         }
-        match server.inner.tasks.adopt_orphans().await {
+        match server.inner.services.tasks.adopt_orphans().await {
             Ok(adopted) => {
                 for t in adopted {
                     if t.job.is_some() {
@@ -769,7 +820,12 @@ async fn keep_leases<P: DecisioningPlatform>(weak: Weak<Inner<P>>, lease: Durati
                             "the agent restarted while this task ran; submit the request again with a new idempotency_key",
                         )
                         .with_recovery(crate::Recovery::Transient);
-                        let _ = server.inner.tasks.finish_work(&t.task_id, Err(e)).await;
+                        let _ = server
+                            .inner
+                            .services
+                            .tasks
+                            .finish_work(&t.task_id, Err(e))
+                            .await;
                     }
                 }
             }
@@ -798,14 +854,21 @@ async fn vacuum<P: DecisioningPlatform>(weak: Weak<Inner<P>>, ttl: Duration) {
 impl<P: DecisioningPlatform> Server<P> {
     async fn tasks_get(
         &self,
-        account: &Account,
+        resolved: &Resolved,
+        principal: &str,
         args: &Map<String, Value>,
     ) -> Result<Reply, AdcpError> {
         let id = args
             .get("task_id")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        match self.inner.tasks.get(&account.scope, id).await? {
+        match self
+            .inner
+            .services
+            .tasks
+            .get(task_owner(resolved, principal, args), id)
+            .await?
+        {
             Some(t) => {
                 let mut body = t.to_get_response();
                 if let Value::Object(m) = &mut body {
@@ -822,7 +885,8 @@ impl<P: DecisioningPlatform> Server<P> {
 
     async fn tasks_list(
         &self,
-        account: &Account,
+        resolved: &Resolved,
+        principal: &str,
         args: &Map<String, Value>,
     ) -> Result<Reply, AdcpError> {
         let filters = args.get("filters");
@@ -849,8 +913,9 @@ impl<P: DecisioningPlatform> Server<P> {
         );
         let all: Vec<_> = self
             .inner
+            .services
             .tasks
-            .list(&account.scope)
+            .list(task_owner(resolved, principal, args))
             .await?
             .into_iter()
             .filter(|t| statuses.is_empty() || statuses.iter().any(|s| s == t.status.as_str()))
@@ -872,6 +937,52 @@ impl<P: DecisioningPlatform> Server<P> {
             is_error: false,
         })
     }
+}
+
+/// Whose tasks a `tasks_get` or `tasks_list` sees: those of the account it names, or, naming
+/// none, those its caller created in any of its accounts.
+fn task_owner<'a>(
+    resolved: &'a Resolved,
+    principal: &'a str,
+    args: &Map<String, Value>,
+) -> Owner<'a> {
+    if args.contains_key("account") {
+        Owner::Scope(&resolved.scope)
+    } else {
+        Owner::Principal(principal)
+    }
+}
+
+/// The account tasks the runtime serves from its store.
+async fn account_task(task: &str, ctx: &crate::Ctx, args: &Value) -> crate::AdcpResult<Outcome> {
+    fn encode<T: Serialize>(r: T) -> crate::AdcpResult<Outcome> {
+        serde_json::to_value(r)
+            .map(Outcome::Done)
+            .map_err(|e| AdcpError::internal(e.to_string()))
+    }
+    let decode_err = |e: adcp_wire::DecodeError| AdcpError::invalid_request(e.path, e.message);
+    match task {
+        "sync_accounts" => {
+            let req = adcp_wire::decode(args.clone()).map_err(decode_err)?;
+            encode(accounts::sync_accounts(ctx, &req).await?)
+        }
+        "list_accounts" => {
+            let req = adcp_wire::decode(args.clone()).map_err(decode_err)?;
+            encode(accounts::list_accounts(ctx, &req).await?)
+        }
+        other => Err(crate::platform::unknown_task(other)),
+    }
+}
+
+/// The billing parties the capabilities' `account.supported_billing` lists.
+fn supported_billing(capabilities: &Value) -> Vec<adcp_wire::BillingParty> {
+    capabilities
+        .pointer("/account/supported_billing")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|b| b.as_str()?.parse().ok())
+        .collect()
 }
 
 /// Validates a request against its schema, as an `INVALID_REQUEST` naming the field.

@@ -17,7 +17,8 @@ use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::ctx::{Account, Principal};
+use crate::accounts::Account;
+use crate::ctx::Principal;
 use crate::error::{AdcpError, codes};
 use crate::events::{Bus, Event};
 use crate::platform::BoxFuture;
@@ -93,6 +94,9 @@ pub struct JobSpec {
     pub input: Value,
     /// The account the request acted for.
     pub account: Account,
+    /// Its data scope.
+    #[serde(default)]
+    pub scope: String,
     /// The caller.
     pub principal: Option<Principal>,
     /// The agent URL the caller reached.
@@ -112,6 +116,8 @@ pub struct TaskRecord {
     pub protocol: String,
     /// The data scope of the account that created it.
     pub scope: String,
+    /// The principal that created it (`None` for tasks stored before principals were kept).
+    pub principal: Option<String>,
     /// Current status.
     pub status: TaskStatus,
     /// A message for the buyer.
@@ -233,8 +239,8 @@ pub trait TaskStore: Send + Sync + 'static {
     /// A task by id, whatever its scope.
     fn get<'a>(&'a self, task_id: &'a str)
     -> BoxFuture<'a, Result<Option<TaskRecord>, StoreError>>;
-    /// Every task of a scope, newest first.
-    fn list<'a>(&'a self, scope: &'a str) -> BoxFuture<'a, Result<Vec<TaskRecord>, StoreError>>;
+    /// Every task of an account scope, or of a principal, newest first.
+    fn list<'a>(&'a self, by: Owner<'a>) -> BoxFuture<'a, Result<Vec<TaskRecord>, StoreError>>;
     /// Extends the leases `owner` holds on unfinished tasks to `until`; returns how many.
     fn renew<'a>(
         &'a self,
@@ -258,6 +264,25 @@ pub trait TaskStore: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<bool, StoreError>>;
 }
 
+/// Whose tasks to list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Owner<'a> {
+    /// The tasks of an account's data scope.
+    Scope(&'a str),
+    /// The tasks a principal created, in any of its accounts.
+    Principal(&'a str),
+}
+
+impl Owner<'_> {
+    /// Whether `t` is one of these tasks.
+    pub fn owns(&self, t: &TaskRecord) -> bool {
+        match *self {
+            Owner::Scope(s) => t.scope == s,
+            Owner::Principal(p) => t.principal.as_deref() == Some(p),
+        }
+    }
+}
+
 /// A task to register.
 #[derive(Clone, Debug)]
 pub struct NewTask {
@@ -269,6 +294,8 @@ pub struct NewTask {
     pub protocol: String,
     /// The account scope.
     pub scope: String,
+    /// The principal that created it.
+    pub principal: Option<String>,
     /// Its first status.
     pub status: TaskStatus,
     /// A message for the buyer.
@@ -299,6 +326,7 @@ impl NewTask {
             task_type: task_type.into(),
             protocol: protocol.into(),
             scope: scope.into(),
+            principal: None,
             status: TaskStatus::Submitted,
             message: None,
             result: None,
@@ -407,6 +435,7 @@ impl TaskRegistry {
             task_type: new.task_type,
             protocol: new.protocol,
             scope: new.scope,
+            principal: new.principal,
             status: new.status,
             message: new.message,
             created_at: now,
@@ -440,15 +469,15 @@ impl TaskRegistry {
         }
     }
 
-    /// A task by id, only if it belongs to `scope`.
-    pub async fn get(&self, scope: &str, task_id: &str) -> Result<Option<TaskRecord>, AdcpError> {
+    /// A task by id, only if `by` owns it.
+    pub async fn get(&self, by: Owner<'_>, task_id: &str) -> Result<Option<TaskRecord>, AdcpError> {
         let t = self.store.get(task_id).await.map_err(|e| store_error(&e))?;
-        Ok(t.filter(|t| t.scope == scope))
+        Ok(t.filter(|t| by.owns(t)))
     }
 
-    /// Every task of a scope, newest first.
-    pub async fn list(&self, scope: &str) -> Result<Vec<TaskRecord>, AdcpError> {
-        self.store.list(scope).await.map_err(|e| store_error(&e))
+    /// Every task `by` owns, newest first.
+    pub async fn list(&self, by: Owner<'_>) -> Result<Vec<TaskRecord>, AdcpError> {
+        self.store.list(by).await.map_err(|e| store_error(&e))
     }
 
     /// Applies `f` to a task and stores it, retrying on a concurrent change. `Ok(None)` when the
@@ -641,7 +670,12 @@ mod tests {
             .create(NewTask::new("create_media_buy", "media-buy", "a"))
             .await
             .unwrap();
-        assert!(reg.get("b", &t.task_id).await.unwrap().is_none());
+        assert!(
+            reg.get(Owner::Scope("b"), &t.task_id)
+                .await
+                .unwrap()
+                .is_none()
+        );
         let done = reg
             .complete(&t.task_id, json!({"media_buy_id": "mb1"}))
             .await
@@ -651,7 +685,7 @@ mod tests {
         let again = reg.complete(&t.task_id, json!({})).await.unwrap_err();
         assert_eq!(again.code(), codes::INVALID_STATE);
         let got = reg
-            .get("a", &t.task_id)
+            .get(Owner::Scope("a"), &t.task_id)
             .await
             .unwrap()
             .unwrap()
@@ -676,7 +710,11 @@ mod tests {
         );
         let r = reg.finish_work(&t.task_id, Ok(json!({}))).await.unwrap();
         assert!(r.is_none());
-        let stored = reg.get("a", &t.task_id).await.unwrap().unwrap();
+        let stored = reg
+            .get(Owner::Scope("a"), &t.task_id)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(stored.status, TaskStatus::Submitted);
         assert_eq!(stored.owner.as_deref(), Some("other"));
     }

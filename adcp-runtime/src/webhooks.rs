@@ -139,6 +139,8 @@ pub struct Delivery {
     pub id: String,
     /// The task it reports on.
     pub task_id: Option<String>,
+    /// The data scope of the account it reports to.
+    pub scope: String,
     /// Where to.
     pub url: String,
     /// The exact body sent on every attempt.
@@ -175,6 +177,7 @@ impl Delivery {
         Delivery {
             id: uuid::Uuid::new_v4().to_string(),
             task_id: task_id.map(str::to_owned),
+            scope: String::new(),
             url: url.to_owned(),
             body: payload.to_string(),
             auth,
@@ -244,6 +247,9 @@ pub fn deliveries(t: &TaskRecord) -> Vec<Delivery> {
             auth,
             Some(&t.task_id),
         ));
+    }
+    for d in &mut out {
+        d.scope.clone_from(&t.scope);
     }
     out
 }
@@ -585,6 +591,7 @@ mod tests {
             job: None,
             owner: None,
             revision: 2,
+            principal: None,
         }
     }
 

@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use time::OffsetDateTime;
 
 use crate::platform::BoxFuture;
-use crate::tasks::{StoreError, TaskRecord, TaskStore};
+use crate::tasks::{Owner, StoreError, TaskRecord, TaskStore};
 use crate::webhooks::{Delivery, DeliveryState, Outbox};
 
 struct Leased<T> {
@@ -98,12 +98,12 @@ impl TaskStore for MemoryStore {
         Box::pin(async move { Ok(r) })
     }
 
-    fn list<'a>(&'a self, scope: &'a str) -> BoxFuture<'a, Result<Vec<TaskRecord>, StoreError>> {
+    fn list<'a>(&'a self, by: Owner<'a>) -> BoxFuture<'a, Result<Vec<TaskRecord>, StoreError>> {
         let mut r: Vec<TaskRecord> = self
             .lock()
             .tasks
             .values()
-            .filter(|t| t.value.scope == scope)
+            .filter(|t| by.owns(&t.value))
             .map(|t| t.value.clone())
             .collect();
         r.sort_by(|a, b| {

@@ -12,6 +12,7 @@ use std::sync::Arc;
 pub use memory::MemoryStore;
 pub use sql::SqlStore;
 
+use crate::accounts::{AccountStore, IdKey, MemoryAccountStore};
 use crate::idempotency::{IdempotencyStore, MemoryIdempotencyStore};
 use crate::signing::{MemoryNonceStore, NonceStore};
 use crate::state::{MemoryStateStore, StateStore};
@@ -32,6 +33,10 @@ pub struct Stores {
     pub state: Arc<dyn StateStore>,
     /// The replay cache of signature nonces.
     pub nonces: Arc<dyn NonceStore>,
+    /// Accounts: the built-in roster, or an adopter's own (see [`Stores::with_accounts`]).
+    pub accounts: Arc<dyn AccountStore>,
+    /// The key account ids are derived with (kept in the store, so replicas agree).
+    pub(crate) ids: IdKey,
     /// PostgreSQL, for the cross-replica event relay.
     pub(crate) postgres_url: Option<String>,
     pub(crate) description: String,
@@ -61,6 +66,8 @@ impl Stores {
             idempotency: Arc::new(MemoryIdempotencyStore::default()),
             state: Arc::new(MemoryStateStore::default()),
             nonces: Arc::new(MemoryNonceStore::default()),
+            accounts: Arc::new(MemoryAccountStore::default()),
+            ids: IdKey::random(),
             postgres_url: None,
             description: "memory".into(),
         }
@@ -84,10 +91,19 @@ impl Stores {
             outbox: store.clone(),
             idempotency: store.clone(),
             state: store.clone(),
-            nonces: store,
+            nonces: store.clone(),
+            ids: store.ids(),
+            accounts: store,
             postgres_url: postgres.then(|| url.to_owned()),
             description: sql::redact(url),
         })
+    }
+
+    /// The same stores with accounts kept in `accounts` (an adopter's own database) rather than
+    /// the built-in roster.
+    pub fn with_accounts(mut self, accounts: Arc<dyn AccountStore>) -> Self {
+        self.accounts = accounts;
+        self
     }
 
     /// What the stores are, for the start-up log (never a password).

@@ -2,6 +2,8 @@
 //! PostgreSQL (shared by replicas). One portable dialect through sqlx's `Any` driver: `$n`
 //! parameters, `ON CONFLICT`, `RETURNING`, JSON as text and times as unix milliseconds.
 
+mod accounts;
+
 use std::time::Duration;
 
 use serde_json::Value;
@@ -13,78 +15,48 @@ use crate::idempotency::{ClaimState, IdemKey, IdempotencyStore, MAX_WAIT};
 use crate::platform::BoxFuture;
 use crate::signing::{NonceStore, Recorded};
 use crate::state::{StateStore, Versioned};
-use crate::tasks::{StoreError, TaskRecord, TaskStatus, TaskStore, from_millis, millis, now_ms};
+use crate::tasks::{
+    Owner, StoreError, TaskRecord, TaskStatus, TaskStore, from_millis, millis, now_ms,
+};
 use crate::webhooks::{Delivery, DeliveryState, Outbox};
 
-/// The schema version this code writes.
-const SCHEMA_VERSION: i64 = 1;
-
-const SCHEMA: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS adcp_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS adcp_tasks (
-        task_id TEXT PRIMARY KEY,
-        scope TEXT NOT NULL,
-        task_type TEXT NOT NULL,
-        protocol TEXT NOT NULL,
-        status TEXT NOT NULL,
-        message TEXT,
-        created_at BIGINT NOT NULL,
-        updated_at BIGINT NOT NULL,
-        result TEXT,
-        error TEXT,
-        push TEXT,
-        a2a_push TEXT,
-        context TEXT,
-        job TEXT,
-        owner TEXT,
-        lease_until BIGINT,
-        revision BIGINT NOT NULL
-    )",
-    "CREATE INDEX IF NOT EXISTS adcp_tasks_scope ON adcp_tasks (scope, created_at)",
-    "CREATE INDEX IF NOT EXISTS adcp_tasks_owner ON adcp_tasks (owner, lease_until)",
-    "CREATE TABLE IF NOT EXISTS adcp_outbox (
-        id TEXT PRIMARY KEY,
-        task_id TEXT,
-        url TEXT NOT NULL,
-        body TEXT NOT NULL,
-        auth TEXT,
-        idempotency_key TEXT NOT NULL,
-        state TEXT NOT NULL,
-        attempts BIGINT NOT NULL,
-        next_attempt_at BIGINT NOT NULL,
-        last_error TEXT,
-        created_at BIGINT NOT NULL,
-        owner TEXT,
-        lease_until BIGINT
-    )",
-    "CREATE INDEX IF NOT EXISTS adcp_outbox_due ON adcp_outbox (state, next_attempt_at)",
-    "CREATE INDEX IF NOT EXISTS adcp_outbox_task ON adcp_outbox (task_id)",
-    "CREATE TABLE IF NOT EXISTS adcp_idempotency (
-        scope TEXT NOT NULL,
-        task TEXT NOT NULL,
-        key TEXT NOT NULL,
-        hash TEXT NOT NULL,
-        state TEXT NOT NULL,
-        response TEXT,
-        created_at BIGINT NOT NULL,
-        lease_until BIGINT,
-        PRIMARY KEY (scope, task, key)
-    )",
-    "CREATE TABLE IF NOT EXISTS adcp_nonces (
-        keyid TEXT NOT NULL,
-        nonce TEXT NOT NULL,
-        expires_at BIGINT NOT NULL,
-        PRIMARY KEY (keyid, nonce)
-    )",
-    "CREATE TABLE IF NOT EXISTS adcp_state (
-        scope TEXT NOT NULL,
-        collection TEXT NOT NULL,
-        id TEXT NOT NULL,
-        value TEXT NOT NULL,
-        version BIGINT NOT NULL,
-        PRIMARY KEY (scope, collection, id)
-    )",
+/// The store's schema, one file per version under `adcp-runtime/migrations/`: applied in order
+/// by sqlx's migrator, which records each (with its checksum) in `_sqlx_migrations` and, on
+/// PostgreSQL, holds an advisory lock while it runs so replicas starting together migrate once.
+/// A released file never changes; the next schema change is one new file.
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        include_str!("../../migrations/0001_initial.sql"),
+    ),
+    (
+        2,
+        "accounts",
+        include_str!("../../migrations/0002_accounts.sql"),
+    ),
 ];
+
+fn migrator() -> sqlx::migrate::Migrator {
+    use sqlx::SqlSafeStr;
+    use sqlx::migrate::{Migration, MigrationType, Migrator};
+    let migrations = MIGRATIONS
+        .iter()
+        .map(|(version, description, sql)| {
+            Migration::new(
+                *version,
+                std::borrow::Cow::Borrowed(*description),
+                MigrationType::Simple,
+                sql.into_sql_str(),
+                false,
+            )
+        })
+        .collect::<Vec<_>>();
+    Migrator {
+        migrations: std::borrow::Cow::Owned(migrations),
+        ..Migrator::DEFAULT
+    }
+}
 
 /// How long a running idempotent request holds its key if its replica dies.
 const RUNNING_LEASE: Duration = Duration::from_secs(120);
@@ -100,6 +72,7 @@ pub(crate) enum Dialect {
 pub struct SqlStore {
     pool: AnyPool,
     dialect: Dialect,
+    ids: crate::accounts::IdKey,
 }
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
@@ -131,14 +104,14 @@ macro_rules! open_statuses {
 macro_rules! task_columns {
     () => {
         "task_id, scope, task_type, protocol, status, message, created_at, updated_at, result, \
-         error, push, a2a_push, context, job, owner, revision"
+         error, push, a2a_push, context, job, owner, revision, principal"
     };
 }
 
 macro_rules! outbox_columns {
     () => {
         "id, task_id, url, body, auth, idempotency_key, state, attempts, next_attempt_at, \
-         last_error, created_at"
+         last_error, created_at, scope"
     };
 }
 
@@ -166,6 +139,7 @@ fn task_from_row(r: &AnyRow) -> Result<TaskRecord, StoreError> {
         job,
         owner: r.try_get("owner").map_err(backend)?,
         revision: r.try_get("revision").map_err(backend)?,
+        principal: r.try_get("principal").map_err(backend)?,
     })
 }
 
@@ -179,6 +153,10 @@ fn delivery_from_row(r: &AnyRow) -> Result<Delivery, StoreError> {
     Ok(Delivery {
         id: r.try_get("id").map_err(backend)?,
         task_id: r.try_get("task_id").map_err(backend)?,
+        scope: r
+            .try_get::<Option<String>, _>("scope")
+            .map_err(backend)?
+            .unwrap_or_default(),
         url: r.try_get("url").map_err(backend)?,
         body: r.try_get("body").map_err(backend)?,
         auth,
@@ -234,8 +212,13 @@ impl SqlStore {
             });
         }
         let pool = options.connect(url).await.map_err(backend)?;
-        let store = SqlStore { pool, dialect };
+        let mut store = SqlStore {
+            pool,
+            dialect,
+            ids: crate::accounts::IdKey::random(),
+        };
         store.migrate().await?;
+        store.ids = store.id_key().await?;
         Ok(store)
     }
 
@@ -243,55 +226,41 @@ impl SqlStore {
         self.dialect
     }
 
-    async fn migrate(&self) -> Result<(), StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(backend)?;
-        if self.dialect == Dialect::Sqlite {
-            // WAL lets readers run beside the writer; the mode is kept in the file.
-            conn.execute("PRAGMA journal_mode = WAL")
-                .await
-                .map_err(backend)?;
-        } else {
-            // Replicas starting together must not create the tables twice.
-            conn.execute("SELECT 1 FROM (SELECT pg_advisory_lock(4232021)::text) AS l")
-                .await
-                .map_err(backend)?;
-        }
-        let mut result = Ok(());
-        for stmt in SCHEMA {
-            if let Err(e) = conn.execute(*stmt).await {
-                result = Err(backend(e));
-                break;
-            }
-        }
-        if result.is_ok() {
-            result = self.check_version(&mut conn).await;
-        }
-        if self.dialect == Dialect::Postgres {
-            let _ = conn
-                .execute("SELECT 1 FROM (SELECT pg_advisory_unlock(4232021)::text) AS l")
-                .await;
-        }
-        result
+    pub(crate) fn ids(&self) -> crate::accounts::IdKey {
+        self.ids.clone()
     }
 
-    async fn check_version(&self, conn: &mut sqlx::AnyConnection) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO adcp_meta (name, value) VALUES ('schema_version', $1) ON CONFLICT (name) DO NOTHING")
-            .bind(SCHEMA_VERSION.to_string())
-            .execute(&mut *conn)
-            .await
-            .map_err(backend)?;
-        let v: String = sqlx::query("SELECT value FROM adcp_meta WHERE name = 'schema_version'")
-            .fetch_one(&mut *conn)
+    async fn migrate(&self) -> Result<(), StoreError> {
+        if self.dialect == Dialect::Sqlite {
+            // WAL lets readers run beside the writer; the mode is kept in the file.
+            self.pool
+                .execute("PRAGMA journal_mode = WAL")
+                .await
+                .map_err(backend)?;
+        }
+        migrator().run(&self.pool).await.map_err(backend)
+    }
+
+    /// The key account ids are derived with: made once per store, so that every replica
+    /// derives the same ids.
+    async fn id_key(&self) -> Result<crate::accounts::IdKey, StoreError> {
+        let fresh = crate::accounts::IdKey::random();
+        sqlx::query(
+            "INSERT INTO adcp_meta (name, value) VALUES ('account_id_key', $1) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(fresh.to_hex())
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        let hex: String = sqlx::query("SELECT value FROM adcp_meta WHERE name = 'account_id_key'")
+            .fetch_one(&self.pool)
             .await
             .map_err(backend)?
             .try_get("value")
             .map_err(backend)?;
-        match v.parse::<i64>() {
-            Ok(n) if n <= SCHEMA_VERSION => Ok(()),
-            _ => Err(StoreError::Backend(format!(
-                "the store's schema version is {v}; this build knows up to {SCHEMA_VERSION}"
-            ))),
-        }
+        crate::accounts::IdKey::from_hex(&hex)
+            .ok_or_else(|| StoreError::Backend("the stored account id key is malformed".into()))
     }
 
     async fn insert_deliveries(
@@ -307,8 +276,8 @@ impl SqlStore {
                 .map_err(backend)?;
             sqlx::query(
                 "INSERT INTO adcp_outbox (id, task_id, url, body, auth, idempotency_key, state, \
-                 attempts, next_attempt_at, last_error, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                 attempts, next_attempt_at, last_error, created_at, scope) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             )
             .bind(d.id.clone())
             .bind(d.task_id.clone())
@@ -321,6 +290,7 @@ impl SqlStore {
             .bind(millis(d.next_attempt_at))
             .bind(d.last_error.clone())
             .bind(millis(d.created_at))
+            .bind(d.scope.clone())
             .execute(&mut **tx)
             .await
             .map_err(backend)?;
@@ -369,8 +339,8 @@ impl TaskStore for SqlStore {
                 "INSERT INTO adcp_tasks (",
                 task_columns!(),
                 ", lease_until) VALUES \
-                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
-                 ON CONFLICT (task_id) DO NOTHING"
+                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+                 $18) ON CONFLICT (task_id) DO NOTHING"
             ))
             .bind(task.task_id.clone())
             .bind(task.scope.clone())
@@ -388,6 +358,7 @@ impl TaskStore for SqlStore {
             .bind(job)
             .bind(task.owner.clone())
             .bind(task.revision)
+            .bind(task.principal.clone())
             .bind(lease_until.map(millis))
             .execute(&mut *tx)
             .await
@@ -469,14 +440,27 @@ impl TaskStore for SqlStore {
         })
     }
 
-    fn list<'a>(&'a self, scope: &'a str) -> BoxFuture<'a, Result<Vec<TaskRecord>, StoreError>> {
+    fn list<'a>(&'a self, by: Owner<'a>) -> BoxFuture<'a, Result<Vec<TaskRecord>, StoreError>> {
         Box::pin(async move {
-            let sql = concat!(
-                "SELECT ",
-                task_columns!(),
-                " FROM adcp_tasks WHERE scope = $1 ORDER BY created_at DESC, task_id DESC"
-            );
-            self.select(sql, &[scope], task_from_row).await
+            match by {
+                Owner::Scope(scope) => {
+                    let sql = concat!(
+                        "SELECT ",
+                        task_columns!(),
+                        " FROM adcp_tasks WHERE scope = $1 ORDER BY created_at DESC, task_id DESC"
+                    );
+                    self.select(sql, &[scope], task_from_row).await
+                }
+                Owner::Principal(principal) => {
+                    let sql = concat!(
+                        "SELECT ",
+                        task_columns!(),
+                        " FROM adcp_tasks WHERE principal = $1 \
+                         ORDER BY created_at DESC, task_id DESC"
+                    );
+                    self.select(sql, &[principal], task_from_row).await
+                }
+            }
         })
     }
 

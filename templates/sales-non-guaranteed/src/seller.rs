@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use adcp_runtime::lifecycle::{self, ACCOUNT, CREATIVE, MEDIA_BUY, Page};
+use adcp_runtime::lifecycle::{self, CREATIVE, MEDIA_BUY, Page};
 use adcp_runtime::wire::*;
 use adcp_runtime::{
     AdcpError, AdcpResult, ControllerReply, Ctx, Hybrid, ScenarioParams, TaskHandoff, codes,
@@ -20,8 +20,8 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::catalog;
 use crate::store::{
-    self, ACCOUNTS, AccountState, CREATIVES, Creative, FORMATS, GOVERNANCE, MEDIA_BUYS, MediaBuy,
-    PLANS, PRODUCTS, PackageState,
+    self, CREATIVES, Creative, FORMATS, GOVERNANCE, MEDIA_BUYS, MediaBuy, PLANS, PRODUCTS,
+    PackageState,
 };
 
 /// Buys whose total budget is above this go to manual review.
@@ -531,12 +531,13 @@ impl Seller {
         let mut currency = None;
         let mut packages = Vec::with_capacity(requested.len());
         for (i, p) in requested.iter().enumerate() {
-            let id = store::next_id(ctx, "pkg").await?;
+            let id = ctx.new_id("pkg");
             packages.push(self.package(ctx, i, p, id, &mut currency).await?);
         }
         let created = now();
         let mut buy = MediaBuy {
-            media_buy_id: store::next_id(ctx, "mb").await?,
+            owner: ctx.scope().to_owned(),
+            media_buy_id: ctx.new_id("mb"),
             status: "pending_creatives".into(),
             currency: currency.unwrap_or_else(|| "USD".into()),
             start_time: rfc3339(start),
@@ -616,11 +617,12 @@ impl Seller {
         let Some(current) = store::get::<MediaBuy>(ctx, MEDIA_BUYS, &id).await? else {
             return Err(media_buy_not_found("media_buy_id"));
         };
+        ctx.require_account_match(&current.owner, || media_buy_not_found("media_buy_id"))?;
         // New packages are checked against the catalogue before the buy is touched.
         let mut added = Vec::new();
         let mut currency = Some(current.currency);
         for (i, p) in req.new_packages.iter().flatten().enumerate() {
-            let pid = store::next_id(ctx, "pkg").await?;
+            let pid = ctx.new_id("pkg");
             added.push(
                 self.package(ctx, i, p, pid, &mut currency)
                     .await
@@ -780,7 +782,7 @@ impl Seller {
             Some(ids) => {
                 let mut found = Vec::with_capacity(ids.len());
                 for id in ids {
-                    if let Some(b) = store::get(ctx, MEDIA_BUYS, id).await? {
+                    if let Some(b) = store::media_buy(ctx, id).await? {
                         found.push(b);
                     }
                 }
@@ -822,7 +824,7 @@ impl Seller {
             Some(ids) => {
                 let (mut found, mut missing) = (Vec::new(), Vec::new());
                 for (i, id) in ids.iter().enumerate() {
-                    match store::get(ctx, MEDIA_BUYS, id).await? {
+                    match store::media_buy(ctx, id).await? {
                         Some(b) => found.push(b),
                         None => missing.push(i),
                     }
@@ -1082,117 +1084,6 @@ impl Seller {
         Ok(resp)
     }
 
-    async fn sync_accounts(
-        &self,
-        ctx: &Ctx,
-        req: SyncAccountsRequest,
-    ) -> AdcpResult<SyncAccountsSuccess> {
-        let dry_run = req.dry_run.unwrap_or(false);
-        let mut accounts: Vec<AccountState> = store::list(ctx, ACCOUNTS).await?;
-        let mut items = Vec::new();
-        for a in &req.accounts {
-            let billing = serde_json::to_value(a.billing)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
-            let existing = accounts
-                .iter()
-                .position(|x| x.brand.domain == a.brand.domain && x.operator == a.operator);
-            let (action, account) = match existing {
-                Some(i) if accounts[i].billing == billing => (
-                    SyncAccountsSuccessAccountsItemAction::Unchanged,
-                    accounts[i].clone(),
-                ),
-                Some(i) => {
-                    let mut updated = accounts[i].clone();
-                    updated.billing.clone_from(&billing);
-                    if !dry_run {
-                        store::put(ctx, ACCOUNTS, &updated.account_id, &updated).await?;
-                        accounts[i] = updated.clone();
-                    }
-                    (SyncAccountsSuccessAccountsItemAction::Updated, updated)
-                }
-                None => {
-                    let created = AccountState {
-                        account_id: store::next_id(ctx, "acc").await?,
-                        brand: a.brand.clone(),
-                        operator: a.operator.clone(),
-                        billing: billing.clone(),
-                        status: "active".into(),
-                        sandbox: a.sandbox.unwrap_or(false) || ctx.sandbox(),
-                    };
-                    if !dry_run {
-                        store::put(ctx, ACCOUNTS, &created.account_id, &created).await?;
-                        accounts.push(created.clone());
-                    }
-                    (SyncAccountsSuccessAccountsItemAction::Created, created)
-                }
-            };
-            let status = account
-                .status
-                .parse()
-                .unwrap_or(SyncAccountsSuccessAccountsItemStatus::Active);
-            let mut item = SyncAccountsSuccessAccountsItem::new(
-                action,
-                a.brand.clone(),
-                a.operator.clone(),
-                status,
-            );
-            item.account_id = Some(account.account_id);
-            item.billing = Some(a.billing);
-            if a.sandbox.unwrap_or(false) || ctx.sandbox() {
-                item.sandbox = Some(true);
-            }
-            items.push(item);
-        }
-        let mut resp = SyncAccountsSuccess::new(items);
-        if dry_run {
-            resp.dry_run = Some(true);
-        }
-        Ok(resp)
-    }
-
-    async fn list_accounts(
-        &self,
-        ctx: &Ctx,
-        req: ListAccountsRequest,
-    ) -> AdcpResult<ListAccountsResponse> {
-        let wanted = req
-            .status
-            .map(|s| serde_json::to_value(s).unwrap_or_default());
-        let kept: Vec<AccountState> = store::list(ctx, ACCOUNTS).await?;
-        let all: Vec<Account> = kept
-            .iter()
-            .filter(|a| {
-                wanted
-                    .as_ref()
-                    .is_none_or(|w| w.as_str() == Some(a.status.as_str()))
-            })
-            .map(|a| {
-                let mut w = Account::new(
-                    a.account_id.clone(),
-                    format!("{} via {}", a.brand.domain, a.operator),
-                    a.status.parse().unwrap_or(AccountStatus::Active),
-                );
-                w.brand = Some(a.brand.clone());
-                w.operator = Some(a.operator.clone());
-                w.billing = a.billing.parse().ok();
-                w.sandbox = Some(a.sandbox);
-                w
-            })
-            .collect();
-        let page = Page::from_request(
-            req.pagination
-                .as_ref()
-                .map(|p| serde_json::to_value(p).unwrap_or_default())
-                .as_ref(),
-            all.len(),
-        )?;
-        let mut resp = ListAccountsResponse::new(all[page.range()].to_vec());
-        resp.pagination = Some(page_response(&page)?);
-        Ok(resp)
-    }
-
     async fn sync_governance(
         &self,
         ctx: &Ctx,
@@ -1200,7 +1091,7 @@ impl Seller {
     ) -> AdcpResult<SyncGovernanceSuccess> {
         let mut items = Vec::with_capacity(req.accounts.len());
         for a in &req.accounts {
-            let id = store::next_id(ctx, "gov").await?;
+            let id = ctx.new_id("gov");
             store::put(ctx, GOVERNANCE, &id, a).await?;
             items.push(SyncGovernanceSuccessAccountsItem::new(
                 a.account.clone(),
@@ -1336,6 +1227,7 @@ impl Seller {
             })
             .collect();
         let buy = MediaBuy {
+            owner: ctx.scope().to_owned(),
             media_buy_id: id.clone(),
             status: f["status"]
                 .as_str()
@@ -1429,32 +1321,6 @@ impl Seller {
             }
             c.status = to.clone();
             c.updated = now();
-            Ok(ControllerReply::Transition {
-                previous,
-                current: to.clone(),
-            })
-        })
-        .await
-    }
-
-    async fn force_account_status(
-        &self,
-        ctx: &Ctx,
-        params: ScenarioParams,
-    ) -> AdcpResult<ControllerReply> {
-        let id = params.account_id.clone().unwrap_or_default();
-        let to = params.status.unwrap_or_default();
-        let missing = || controller_not_found("account", &id);
-        store::modify(ctx, ACCOUNTS, &id, missing, |a: &mut AccountState| {
-            let previous = a.status.clone();
-            if !ACCOUNT.allows(&previous, &to) {
-                return Err(AdcpError::new(
-                    "INVALID_TRANSITION",
-                    format!("an account cannot go from `{previous}` to `{to}`"),
-                )
-                .with_details(json!({"current_state": previous})));
-            }
-            a.status = to.clone();
             Ok(ControllerReply::Transition {
                 previous,
                 current: to.clone(),

@@ -3,7 +3,7 @@
 //! account's media buys, creatives and accounts are its own; the sandbox scope of a compliance
 //! run is one partition. One document per entity, changed by compare-and-set.
 
-use adcp_runtime::wire::{BrandRef, Targeting};
+use adcp_runtime::wire::Targeting;
 use adcp_runtime::{AdcpError, AdcpResult, Ctx};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -15,10 +15,8 @@ pub(crate) const PRODUCTS: &str = "products";
 pub(crate) const FORMATS: &str = "formats";
 pub(crate) const MEDIA_BUYS: &str = "media_buys";
 pub(crate) const CREATIVES: &str = "creatives";
-pub(crate) const ACCOUNTS: &str = "accounts";
 pub(crate) const GOVERNANCE: &str = "governance";
 pub(crate) const PLANS: &str = "plans";
-const IDS: &str = "ids";
 
 /// A package of a media buy.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -43,6 +41,9 @@ pub(crate) struct PackageState {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct MediaBuy {
     pub(crate) media_buy_id: String,
+    /// The data scope of the account that booked it (`Ctx::scope`), checked on every read
+    /// with `Ctx::require_account_match`.
+    pub(crate) owner: String,
     pub(crate) status: String,
     pub(crate) currency: String,
     pub(crate) start_time: String,
@@ -82,17 +83,6 @@ pub(crate) struct Creative {
     pub(crate) updated: OffsetDateTime,
     /// The creative as synced, kept to tell `updated` from `unchanged`.
     pub(crate) body: Value,
-}
-
-/// An account this seller keeps.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) struct AccountState {
-    pub(crate) account_id: String,
-    pub(crate) brand: BrandRef,
-    pub(crate) operator: String,
-    pub(crate) billing: String,
-    pub(crate) status: String,
-    pub(crate) sandbox: bool,
 }
 
 /// A document of the request's scope.
@@ -136,14 +126,9 @@ where
         .ok_or_else(missing)
 }
 
-/// A fresh id with a prefix (`mb_3`), unique in the scope.
-pub(crate) async fn next_id(ctx: &Ctx, prefix: &str) -> AdcpResult<String> {
-    let n = ctx
-        .state()
-        .update(ctx.scope(), IDS, prefix, |n: &mut u64| {
-            *n += 1;
-            Ok(*n)
-        })
-        .await?;
-    Ok(format!("{prefix}_{n}"))
+/// A media buy of the request's account: one stored for another account (which the scoped
+/// state never returns, but the buy says whose it is) is as absent as one that does not exist.
+pub(crate) async fn media_buy(ctx: &Ctx, id: &str) -> AdcpResult<Option<MediaBuy>> {
+    let buy: Option<MediaBuy> = get(ctx, MEDIA_BUYS, id).await?;
+    Ok(buy.filter(|b| ctx.owns(&b.owner)))
 }

@@ -1,0 +1,996 @@
+//! Accounts: which account a call acts for, and whether its caller may act for it.
+//!
+//! Every call is resolved to one [`Account`] before adopter code runs, and every stored thing
+//! (tasks, idempotency records, adopter state, webhooks) is keyed by that account's data
+//! scope. How the account is found is the platform's [`AccountMode`]:
+//!
+//! | mode | the request names | resolves to | a name the caller may not use |
+//! |---|---|---|---|
+//! | `explicit` | `account: {account_id}` | that account, if the caller owns it | `ACCOUNT_NOT_FOUND` |
+//! | `explicit` | `account: {brand, operator, sandbox?}` | the caller's account with that natural key: the one `sync_accounts` declared, else an implicit account derived from the key | never refused: another caller's key is a different account |
+//! | `explicit` | nothing | the caller's default account | — |
+//! | `from_auth` | anything or nothing | the caller's account (the store's mapping, else one derived from the principal) | `account_id` of another account: `ACCOUNT_NOT_FOUND` |
+//! | `singleton` | anything or nothing | `<base>:<principal>`: one platform account, its data per caller | `account_id` other than `<base>` or `<base>:<principal>`: `ACCOUNT_NOT_FOUND` |
+//!
+//! Under compliance testing ([`Config::compliance_testing`](crate::Config)), in every mode: a
+//! call that names no account, a natural key whose brand and operator are test identities
+//! (`*.example`, RFC 2606) unless it says `"sandbox": false`, and an `account_id` that names
+//! none of the caller's accounts act for the caller's sandbox account; every sandbox account of
+//! a caller shares one data scope, so fixtures the runner seeds through one test identity are
+//! seen through the others. Without compliance testing a sandbox account (`"sandbox": true`)
+//! is an account of its own like any other.
+//!
+//! "Does not exist" and "is not yours" are the same answer, byte for byte, so accounts cannot
+//! be enumerated; account ids the runtime allocates are derived with a key only the store
+//! knows, so they cannot be guessed either.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use adcp_wire::{
+    AccountRef, AccountStatus, BillingParty, BrandRef, ListAccountsRequest, ListAccountsResponse,
+    PaymentTerms, SyncAccountsRequest, SyncAccountsSuccess, SyncAccountsSuccessAccountsItem,
+    SyncAccountsSuccessAccountsItemAction,
+};
+use hmac::{KeyInit, Mac};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::ctx::{Ctx, Principal};
+use crate::error::{AdcpError, AdcpResult, codes};
+use crate::platform::{AccountMode, BoxFuture};
+use crate::tasks::StoreError;
+
+/// The principal of calls that present no credential (a server without authentication).
+pub const ANONYMOUS: &str = "anonymous";
+
+/// An account a call acts for: what the store keeps, and what handlers see on
+/// [`Ctx::account`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Account {
+    /// The seller-assigned id (`account_id` on the wire).
+    pub id: String,
+    /// A display name.
+    #[serde(default)]
+    pub name: String,
+    /// Its status: `active` accounts transact; see [`Account::gate`] for the others.
+    #[serde(default = "active")]
+    pub status: AccountStatus,
+    /// The advertiser, for accounts named by natural key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brand: Option<BrandRef>,
+    /// The operator (agency, or the brand itself), for accounts named by natural key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
+    /// Who is invoiced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing: Option<BillingParty>,
+    /// Payment terms agreed in `sync_accounts`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_terms: Option<PaymentTerms>,
+    /// A sandbox account: nothing it does is real.
+    #[serde(default)]
+    pub sandbox: bool,
+    /// The principal that owns it (the only one that may act for it, in the built-in stores).
+    #[serde(default)]
+    pub owner: String,
+    /// Declared through `sync_accounts` (and so listed by `list_accounts`), rather than
+    /// implied by a natural key or a default.
+    #[serde(default)]
+    pub declared: bool,
+    /// The adopter's own data about the account (credit, upstream ids, ...): see
+    /// [`Account::metadata`].
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub metadata: Map<String, Value>,
+}
+
+fn active() -> AccountStatus {
+    AccountStatus::Active
+}
+
+impl Account {
+    /// An active account `id` owned by `owner`.
+    pub fn new(id: impl Into<String>, owner: impl Into<String>) -> Self {
+        let id = id.into();
+        Account {
+            name: id.clone(),
+            id,
+            status: AccountStatus::Active,
+            brand: None,
+            operator: None,
+            billing: None,
+            payment_terms: None,
+            sandbox: false,
+            owner: owner.into(),
+            declared: false,
+            metadata: Map::new(),
+        }
+    }
+
+    /// The adopter metadata, decoded as `T` (`T::default()` when there is none).
+    pub fn metadata<T: DeserializeOwned + Default>(&self) -> AdcpResult<T> {
+        if self.metadata.is_empty() {
+            return Ok(T::default());
+        }
+        serde_json::from_value(Value::Object(self.metadata.clone())).map_err(|e| {
+            tracing::error!(account = %self.id, error = %e, "account metadata does not decode");
+            AdcpError::internal("the account's data does not decode")
+        })
+    }
+
+    /// Replaces the adopter metadata with `value` (which must encode as a JSON object).
+    pub fn set_metadata<T: Serialize>(&mut self, value: &T) -> AdcpResult<()> {
+        match serde_json::to_value(value) {
+            Ok(Value::Object(m)) => {
+                self.metadata = m;
+                Ok(())
+            }
+            Ok(_) => Err(AdcpError::internal(
+                "account metadata must encode as a JSON object",
+            )),
+            Err(e) => Err(AdcpError::internal(e.to_string())),
+        }
+    }
+
+    /// The natural key, for accounts named by one.
+    pub fn natural_key(&self) -> Option<NaturalKey> {
+        Some(NaturalKey {
+            domain: self.brand.as_ref()?.domain.clone(),
+            brand_id: self.brand.as_ref()?.brand_id.clone(),
+            operator: self.operator.clone()?,
+            sandbox: self.sandbox,
+        })
+    }
+
+    /// The account on the wire (`core/account.json`).
+    pub fn to_wire(&self) -> adcp_wire::Account {
+        let mut w = adcp_wire::Account::new(self.id.clone(), self.name.clone(), self.status);
+        w.brand.clone_from(&self.brand);
+        w.operator.clone_from(&self.operator);
+        w.billing = self.billing;
+        w.payment_terms = self.payment_terms;
+        w.sandbox = Some(self.sandbox);
+        w
+    }
+
+    /// Whether the account may serve `task` in its status: `closed` and `rejected` accounts
+    /// act for nothing (`ACCOUNT_NOT_FOUND`, as for an account that does not exist);
+    /// `suspended` ones only read (`ACCOUNT_SUSPENDED`); `pending_approval` ones only read
+    /// (`ACCOUNT_SETUP_REQUIRED`); `payment_required` ones take no new spend
+    /// (`ACCOUNT_PAYMENT_REQUIRED` on `create_media_buy` and on `update_media_buy` adding
+    /// packages).
+    pub fn gate(&self, task: &adcp_wire::TaskSpec, args: &Map<String, Value>) -> AdcpResult<()> {
+        let code = match self.status {
+            AccountStatus::Active => return Ok(()),
+            AccountStatus::Closed | AccountStatus::Rejected => return Err(not_found()),
+            AccountStatus::Suspended if task.mutating => codes::ACCOUNT_SUSPENDED,
+            AccountStatus::PendingApproval if task.mutating => codes::ACCOUNT_SETUP_REQUIRED,
+            AccountStatus::PaymentRequired
+                if task.name == "create_media_buy"
+                    || (task.name == "update_media_buy" && args.contains_key("new_packages")) =>
+            {
+                codes::ACCOUNT_PAYMENT_REQUIRED
+            }
+            _ => return Ok(()),
+        };
+        Err(AdcpError::new(
+            code,
+            format!("the account is {} and cannot do this", self.status),
+        )
+        .with_field("account")
+        .with_details(json!({"status": self.status})))
+    }
+}
+
+/// The natural key of an implicit account: brand, operator and the sandbox flag.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NaturalKey {
+    /// `brand.domain`.
+    pub domain: String,
+    /// `brand.brand_id`, for a house of brands.
+    pub brand_id: Option<String>,
+    /// `operator`.
+    pub operator: String,
+    /// `sandbox` (false when absent).
+    pub sandbox: bool,
+}
+
+impl NaturalKey {
+    /// One string for the key, for indexes: never parsed back.
+    pub fn canonical(&self) -> String {
+        format!(
+            "{}\u{1f}{}\u{1f}{}\u{1f}{}",
+            self.domain,
+            self.brand_id.as_deref().unwrap_or(""),
+            self.operator,
+            u8::from(self.sandbox)
+        )
+    }
+
+    /// Whether brand and operator are both reserved test names (`*.example`, RFC 2606), the
+    /// identities of the compliance runner.
+    pub fn is_test_identity(&self) -> bool {
+        is_test_domain(&self.domain) && is_test_domain(&self.operator)
+    }
+
+    fn of(brand: &BrandRef, operator: &str, sandbox: Option<bool>) -> Self {
+        NaturalKey {
+            domain: brand.domain.clone(),
+            brand_id: brand.brand_id.clone(),
+            operator: operator.to_owned(),
+            sandbox: sandbox.unwrap_or(false),
+        }
+    }
+}
+
+fn is_test_domain(d: &str) -> bool {
+    d == "example" || d.ends_with(".example")
+}
+
+/// A reference to an account, as an [`AccountStore`] resolves it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reference {
+    /// `{account_id}`.
+    Id(String),
+    /// `{brand, operator, sandbox?}`.
+    Key(NaturalKey),
+}
+
+/// Where accounts are kept: the built-in roster (memory, SQLite, PostgreSQL: see
+/// [`Stores`](crate::Stores)), or an adopter's own database behind this trait.
+///
+/// A store answers only for the principal asking: an account the principal may not act for is
+/// `None`, exactly as an account that does not exist.
+pub trait AccountStore: Send + Sync + 'static {
+    /// The account `reference` names, if `principal` may act for it.
+    fn resolve<'a>(
+        &'a self,
+        principal: &'a str,
+        reference: &'a Reference,
+    ) -> BoxFuture<'a, Result<Option<Account>, StoreError>>;
+    /// The accounts `principal` declared (through `sync_accounts`), oldest first.
+    fn list<'a>(&'a self, principal: &'a str) -> BoxFuture<'a, Result<Vec<Account>, StoreError>>;
+    /// Creates or replaces `account` (owned by `account.owner`). An account of another owner
+    /// is never replaced: that is `StoreError::Exists`.
+    fn upsert<'a>(&'a self, account: &'a Account) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// In `from_auth` mode, the account a principal's credential stands for, when the store
+    /// maps principals to accounts; `None` lets the runtime derive one per principal.
+    fn for_principal<'a>(
+        &'a self,
+        _principal: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Account>, StoreError>> {
+        Box::pin(async { Ok(None) })
+    }
+}
+
+/// The roster in memory.
+#[derive(Default)]
+pub struct MemoryAccountStore {
+    accounts: Mutex<BTreeMap<String, (u64, Account)>>,
+    next: Mutex<u64>,
+}
+
+impl AccountStore for MemoryAccountStore {
+    fn resolve<'a>(
+        &'a self,
+        principal: &'a str,
+        reference: &'a Reference,
+    ) -> BoxFuture<'a, Result<Option<Account>, StoreError>> {
+        let all = self.accounts.lock().unwrap_or_else(PoisonError::into_inner);
+        let found = match reference {
+            Reference::Id(id) => all.get(id).map(|(_, a)| a),
+            Reference::Key(key) => all
+                .values()
+                .map(|(_, a)| a)
+                .find(|a| a.owner == principal && a.natural_key().as_ref() == Some(key)),
+        }
+        .filter(|a| a.owner == principal)
+        .cloned();
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn list<'a>(&'a self, principal: &'a str) -> BoxFuture<'a, Result<Vec<Account>, StoreError>> {
+        let all = self.accounts.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut mine: Vec<&(u64, Account)> = all
+            .values()
+            .filter(|(_, a)| a.owner == principal && a.declared)
+            .collect();
+        mine.sort_by_key(|(n, _)| *n);
+        let out = mine.into_iter().map(|(_, a)| a.clone()).collect();
+        Box::pin(async move { Ok(out) })
+    }
+
+    fn upsert<'a>(&'a self, account: &'a Account) -> BoxFuture<'a, Result<(), StoreError>> {
+        let mut all = self.accounts.lock().unwrap_or_else(PoisonError::into_inner);
+        let order = match all.get(&account.id) {
+            Some((_, a)) if a.owner != account.owner => {
+                let taken = StoreError::Exists(account.id.clone());
+                return Box::pin(async move { Err(taken) });
+            }
+            Some((n, _)) => *n,
+            None => {
+                let mut next = self.next.lock().unwrap_or_else(PoisonError::into_inner);
+                *next += 1;
+                *next
+            }
+        };
+        all.insert(account.id.clone(), (order, account.clone()));
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// Derives account ids: an HMAC of what the account is, under a key kept in the store, so an
+/// id is stable across calls, restarts and replicas, and cannot be guessed.
+#[derive(Clone)]
+pub(crate) struct IdKey(Arc<[u8; 32]>);
+
+impl std::fmt::Debug for IdKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IdKey(..)")
+    }
+}
+
+impl IdKey {
+    pub(crate) fn new(bytes: [u8; 32]) -> Self {
+        IdKey(Arc::new(bytes))
+    }
+
+    pub(crate) fn random() -> Self {
+        let mut b = [0u8; 32];
+        b[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        b[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        IdKey::new(b)
+    }
+
+    pub(crate) fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    pub(crate) fn from_hex(hex: &str) -> Option<Self> {
+        let bytes = hex.as_bytes();
+        if bytes.len() != 64 {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (i, pair) in bytes.chunks(2).enumerate() {
+            let s = std::str::from_utf8(pair).ok()?;
+            out[i] = u8::from_str_radix(s, 16).ok()?;
+        }
+        Some(IdKey::new(out))
+    }
+
+    /// `prefix` + 26 base32 characters (130 bits) of HMAC-SHA256 over `parts`.
+    pub(crate) fn derive(&self, prefix: &str, parts: &[&str]) -> String {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.0[..])
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        for p in parts {
+            mac.update(&(p.len() as u64).to_be_bytes());
+            mac.update(p.as_bytes());
+        }
+        let tag = mac.finalize().into_bytes();
+        format!(
+            "{prefix}{}",
+            base32(&tag[..17]).get(..26).unwrap_or_default()
+        )
+    }
+}
+
+/// `prefix_` and 26 random base32 characters (the 122 random bits of a v4 UUID).
+pub(crate) fn random_id(prefix: &str) -> String {
+    let bits = uuid::Uuid::new_v4().as_u128();
+    let mut out = String::with_capacity(prefix.len() + 27);
+    out.push_str(prefix);
+    out.push('_');
+    out.push_str(base32(&bits.to_be_bytes()).get(..26).unwrap_or_default());
+    out
+}
+
+/// Lowercase RFC 4648 base32 without padding.
+pub(crate) fn base32(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+    let mut out = String::with_capacity(bytes.len() * 8 / 5 + 1);
+    let (mut buffer, mut bits) = (0u32, 0u32);
+    for &b in bytes {
+        buffer = (buffer << 8) | u32::from(b);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(char::from(ALPHABET[((buffer >> bits) & 31) as usize]));
+        }
+    }
+    if bits > 0 {
+        out.push(char::from(ALPHABET[((buffer << (5 - bits)) & 31) as usize]));
+    }
+    out
+}
+
+/// `ACCOUNT_NOT_FOUND`: the one answer for an account that does not exist and for one the
+/// caller may not act for. It names the field, never the id.
+pub fn not_found() -> AdcpError {
+    AdcpError::new(
+        codes::ACCOUNT_NOT_FOUND,
+        "no such account for this caller; see list_accounts, or declare it with sync_accounts",
+    )
+    .with_field("account")
+}
+
+/// A resolved call: the account and the data scope every store keys its things by.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Resolved {
+    /// The account.
+    pub account: Account,
+    /// Its data scope.
+    pub scope: String,
+}
+
+/// Resolves calls to accounts: the account mode, the store and the id key.
+#[derive(Clone)]
+pub(crate) struct Resolver {
+    pub(crate) store: Arc<dyn AccountStore>,
+    pub(crate) ids: IdKey,
+    pub(crate) mode: AccountMode,
+    pub(crate) compliance_testing: bool,
+    pub(crate) singleton_base: String,
+}
+
+fn store_error(e: &StoreError) -> AdcpError {
+    tracing::error!(error = %e, "account store");
+    AdcpError::internal("the account store is unavailable")
+}
+
+/// The principal id a call acts as.
+pub(crate) fn principal_id(p: Option<&Principal>) -> &str {
+    p.map_or(ANONYMOUS, |p| p.id.as_str())
+}
+
+impl Resolver {
+    /// The data scope of an account (see the module docs for sandbox accounts).
+    pub(crate) fn scope_of(&self, account: &Account) -> String {
+        if self.compliance_testing && account.sandbox {
+            format!("acct:{}", self.sandbox_id(&account.owner))
+        } else {
+            format!("acct:{}", account.id)
+        }
+    }
+
+    fn resolved(&self, account: Account) -> Resolved {
+        Resolved {
+            scope: self.scope_of(&account),
+            account,
+        }
+    }
+
+    fn sandbox_id(&self, principal: &str) -> String {
+        self.ids.derive("acc_", &[principal, "sandbox"])
+    }
+
+    /// The account of a principal's calls that name none.
+    fn default_account(&self, principal: &str) -> Account {
+        if self.compliance_testing {
+            return self.sandbox_account(principal);
+        }
+        let mut a = Account::new(self.ids.derive("acc_", &[principal, "default"]), principal);
+        a.name = format!("default account of {principal}");
+        a
+    }
+
+    fn sandbox_account(&self, principal: &str) -> Account {
+        let mut a = Account::new(self.sandbox_id(principal), principal);
+        a.name = format!("sandbox account of {principal}");
+        a.sandbox = true;
+        a
+    }
+
+    fn key_account(&self, principal: &str, key: &NaturalKey, brand: &BrandRef) -> Account {
+        let sandbox = if key.sandbox { "1" } else { "0" };
+        let id = self.ids.derive(
+            "acc_",
+            &[
+                principal,
+                "key",
+                &key.domain,
+                key.brand_id.as_deref().unwrap_or(""),
+                &key.operator,
+                sandbox,
+            ],
+        );
+        let mut a = Account::new(id, principal);
+        a.name = format!("{} via {}", key.domain, key.operator);
+        a.brand = Some(brand.clone());
+        a.operator = Some(key.operator.clone());
+        a.sandbox = key.sandbox;
+        a
+    }
+
+    fn auth_account(&self, principal: &str) -> Account {
+        let mut a = Account::new(self.ids.derive("acc_", &[principal, "auth"]), principal);
+        a.name = format!("account of {principal}");
+        a
+    }
+
+    fn singleton_account(&self, principal: &str) -> Account {
+        let mut a = Account::new(format!("{}:{principal}", self.singleton_base), principal);
+        a.name.clone_from(&self.singleton_base);
+        a
+    }
+
+    /// The accounts the runtime derives for a principal, by id.
+    fn synthetic(&self, principal: &str, id: &str) -> Option<Account> {
+        [
+            self.default_account(principal),
+            self.sandbox_account(principal),
+            self.auth_account(principal),
+        ]
+        .into_iter()
+        .find(|a| a.id == id)
+    }
+
+    /// An account by id, if `principal` may act for it: the store's, else one the runtime
+    /// derives for the principal.
+    pub(crate) async fn by_id(&self, principal: &str, id: &str) -> AdcpResult<Option<Account>> {
+        let stored = self
+            .store
+            .resolve(principal, &Reference::Id(id.to_owned()))
+            .await
+            .map_err(|e| store_error(&e))?;
+        Ok(stored.or_else(|| self.synthetic(principal, id)))
+    }
+
+    /// The account a call acts for. `request` is the validated request object.
+    pub(crate) async fn resolve(
+        &self,
+        principal: Option<&Principal>,
+        request: &Map<String, Value>,
+    ) -> AdcpResult<Resolved> {
+        let principal = principal_id(principal);
+        let reference = match request.get("account") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(AccountRef::deserialize(v).map_err(|e| {
+                AdcpError::invalid_request("account", format!("not an account reference: {e}"))
+            })?),
+        };
+        let account = match self.mode {
+            AccountMode::Explicit => self.explicit(principal, reference.as_ref()).await?,
+            AccountMode::FromAuth => {
+                let mine = match self
+                    .store
+                    .for_principal(principal)
+                    .await
+                    .map_err(|e| store_error(&e))?
+                {
+                    Some(a) => a,
+                    None => self.auth_account(principal),
+                };
+                self.only(principal, reference.as_ref(), mine, &[])?
+            }
+            AccountMode::Singleton => {
+                let mine = self.singleton_account(principal);
+                let base = self.singleton_base.clone();
+                self.only(principal, reference.as_ref(), mine, &[base])?
+            }
+        };
+        Ok(self.resolved(account))
+    }
+
+    /// Modes with one account per principal: a named account other than it (or the aliases)
+    /// is refused; a natural key or no reference is the principal's account.
+    fn only(
+        &self,
+        principal: &str,
+        reference: Option<&AccountRef>,
+        mine: Account,
+        aliases: &[String],
+    ) -> AdcpResult<Account> {
+        match reference {
+            Some(AccountRef::AccountId(r)) if r.account_id != mine.id => {
+                if aliases.contains(&r.account_id) {
+                    Ok(mine)
+                } else if self.compliance_testing {
+                    Ok(self.sandbox_account(principal))
+                } else {
+                    Err(not_found())
+                }
+            }
+            Some(AccountRef::BrandOperator(r)) if self.compliance_testing => {
+                let key = NaturalKey::of(&r.brand, &r.operator, r.sandbox);
+                if key.sandbox || (key.is_test_identity() && r.sandbox != Some(false)) {
+                    Ok(self.sandbox_account(principal))
+                } else {
+                    Ok(mine)
+                }
+            }
+            None if self.compliance_testing => Ok(self.sandbox_account(principal)),
+            _ => Ok(mine),
+        }
+    }
+
+    async fn explicit(
+        &self,
+        principal: &str,
+        reference: Option<&AccountRef>,
+    ) -> AdcpResult<Account> {
+        match reference {
+            None => Ok(self.default_account(principal)),
+            Some(AccountRef::AccountId(r)) => match self.by_id(principal, &r.account_id).await? {
+                Some(a) => Ok(a),
+                // The runner's pre-existing test accounts (`acct_pagination_integrity`): the
+                // caller's sandbox, whether the id exists elsewhere or nowhere.
+                None if self.compliance_testing => Ok(self.sandbox_account(principal)),
+                None => Err(not_found()),
+            },
+            Some(AccountRef::BrandOperator(r)) => {
+                let key = NaturalKey::of(&r.brand, &r.operator, r.sandbox);
+                let declared = self
+                    .store
+                    .resolve(principal, &Reference::Key(key.clone()))
+                    .await
+                    .map_err(|e| store_error(&e))?;
+                let test =
+                    self.compliance_testing && key.is_test_identity() && r.sandbox != Some(false);
+                Ok(match declared {
+                    Some(mut a) => {
+                        a.sandbox |= test;
+                        a
+                    }
+                    None if test => self.sandbox_account(principal),
+                    None => self.key_account(principal, &key, &r.brand),
+                })
+            }
+        }
+    }
+
+    /// The account `sync_accounts` declares for one entry (existing or new), not yet stored.
+    pub(crate) async fn declared(
+        &self,
+        principal: &str,
+        brand: &BrandRef,
+        operator: &str,
+        sandbox: Option<bool>,
+    ) -> AdcpResult<(Option<Account>, Account)> {
+        let key = NaturalKey::of(brand, operator, sandbox);
+        let existing = self
+            .store
+            .resolve(principal, &Reference::Key(key.clone()))
+            .await
+            .map_err(|e| store_error(&e))?;
+        let base = existing
+            .clone()
+            .unwrap_or_else(|| self.key_account(principal, &key, brand));
+        Ok((existing, base))
+    }
+
+    /// Every account `list_accounts` shows a principal: those it declared, or, before it
+    /// declares any, the account its calls without a reference act for.
+    pub(crate) async fn listed(&self, principal: &str) -> AdcpResult<Vec<Account>> {
+        let declared = self
+            .store
+            .list(principal)
+            .await
+            .map_err(|e| store_error(&e))?;
+        if !declared.is_empty() {
+            return Ok(declared);
+        }
+        let fallback = match self.mode {
+            AccountMode::Explicit => self.default_account(principal),
+            AccountMode::FromAuth => match self
+                .store
+                .for_principal(principal)
+                .await
+                .map_err(|e| store_error(&e))?
+            {
+                Some(a) => a,
+                None => self.auth_account(principal),
+            },
+            AccountMode::Singleton => self.singleton_account(principal),
+        };
+        // A status the controller or an operator set is kept in the store.
+        Ok(vec![
+            self.by_id(principal, &fallback.id)
+                .await?
+                .unwrap_or(fallback),
+        ])
+    }
+
+    pub(crate) async fn upsert(&self, account: &Account) -> AdcpResult<()> {
+        self.store
+            .upsert(account)
+            .await
+            .map_err(|e| store_error(&e))
+    }
+}
+
+/// Accounts as a handler sees them: its caller's, through the server's store. From
+/// [`Ctx::accounts`].
+pub struct Accounts<'a> {
+    pub(crate) resolver: &'a Resolver,
+    pub(crate) principal: &'a str,
+}
+
+impl Accounts<'_> {
+    /// One of the caller's accounts by id; `None` for one that does not exist or that the
+    /// caller may not act for.
+    pub async fn get(&self, id: &str) -> AdcpResult<Option<Account>> {
+        self.resolver.by_id(self.principal, id).await
+    }
+
+    /// The accounts `list_accounts` shows the caller.
+    pub async fn list(&self) -> AdcpResult<Vec<Account>> {
+        self.resolver.listed(self.principal).await
+    }
+
+    /// Stores one of the caller's accounts (its `owner` is set to the caller).
+    pub async fn put(&self, mut account: Account) -> AdcpResult<Account> {
+        self.principal.clone_into(&mut account.owner);
+        self.resolver.upsert(&account).await?;
+        Ok(account)
+    }
+
+    /// Moves one of the caller's accounts to `status`, if the account lifecycle allows it;
+    /// `None` when the caller has no such account. Returns the status before.
+    pub async fn set_status(
+        &self,
+        id: &str,
+        status: AccountStatus,
+    ) -> AdcpResult<Option<AccountStatus>> {
+        let Some(mut account) = self.get(id).await? else {
+            return Ok(None);
+        };
+        let previous = account.status;
+        crate::lifecycle::ACCOUNT.check(&previous.to_string(), &status.to_string())?;
+        account.status = status;
+        self.resolver.upsert(&account).await?;
+        Ok(Some(previous))
+    }
+}
+
+/// `sync_accounts` served from the account store: each entry declares (or updates) the
+/// caller's account with that natural key; billing parties the seller does not support
+/// (`account.supported_billing` in the capabilities) fail their row with
+/// `BILLING_NOT_SUPPORTED`; `delete_missing` closes the caller's other declared accounts;
+/// `dry_run` writes nothing. A platform that implements `sync_accounts` itself may call this
+/// and adjust the answer.
+pub async fn sync_accounts(
+    ctx: &Ctx,
+    req: &SyncAccountsRequest,
+) -> AdcpResult<SyncAccountsSuccess> {
+    use SyncAccountsSuccessAccountsItemAction as Action;
+    let resolver = ctx.resolver();
+    let principal = principal_id(ctx.principal());
+    let dry_run = req.dry_run.unwrap_or(false);
+    let supported = ctx.supported_billing();
+    let mut items = Vec::with_capacity(req.accounts.len());
+    let mut kept = Vec::with_capacity(req.accounts.len());
+    for (i, entry) in req.accounts.iter().enumerate() {
+        let (existing, mut account) = resolver
+            .declared(principal, &entry.brand, &entry.operator, entry.sandbox)
+            .await?;
+        let sandbox_echo = entry.sandbox.or(account.sandbox.then_some(true));
+        if !supported.is_empty() && !supported.contains(&entry.billing) {
+            let e = AdcpError::new(
+                "BILLING_NOT_SUPPORTED",
+                format!("this seller does not invoice the {} party", entry.billing),
+            )
+            .with_field(format!("accounts[{i}].billing"))
+            .with_recovery(crate::Recovery::Correctable);
+            let mut item = SyncAccountsSuccessAccountsItem::new(
+                Action::Failed,
+                entry.brand.clone(),
+                entry.operator.clone(),
+                existing
+                    .as_ref()
+                    .map_or(AccountStatus::Rejected, |a| a.status)
+                    .to_string()
+                    .parse::<adcp_wire::SyncAccountsSuccessAccountsItemStatus>()
+                    .map_err(|_| AdcpError::internal("an account status has no sync status"))?,
+            );
+            item.account_id = existing.map(|a| a.id);
+            item.errors = Some(vec![e.to_wire()]);
+            item.sandbox = sandbox_echo;
+            items.push(item);
+            continue;
+        }
+        let before = account.clone();
+        account.billing = Some(entry.billing);
+        if entry.payment_terms.is_some() {
+            account.payment_terms = entry.payment_terms;
+        }
+        account.declared = true;
+        let action = match &existing {
+            None => Action::Created,
+            Some(_) if before == account => Action::Unchanged,
+            Some(_) => Action::Updated,
+        };
+        if !dry_run && action != Action::Unchanged {
+            resolver.upsert(&account).await?;
+        }
+        kept.push(account.id.clone());
+        items.push(sync_item(&account, action, sandbox_echo)?);
+    }
+    if req.delete_missing == Some(true) {
+        for mut other in resolver.listed(principal).await? {
+            if !other.declared || kept.contains(&other.id) {
+                continue;
+            }
+            if crate::lifecycle::ACCOUNT.allows(&other.status.to_string(), "closed") {
+                other.status = AccountStatus::Closed;
+                if !dry_run {
+                    resolver.upsert(&other).await?;
+                }
+                items.push(sync_item(
+                    &other,
+                    Action::Updated,
+                    other.sandbox.then_some(true),
+                )?);
+            }
+        }
+    }
+    let mut resp = SyncAccountsSuccess::new(items);
+    if dry_run {
+        resp.dry_run = Some(true);
+    }
+    Ok(resp)
+}
+
+fn sync_item(
+    account: &Account,
+    action: SyncAccountsSuccessAccountsItemAction,
+    sandbox: Option<bool>,
+) -> AdcpResult<SyncAccountsSuccessAccountsItem> {
+    let (Some(brand), Some(operator)) = (account.brand.clone(), account.operator.clone()) else {
+        return Err(AdcpError::internal("a declared account has no natural key"));
+    };
+    let status = account
+        .status
+        .to_string()
+        .parse::<adcp_wire::SyncAccountsSuccessAccountsItemStatus>()
+        .map_err(|_| AdcpError::internal("an account status has no sync status"))?;
+    let mut item = SyncAccountsSuccessAccountsItem::new(action, brand, operator, status);
+    item.account_id = Some(account.id.clone());
+    item.name = Some(account.name.clone());
+    item.billing = account.billing;
+    item.payment_terms = account.payment_terms;
+    item.sandbox = sandbox;
+    Ok(item)
+}
+
+/// `list_accounts` served from the account store: the caller's accounts (see
+/// [`Accounts::list`]), filtered by `status` and `sandbox`, a page at a time.
+pub async fn list_accounts(
+    ctx: &Ctx,
+    req: &ListAccountsRequest,
+) -> AdcpResult<ListAccountsResponse> {
+    let status = req.status.map(|s| s.to_string());
+    let all: Vec<adcp_wire::Account> = ctx
+        .accounts()
+        .list()
+        .await?
+        .iter()
+        .filter(|a| status.as_deref().is_none_or(|s| a.status.to_string() == s))
+        .filter(|a| req.sandbox.is_none_or(|s| a.sandbox == s))
+        .map(Account::to_wire)
+        .collect();
+    let pagination = req
+        .pagination
+        .as_ref()
+        .map(serde_json::to_value)
+        .transpose()
+        .map_err(|e| AdcpError::internal(e.to_string()))?;
+    let page = crate::lifecycle::Page::from_request(pagination.as_ref(), all.len())?;
+    let mut resp = ListAccountsResponse::new(all[page.range()].to_vec());
+    resp.pagination =
+        Some(adcp_wire::decode(page.response()).map_err(|e| AdcpError::internal(e.to_string()))?);
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolver(mode: AccountMode, compliance_testing: bool) -> Resolver {
+        Resolver {
+            store: Arc::new(MemoryAccountStore::default()),
+            ids: IdKey::new([7; 32]),
+            mode,
+            compliance_testing,
+            singleton_base: "default".into(),
+        }
+    }
+
+    fn req(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        }
+    }
+
+    fn p(id: &str) -> Principal {
+        Principal { id: id.into() }
+    }
+
+    #[test]
+    fn base32_is_rfc_4648() {
+        assert_eq!(base32(b"foobar"), "mzxw6ytboi");
+        assert_eq!(base32(b"f"), "my");
+    }
+
+    #[tokio::test]
+    async fn natural_keys_are_per_principal_and_ids_are_not_guessable() {
+        let r = resolver(AccountMode::Explicit, false);
+        let nk =
+            req(json!({"account": {"brand": {"domain": "acme.com"}, "operator": "agency.com"}}));
+        let a = r.resolve(Some(&p("buyer1")), &nk).await.unwrap();
+        let b = r.resolve(Some(&p("buyer2")), &nk).await.unwrap();
+        assert_ne!(a.scope, b.scope);
+        assert!(a.account.id.starts_with("acc_") && a.account.id.len() == 30);
+        assert_eq!(a, r.resolve(Some(&p("buyer1")), &nk).await.unwrap());
+        // buyer2 naming buyer1's id, and a random id: the same refusal.
+        let theirs = req(json!({"account": {"account_id": a.account.id}}));
+        let random = req(json!({"account": {"account_id": "acc_nothing"}}));
+        let e1 = r.resolve(Some(&p("buyer2")), &theirs).await.unwrap_err();
+        let e2 = r.resolve(Some(&p("buyer2")), &random).await.unwrap_err();
+        assert_eq!(e1.to_json(), e2.to_json());
+        assert_eq!(e1.code(), codes::ACCOUNT_NOT_FOUND);
+        // `sandbox: false` is honoured, and a sandbox key is another account.
+        let sb = req(
+            json!({"account": {"brand": {"domain": "acme.com"}, "operator": "agency.com", "sandbox": true}}),
+        );
+        let s = r.resolve(Some(&p("buyer1")), &sb).await.unwrap();
+        assert!(s.account.sandbox);
+        assert_ne!(s.scope, a.scope);
+        assert!(!a.account.sandbox);
+    }
+
+    #[tokio::test]
+    async fn test_identities_share_a_sandbox_per_principal_under_compliance_testing() {
+        let r = resolver(AccountMode::Explicit, true);
+        let runner = req(
+            json!({"account": {"brand": {"domain": "test.example"}, "operator": "test.example", "sandbox": true}}),
+        );
+        let kit = req(
+            json!({"account": {"brand": {"domain": "acmeoutdoor.example"}, "operator": "pinnacle-agency.example"}}),
+        );
+        let none = req(json!({}));
+        let unknown_id = req(json!({"account": {"account_id": "acct_pagination_integrity"}}));
+        let declined = req(
+            json!({"account": {"brand": {"domain": "acmeoutdoor.example"}, "operator": "pinnacle-agency.example", "sandbox": false}}),
+        );
+        let me = Some(p("runner"));
+        let scope = r.resolve(me.as_ref(), &runner).await.unwrap().scope;
+        for other in [&kit, &none, &unknown_id] {
+            let got = r.resolve(me.as_ref(), other).await.unwrap();
+            assert_eq!(got.scope, scope);
+            assert!(got.account.sandbox);
+        }
+        let real = r.resolve(me.as_ref(), &declined).await.unwrap();
+        assert!(!real.account.sandbox);
+        assert_ne!(real.scope, scope);
+        // Another principal has its own sandbox.
+        let theirs = r.resolve(Some(&p("other")), &runner).await.unwrap();
+        assert_ne!(theirs.scope, scope);
+    }
+
+    #[tokio::test]
+    async fn one_account_modes() {
+        let r = resolver(AccountMode::Singleton, false);
+        let a = r.resolve(Some(&p("b1")), &req(json!({}))).await.unwrap();
+        let b = r.resolve(Some(&p("b2")), &req(json!({}))).await.unwrap();
+        assert_eq!(a.account.id, "default:b1");
+        assert_ne!(a.scope, b.scope);
+        let base = req(json!({"account": {"account_id": "default"}}));
+        assert_eq!(r.resolve(Some(&p("b1")), &base).await.unwrap(), a);
+        let theirs = req(json!({"account": {"account_id": "default:b2"}}));
+        assert_eq!(
+            r.resolve(Some(&p("b1")), &theirs).await.unwrap_err().code(),
+            codes::ACCOUNT_NOT_FOUND
+        );
+        let r = resolver(AccountMode::FromAuth, false);
+        let a = r.resolve(Some(&p("b1")), &req(json!({}))).await.unwrap();
+        let named = req(json!({"account": {"account_id": a.account.id}}));
+        assert_eq!(r.resolve(Some(&p("b1")), &named).await.unwrap(), a);
+        assert_eq!(
+            r.resolve(Some(&p("b2")), &named).await.unwrap_err().code(),
+            codes::ACCOUNT_NOT_FOUND
+        );
+    }
+}

@@ -1,0 +1,83 @@
+//! The account roster in SQL: one row per account, its natural key indexed per owner, the
+//! account itself as JSON.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{SqlStore, backend};
+use crate::accounts::{Account, AccountStore, Reference};
+use crate::platform::BoxFuture;
+use crate::tasks::{StoreError, millis, now_ms};
+
+fn account_from_row(r: &AnyRow) -> Result<Account, StoreError> {
+    let body: String = r.try_get("body").map_err(backend)?;
+    serde_json::from_str(&body).map_err(backend)
+}
+
+impl AccountStore for SqlStore {
+    fn resolve<'a>(
+        &'a self,
+        principal: &'a str,
+        reference: &'a Reference,
+    ) -> BoxFuture<'a, Result<Option<Account>, StoreError>> {
+        Box::pin(async move {
+            let found = match reference {
+                Reference::Id(id) => {
+                    self.select(
+                        "SELECT body FROM adcp_accounts WHERE account_id = $1 AND owner = $2",
+                        &[id, principal],
+                        account_from_row,
+                    )
+                    .await?
+                }
+                Reference::Key(key) => {
+                    self.select(
+                        "SELECT body FROM adcp_accounts WHERE owner = $1 AND natural_key = $2",
+                        &[principal, &key.canonical()],
+                        account_from_row,
+                    )
+                    .await?
+                }
+            };
+            Ok(found.into_iter().next())
+        })
+    }
+
+    fn list<'a>(&'a self, principal: &'a str) -> BoxFuture<'a, Result<Vec<Account>, StoreError>> {
+        Box::pin(async move {
+            self.select(
+                "SELECT body FROM adcp_accounts WHERE owner = $1 AND declared = 1 \
+                 ORDER BY created_at, account_id",
+                &[principal],
+                account_from_row,
+            )
+            .await
+        })
+    }
+
+    fn upsert<'a>(&'a self, account: &'a Account) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let body = serde_json::to_string(account).map_err(backend)?;
+            let now = millis(now_ms());
+            let r = sqlx::query(
+                "INSERT INTO adcp_accounts (account_id, owner, natural_key, declared, body, \
+                 created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) \
+                 ON CONFLICT (account_id) DO UPDATE SET natural_key = $3, declared = $4, \
+                 body = $5, updated_at = $6 WHERE adcp_accounts.owner = $2",
+            )
+            .bind(account.id.clone())
+            .bind(account.owner.clone())
+            .bind(account.natural_key().map(|k| k.canonical()))
+            .bind(i64::from(account.declared))
+            .bind(body)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+            if r.rows_affected() == 0 {
+                return Err(StoreError::Exists(account.id.clone()));
+            }
+            Ok(())
+        })
+    }
+}
