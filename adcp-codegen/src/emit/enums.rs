@@ -2,7 +2,7 @@
 //!
 //! For a plain `{"type": "string", "enum": [...]}` typify's output is faithful: one variant per
 //! value with `#[serde(rename)]`, `Display`, `FromStr` and `TryFrom`, rejecting any other
-//! string. It cannot take AdCP's schemas whole (see `lower.rs`), so it is handed each lowered
+//! string. It cannot take AdCP's schemas whole (see `lower/`), so it is handed each lowered
 //! string enum as a definition under the name lowering chose. Its output is then checked (every
 //! name present) and documented: enum docs are replaced by escaped schema text and every
 //! variant gets its `enumDescriptions` entry or its wire value.
