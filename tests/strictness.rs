@@ -106,6 +106,51 @@ fn round_trip_keeps_unknown_allowed_fields_and_omits_defaults() {
     assert_eq!(serde_json::to_value(&req).unwrap(), input);
 }
 
+#[test]
+fn union_accessors_read_the_shared_properties_of_any_arm() {
+    use adcp_wire::{AssetUnion, GetProductsRequestRefineItem, PricingOption};
+
+    // The pricing option a storyboard seeds, and a flat-rate one.
+    let cpm: PricingOption = decode(json!({
+        "pricing_option_id": "cpm_guaranteed",
+        "pricing_model": "cpm",
+        "currency": "USD",
+        "fixed_price": 45.0,
+    }))
+    .unwrap();
+    assert_eq!(cpm.variant(), "CpmOption");
+    assert_eq!(cpm.pricing_option_id(), "cpm_guaranteed");
+    assert_eq!(cpm.currency(), "USD");
+    assert_eq!(cpm.pricing_model(), "cpm");
+    assert_eq!(cpm.fixed_price(), Some(45.0));
+    let flat: PricingOption = decode(json!({
+        "pricing_option_id": "flat_sponsorship",
+        "pricing_model": "flat_rate",
+        "currency": "EUR",
+    }))
+    .unwrap();
+    assert_eq!(flat.variant(), "FlatRateOption");
+    assert_eq!(flat.pricing_model(), "flat_rate");
+    assert_eq!(flat.currency(), "EUR");
+    assert_eq!(flat.fixed_price(), None);
+
+    // A discriminator read through a nested union: `AssetUnion::VastAsset` delegates to
+    // `VastAsset`, itself a union over delivery types.
+    let vast: AssetUnion = decode(json!({
+        "asset_type": "vast",
+        "delivery_type": "url",
+        "url": "https://ads.example/vast.xml",
+    }))
+    .unwrap();
+    assert_eq!(vast.variant(), "VastAsset");
+    assert_eq!(vast.asset_type(), "vast");
+
+    let refine: GetProductsRequestRefineItem =
+        decode(json!({"scope": "request", "ask": "more video"})).unwrap();
+    assert_eq!(refine.scope(), "request");
+    assert_eq!(refine.ask(), Some("more video"));
+}
+
 // ---- every variant of every union ------------------------------------------------------------
 
 /// Minimal instances of schemas, built from the unmodified schema files.

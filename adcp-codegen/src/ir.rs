@@ -1,5 +1,5 @@
 //! The intermediate representation: what each schema location becomes in Rust, before any
-//! tokens are written. Lowering (`lower.rs`) builds it; emitters (`emit/`) only read it.
+//! tokens are written. Lowering (`lower/`) builds it; emitters (`emit/`) only read it.
 
 use serde_json::Value;
 

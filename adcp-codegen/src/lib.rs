@@ -15,7 +15,7 @@
 //!
 //! The schemas are read whole, every `$ref` resolved through one definitions map, rewritten by
 //! a handful of rules where a JSON Schema construct has no faithful one-to-one Rust form (see
-//! `lower.rs`), and emitted: string enums through typify, whose output for them is faithful;
+//! `lower/`), and emitted: string enums through typify, whose output for them is faithful;
 //! structs, unions with guard-based decoding, constants and the catalogue by our own emitter.
 //! Constraints the types cannot carry (patterns, bounds, formats, `if`/`then`) are left to a
 //! validator over the unmodified schemas. Output is deterministic and formatted by prettyplease.

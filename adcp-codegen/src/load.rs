@@ -246,6 +246,36 @@ pub(crate) fn escape_segment(s: &str) -> String {
     s.replace('~', "~0").replace('/', "~1")
 }
 
+// Keyword readers, shared by lowering and naming.
+
+/// The `$ref` of a schema object.
+pub(crate) fn ref_of(m: &Map<String, Value>) -> Option<&str> {
+    m.get("$ref").and_then(Value::as_str)
+}
+
+/// A list of strings (`required`), empty when absent.
+pub(crate) fn str_list(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The fixed value of a schema: `const`, or an `enum` with one value.
+pub(crate) fn fixed_value(m: &Map<String, Value>) -> Option<&Value> {
+    if let Some(c) = m.get("const") {
+        return Some(c);
+    }
+    match m.get("enum") {
+        Some(Value::Array(v)) if v.len() == 1 => v.first(),
+        _ => None,
+    }
+}
+
 /// Keywords whose value is an object mapping names to subschemas.
 const SCHEMA_MAPS: &[&str] = &[
     "properties",

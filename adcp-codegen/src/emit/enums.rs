@@ -2,12 +2,12 @@
 //!
 //! For a plain `{"type": "string", "enum": [...]}` typify's output is faithful: one variant per
 //! value with `#[serde(rename)]`, `Display`, `FromStr` and `TryFrom`, rejecting any other
-//! string. It cannot take AdCP's schemas whole (see `lower.rs`), so it is handed each lowered
+//! string. It cannot take AdCP's schemas whole (see `lower/`), so it is handed each lowered
 //! string enum as a definition under the name lowering chose. Its output is then checked (every
 //! name present) and documented: enum docs are replaced by escaped schema text and every
 //! variant gets its `enumDescriptions` entry or its wire value.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -17,9 +17,10 @@ use typify::{TypeSpace, TypeSpaceSettings};
 use super::docs;
 use crate::ir::{Kind, TypeDef};
 
-pub(super) fn emit(enums: &[&TypeDef]) -> Result<TokenStream, String> {
+/// The enums, and the names of those typify derived `Copy` for.
+pub(super) fn emit(enums: &[&TypeDef]) -> Result<(TokenStream, HashSet<String>), String> {
     if enums.is_empty() {
-        return Ok(TokenStream::new());
+        return Ok((TokenStream::new(), HashSet::new()));
     }
     let mut defs = Map::new();
     let mut by_name: HashMap<&str, &TypeDef> = HashMap::new();
@@ -41,6 +42,7 @@ pub(super) fn emit(enums: &[&TypeDef]) -> Result<TokenStream, String> {
     let mut file: syn::File = syn::parse2(space.to_stream()).map_err(|e| e.to_string())?;
 
     let mut found = 0;
+    let mut copy = HashSet::new();
     for item in &mut file.items {
         let syn::Item::Enum(e) = item else { continue };
         let name = e.ident.to_string();
@@ -57,6 +59,9 @@ pub(super) fn emit(enums: &[&TypeDef]) -> Result<TokenStream, String> {
             continue;
         };
         found += 1;
+        if derives_copy(&e.attrs) {
+            copy.insert(name.clone());
+        }
         e.attrs.retain(|a| !a.path().is_ident("doc"));
         let doc = docs(
             def.docs.as_deref(),
@@ -83,7 +88,18 @@ pub(super) fn emit(enums: &[&TypeDef]) -> Result<TokenStream, String> {
             by_name.len()
         ));
     }
-    Ok(quote!(#file))
+    Ok((quote!(#file), copy))
+}
+
+fn derives_copy(attrs: &[syn::Attribute]) -> bool {
+    let mut copy = false;
+    for a in attrs.iter().filter(|a| a.path().is_ident("derive")) {
+        let _ = a.parse_nested_meta(|meta| {
+            copy |= meta.path.is_ident("Copy");
+            Ok(())
+        });
+    }
+    copy
 }
 
 fn attrs(tokens: &TokenStream) -> Result<Vec<syn::Attribute>, String> {

@@ -1,12 +1,15 @@
 //! Emission: [`Model`] -> Rust tokens. Only reads validated IR.
 //!
 //! Structs, unions, constants, aliases and integer enums are written here; string enums go
-//! through typify (`enums.rs`), whose output for them is faithful; the catalogue is written by
-//! `catalog.rs`. Everything targets `::serde`, `::serde_json` and the support module named in
+//! through typify (`enums.rs`), whose output for them is faithful; union accessors are planned
+//! and written by `accessors.rs`; the catalogue is written by `catalog.rs`. Everything targets `::serde`, `::serde_json` and the support module named in
 //! [`Settings`], never the adopter's imports.
 
+mod accessors;
 mod catalog;
 mod enums;
+
+use std::collections::{HashMap, HashSet};
 
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
@@ -30,28 +33,30 @@ pub(crate) fn emit(
         .map_err(|e| Error::Emit(format!("support path `{}`: {e}", settings.support_path)))?;
     let support = quote!(#support);
     let model = &lowered.model;
-    let e = Emitter {
-        model,
-        support: &support,
-    };
 
     let mut order: Vec<&TypeDef> = model.types.iter().collect();
     order.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut items = TokenStream::new();
-    let mut str_enums = Vec::new();
-    for t in order {
-        match &t.kind {
-            Kind::StrEnum { .. } => str_enums.push(t),
-            _ => items.extend(e.item(t)),
-        }
-    }
-    let enum_items = enums::emit(&str_enums).map_err(|p| {
+    let (str_enums, others): (Vec<&TypeDef>, Vec<&TypeDef>) = order
+        .into_iter()
+        .partition(|t| matches!(t.kind, Kind::StrEnum { .. }));
+    let (enum_items, copy_enums) = enums::emit(&str_enums).map_err(|p| {
         Error::Schemas(vec![Problem {
             file: String::new(),
             pointer: String::new(),
             kind: ProblemKind::Typify(p),
         }])
     })?;
+    let accessors = accessors::plan(model);
+    let e = Emitter {
+        model,
+        support: &support,
+        copy_enums: &copy_enums,
+        accessors: &accessors,
+    };
+    let mut items = TokenStream::new();
+    for t in others {
+        items.extend(e.item(t));
+    }
     let catalog_items = catalog::emit(set, lowered, catalog, settings, &support);
     let tokens = quote! { #items #enum_items #catalog_items };
     let file: syn::File = syn::parse2(tokens).map_err(|e| Error::Emit(e.to_string()))?;
@@ -87,6 +92,10 @@ pub(crate) fn ident(name: &str) -> Ident {
 struct Emitter<'a> {
     model: &'a Model,
     support: &'a TokenStream,
+    /// String enums typify derived `Copy` for.
+    copy_enums: &'a HashSet<String>,
+    /// Union accessors, by union name.
+    accessors: &'a HashMap<String, Vec<accessors::Accessor>>,
 }
 
 impl Emitter<'_> {
@@ -320,6 +329,7 @@ impl Emitter<'_> {
             let n = &v.ident;
             quote!(Self::#id(_) => #n,)
         });
+        let accessors = self.accessors(name_str);
         quote! {
             #doc
             #[derive(Clone, Debug, PartialEq, ::serde::Serialize)]
@@ -350,6 +360,8 @@ impl Emitter<'_> {
                     })
                 }
             }
+
+            #accessors
         }
     }
 

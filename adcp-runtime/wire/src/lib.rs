@@ -21,6 +21,24 @@
 //! assert_eq!(err.path, "buying_mode");
 //! ```
 //!
+//! A union reads like the struct its arms have in common: every property each arm declares
+//! with the same type has an accessor, and a property every arm fixes (a discriminator) reads as
+//! the arm's wire value.
+//!
+//! ```
+//! use adcp_wire::{PricingOption, decode};
+//!
+//! let option: PricingOption = decode(serde_json::json!({
+//!     "pricing_option_id": "cpm_standard",
+//!     "pricing_model": "cpm",
+//!     "currency": "USD",
+//!     "fixed_price": 12.0,
+//! }))
+//! .unwrap();
+//! assert_eq!((option.pricing_model(), option.currency()), ("cpm", "USD"));
+//! assert_eq!(option.fixed_price(), Some(12.0));
+//! ```
+//!
 //! Constraints a type cannot carry (patterns, formats, bounds, `if`/`then` rules) are checked
 //! by the runtime's validator against the unmodified schemas, [`catalog`]'s
 //! [`SCHEMA_FILES`].
