@@ -15,9 +15,10 @@ use tower::ServiceExt;
 const KEY: &str = "key-of-buyer-a-0123456789";
 
 fn seller(auth: Auth) -> axum::Router {
-    let mut config = sales_non_guaranteed::config(true, None);
+    let mut config = sales_non_guaranteed::config(true);
     config.auth = Some(auth);
-    let server = sales_non_guaranteed::server(config, adcp_runtime::Stores::memory())
+    let server = sales_non_guaranteed::agent(config, adcp_runtime::Stores::memory())
+        .into_server()
         .expect("the reference seller boots");
     router(server)
 }

@@ -148,7 +148,7 @@ fn hmac_hex(secret: &str, ts: &str, body: &str) -> String {
 
 #[tokio::test]
 async fn a_webhook_is_retried_with_one_key_signed_and_not_resent_on_replay() {
-    let receiver = Receiver::start(vec![503, 429]).await;
+    let receiver = Receiver::start(vec![503, 429]).await.expect("a receiver");
     let seller = Seller::start_with(Store::Sqlite, fast_retries);
     let url = seller.mcp_url();
     let k = key("hook");
@@ -194,7 +194,7 @@ async fn a_webhook_is_retried_with_one_key_signed_and_not_resent_on_replay() {
 
 #[tokio::test]
 async fn webhooks_to_private_addresses_are_refused_unless_allowed() {
-    let receiver = Receiver::start(vec![]).await;
+    let receiver = Receiver::start(vec![]).await.expect("a receiver");
     let seller = Seller::start_with(Store::Sqlite, |c| c.allow_private_webhooks = false);
     let url = seller.mcp_url();
     for (hook, why) in [
@@ -225,7 +225,7 @@ async fn webhooks_to_private_addresses_are_refused_unless_allowed() {
 #[tokio::test]
 async fn a_pending_webhook_is_sent_after_a_restart() {
     let dir = temp_dir("restart");
-    let receiver = Receiver::start(vec![]).await;
+    let receiver = Receiver::start(vec![]).await.expect("a receiver");
     receiver.answer(503);
     let k = key("resume");
     let body = {
@@ -282,7 +282,7 @@ async fn webhooks_without_buyer_authentication_are_signed_afresh_on_every_attemp
     use adcp_runtime::signing::{
         Failure, Incoming, KeySet, MemoryNonceStore, SigningKey, verify_webhook,
     };
-    let receiver = Receiver::start(vec![503]).await;
+    let receiver = Receiver::start(vec![503]).await.expect("a receiver");
     let signing = std::sync::Arc::new(SigningKey::generate_ed25519("seller-webhooks").unwrap());
     let seller = Seller::start_with(Store::Sqlite, move |c| {
         fast_retries(c);

@@ -11,8 +11,9 @@ use serde_json::{Map, Value, json};
 use tower::ServiceExt;
 
 fn seller() -> axum::Router {
-    let config = sales_non_guaranteed::config(true, None);
-    let server = sales_non_guaranteed::server(config, adcp_runtime::Stores::memory())
+    let config = sales_non_guaranteed::config(true);
+    let server = sales_non_guaranteed::agent(config, adcp_runtime::Stores::memory())
+        .into_server()
         .expect("the reference seller boots");
     router(server)
 }
@@ -311,8 +312,9 @@ fn judge(
 /// upper-snake code and the caller's context; never a transport failure or a 500.
 #[test]
 fn generated_arguments_never_break_a_tool() {
-    let config = sales_non_guaranteed::config(true, None);
-    let server = sales_non_guaranteed::server(config, adcp_runtime::Stores::memory())
+    let config = sales_non_guaranteed::config(true);
+    let server = sales_non_guaranteed::agent(config, adcp_runtime::Stores::memory())
+        .into_server()
         .expect("the reference seller boots");
     let tools: Vec<&'static str> = server.tools().iter().map(|t| t.name).collect();
     let app = router(server);

@@ -11,7 +11,7 @@ use adcp_conformance::harness::{postgres_url, temp_dir};
 use adcp_runtime::Account;
 use adcp_runtime::Stores;
 use adcp_runtime::idempotency::{ClaimState, IdemKey};
-use adcp_runtime::state::State;
+use adcp_runtime::state::{Collection, State};
 use adcp_runtime::tasks::{JobSpec, Owner, StoreError, TaskRecord, TaskStatus, now_ms};
 use adcp_runtime::webhooks::{Delivery, DeliveryState};
 use serde_json::{Value, json};
@@ -463,6 +463,9 @@ async fn thirty_two_concurrent_claims_run_once() {
     .await;
 }
 
+const COUNTERS: Collection<u64> = Collection::new("counters");
+const BUYS: Collection<Value> = Collection::new("buys");
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn state_updates_are_not_lost() {
     on_every_backend(|s| async move {
@@ -472,8 +475,8 @@ async fn state_updates_are_not_lost() {
         for _ in 0..16 {
             let (store, scope) = (s.state.clone(), scope.clone());
             joins.push(tokio::spawn(async move {
-                State::new(store.as_ref())
-                    .update(&scope, "counters", "buys", |n: &mut u64| {
+                State::new(store.as_ref(), &scope)
+                    .update(COUNTERS, "buys", |n| {
                         *n += 1;
                         Ok(())
                     })
@@ -484,40 +487,38 @@ async fn state_updates_are_not_lost() {
         for j in joins {
             j.await.unwrap();
         }
-        let state = State::new(s.state.as_ref());
+        let state = State::new(s.state.as_ref(), &scope);
         assert_eq!(
-            state.get::<u64>(&scope, "counters", "buys").await.unwrap(),
+            state.get(COUNTERS, "buys").await.unwrap(),
             Some(16),
             "{backend}"
         );
-        state
-            .put(&scope, "buys", "b", &json!({"id": "b"}))
+        state.put(BUYS, "b", &json!({"id": "b"})).await.unwrap();
+        state.put(BUYS, "a", &json!({"id": "a"})).await.unwrap();
+        let other = fresh("scope");
+        State::new(s.state.as_ref(), &other)
+            .put(BUYS, "c", &json!({"id": "c"}))
             .await
             .unwrap();
-        state
-            .put(&scope, "buys", "a", &json!({"id": "a"}))
-            .await
-            .unwrap();
-        state
-            .put(&fresh("scope"), "buys", "c", &json!({"id": "c"}))
-            .await
-            .unwrap();
-        let listed: Vec<Value> = state.list(&scope, "buys").await.unwrap();
+        let listed = state.list(BUYS).await.unwrap();
         assert_eq!(
             listed,
             [json!({"id": "a"}), json!({"id": "b"})],
             "{backend}: by id, scoped"
         );
+        let missing = || adcp_runtime::AdcpError::new("NOT_FOUND", "no such buy");
         assert_eq!(
             state
-                .modify(&scope, "buys", "missing", |v: &mut Value| Ok(v.clone()))
+                .modify(BUYS, "missing", missing, |v| Ok(v.clone()))
                 .await
-                .unwrap(),
-            None,
+                .unwrap_err()
+                .code(),
+            "NOT_FOUND",
             "{backend}: modify leaves absent documents absent"
         );
-        state.delete(&scope, "buys", "a").await.unwrap();
-        assert_eq!(state.get::<Value>(&scope, "buys", "a").await.unwrap(), None);
+        assert_eq!(state.get(BUYS, "missing").await.unwrap(), None);
+        state.delete(BUYS, "a").await.unwrap();
+        assert_eq!(state.get(BUYS, "a").await.unwrap(), None);
         assert!(
             !s.state
                 .compare_and_set(&scope, "buys", "b", None, &json!({}))
@@ -572,12 +573,32 @@ async fn a_store_of_the_first_schema_is_upgraded() {
         )
         .await
         .unwrap();
+        // A durable job the first release persisted, mid-run on a replica that died.
+        pool.execute(
+            r#"INSERT INTO adcp_tasks (task_id, scope, task_type, protocol, status, created_at,
+               updated_at, job, owner, lease_until, revision) VALUES ('task_v1_job', 'sandbox',
+               'create_media_buy', 'media-buy', 'submitted', 1, 2,
+               '{"name":"review_media_buy","input":{},"account":{"account_id":"acc_1","brand":null,
+                 "operator":null,"sandbox":true,"scope":"sandbox"},"principal":null,
+                 "agent_url":"http://127.0.0.1/mcp","idempotency_key":null}',
+               'replica-gone', 1, 1)"#,
+        )
+        .await
+        .unwrap();
         pool.close().await;
     }
     let s = Stores::sqlite(&dir).await.expect("the old store opens");
     let t = s.tasks.get("task_v1").await.unwrap().expect("the old task");
     assert_eq!((t.scope.as_str(), t.revision), ("sandbox", 3));
     assert_eq!(t.principal, None);
+    // Its job cannot be read by this build: the task is still an orphan to sweep (it then
+    // fails as lost work), and does not stop the sweep.
+    let orphans = s.tasks.orphans(now_ms(), 10).await.unwrap();
+    let old = orphans
+        .iter()
+        .find(|t| t.task_id == "task_v1_job")
+        .expect("swept");
+    assert_eq!(old.job, None);
     // Reopening applies nothing twice.
     drop(s);
     Stores::sqlite(&dir).await.expect("reopens");

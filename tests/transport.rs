@@ -8,8 +8,12 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 fn server() -> axum::Router {
-    let config = sales_non_guaranteed::config(true, None);
-    router(sales_non_guaranteed::server(config, adcp_runtime::Stores::memory()).expect("boots"))
+    let config = sales_non_guaranteed::config(true);
+    router(
+        sales_non_guaranteed::agent(config, adcp_runtime::Stores::memory())
+            .into_server()
+            .expect("boots"),
+    )
 }
 
 async fn post(path: &str, accept: &str, body: &Value) -> (StatusCode, String, Value) {

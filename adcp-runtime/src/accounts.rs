@@ -308,6 +308,16 @@ impl AccountStore for MemoryAccountStore {
                 let taken = StoreError::Exists(account.id.clone());
                 return Box::pin(async move { Err(taken) });
             }
+            _ if account.natural_key().is_some()
+                && all.values().any(|(_, a)| {
+                    a.id != account.id
+                        && a.owner == account.owner
+                        && a.natural_key() == account.natural_key()
+                }) =>
+            {
+                let taken = StoreError::Exists(account.id.clone());
+                return Box::pin(async move { Err(taken) });
+            }
             Some((n, _)) => *n,
             None => {
                 let mut next = self.next.lock().unwrap_or_else(PoisonError::into_inner);
@@ -521,9 +531,24 @@ impl Resolver {
             self.default_account(principal),
             self.sandbox_account(principal),
             self.auth_account(principal),
+            self.singleton_account(principal),
         ]
         .into_iter()
         .find(|a| a.id == id)
+    }
+
+    /// The stored copy of an account the runtime derived (its status, metadata and
+    /// declaration live in the store once set), else the account as derived.
+    async fn stored(&self, principal: &str, derived: Account) -> AdcpResult<Account> {
+        if derived.declared {
+            return Ok(derived);
+        }
+        let stored = self
+            .store
+            .resolve(principal, &Reference::Id(derived.id.clone()))
+            .await
+            .map_err(|e| store_error(&e))?;
+        Ok(stored.unwrap_or(derived))
     }
 
     /// An account by id, if `principal` may act for it: the store's, else one the runtime
@@ -570,7 +595,7 @@ impl Resolver {
                 self.only(principal, reference.as_ref(), mine, &[base])?
             }
         };
-        Ok(self.resolved(account))
+        Ok(self.resolved(self.stored(principal, account).await?))
     }
 
     /// Modes with one account per principal: a named account other than it (or the aliases)
@@ -593,8 +618,7 @@ impl Resolver {
                 }
             }
             Some(AccountRef::BrandOperator(r)) if self.compliance_testing => {
-                let key = NaturalKey::of(&r.brand, &r.operator, r.sandbox);
-                if key.sandbox || (key.is_test_identity() && r.sandbox != Some(false)) {
+                if self.effective_key(&r.brand, &r.operator, r.sandbox).sandbox {
                     Ok(self.sandbox_account(principal))
                 } else {
                     Ok(mine)
@@ -620,24 +644,32 @@ impl Resolver {
                 None => Err(not_found()),
             },
             Some(AccountRef::BrandOperator(r)) => {
-                let key = NaturalKey::of(&r.brand, &r.operator, r.sandbox);
+                let key = self.effective_key(&r.brand, &r.operator, r.sandbox);
                 let declared = self
                     .store
                     .resolve(principal, &Reference::Key(key.clone()))
                     .await
                     .map_err(|e| store_error(&e))?;
-                let test =
-                    self.compliance_testing && key.is_test_identity() && r.sandbox != Some(false);
                 Ok(match declared {
-                    Some(mut a) => {
-                        a.sandbox |= test;
-                        a
+                    Some(a) => a,
+                    None if self.compliance_testing && key.sandbox => {
+                        self.sandbox_account(principal)
                     }
-                    None if test => self.sandbox_account(principal),
                     None => self.key_account(principal, &key, &r.brand),
                 })
             }
         }
+    }
+
+    /// The natural key a reference names: under compliance testing a key of test identities
+    /// is a sandbox key unless it says `"sandbox": false` (the runner drops the flag after
+    /// `sync_accounts`, and its seeded fixtures are in the sandbox).
+    fn effective_key(&self, brand: &BrandRef, operator: &str, sandbox: Option<bool>) -> NaturalKey {
+        let mut key = NaturalKey::of(brand, operator, sandbox);
+        if self.compliance_testing && key.is_test_identity() && sandbox != Some(false) {
+            key.sandbox = true;
+        }
+        key
     }
 
     /// The account `sync_accounts` declares for one entry (existing or new), not yet stored.
@@ -648,7 +680,7 @@ impl Resolver {
         operator: &str,
         sandbox: Option<bool>,
     ) -> AdcpResult<(Option<Account>, Account)> {
-        let key = NaturalKey::of(brand, operator, sandbox);
+        let key = self.effective_key(brand, operator, sandbox);
         let existing = self
             .store
             .resolve(principal, &Reference::Key(key.clone()))
@@ -726,8 +758,9 @@ impl Accounts<'_> {
         Ok(account)
     }
 
-    /// Moves one of the caller's accounts to `status`, if the account lifecycle allows it;
-    /// `None` when the caller has no such account. Returns the status before.
+    /// Moves one of the caller's accounts to `status`, if the account lifecycle allows it
+    /// (`INVALID_TRANSITION` otherwise, as a controller scenario answers); `None` when the
+    /// caller has no such account. Returns the status before.
     pub async fn set_status(
         &self,
         id: &str,
@@ -737,8 +770,7 @@ impl Accounts<'_> {
             return Ok(None);
         };
         let previous = account.status;
-        crate::lifecycle::ACCOUNT.check(&previous.to_string(), &status.to_string())?;
-        account.status = status;
+        crate::lifecycle::ACCOUNT.force(&mut account.status, status)?;
         self.resolver.upsert(&account).await?;
         Ok(Some(previous))
     }
@@ -766,6 +798,7 @@ pub async fn sync_accounts(
             .declared(principal, &entry.brand, &entry.operator, entry.sandbox)
             .await?;
         let sandbox_echo = entry.sandbox.or(account.sandbox.then_some(true));
+        kept.push(account.id.clone());
         if !supported.is_empty() && !supported.contains(&entry.billing) {
             let e = AdcpError::new(
                 "BILLING_NOT_SUPPORTED",
@@ -804,7 +837,6 @@ pub async fn sync_accounts(
         if !dry_run && action != Action::Unchanged {
             resolver.upsert(&account).await?;
         }
-        kept.push(account.id.clone());
         items.push(sync_item(&account, action, sandbox_echo)?);
     }
     if req.delete_missing == Some(true) {
@@ -812,7 +844,7 @@ pub async fn sync_accounts(
             if !other.declared || kept.contains(&other.id) {
                 continue;
             }
-            if crate::lifecycle::ACCOUNT.allows(&other.status.to_string(), "closed") {
+            if crate::lifecycle::ACCOUNT.allows(other.status, AccountStatus::Closed) {
                 other.status = AccountStatus::Closed;
                 if !dry_run {
                     resolver.upsert(&other).await?;
@@ -870,16 +902,9 @@ pub async fn list_accounts(
         .filter(|a| req.sandbox.is_none_or(|s| a.sandbox == s))
         .map(Account::to_wire)
         .collect();
-    let pagination = req
-        .pagination
-        .as_ref()
-        .map(serde_json::to_value)
-        .transpose()
-        .map_err(|e| AdcpError::internal(e.to_string()))?;
-    let page = crate::lifecycle::Page::from_request(pagination.as_ref(), all.len())?;
-    let mut resp = ListAccountsResponse::new(all[page.range()].to_vec());
-    resp.pagination =
-        Some(adcp_wire::decode(page.response()).map_err(|e| AdcpError::internal(e.to_string()))?);
+    let (accounts, pagination) = crate::page::Page::take(req.pagination.as_ref(), all)?;
+    let mut resp = ListAccountsResponse::new(accounts);
+    resp.pagination = Some(pagination);
     Ok(resp)
 }
 
@@ -968,6 +993,143 @@ mod tests {
         // Another principal has its own sandbox.
         let theirs = r.resolve(Some(&p("other")), &runner).await.unwrap();
         assert_ne!(theirs.scope, scope);
+    }
+
+    fn ctx_for(r: &Resolver, principal: &str) -> Ctx {
+        let mut services = crate::ctx::Services::memory(r.mode, r.compliance_testing);
+        services.accounts = r.clone();
+        services.supported_billing = Arc::from(vec![BillingParty::Operator]);
+        crate::ctx::CtxBuilder::new(adcp_wire::task("sync_accounts").unwrap())
+            .principal(Some(p(principal)))
+            .services(services)
+            .build()
+    }
+
+    fn entry(domain: &str, billing: &str) -> Value {
+        json!({"brand": {"domain": domain}, "operator": "agency.com", "billing": billing})
+    }
+
+    fn sync_req(entries: &[Value], extra: Value) -> SyncAccountsRequest {
+        let mut v = json!({"idempotency_key": "k-0000000000000000", "accounts": entries});
+        if let (Value::Object(m), Value::Object(x)) = (&mut v, extra) {
+            m.extend(x);
+        }
+        adcp_wire::decode(v).unwrap()
+    }
+
+    #[tokio::test]
+    async fn sync_declares_and_the_status_gates_every_account() {
+        use SyncAccountsSuccessAccountsItemAction as Action;
+        let r = resolver(AccountMode::Explicit, false);
+        let ctx = ctx_for(&r, "b1");
+        // A dry run writes nothing.
+        let dry = sync_accounts(
+            &ctx,
+            &sync_req(&[entry("a.com", "operator")], json!({"dry_run": true})),
+        )
+        .await
+        .unwrap();
+        assert_eq!(dry.accounts[0].action, Action::Created);
+        assert!(r.listed("b1").await.unwrap()[0].id != dry.accounts[0].account_id.clone().unwrap());
+        let first = sync_accounts(
+            &ctx,
+            &sync_req(
+                &[entry("a.com", "operator"), entry("b.com", "operator")],
+                json!({}),
+            ),
+        )
+        .await
+        .unwrap();
+        let a = first.accounts[0].account_id.clone().unwrap();
+        assert_eq!(first.accounts[0].action, Action::Created);
+        // An unsupported billing party fails its row only; delete_missing closes what is not
+        // named, but never the account of a failed row.
+        let second = sync_accounts(
+            &ctx,
+            &sync_req(
+                &[entry("a.com", "advertiser")],
+                json!({"delete_missing": true}),
+            ),
+        )
+        .await
+        .unwrap();
+        assert_eq!(second.accounts[0].action, Action::Failed);
+        assert_eq!(
+            second.accounts[0].errors.as_ref().unwrap()[0].code,
+            "BILLING_NOT_SUPPORTED"
+        );
+        assert_eq!(second.accounts.len(), 2, "{second:?}");
+        assert_eq!(second.accounts[1].status.to_string(), "closed");
+        let listed = r.listed("b1").await.unwrap();
+        assert_eq!(
+            listed.iter().find(|x| x.id == a).unwrap().status,
+            AccountStatus::Active
+        );
+        // Status gates: the default account (derived, never declared) once closed is gone.
+        let default = r.resolve(Some(&p("b1")), &req(json!({}))).await.unwrap();
+        let mut closed = default.account.clone();
+        closed.status = AccountStatus::Closed;
+        r.upsert(&closed).await.unwrap();
+        let again = r.resolve(Some(&p("b1")), &req(json!({}))).await.unwrap();
+        let create = adcp_wire::task("create_media_buy").unwrap();
+        assert_eq!(
+            again
+                .account
+                .gate(create, &Map::new())
+                .unwrap_err()
+                .to_json(),
+            not_found().to_json()
+        );
+        let mut suspended = default.account;
+        suspended.status = AccountStatus::Suspended;
+        let e = suspended.gate(create, &Map::new()).unwrap_err();
+        assert_eq!(e.code(), codes::ACCOUNT_SUSPENDED);
+        assert!(
+            suspended
+                .gate(adcp_wire::task("get_media_buys").unwrap(), &Map::new())
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn accounts_synced_with_test_identities_are_the_sandbox_under_compliance_testing() {
+        let r = resolver(AccountMode::Explicit, true);
+        let ctx = ctx_for(&r, "runner");
+        let synced = sync_accounts(
+            &ctx,
+            &sync_req(
+                &[json!({"brand": {"domain": "acmeoutdoor.example"}, "operator": "pinnacle-agency.example", "billing": "operator"})],
+                json!({}),
+            ),
+        )
+        .await
+        .unwrap();
+        assert_eq!(synced.accounts[0].sandbox, Some(true));
+        let id = synced.accounts[0].account_id.clone().unwrap();
+        let by_id = r
+            .resolve(
+                Some(&p("runner")),
+                &req(json!({"account": {"account_id": id}})),
+            )
+            .await
+            .unwrap();
+        let by_key = r
+            .resolve(
+                Some(&p("runner")),
+                &req(json!({"account": {"brand": {"domain": "acmeoutdoor.example"}, "operator": "pinnacle-agency.example"}})),
+            )
+            .await
+            .unwrap();
+        let sandbox = r
+            .resolve(Some(&p("runner")), &req(json!({})))
+            .await
+            .unwrap();
+        assert!(by_id.account.sandbox);
+        assert_eq!(by_id.account.id, id);
+        assert_eq!(
+            (&by_id.scope, &by_key.scope),
+            (&sandbox.scope, &sandbox.scope)
+        );
     }
 
     #[tokio::test]

@@ -10,8 +10,8 @@ use std::sync::OnceLock;
 use serde_json::{Value, json};
 
 use crate::ctx::CtxBuilder;
-use crate::error::{AdcpError, codes};
-use crate::platform::{ControllerReply, DecisioningPlatform, HandoffStatus};
+use crate::error::AdcpError;
+use crate::platform::{ControllerCode, ControllerReply, DecisioningPlatform, HandoffStatus};
 use crate::server::{Call, FORCED_ARMS, ForcedArm, Reply, Server};
 use crate::validate::schemas;
 
@@ -55,17 +55,35 @@ fn success(mut body: Value) -> Reply {
     }
 }
 
-/// The controller's error code for an error a scenario returned.
 fn controller_code(e: &AdcpError) -> &'static str {
-    match e.code() {
-        "UNKNOWN_SCENARIO" => "UNKNOWN_SCENARIO",
-        "INVALID_PARAMS" | codes::INVALID_REQUEST | codes::VALIDATION_ERROR => "INVALID_PARAMS",
-        "INVALID_TRANSITION" | codes::NOT_CANCELLABLE => "INVALID_TRANSITION",
-        codes::INVALID_STATE => "INVALID_STATE",
-        "FORBIDDEN" | codes::PERMISSION_DENIED => "FORBIDDEN",
-        c if c == "NOT_FOUND" || c.ends_with("_NOT_FOUND") => "NOT_FOUND",
-        _ => "INTERNAL_ERROR",
-    }
+    ControllerCode::of(e).as_str()
+}
+
+/// The params each scenario needs (the schema leaves them optional, since they differ by
+/// scenario): checked here, so a scenario method may take them as present.
+const REQUIRED_PARAMS: &[(&str, &[&str])] = &[
+    ("seed_product", &["product_id"]),
+    ("seed_pricing_option", &["product_id", "pricing_option_id"]),
+    ("seed_creative", &["creative_id"]),
+    ("seed_media_buy", &["media_buy_id"]),
+    ("seed_creative_format", &["format_id"]),
+    ("seed_plan", &["plan_id"]),
+    ("force_media_buy_status", &["media_buy_id", "status"]),
+    ("force_creative_status", &["creative_id", "status"]),
+    ("force_account_status", &["account_id", "status"]),
+    ("force_session_status", &["session_id", "status"]),
+    ("force_task_completion", &["task_id"]),
+    ("simulate_delivery", &["media_buy_id"]),
+    ("simulate_budget_spend", &["media_buy_id"]),
+];
+
+/// The first param `scenario` needs that `params` lacks.
+fn missing_param(scenario: &str, params: Option<&Value>) -> Option<&'static str> {
+    let (_, needed) = REQUIRED_PARAMS.iter().find(|(s, _)| *s == scenario)?;
+    needed
+        .iter()
+        .copied()
+        .find(|f| params.and_then(|p| p.get(*f)).is_none_or(Value::is_null))
 }
 
 pub(crate) async fn handle<P: DecisioningPlatform>(
@@ -92,6 +110,13 @@ pub(crate) async fn handle<P: DecisioningPlatform>(
         return Ok(failure(
             "INVALID_PARAMS",
             format!("{}: {}", i.path, i.message),
+            None,
+        ));
+    }
+    if let Some(missing) = missing_param(scenario, args.get("params")) {
+        return Ok(failure(
+            "INVALID_PARAMS",
+            format!("{scenario} needs `params.{missing}`"),
             None,
         ));
     }
@@ -144,16 +169,11 @@ pub(crate) async fn handle<P: DecisioningPlatform>(
                 message: params["message"].as_str().map(str::to_owned),
             };
             server
-                .state()
-                .update(
-                    &resolved.scope,
-                    FORCED_ARMS,
-                    "create_media_buy",
-                    |slot: &mut Option<ForcedArm>| {
-                        *slot = Some(forced.clone());
-                        Ok(())
-                    },
-                )
+                .state(&resolved.scope)
+                .update(FORCED_ARMS, "create_media_buy", |slot| {
+                    *slot = Some(forced.clone());
+                    Ok(())
+                })
                 .await?;
             let mut echo = json!({"arm": arm.as_str()});
             if let Some(id) = task_id {
@@ -163,7 +183,8 @@ pub(crate) async fn handle<P: DecisioningPlatform>(
         }
         "force_task_completion" => {
             let id = params["task_id"].as_str().unwrap_or_default();
-            let owner = crate::tasks::Owner::Principal(principal);
+            // Only the sandbox's tasks: a caller's real tasks are not the controller's to finish.
+            let owner = crate::tasks::Owner::Scope(&resolved.scope);
             let Some(task) = server.tasks().get(owner, id).await? else {
                 return Ok(failure("NOT_FOUND", format!("no task `{id}`"), None));
             };
@@ -191,18 +212,27 @@ pub(crate) async fn handle<P: DecisioningPlatform>(
                     None,
                 ));
             };
-            match server.accounts_of(principal).set_status(id, to).await {
+            // Only the caller's sandbox accounts (those sharing the sandbox's scope).
+            let accounts = server.accounts_of(principal);
+            let in_sandbox = match accounts.get(id).await? {
+                Some(a) => server.scope_of(&a) == resolved.scope,
+                None => false,
+            };
+            if !in_sandbox {
+                return Ok(failure(
+                    "NOT_FOUND",
+                    "no such account in this sandbox",
+                    None,
+                ));
+            }
+            match accounts.set_status(id, to).await {
                 Ok(Some(previous)) => Ok(success(
                     json!({"previous_state": previous, "current_state": to}),
                 )),
                 Ok(None) => Ok(failure("NOT_FOUND", "no such account", None)),
                 Err(e) => {
                     let current = e.details().and_then(|d| d.get("current_state"));
-                    let code = match e.code() {
-                        codes::INVALID_STATE | codes::NOT_CANCELLABLE => "INVALID_TRANSITION",
-                        _ => controller_code(&e),
-                    };
-                    Ok(failure(code, e.message(), current))
+                    Ok(failure(controller_code(&e), e.message(), current))
                 }
             }
         }

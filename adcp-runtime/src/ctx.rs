@@ -21,6 +21,9 @@ pub struct Principal {
     pub id: String,
 }
 
+/// The scope of [`Ctx::shared_state`].
+pub const SHARED_SCOPE: &str = "shared";
+
 /// What every context of a server shares: its registries and stores.
 #[derive(Clone)]
 pub(crate) struct Services {
@@ -313,10 +316,28 @@ impl Ctx {
         self.0.task_id.as_deref()
     }
 
-    /// Adopter state in the server's store (memory, SQLite or PostgreSQL): what the platform
-    /// keeps there survives restarts and is shared by replicas.
+    /// The request's account's documents in the server's store (memory, SQLite or
+    /// PostgreSQL): what the platform keeps there survives restarts, is shared by replicas, and
+    /// is never seen by another account.
+    ///
+    /// ```
+    /// # use adcp_runtime::{AdcpResult, Ctx, state::Collection};
+    /// # #[derive(Default, serde::Serialize, serde::Deserialize)] struct Buy { paused: bool }
+    /// const BUYS: Collection<Buy> = Collection::new("media_buys");
+    ///
+    /// async fn pause(ctx: &Ctx, id: &str) -> AdcpResult<()> {
+    ///     let missing = || adcp_runtime::AdcpError::new("MEDIA_BUY_NOT_FOUND", "no such buy");
+    ///     ctx.state().modify(BUYS, id, missing, |b| Ok(b.paused = true)).await
+    /// }
+    /// ```
     pub fn state(&self) -> State<'_> {
-        State::new(self.0.services.state.as_ref())
+        State::new(self.0.services.state.as_ref(), &self.0.scope)
+    }
+
+    /// Documents shared by every account of this server (a catalogue the platform seeds,
+    /// rate cards): the scope `shared`.
+    pub fn shared_state(&self) -> State<'_> {
+        State::new(self.0.services.state.as_ref(), SHARED_SCOPE)
     }
 
     /// The server's status-change bus: publish what changed, for subscribers on every replica.

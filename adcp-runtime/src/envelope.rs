@@ -2,6 +2,10 @@
 //! (the transport's error object) plus `errors[]` (the payload's error list, which every task's
 //! error arm carries).
 
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
+use adcp_wire::TaskSpec;
 use serde_json::{Value, json};
 
 use crate::error::AdcpError;
@@ -17,6 +21,44 @@ pub(crate) fn completed(body: &mut Value, idempotency_key: Option<&str>) {
     }
 }
 
+/// Marks the answer of a sandbox account's call `sandbox: true`, when the task's response
+/// schema declares the flag (as `context` is echoed, the handler need not set it).
+pub(crate) fn echo_sandbox(body: &mut Value, task: &TaskSpec, sandbox: bool) {
+    if !sandbox || !declares_sandbox(task) {
+        return;
+    }
+    if let Value::Object(m) = body {
+        m.entry("sandbox").or_insert(Value::Bool(true));
+    }
+}
+
+/// Whether a task's response (or one of its top-level arms) has a `sandbox` property.
+fn declares_sandbox(task: &TaskSpec) -> bool {
+    static DECLARING: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    DECLARING
+        .get_or_init(|| {
+            adcp_wire::catalog::TASKS
+                .iter()
+                .filter(|t| {
+                    let Some(schema) = adcp_wire::schema_file(t.response_schema)
+                        .and_then(|text| serde_json::from_str::<Value>(text).ok())
+                    else {
+                        return false;
+                    };
+                    let has = |v: &Value| v.pointer("/properties/sandbox").is_some();
+                    has(&schema)
+                        || ["oneOf", "anyOf"].iter().any(|k| {
+                            schema[k]
+                                .as_array()
+                                .is_some_and(|arms| arms.iter().any(has))
+                        })
+                })
+                .map(|t| t.name)
+                .collect()
+        })
+        .contains(task.name)
+}
+
 /// The body of a failed call.
 pub(crate) fn error(e: &AdcpError) -> Value {
     let err = e.to_json();
@@ -27,5 +69,60 @@ pub(crate) fn error(e: &AdcpError) -> Value {
 pub(crate) fn echo_context(body: &mut Value, context: Option<Value>) {
     if let (Value::Object(m), Some(c)) = (body, context) {
         m.insert("context".into(), c);
+    }
+}
+
+/// Property names whose values are secrets: never logged.
+const SECRET_KEYS: &[&str] = &[
+    "credentials",
+    "token",
+    "access_token",
+    "refresh_token",
+    "api_key",
+    "apikey",
+    "authorization",
+    "password",
+    "secret",
+    "client_secret",
+    "signature",
+];
+
+/// A copy of a request or response for the logs, every secret replaced by `[redacted]`:
+/// webhook `authentication.credentials`, A2A push tokens, keys, passwords, signatures.
+pub(crate) fn redacted(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| {
+                    let secret = SECRET_KEYS.iter().any(|s| k.eq_ignore_ascii_case(s));
+                    let v = if secret && !v.is_null() {
+                        json!("[redacted]")
+                    } else {
+                        redacted(v)
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(redacted).collect()),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_not_logged() {
+        let call = json!({"push_notification_config": {"url": "https://b.example/h",
+            "authentication": {"schemes": ["Bearer"], "credentials": "s3cret-s3cret-s3cret-s3cret-s3cret"}},
+            "pushNotificationConfig": {"token": "tok"}, "brief": "shoes"});
+        let text = redacted(&call).to_string();
+        assert!(
+            !text.contains("s3cret") && !text.contains("tok\""),
+            "{text}"
+        );
+        assert!(text.contains("shoes") && text.contains("Bearer"));
     }
 }

@@ -114,6 +114,14 @@ impl AdcpError {
         AdcpError::new(codes::VALIDATION_ERROR, message).with_field(field)
     }
 
+    /// A reference to nothing the caller's account can see (`code` is the resource's
+    /// `*_NOT_FOUND`, `what` names the kind, `field` the position). The id is never echoed,
+    /// so one that exists in another account and one that exists nowhere get the same answer,
+    /// byte for byte.
+    pub fn not_found(code: &'static str, field: impl Into<String>, what: &str) -> Self {
+        AdcpError::new(code, format!("no such {what} in this account")).with_field(field)
+    }
+
     /// A failure of our own: never blames the buyer, never leaks internals.
     pub fn internal(message: impl Into<String>) -> Self {
         AdcpError::new(codes::SERVICE_UNAVAILABLE, message).with_recovery(Recovery::Transient)

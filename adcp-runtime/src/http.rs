@@ -1,7 +1,6 @@
 //! The HTTP surface on axum: MCP at `/mcp`, A2A at `/a2a` with its card at
 //! `/.well-known/agent-card.json`, and `serve()`.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
 use axum::Router;
@@ -12,13 +11,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 
 use crate::a2a::{self, A2aTasks};
 use crate::auth::{self, Caller};
 use crate::error::{AdcpError, codes};
 use crate::platform::DecisioningPlatform;
-use crate::server::{Config, Server};
+use crate::server::Server;
 use crate::{envelope, mcp};
 
 /// Largest request body accepted: 4 MB.
@@ -363,7 +361,8 @@ async fn not_found() -> Response {
         .into_response()
 }
 
-/// The router for a server: mount it as is, or nest it.
+/// The router of a server, to nest in an application of one's own (an agent on its own is
+/// started with [`serve`](crate::serve)).
 pub fn router<P: DecisioningPlatform>(server: Server<P>) -> Router {
     let state = Arc::new(AppState {
         server,
@@ -390,106 +389,4 @@ pub fn router<P: DecisioningPlatform>(server: Server<P>) -> Router {
         .route("/health", get(|| async { "ok" }))
         .fallback(not_found)
         .with_state(state)
-}
-
-/// Serves `platform` on the given settings: `adcp_runtime::serve(platform).bind(addr).run()`.
-pub fn serve<P: DecisioningPlatform>(platform: P) -> Serve<P> {
-    Serve {
-        platform,
-        config: Config::default(),
-        stores: None,
-        addr: "127.0.0.1:3000"
-            .parse()
-            .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 3000))),
-    }
-}
-
-/// A server being configured.
-pub struct Serve<P> {
-    platform: P,
-    config: Config,
-    stores: Option<crate::store::Stores>,
-    addr: SocketAddr,
-}
-
-impl<P: DecisioningPlatform> Serve<P> {
-    /// The settings.
-    pub fn config(mut self, config: Config) -> Self {
-        self.config = config;
-        self
-    }
-
-    /// The stores (memory by default; see [`crate::store::Stores`]).
-    pub fn stores(mut self, stores: crate::store::Stores) -> Self {
-        self.stores = Some(stores);
-        self
-    }
-
-    /// The address to listen on.
-    pub fn bind(mut self, addr: SocketAddr) -> Self {
-        self.addr = addr;
-        self
-    }
-
-    /// Checks the platform (see [`crate::boot`]), binds, and serves until SIGINT or SIGTERM,
-    /// then finishes the requests in flight.
-    pub async fn run(self) -> Result<(), crate::boot::ServeError> {
-        let stores = self.stores.unwrap_or_default();
-        let server = Server::with_stores(self.platform, self.config, stores);
-        crate::boot::check(&server)?;
-        let listener = TcpListener::bind(self.addr)
-            .await
-            .map_err(crate::boot::ServeError::Bind)?;
-        run_on(server, listener).await
-    }
-}
-
-/// Serves on a bound listener until SIGINT or SIGTERM.
-pub async fn run_on<P: DecisioningPlatform>(
-    server: Server<P>,
-    listener: TcpListener,
-) -> Result<(), crate::boot::ServeError> {
-    let addr = listener
-        .local_addr()
-        .map_err(crate::boot::ServeError::Bind)?;
-    let tools: Vec<&str> = server.tools().iter().map(|t| t.name).collect();
-    tracing::info!(
-        mcp = %format!("http://{addr}/mcp"),
-        a2a = %format!("http://{addr}/a2a"),
-        card = %format!("http://{addr}/.well-known/agent-card.json"),
-        platform = P::descriptor().name,
-        tools = tools.len(),
-        stores = server.stores(),
-        compliance_testing = server.config().compliance_testing,
-        "serving AdCP"
-    );
-    server.start();
-    tracing::debug!(?tools, "tools");
-    axum::serve(listener, router(server))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(crate::boot::ServeError::Bind)?;
-    tracing::info!("stopped");
-    Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("SIGINT: shutting down"),
-        () = term => tracing::info!("SIGTERM: shutting down"),
-    }
 }

@@ -293,6 +293,102 @@ mod tests {
     use serde_json::json;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    fn jcs(v: &Value) -> String {
+        String::from_utf8(serde_json_canonicalizer::to_vec(v).unwrap()).unwrap()
+    }
+
+    /// RFC 8785's own examples: the sample of §3.2.2 (whitespace, number and string forms),
+    /// the key order of §3.2.3 (by UTF-16 code units) and the number table of Appendix B.
+    #[test]
+    fn rfc_8785_vectors() {
+        let sample: Value = serde_json::from_str(
+            r#"{"numbers": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001],
+                "string": "\u20ac$\u000F\u000aA'\u0042\u0022\u005c\\\"\/",
+                "literals": [null, true, false]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            jcs(&sample),
+            r#"{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],"string":"€$\u000f\nA'B\"\\\\\"/"}"#
+        );
+        let keys: Value = serde_json::from_str(
+            r#"{"\u20ac": "Euro Sign", "\r": "Carriage Return", "\ufb33": "Hebrew Letter Dalet With Dagesh",
+                "1": "One", "\ud83d\ude00": "Emoji: Grinning Face", "\u0080": "Control",
+                "\u00f6": "Latin Small Letter O With Diaeresis"}"#,
+        )
+        .unwrap();
+        let text = jcs(&keys);
+        let positions: Vec<usize> = [
+            "Carriage Return",
+            "One",
+            "Control",
+            "Latin Small",
+            "Euro",
+            "Emoji",
+            "Hebrew",
+        ]
+        .iter()
+        .map(|k| text.find(k).unwrap())
+        .collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{text}");
+        let numbers: &[(u64, &str)] = &[
+            (0x0000_0000_0000_0000, "0"),
+            (0x8000_0000_0000_0000, "0"),
+            (0x0000_0000_0000_0001, "5e-324"),
+            (0x8000_0000_0000_0001, "-5e-324"),
+            (0x7fef_ffff_ffff_ffff, "1.7976931348623157e+308"),
+            (0xffef_ffff_ffff_ffff, "-1.7976931348623157e+308"),
+            (0x4340_0000_0000_0000, "9007199254740992"),
+            (0xc340_0000_0000_0000, "-9007199254740992"),
+            (0x4430_0000_0000_0000, "295147905179352830000"),
+            (0x44b5_2d02_c7e1_4af5, "9.999999999999997e+22"),
+            (0x44b5_2d02_c7e1_4af6, "1e+23"),
+            (0x44b5_2d02_c7e1_4af7, "1.0000000000000001e+23"),
+            (0x444b_1ae4_d6e2_ef4e, "999999999999999700000"),
+            (0x444b_1ae4_d6e2_ef4f, "999999999999999900000"),
+            (0x444b_1ae4_d6e2_ef50, "1e+21"),
+            (0x3eb0_c6f7_a0b5_ed8c, "9.999999999999997e-7"),
+            (0x3eb0_c6f7_a0b5_ed8d, "0.000001"),
+            (0x41b3_de43_5555_5553, "333333333.3333332"),
+            (0x41b3_de43_5555_5554, "333333333.33333325"),
+            (0x41b3_de43_5555_5555, "333333333.3333333"),
+            (0x41b3_de43_5555_5556, "333333333.3333334"),
+            (0x41b3_de43_5555_5557, "333333333.33333343"),
+            (0xbecb_f647_612f_3696, "-0.0000033333333333333333"),
+            (0x4314_3ff3_c1cb_0959, "1424953923781206.2"),
+        ];
+        for (bits, want) in numbers {
+            let v = json!([f64::from_bits(*bits)]);
+            assert_eq!(jcs(&v), format!("[{want}]"), "{bits:#018x}");
+        }
+    }
+
+    /// The idempotency hash of one request, pinned: a change of canonicaliser, of the fields
+    /// left out, or of the hash changes what a stored key matches, and must be deliberate.
+    #[test]
+    fn the_request_hash_is_stable() {
+        let request = json!({
+            "idempotency_key": "k-0000000000000001",
+            "context": {"correlation_id": "ignored"},
+            "account": {"brand": {"domain": "acme.com"}, "operator": "acme.com"},
+            "start_time": "asap", "end_time": "2031-07-01T00:00:00Z",
+            "packages": [{"product_id": "p", "pricing_option_id": "cpm", "budget": 5000.0}],
+            "push_notification_config": {"url": "https://b.example/h",
+                "authentication": {"schemes": ["Bearer"], "credentials": "left-out-of-the-hash-0123456789"}}
+        });
+        let h = request_hash(&request).unwrap();
+        let mut other = request;
+        other["context"] = json!({"x": 1});
+        other["push_notification_config"]["authentication"]["credentials"] =
+            json!("another-credential-0123456789");
+        other["idempotency_key"] = json!("k-0000000000000002");
+        assert_eq!(request_hash(&other).unwrap(), h);
+        assert_eq!(
+            h,
+            "2998854f8217cecf6bd01291bdaddca01af049474bde6b00e708b84920fc23c8"
+        );
+    }
+
     #[test]
     fn the_hash_ignores_key_context_and_credentials_only() {
         let a = json!({"idempotency_key": "k1", "context": {"x": 1}, "packages": [{"budget": 10}],

@@ -5,6 +5,8 @@ pub mod accounts;
 pub mod auth;
 pub mod boot;
 pub mod capabilities;
+#[cfg(feature = "cli")]
+pub mod cli;
 mod controller;
 pub mod ctx;
 mod envelope;
@@ -15,13 +17,18 @@ pub mod idempotency;
 mod jsonrpc;
 pub mod lifecycle;
 pub mod mcp;
+pub mod page;
 pub mod platform;
+mod serve;
 pub mod server;
 pub mod signing;
 pub mod ssrf;
 pub mod state;
 pub mod store;
 pub mod tasks;
+#[cfg(feature = "test-util")]
+pub mod test_util;
+pub mod time;
 mod tls;
 pub mod validate;
 pub mod webhooks;
@@ -78,14 +85,15 @@ pub use adcp_wire as wire;
 pub use boot::{BootError, ServeError};
 pub use ctx::{Ctx, Principal};
 pub use error::{AdcpError, AdcpResult, Recovery, codes};
-pub use http::{router, serve};
+pub use http::router;
 pub use platform::{
-    AccountMode, CapabilityOverlap, ControllerReply, DecisioningPlatform, Hybrid, Job, Recipe,
-    RecipeUnion, ScenarioParams, TaskHandoff,
+    AccountMode, CapabilityOverlap, ControllerCode, ControllerReply, DecisioningPlatform, Hybrid,
+    Job, Recipe, RecipeUnion, ScenarioParams, TaskHandoff,
 };
 pub use schemars;
 pub use serde;
 pub use serde_json;
+pub use serve::{Running, Serve, serve};
 pub use server::{Call, Config, Reply, Server};
 pub use state::State;
 pub use store::Stores;

@@ -1,25 +1,43 @@
-//! What every seller needs and no seller should write twice: the lifecycle state machines of
-//! media buys, creatives and accounts (the graphs the compliance runner's `status.monotonic`
-//! invariant enforces), and pagination.
+//! The lifecycle state machines of media buys, creatives and accounts, typed over the wire's
+//! status enums: the graphs the compliance runner's `status.monotonic` invariant enforces, the
+//! buyer actions each media-buy status accepts, and the one way a controller scenario forces a
+//! status.
+//!
+//! ```
+//! use adcp_runtime::lifecycle::MEDIA_BUY;
+//! use adcp_runtime::wire::MediaBuyStatus::{Active, Canceled, Paused};
+//!
+//! assert!(MEDIA_BUY.allows(Active, Paused));
+//! assert_eq!(MEDIA_BUY.check(Canceled, Canceled).unwrap_err().code(), "NOT_CANCELLABLE");
+//! let mut status = Active;
+//! let moved = MEDIA_BUY.force(&mut status, Paused).unwrap();
+//! assert_eq!(status, Paused);
+//! # let _ = moved;
+//! ```
 
-use std::ops::Range;
+use std::fmt::Display;
 
-use serde_json::{Value, json};
+use adcp_wire::{AccountStatus, CreativeStatus, MediaBuyStatus, MediaBuyValidAction};
+use serde_json::json;
 
 use crate::error::{AdcpError, AdcpResult, codes};
+use crate::platform::{ControllerCode, ControllerReply};
 
 /// A lifecycle graph: which status may follow which.
 #[derive(Debug)]
-pub struct Lifecycle {
+pub struct Lifecycle<S: 'static> {
     /// The resource, for messages (`media buy`).
     pub resource: &'static str,
     /// `(from, allowed next statuses)`.
-    pub edges: &'static [(&'static str, &'static [&'static str])],
+    pub edges: &'static [(S, &'static [S])],
+    /// The status a cancellation moves to, if the resource can be canceled (refusals of it
+    /// are `NOT_CANCELLABLE`).
+    pub canceled: Option<S>,
 }
 
-impl Lifecycle {
+impl<S: Copy + PartialEq + Display> Lifecycle<S> {
     /// Whether `to` may follow `from` (a status never follows itself).
-    pub fn allows(&self, from: &str, to: &str) -> bool {
+    pub fn allows(&self, from: S, to: S) -> bool {
         from != to
             && self
                 .edges
@@ -28,24 +46,19 @@ impl Lifecycle {
     }
 
     /// Whether `status` has no way out.
-    pub fn is_terminal(&self, status: &str) -> bool {
+    pub fn is_terminal(&self, status: S) -> bool {
         self.edges
             .iter()
             .any(|(f, next)| *f == status && next.is_empty())
     }
 
-    /// Whether `status` is part of this lifecycle.
-    pub fn knows(&self, status: &str) -> bool {
-        self.edges.iter().any(|(f, _)| *f == status)
-    }
-
-    /// `Ok` when the move is allowed; `INVALID_STATE` naming both statuses otherwise (or
-    /// `NOT_CANCELLABLE` when the move is a cancellation).
-    pub fn check(&self, from: &str, to: &str) -> AdcpResult<()> {
+    /// `Ok` when the move is allowed; otherwise `INVALID_STATE` naming both statuses, or
+    /// `NOT_CANCELLABLE` when the move is a cancellation. For buyer requests.
+    pub fn check(&self, from: S, to: S) -> AdcpResult<()> {
         if self.allows(from, to) {
             return Ok(());
         }
-        let code = if to == "canceled" {
+        let code = if Some(to) == self.canceled {
             codes::NOT_CANCELLABLE
         } else {
             codes::INVALID_STATE
@@ -54,152 +67,106 @@ impl Lifecycle {
             code,
             format!("a {} cannot go from `{from}` to `{to}`", self.resource),
         )
-        .with_details(json!({"current_state": from, "requested_state": to})))
+        .with_details(
+            json!({"current_state": from.to_string(), "requested_state": to.to_string()}),
+        ))
+    }
+
+    /// Moves `status` to `to` for a `force_*_status` controller scenario: the transition, or
+    /// the controller's `INVALID_TRANSITION` with the current state (nothing changes then).
+    pub fn force(&self, status: &mut S, to: S) -> AdcpResult<ControllerReply> {
+        let previous = *status;
+        if !self.allows(previous, to) {
+            return Err(ControllerCode::InvalidTransition
+                .error(format!(
+                    "a {} cannot go from `{previous}` to `{to}`",
+                    self.resource
+                ))
+                .with_details(json!({"current_state": previous.to_string()})));
+        }
+        *status = to;
+        Ok(ControllerReply::Transition {
+            previous: previous.to_string(),
+            current: to.to_string(),
+        })
     }
 }
 
 /// Media buys (`enums/media-buy-status.json`): `active` and `paused` alternate; `completed`,
 /// `rejected` and `canceled` are terminal.
-pub static MEDIA_BUY: Lifecycle = Lifecycle {
-    resource: "media buy",
-    edges: &[
-        (
-            "pending_creatives",
-            &["pending_start", "active", "paused", "canceled", "rejected"],
-        ),
-        (
-            "pending_start",
-            &["active", "paused", "canceled", "rejected"],
-        ),
-        ("active", &["paused", "completed", "canceled"]),
-        ("paused", &["active", "completed", "canceled"]),
-        ("completed", &[]),
-        ("rejected", &[]),
-        ("canceled", &[]),
-    ],
+pub static MEDIA_BUY: Lifecycle<MediaBuyStatus> = {
+    use MediaBuyStatus::*;
+    Lifecycle {
+        resource: "media buy",
+        edges: &[
+            (
+                PendingCreatives,
+                &[PendingStart, Active, Paused, Canceled, Rejected],
+            ),
+            (PendingStart, &[Active, Paused, Canceled, Rejected]),
+            (Active, &[Paused, Completed, Canceled]),
+            (Paused, &[Active, Completed, Canceled]),
+            (Completed, &[]),
+            (Rejected, &[]),
+            (Canceled, &[]),
+        ],
+        canceled: Some(Canceled),
+    }
 };
 
 /// Creatives (`enums/creative-status.json`): review produces `approved`; nothing is terminal,
 /// since a re-sync can always start over.
-pub static CREATIVE: Lifecycle = Lifecycle {
-    resource: "creative",
-    edges: &[
-        ("processing", &["pending_review", "rejected"]),
-        ("pending_review", &["approved", "rejected"]),
-        ("approved", &["archived", "rejected"]),
-        ("archived", &["approved"]),
-        ("rejected", &["processing", "pending_review"]),
-    ],
+pub static CREATIVE: Lifecycle<CreativeStatus> = {
+    use CreativeStatus::*;
+    Lifecycle {
+        resource: "creative",
+        edges: &[
+            (Processing, &[PendingReview, Rejected]),
+            (PendingReview, &[Approved, Rejected]),
+            (Approved, &[Archived, Rejected]),
+            (Archived, &[Approved]),
+            (Rejected, &[Processing, PendingReview]),
+        ],
+        canceled: None,
+    }
 };
 
 /// Accounts (`enums/account-status.json`): `rejected` and `closed` are terminal.
-pub static ACCOUNT: Lifecycle = Lifecycle {
-    resource: "account",
-    edges: &[
-        ("pending_approval", &["active", "rejected"]),
-        ("active", &["suspended", "payment_required", "closed"]),
-        ("suspended", &["active", "payment_required", "closed"]),
-        ("payment_required", &["active", "suspended", "closed"]),
-        ("rejected", &[]),
-        ("closed", &[]),
-    ],
+pub static ACCOUNT: Lifecycle<AccountStatus> = {
+    use AccountStatus::*;
+    Lifecycle {
+        resource: "account",
+        edges: &[
+            (PendingApproval, &[Active, Rejected]),
+            (Active, &[Suspended, PaymentRequired, Closed]),
+            (Suspended, &[Active, PaymentRequired, Closed]),
+            (PaymentRequired, &[Active, Suspended, Closed]),
+            (Rejected, &[]),
+            (Closed, &[]),
+        ],
+        canceled: None,
+    }
 };
 
 /// The buyer actions a media buy in `status` accepts (`valid_actions`).
-pub fn media_buy_valid_actions(status: &str) -> &'static [&'static str] {
-    match status {
-        "pending_creatives" | "pending_start" => &[
-            "pause",
-            "cancel",
-            "update_budget",
-            "update_dates",
-            "update_packages",
-            "add_packages",
-            "sync_creatives",
-        ],
-        "active" => &[
-            "pause",
-            "cancel",
-            "update_budget",
-            "update_dates",
-            "update_packages",
-            "add_packages",
-            "sync_creatives",
-        ],
-        "paused" => &[
-            "resume",
-            "cancel",
-            "update_budget",
-            "update_dates",
-            "update_packages",
-            "add_packages",
-            "sync_creatives",
-        ],
-        _ => &[],
-    }
-}
-
-/// Default and largest page sizes (`core/pagination-request.json`).
-pub const DEFAULT_PAGE: usize = 50;
-/// Largest page.
-pub const MAX_PAGE: usize = 100;
-
-/// One page of a list, from the request's `pagination` (`max_results`, `cursor`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Page {
-    start: usize,
-    end: usize,
-    total: usize,
-}
-
-impl Page {
-    /// The page a request asks for, over `total` items. A cursor this server did not issue is an
-    /// `INVALID_REQUEST` on `pagination.cursor`.
-    pub fn from_request(pagination: Option<&Value>, total: usize) -> AdcpResult<Page> {
-        let max = pagination
-            .and_then(|p| p.get("max_results"))
-            .and_then(Value::as_u64)
-            .map_or(DEFAULT_PAGE, |m| {
-                usize::try_from(m).unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE)
-            });
-        let start = match pagination
-            .and_then(|p| p.get("cursor"))
-            .and_then(Value::as_str)
-        {
-            None => 0,
-            Some(c) => c
-                .strip_prefix("o:")
-                .and_then(|n| n.parse::<usize>().ok())
-                .filter(|n| *n <= total)
-                .ok_or_else(|| {
-                    AdcpError::invalid_request(
-                        "pagination.cursor",
-                        "this cursor was not issued by this agent, or has expired",
-                    )
-                })?,
-        };
-        Ok(Page {
-            start,
-            end: (start + max).min(total),
-            total,
-        })
-    }
-
-    /// The items on this page.
-    pub fn range(&self) -> Range<usize> {
-        self.start..self.end
-    }
-
-    /// The response's `pagination` object (`has_more`, `cursor` when there is more,
-    /// `total_count`).
-    pub fn response(&self) -> Value {
-        let has_more = self.end < self.total;
-        let mut v = json!({"has_more": has_more, "total_count": self.total});
-        if has_more {
-            v["cursor"] = json!(format!("o:{}", self.end));
-        }
-        v
-    }
+pub fn media_buy_valid_actions(status: MediaBuyStatus) -> Vec<MediaBuyValidAction> {
+    use MediaBuyValidAction::*;
+    let changes = [
+        Cancel,
+        UpdateBudget,
+        UpdateDates,
+        UpdatePackages,
+        AddPackages,
+        SyncCreatives,
+    ];
+    let first = match status {
+        MediaBuyStatus::PendingCreatives
+        | MediaBuyStatus::PendingStart
+        | MediaBuyStatus::Active => Pause,
+        MediaBuyStatus::Paused => Resume,
+        _ => return Vec::new(),
+    };
+    std::iter::once(first).chain(changes).collect()
 }
 
 #[cfg(test)]
@@ -208,33 +175,25 @@ mod tests {
 
     #[test]
     fn lifecycles() {
-        assert!(MEDIA_BUY.allows("pending_creatives", "active"));
-        assert!(!MEDIA_BUY.allows("completed", "active"));
+        use MediaBuyStatus::*;
+        assert!(MEDIA_BUY.allows(PendingCreatives, Active));
+        assert!(!MEDIA_BUY.allows(Completed, Active));
         assert_eq!(
-            MEDIA_BUY.check("canceled", "canceled").unwrap_err().code(),
-            codes::NOT_CANCELLABLE
-        );
-        assert_eq!(
-            MEDIA_BUY.check("canceled", "paused").unwrap_err().code(),
+            MEDIA_BUY.check(Canceled, Paused).unwrap_err().code(),
             codes::INVALID_STATE
         );
-        assert!(!CREATIVE.allows("processing", "approved"));
-        assert!(CREATIVE.allows("archived", "approved"));
-        assert!(ACCOUNT.is_terminal("closed"));
-    }
-
-    #[test]
-    fn pages() {
-        let p = Page::from_request(Some(&json!({"max_results": 2})), 5).unwrap();
-        assert_eq!(p.range(), 0..2);
+        assert!(!CREATIVE.allows(CreativeStatus::Processing, CreativeStatus::Approved));
+        assert!(CREATIVE.allows(CreativeStatus::Archived, CreativeStatus::Approved));
+        assert!(ACCOUNT.is_terminal(AccountStatus::Closed));
+        let mut s = Completed;
+        let e = MEDIA_BUY.force(&mut s, Active).unwrap_err();
+        assert_eq!(e.code(), "INVALID_TRANSITION");
+        assert_eq!(e.details().unwrap()["current_state"], "completed");
+        assert_eq!(s, Completed);
         assert_eq!(
-            p.response(),
-            json!({"has_more": true, "total_count": 5, "cursor": "o:2"})
+            media_buy_valid_actions(Paused)[0],
+            MediaBuyValidAction::Resume
         );
-        let p = Page::from_request(Some(&json!({"max_results": 2, "cursor": "o:4"})), 5).unwrap();
-        assert_eq!(p.range(), 4..5);
-        assert_eq!(p.response(), json!({"has_more": false, "total_count": 5}));
-        let e = Page::from_request(Some(&json!({"cursor": "zzz"})), 5).unwrap_err();
-        assert_eq!(e.field(), Some("pagination.cursor"));
+        assert!(media_buy_valid_actions(Canceled).is_empty());
     }
 }

@@ -169,7 +169,9 @@ pub(crate) struct ForcedArm {
 }
 
 /// Where forced arms live in the state store.
-pub(crate) const FORCED_ARMS: &str = "adcp:forced_create_media_buy_arm";
+/// (A taken arm leaves `null`, so taking is one compare-and-set.)
+pub(crate) const FORCED_ARMS: crate::state::Collection<Option<ForcedArm>> =
+    crate::state::Collection::new("adcp:forced_create_media_buy_arm");
 
 pub(crate) struct Inner<P> {
     pub(crate) platform: P,
@@ -268,9 +270,11 @@ impl<P: DecisioningPlatform> Server<P> {
         self.inner.services.tasks.bus()
     }
 
-    /// Adopter state, in the server's store.
-    pub fn state(&self) -> State<'_> {
-        State::new(self.inner.services.state.as_ref())
+    /// Adopter state of one scope, in the server's store (a handler's is [`Ctx::state`]).
+    ///
+    /// [`Ctx::state`]: crate::Ctx::state
+    pub fn state<'a>(&'a self, scope: &'a str) -> State<'a> {
+        State::new(self.inner.services.state.as_ref(), scope)
     }
 
     /// The webhook outbox.
@@ -321,6 +325,11 @@ impl<P: DecisioningPlatform> Server<P> {
         }
     }
 
+    /// The data scope of one of the server's accounts.
+    pub(crate) fn scope_of(&self, account: &accounts::Account) -> String {
+        self.inner.services.accounts.scope_of(account)
+    }
+
     /// The `get_adcp_capabilities` response body.
     pub fn capabilities(&self) -> Value {
         capabilities::derive(self)
@@ -329,7 +338,7 @@ impl<P: DecisioningPlatform> Server<P> {
     /// Serves one call.
     pub async fn call(&self, call: Call) -> Reply {
         self.start();
-        tracing::debug!(tool = %call.tool, args = %call.args, "call");
+        tracing::debug!(tool = %call.tool, args = %envelope::redacted(&call.args), "call");
         let context = call.args.get("context").cloned();
         let task_name = call.tool.clone();
         let result = self.run(call).await;
@@ -344,7 +353,7 @@ impl<P: DecisioningPlatform> Server<P> {
         if self.inner.config.validate_responses && !reply.is_error {
             check_response(&task_name, &reply.body);
         }
-        tracing::debug!(tool = %task_name, is_error = reply.is_error, body = %reply.body, "reply");
+        tracing::debug!(tool = %task_name, is_error = reply.is_error, body = %envelope::redacted(&reply.body), "reply");
         reply
     }
 
@@ -418,7 +427,7 @@ impl<P: DecisioningPlatform> Server<P> {
                 // Keys are per account and per caller: one caller never replays another's.
                 let idem = IdemKey {
                     key: k.clone(),
-                    scope: format!("{}|{principal}", resolved.scope),
+                    scope: format!("{}|{}|{principal}", resolved.scope, principal.len()),
                     task: spec.name.to_owned(),
                 };
                 match idempotency::claim(
@@ -501,6 +510,7 @@ impl<P: DecisioningPlatform> Server<P> {
         let body = match outcome {
             Ok((Outcome::Done(mut body), _)) => {
                 envelope::completed(&mut body, key.as_deref());
+                envelope::echo_sandbox(&mut body, spec, resolved.account.sandbox);
                 self.notify_sync_completion(spec, &resolved, &call, &body)
                     .await;
                 body
@@ -545,22 +555,12 @@ impl<P: DecisioningPlatform> Server<P> {
         if spec.name != "create_media_buy" || !self.inner.config.compliance_testing {
             return Ok(None);
         }
-        let state = self.state();
-        if state
-            .get::<Option<ForcedArm>>(scope, FORCED_ARMS, spec.name)
-            .await?
-            .flatten()
-            .is_none()
-        {
+        let state = self.state(scope);
+        if state.get(FORCED_ARMS, spec.name).await?.flatten().is_none() {
             return Ok(None);
         }
         state
-            .update(
-                scope,
-                FORCED_ARMS,
-                spec.name,
-                |slot: &mut Option<ForcedArm>| Ok(slot.take()),
-            )
+            .update(FORCED_ARMS, spec.name, |slot| Ok(slot.take()))
             .await
     }
 
@@ -646,7 +646,8 @@ impl<P: DecisioningPlatform> Server<P> {
         new.run_here = spawned.is_some() || new.job.is_some();
         let record = self.inner.services.tasks.create(new).await?;
         if let Some(work) = spawned {
-            self.run_work(record.task_id.clone(), work);
+            let sandbox = job.resolved.account.sandbox;
+            self.run_work(record.task_id.clone(), spec, sandbox, work);
         } else if record.job.is_some() {
             self.run_job(record.clone());
         }
@@ -666,6 +667,8 @@ impl<P: DecisioningPlatform> Server<P> {
     fn run_work(
         &self,
         task_id: String,
+        spec: &'static TaskSpec,
+        sandbox: bool,
         work: crate::platform::BoxFuture<'static, crate::AdcpResult<Value>>,
     ) {
         let tasks = self.inner.services.tasks.clone();
@@ -673,6 +676,7 @@ impl<P: DecisioningPlatform> Server<P> {
             let outcome = match tokio::spawn(work).await {
                 Ok(r) => r.map(|mut body| {
                     envelope::completed(&mut body, None);
+                    envelope::echo_sandbox(&mut body, spec, sandbox);
                     body
                 }),
                 Err(e) => {
@@ -697,6 +701,8 @@ impl<P: DecisioningPlatform> Server<P> {
         };
         let server = self.clone();
         let task_id = record.task_id.clone();
+        let sandbox = spec.account.sandbox;
+        let task = adcp_wire::task(&record.task_type);
         let work = async move {
             let d = P::descriptor();
             let Some(handler) = d.job(&spec.name) else {
@@ -721,7 +727,10 @@ impl<P: DecisioningPlatform> Server<P> {
             tracing::debug!(task_id = %record.task_id, job = %spec.name, "running a job");
             (handler.call)(&server.inner.platform, ctx, spec.input).await
         };
-        self.run_work(task_id, Box::pin(work));
+        match task {
+            Some(task) => self.run_work(task_id, task, sandbox, Box::pin(work)),
+            None => tracing::error!(task_id, "a stored task of a type this agent does not know"),
+        }
     }
 
     fn webhook_policy(&self) -> ssrf::Policy {
@@ -922,7 +931,12 @@ impl<P: DecisioningPlatform> Server<P> {
             .filter(|t| types.is_empty() || types.contains(&t.task_type))
             .filter(|t| ids.is_empty() || ids.contains(&t.task_id))
             .collect();
-        let page = crate::lifecycle::Page::from_request(args.get("pagination"), all.len())?;
+        let pagination: Option<adcp_wire::PaginationRequest> = args
+            .get("pagination")
+            .map(|p| adcp_wire::decode(p.clone()))
+            .transpose()
+            .map_err(|e| AdcpError::invalid_request(format!("pagination.{}", e.path), e.message))?;
+        let page = crate::page::Page::new(pagination.as_ref(), all.len())?;
         let tasks: Vec<Value> = all[page.range()]
             .iter()
             .map(|t| Value::Object(t.summary()))

@@ -4,6 +4,7 @@
 //! when another writer got there first.
 
 use std::collections::BTreeMap;
+use std::marker::PhantomData;
 use std::sync::{Mutex, PoisonError};
 
 use serde::Serialize;
@@ -80,27 +81,78 @@ fn decode<T: DeserializeOwned>(v: Value) -> AdcpResult<T> {
     })
 }
 
-/// Typed access to a [`StateStore`].
+/// A collection of documents of one type: declare one as a constant and name it on every
+/// access, so a collection is always read as the type it was written with.
+///
+/// ```
+/// use adcp_runtime::state::Collection;
+/// # #[derive(serde::Serialize, serde::Deserialize)] struct MediaBuy;
+/// const MEDIA_BUYS: Collection<MediaBuy> = Collection::new("media_buys");
+/// ```
+pub struct Collection<T> {
+    name: &'static str,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T> Collection<T> {
+    /// The collection `name`.
+    pub const fn new(name: &'static str) -> Self {
+        Collection {
+            name,
+            _type: PhantomData,
+        }
+    }
+
+    /// Its name.
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+impl<T> Clone for Collection<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Collection<T> {}
+
+impl<T> std::fmt::Debug for Collection<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Collection").field(&self.name).finish()
+    }
+}
+
+/// Typed access to one account's documents in a [`StateStore`]: [`Ctx::state`] gives the
+/// request's account's, [`Server::state`] any scope's.
+///
+/// [`Ctx::state`]: crate::Ctx::state
+/// [`Server::state`]: crate::Server::state
 pub struct State<'s> {
     store: &'s dyn StateStore,
+    scope: &'s str,
 }
 
 impl<'s> State<'s> {
-    /// Typed access to `store`.
-    pub fn new(store: &'s dyn StateStore) -> Self {
-        State { store }
+    /// Typed access to the documents of `scope` in `store`.
+    pub fn new(store: &'s dyn StateStore, scope: &'s str) -> Self {
+        State { store, scope }
     }
 
-    /// A document, decoded.
+    /// The scope these documents belong to.
+    pub fn scope(&self) -> &str {
+        self.scope
+    }
+
+    /// A document.
     pub async fn get<T: DeserializeOwned>(
         &self,
-        scope: &str,
-        collection: &str,
+        collection: Collection<T>,
         id: &str,
     ) -> AdcpResult<Option<T>> {
         match self
             .store
-            .get(scope, collection, id)
+            .get(self.scope, collection.name, id)
             .await
             .map_err(|e| store_error(&e))?
         {
@@ -109,116 +161,163 @@ impl<'s> State<'s> {
         }
     }
 
-    /// Every document of a collection, decoded.
-    pub async fn list<T: DeserializeOwned>(
-        &self,
-        scope: &str,
-        collection: &str,
-    ) -> AdcpResult<Vec<T>> {
+    /// Every document of a collection, by id.
+    pub async fn list<T: DeserializeOwned>(&self, collection: Collection<T>) -> AdcpResult<Vec<T>> {
         let rows = self
             .store
-            .list(scope, collection)
+            .list(self.scope, collection.name)
             .await
             .map_err(|e| store_error(&e))?;
         rows.into_iter().map(|(_, v)| decode(v)).collect()
     }
 
-    /// Reads a document (or `T::default()`), lets `f` change it, and writes it back unless
-    /// another writer changed it meanwhile, in which case `f` runs again on the new value. So `f`
-    /// must only change its argument. Returns what `f` returned; an error from `f` writes nothing.
-    pub async fn update<T, R>(
-        &self,
-        scope: &str,
-        collection: &str,
-        id: &str,
-        f: impl FnMut(&mut T) -> AdcpResult<R>,
-    ) -> AdcpResult<R>
-    where
-        T: Serialize + DeserializeOwned + Default,
-    {
-        self.rewrite(scope, collection, id, || Some(T::default()), f)
-            .await?
-            .ok_or_else(kept_changing)
-    }
-
     /// Writes a document, whatever was there.
-    pub async fn put<T: Serialize>(
+    pub async fn put<T: Serialize + DeserializeOwned>(
         &self,
-        scope: &str,
-        collection: &str,
+        collection: Collection<T>,
         id: &str,
         value: &T,
     ) -> AdcpResult<()> {
         let value = serde_json::to_value(value).map_err(|e| AdcpError::internal(e.to_string()))?;
-        let replace = |doc: &mut Value| {
-            doc.clone_from(&value);
-            Ok(())
-        };
-        self.rewrite(scope, collection, id, || Some(Value::Null), replace)
-            .await
-            .map(drop)
+        for _ in 0..CAS_ATTEMPTS {
+            let expected = self
+                .store
+                .get(self.scope, collection.name, id)
+                .await
+                .map_err(|e| store_error(&e))?
+                .map(|v| v.version);
+            if self
+                .store
+                .compare_and_set(self.scope, collection.name, id, expected, &value)
+                .await
+                .map_err(|e| store_error(&e))?
+            {
+                return Ok(());
+            }
+        }
+        Err(kept_changing())
     }
 
-    /// Changes an existing document like [`State::update`]; `Ok(None)` (and nothing written)
-    /// when there is none.
-    pub async fn modify<T, R>(
+    /// Reads the document's slot (`None`: there is none), lets `f` change it, and writes it
+    /// back unless another writer changed it meanwhile, in which case `f` runs again on the
+    /// new value; so `f` must only change its argument. A slot left `None` writes nothing;
+    /// an error from `f` writes nothing. Returns what `f` returned.
+    pub async fn entry<T, R>(
         &self,
-        scope: &str,
-        collection: &str,
+        collection: Collection<T>,
         id: &str,
-        f: impl FnMut(&mut T) -> AdcpResult<R>,
-    ) -> AdcpResult<Option<R>>
-    where
-        T: Serialize + DeserializeOwned,
-    {
-        self.rewrite(scope, collection, id, || None, f).await
-    }
-
-    /// The compare-and-set loop behind `update`, `put` and `modify`: `missing` gives the
-    /// document to start from when there is none (`None`: leave it absent).
-    async fn rewrite<T, R>(
-        &self,
-        scope: &str,
-        collection: &str,
-        id: &str,
-        missing: impl Fn() -> Option<T>,
-        mut f: impl FnMut(&mut T) -> AdcpResult<R>,
-    ) -> AdcpResult<Option<R>>
+        mut f: impl FnMut(&mut Option<T>) -> AdcpResult<R>,
+    ) -> AdcpResult<R>
     where
         T: Serialize + DeserializeOwned,
     {
         for _ in 0..CAS_ATTEMPTS {
             let current = self
                 .store
-                .get(scope, collection, id)
+                .get(self.scope, collection.name, id)
                 .await
                 .map_err(|e| store_error(&e))?;
-            let (mut doc, expected) = match current {
-                Some(v) => (decode::<T>(v.value)?, Some(v.version)),
-                None => match missing() {
-                    Some(doc) => (doc, None),
-                    None => return Ok(None),
-                },
+            let (mut slot, expected) = match current {
+                Some(v) => (Some(decode::<T>(v.value)?), Some(v.version)),
+                None => (None, None),
             };
-            let r = f(&mut doc)?;
+            let r = f(&mut slot)?;
+            let Some(doc) = &slot else {
+                // Nothing to write (a document is removed with `delete`).
+                return Ok(r);
+            };
             let value =
-                serde_json::to_value(&doc).map_err(|e| AdcpError::internal(e.to_string()))?;
+                serde_json::to_value(doc).map_err(|e| AdcpError::internal(e.to_string()))?;
             if self
                 .store
-                .compare_and_set(scope, collection, id, expected, &value)
+                .compare_and_set(self.scope, collection.name, id, expected, &value)
                 .await
                 .map_err(|e| store_error(&e))?
             {
-                return Ok(Some(r));
+                return Ok(r);
             }
         }
         Err(kept_changing())
     }
 
+    /// Changes a document that starts as `T::default()` when there is none (a counter, a
+    /// set): [`State::entry`] with a default.
+    pub async fn update<T, R>(
+        &self,
+        collection: Collection<T>,
+        id: &str,
+        mut f: impl FnMut(&mut T) -> AdcpResult<R>,
+    ) -> AdcpResult<R>
+    where
+        T: Serialize + DeserializeOwned + Default,
+    {
+        self.entry(
+            collection,
+            id,
+            |slot| f(slot.get_or_insert_with(T::default)),
+        )
+        .await
+    }
+
+    /// Changes an existing document; when there is none, nothing is written and the answer
+    /// is `missing()` (the resource's not-found error).
+    pub async fn modify<T, R>(
+        &self,
+        collection: Collection<T>,
+        id: &str,
+        missing: impl Fn() -> AdcpError,
+        mut f: impl FnMut(&mut T) -> AdcpResult<R>,
+    ) -> AdcpResult<R>
+    where
+        T: Serialize + DeserializeOwned,
+    {
+        self.entry(collection, id, |slot| match slot {
+            Some(doc) => f(doc),
+            None => Err(missing()),
+        })
+        .await
+    }
+
+    /// A `force_*_status` controller scenario on a document: moves the status `status` picks
+    /// out of it to `to` (a wire value of the lifecycle's status enum) if `lifecycle` allows,
+    /// with the controller's answers: `INVALID_PARAMS` for a status that is not one,
+    /// `NOT_FOUND` for no such document, `INVALID_TRANSITION` (with the current state) for a
+    /// move the lifecycle forbids. `touch` records the change on the document (its
+    /// `updated_at`, revision).
+    pub async fn force<T, S>(
+        &self,
+        collection: Collection<T>,
+        id: &str,
+        lifecycle: &crate::lifecycle::Lifecycle<S>,
+        to: Option<&str>,
+        status: fn(&mut T) -> &mut S,
+        touch: fn(&mut T),
+    ) -> AdcpResult<crate::platform::ControllerReply>
+    where
+        T: Serialize + DeserializeOwned,
+        S: Copy + PartialEq + std::fmt::Display + std::str::FromStr,
+    {
+        use crate::platform::ControllerCode;
+        let to: S = to.and_then(|t| t.parse().ok()).ok_or_else(|| {
+            ControllerCode::InvalidParams
+                .error(format!("`status` is not a {} status", lifecycle.resource))
+        })?;
+        let missing = || {
+            ControllerCode::NotFound
+                .error(format!("no such {} in this sandbox", lifecycle.resource))
+        };
+        self.modify(collection, id, missing, |doc| {
+            let moved = lifecycle.force(status(doc), to)?;
+            touch(doc);
+            Ok(moved)
+        })
+        .await
+    }
+
     /// Deletes a document.
-    pub async fn delete(&self, scope: &str, collection: &str, id: &str) -> AdcpResult<()> {
+    pub async fn delete<T>(&self, collection: Collection<T>, id: &str) -> AdcpResult<()> {
         self.store
-            .delete(scope, collection, id)
+            .delete(self.scope, collection.name, id)
             .await
             .map_err(|e| store_error(&e))
     }
@@ -307,6 +406,8 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
+    const COUNTERS: Collection<u64> = Collection::new("counters");
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_updates_are_not_lost() {
         let store: Arc<dyn StateStore> = Arc::new(MemoryStateStore::default());
@@ -314,8 +415,8 @@ mod tests {
         for _ in 0..50 {
             let store = store.clone();
             joins.push(tokio::spawn(async move {
-                State::new(store.as_ref())
-                    .update("s", "counters", "c", |n: &mut u64| {
+                State::new(store.as_ref(), "s")
+                    .update(COUNTERS, "c", |n: &mut u64| {
                         *n += 1;
                         Ok(())
                     })
@@ -325,8 +426,8 @@ mod tests {
         for j in joins {
             j.await.unwrap().unwrap();
         }
-        let n: Option<u64> = State::new(store.as_ref())
-            .get("s", "counters", "c")
+        let n = State::new(store.as_ref(), "s")
+            .get(COUNTERS, "c")
             .await
             .unwrap();
         assert_eq!(n, Some(50));

@@ -81,7 +81,8 @@ fn dispatch(c: &mut Criterion) {
         .build()
         .expect("a runtime");
     let server = rt.block_on(async {
-        sales_non_guaranteed::server(sales_non_guaranteed::config(false, None), Stores::memory())
+        sales_non_guaranteed::agent(sales_non_guaranteed::config(false), Stores::memory())
+            .into_server()
             .expect("the reference seller boots")
     });
     let router = adcp_runtime::router(server.clone());

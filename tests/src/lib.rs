@@ -141,18 +141,19 @@ pub fn first_difference(a: &Value, b: &Value, path: &str) -> Option<String> {
 }
 
 pub mod harness {
-    //! Starting the reference seller in-process and driving the official compliance runner.
+    //! The reference seller in-process, and the official compliance runner, over the
+    //! runtime's own test kit (`adcp_runtime::test_util`).
 
-    use std::net::SocketAddr;
     use std::path::{Path, PathBuf};
     use std::process::Command;
     use std::sync::OnceLock;
     use std::thread::JoinHandle;
 
+    pub use adcp_runtime::test_util::{
+        Counts, Hit, WebhookReceiver as Receiver, counts, http_client as client, report,
+    };
+    use adcp_runtime::test_util::{McpClient, Runner, TestServer};
     use serde_json::Value;
-
-    /// The runner release the storyboards are graded with.
-    pub const RUNNER: &str = "@adcp/sdk@6.11.0";
 
     /// Where a test seller keeps its state.
     pub enum Store {
@@ -168,10 +169,7 @@ pub mod harness {
 
     /// The reference seller, serving on a loopback port until dropped.
     pub struct Seller {
-        /// Where it listens.
-        pub addr: SocketAddr,
-        stop: Option<tokio::sync::oneshot::Sender<()>>,
-        thread: Option<JoinHandle<()>>,
+        server: Option<TestServer>,
         dir: Option<PathBuf>,
     }
 
@@ -215,75 +213,50 @@ pub mod harness {
         ) -> Seller {
             let dir = matches!(store, Store::Sqlite).then(|| temp_dir("seller"));
             let data = dir.clone();
-            let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-            let thread = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                    .expect("a tokio runtime");
-                rt.block_on(async move {
-                    let stores = match store {
-                        Store::Memory => adcp_runtime::Stores::memory(),
-                        Store::Sqlite => adcp_runtime::Stores::sqlite(data.expect("a directory"))
-                            .await
-                            .expect("SQLite opens"),
-                        Store::SqliteAt(dir) => adcp_runtime::Stores::sqlite(dir)
-                            .await
-                            .expect("SQLite opens"),
-                        Store::Postgres(url) => adcp_runtime::Stores::open(&url)
-                            .await
-                            .expect("PostgreSQL opens"),
-                    };
-                    let mut config = sales_non_guaranteed::config(true, None);
-                    config.allow_private_webhooks = true;
-                    configure(&mut config);
-                    let server = sales_non_guaranteed::server(config, stores)
-                        .expect("the reference seller passes boot validation");
-                    server.start();
-                    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                        .await
-                        .expect("a loopback port");
-                    addr_tx
-                        .send(listener.local_addr().expect("bound"))
-                        .expect("the test waits");
-                    axum::serve(listener, adcp_runtime::router(server))
-                        .with_graceful_shutdown(async {
-                            let _ = stopped.await;
-                        })
-                        .await
-                        .expect("serves");
-                });
-            });
-            let addr = addr_rx.recv().expect("the seller starts");
+            let server = TestServer::spawn(move || async move {
+                let stores = match store {
+                    Store::Memory => adcp_runtime::Stores::memory(),
+                    Store::Sqlite => {
+                        adcp_runtime::Stores::sqlite(data.expect("a directory")).await?
+                    }
+                    Store::SqliteAt(dir) => adcp_runtime::Stores::sqlite(dir).await?,
+                    Store::Postgres(url) => adcp_runtime::Stores::open(&url).await?,
+                };
+                let mut config = sales_non_guaranteed::config(true);
+                config.allow_private_webhooks = true;
+                configure(&mut config);
+                Ok(sales_non_guaranteed::agent(config, stores))
+            })
+            .expect("the reference seller starts");
             Seller {
-                addr,
-                stop: Some(stop),
-                thread: Some(thread),
+                server: Some(server),
                 dir,
             }
         }
 
+        fn server(&self) -> &TestServer {
+            self.server.as_ref().expect("running")
+        }
+
+        /// Where it listens.
+        pub fn addr(&self) -> std::net::SocketAddr {
+            self.server().addr()
+        }
+
         /// The MCP endpoint.
         pub fn mcp_url(&self) -> String {
-            format!("http://{}/mcp", self.addr)
+            self.server().mcp_url()
         }
 
         /// The base URL (A2A card and endpoint).
         pub fn base_url(&self) -> String {
-            format!("http://{}", self.addr)
+            self.server().base_url()
         }
     }
 
     impl Drop for Seller {
         fn drop(&mut self) {
-            if let Some(s) = self.stop.take() {
-                let _ = s.send(());
-            }
-            if let Some(t) = self.thread.take() {
-                let _ = t.join();
-            }
+            drop(self.server.take());
             if let Some(d) = self.dir.take() {
                 let _ = std::fs::remove_dir_all(d);
             }
@@ -310,175 +283,11 @@ pub mod harness {
         }
     }
 
-    /// An HTTP client for talking to a test seller (plain HTTP on loopback).
-    pub fn client() -> reqwest::Client {
-        static PROVIDER: OnceLock<()> = OnceLock::new();
-        PROVIDER.get_or_init(|| {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-        });
-        reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .expect("an HTTP client")
-    }
-
     /// Calls an MCP tool; returns whether the result is an error, and its structured content.
     pub async fn mcp(url: &str, tool: &str, args: &Value) -> (bool, Value) {
-        let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                                      "params": {"name": tool, "arguments": args}});
-        let bytes = client()
-            .post(url)
-            .header("accept", "application/json, text/event-stream")
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-            .await
-            .expect("the seller answers")
-            .bytes()
-            .await
-            .expect("a response body");
-        let resp: Value = serde_json::from_slice(&bytes).expect("a JSON-RPC response");
-        let result = &resp["result"];
-        assert!(result.is_object(), "not a tool result: {resp}");
-        (
-            result["isError"].as_bool().unwrap_or(false),
-            result["structuredContent"].clone(),
-        )
-    }
-
-    /// A webhook receiver on loopback that records every request and answers with scripted
-    /// statuses (then 200).
-    pub struct Receiver {
-        /// Where it listens.
-        pub addr: SocketAddr,
-        hits: std::sync::Arc<std::sync::Mutex<Vec<Hit>>>,
-        otherwise: std::sync::Arc<std::sync::atomic::AtomicU16>,
-        task: tokio::task::JoinHandle<()>,
-    }
-
-    /// One request a [`Receiver`] got.
-    #[derive(Debug, Clone)]
-    pub struct Hit {
-        /// Path.
-        pub path: String,
-        /// Headers, lower-case names.
-        pub headers: Vec<(String, String)>,
-        /// Body bytes as text.
-        pub body: String,
-        /// The status answered.
-        pub status: u16,
-    }
-
-    impl Hit {
-        /// A header's value.
-        pub fn header(&self, name: &str) -> Option<&str> {
-            self.headers
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.as_str())
-        }
-
-        /// The body as JSON.
-        pub fn json(&self) -> Value {
-            serde_json::from_str(&self.body).unwrap_or(Value::Null)
-        }
-    }
-
-    impl Receiver {
-        /// Starts a receiver answering `script` in order, then 200.
-        pub async fn start(script: Vec<u16>) -> Receiver {
-            use std::sync::{Arc, Mutex};
-            let hits: Arc<Mutex<Vec<Hit>>> = Arc::default();
-            let script = Arc::new(Mutex::new(std::collections::VecDeque::from(script)));
-            let otherwise = Arc::new(std::sync::atomic::AtomicU16::new(200));
-            let (recorded, default) = (hits.clone(), otherwise.clone());
-            let app = axum::Router::new().fallback(
-                move |uri: axum::http::Uri, headers: axum::http::HeaderMap, body: String| {
-                    let (hits, script, default) =
-                        (recorded.clone(), script.clone(), default.clone());
-                    async move {
-                        let status = script
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .pop_front()
-                            .unwrap_or_else(|| default.load(std::sync::atomic::Ordering::SeqCst));
-                        hits.lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .push(Hit {
-                                path: uri.path().to_owned(),
-                                headers: headers
-                                    .iter()
-                                    .map(|(n, v)| {
-                                        (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned())
-                                    })
-                                    .collect(),
-                                body,
-                                status,
-                            });
-                        axum::http::StatusCode::from_u16(status)
-                            .unwrap_or(axum::http::StatusCode::OK)
-                    }
-                },
-            );
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("a loopback port");
-            let addr = listener.local_addr().expect("bound");
-            let task = tokio::spawn(async move {
-                let _ = axum::serve(listener, app).await;
-            });
-            Receiver {
-                addr,
-                hits,
-                otherwise,
-                task,
-            }
-        }
-
-        /// Sets the status answered once the script is used up.
-        pub fn answer(&self, status: u16) {
-            self.otherwise
-                .store(status, std::sync::atomic::Ordering::SeqCst);
-        }
-
-        /// A URL on this receiver.
-        pub fn url(&self, path: &str) -> String {
-            format!("http://{}{path}", self.addr)
-        }
-
-        /// Every request so far.
-        pub fn hits(&self) -> Vec<Hit> {
-            self.hits
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .clone()
-        }
-
-        /// Waits until `n` requests answered 2xx have arrived at `path` (at most `within`), and
-        /// returns every request to `path`.
-        pub async fn wait_delivered(
-            &self,
-            path: &str,
-            n: usize,
-            within: std::time::Duration,
-        ) -> Vec<Hit> {
-            let deadline = tokio::time::Instant::now() + within;
-            loop {
-                let hits: Vec<Hit> = self.hits().into_iter().filter(|h| h.path == path).collect();
-                if hits.iter().filter(|h| h.status < 300).count() >= n
-                    || tokio::time::Instant::now() >= deadline
-                {
-                    return hits;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-            }
-        }
-    }
-
-    impl Drop for Receiver {
-        fn drop(&mut self) {
-            self.task.abort();
-        }
+        let (is_error, body) = McpClient::new(url).call(tool, args.clone()).await;
+        assert!(body.is_object(), "not a tool result: {body}");
+        (is_error, body)
     }
 
     /// A seller running as its own process (for crash and replica tests), killed when dropped.
@@ -511,9 +320,9 @@ pub mod harness {
                     .lines()
                     .map_while(Result::ok)
                 {
-                    if line.contains("serving AdCP")
+                    if line.contains("MCP (streamable HTTP)")
                         && let Some(url) =
-                            line.split_whitespace().find_map(|w| w.strip_prefix("mcp="))
+                            line.split_whitespace().find_map(|w| w.strip_prefix("url="))
                     {
                         let _ = tx.send(url.to_owned());
                     }
@@ -627,69 +436,28 @@ pub mod harness {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
     }
 
-    /// The runner's entry point, installed with npm into `.tools/adcp-sdk` on first use.
-    pub fn runner() -> &'static Path {
-        static RUNNER_JS: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-        let r = RUNNER_JS.get_or_init(|| {
-            let prefix = root().join(".tools/adcp-sdk");
-            let js = prefix.join("node_modules/@adcp/sdk/bin/adcp.js");
-            let pkg = prefix.join("node_modules/@adcp/sdk/package.json");
-            let installed =
-                std::fs::read_to_string(&pkg).is_ok_and(|t| t.contains("\"version\": \"6.11.0\""));
-            if !installed {
-                let status = Command::new("npm")
-                    .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
-                    .arg(&prefix)
-                    .arg(RUNNER)
-                    .status()
-                    .map_err(|e| format!("npm is needed to install {RUNNER}: {e}"))?;
-                if !status.success() {
-                    return Err(format!("npm install {RUNNER} failed: {status}"));
-                }
-            }
-            Ok(js)
-        });
-        match r {
-            Ok(p) => p,
+    /// The official runner (`@adcp/sdk@6.11.0`), installed into `.tools/adcp-sdk` on first use.
+    pub fn runner() -> &'static Runner {
+        static RUNNER: OnceLock<Result<Runner, String>> = OnceLock::new();
+        match RUNNER.get_or_init(|| Runner::install(root().join(".tools/adcp-sdk"))) {
+            Ok(r) => r,
             Err(e) => panic!("{e}"),
         }
-    }
-
-    /// Counts from a runner result.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub struct Counts {
-        /// Steps passed.
-        pub passed: u64,
-        /// Steps failed.
-        pub failed: u64,
-        /// Steps skipped.
-        pub skipped: u64,
     }
 
     /// The runner's request-signing conformance vectors (`keys.json`, `positive/`, `negative/`,
     /// `canonicalization.json`), from the installed compliance cache.
     pub fn signing_vectors() -> PathBuf {
         runner()
-            .parent()
-            .and_then(Path::parent)
-            .expect("the package directory")
+            .package_dir()
             .join("compliance/cache/3.0.6/test-vectors/request-signing")
     }
 
     /// `adcp grade request-signing <url> --allow-http --json <extra>`: the grader's report.
     pub fn grade_request_signing(url: &str, extra: &[&str]) -> Value {
-        let out = Command::new("node")
-            .arg(runner())
-            .args(["grade", "request-signing", url, "--allow-http", "--json"])
-            .args(extra)
-            .output()
-            .expect("node runs the grader");
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "the grader printed no JSON ({e}); stderr:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        })
+        let mut args = vec!["grade", "request-signing", url, "--allow-http", "--json"];
+        args.extend_from_slice(extra);
+        runner().json(&args).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Runs one storyboard against `url` with the runner's clock at 2026-04-01, returning the
@@ -706,74 +474,8 @@ pub mod harness {
         extra: &[&str],
         shift_clock: bool,
     ) -> Value {
-        let mut node = Command::new("node");
-        if shift_clock {
-            node.arg("--require")
-                .arg(root().join("tests/compliance/shift-clock.cjs"));
-        }
-        let out = node
-            .arg(runner())
-            .args([
-                "storyboard",
-                "run",
-                url,
-                storyboard,
-                "--allow-http",
-                "--webhook-receiver",
-                "--json",
-            ])
-            .args(extra)
-            .output()
-            .expect("node runs the compliance runner");
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "the runner printed no JSON ({e}); stderr:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        })
-    }
-
-    /// Step counts of a result.
-    pub fn counts(result: &Value) -> Counts {
-        let s = &result["summary"];
-        let n = |k: &str| s[k].as_u64().unwrap_or(0);
-        Counts {
-            passed: n("steps_passed"),
-            failed: n("steps_failed"),
-            skipped: n("steps_skipped"),
-        }
-    }
-
-    /// Every failed or skipped step, with its reason, one per line.
-    pub fn report(result: &Value) -> String {
-        let mut out = String::new();
-        for t in result["tracks"].as_array().into_iter().flatten() {
-            for sc in t["scenarios"].as_array().into_iter().flatten() {
-                for st in sc["steps"].as_array().into_iter().flatten() {
-                    if st["passed"].as_bool() == Some(true) {
-                        continue;
-                    }
-                    let kind = if st["skipped"].as_bool() == Some(true) {
-                        "skipped"
-                    } else {
-                        "FAILED"
-                    };
-                    let why = st["skip_reason"]
-                        .as_str()
-                        .or(st["error"].as_str())
-                        .unwrap_or("");
-                    out.push_str(&format!(
-                        "  {kind}: {} / {} ({}): {why}\n",
-                        sc["scenario"].as_str().unwrap_or(""),
-                        st["step"].as_str().unwrap_or(""),
-                        st["task"].as_str().unwrap_or("")
-                    ));
-                }
-            }
-        }
-        for f in result["failures"].as_array().into_iter().flatten() {
-            out.push_str(&format!("  failure: {f}\n"));
-        }
-        out
+        runner()
+            .run(url, Some(storyboard), extra, shift_clock)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 }

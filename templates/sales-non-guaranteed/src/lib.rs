@@ -1,25 +1,70 @@
-//! The reference seller: a non-guaranteed (auction) seller of display and video inventory, with
-//! a default catalogue, state in the runtime's store (SQLite by default, PostgreSQL for
-//! replicas, memory for tests) and a compliance test controller. `main.rs` serves it; tests
-//! start it in-process.
+//! The reference seller: a non-guaranteed (auction) seller of display and video inventory.
+//!
+//! Buyers bid at or above each pricing option's floor. Media buys start in `pending_creatives`
+//! and move to `active` (or `pending_start` before their flight) once a creative is assigned.
+//! Buys above the auto-approval limit go to a review queue and are answered with a task.
+//!
+//! This file is the platform: each task delegates to the module of its resource. Accounts,
+//! idempotency, tasks, webhooks, validation and the envelope are the runtime's.
 
 mod catalog;
-mod seller;
+mod controller;
+mod creatives;
+mod media_buys;
+mod products;
 mod store;
+mod wire;
 
-use adcp_runtime::{BootError, Config, Server, Stores};
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use adcp_runtime::wire::*;
+use adcp_runtime::{
+    AdcpResult, Config, ControllerReply, Ctx, Hybrid, ScenarioParams, Serve, Stores,
+    decisioning_platform,
+};
 use serde_json::json;
 
-pub use seller::Seller;
+/// The seller. Its state is in the runtime's state store (`Ctx::state`); it caches only the
+/// default catalogue, per agent URL (format ids carry it).
+pub struct Seller {
+    catalogs: RwLock<HashMap<String, Arc<Vec<Product>>>>,
+    /// Whether the catalogue carries the compliance runner's `test-product`.
+    test_fixtures: bool,
+}
+
+impl Seller {
+    /// A seller; `test_fixtures` adds the fixtures the compliance storyboards buy unseeded.
+    pub fn new(test_fixtures: bool) -> Self {
+        Seller {
+            catalogs: RwLock::default(),
+            test_fixtures,
+        }
+    }
+
+    /// The default catalogue for an agent URL.
+    pub fn catalog(&self, agent_url: &str) -> Arc<Vec<Product>> {
+        let cached = self.catalogs.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some(c) = cached.get(agent_url) {
+            return c.clone();
+        }
+        drop(cached);
+        let mut all = self
+            .catalogs
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let make = || Arc::new(catalog::default_products(agent_url, self.test_fixtures));
+        all.entry(agent_url.to_owned()).or_insert_with(make).clone()
+    }
+}
 
 /// The reference seller's settings: its name, and the capability sections it declares.
-pub fn config(compliance_testing: bool, public_url: Option<String>) -> Config {
+pub fn config(compliance_testing: bool) -> Config {
     Config {
         name: "adcp-rs reference seller".into(),
         description:
             "Non-guaranteed display and video inventory, auction priced (adcp-rs reference seller)"
                 .into(),
-        public_url,
         compliance_testing,
         capabilities: json!({
             "account": {"supported_billing": ["operator", "agent"], "require_operator_auth": false, "sandbox": true},
@@ -29,11 +74,169 @@ pub fn config(compliance_testing: bool, public_url: Option<String>) -> Config {
     }
 }
 
-/// The seller over `stores`, checked at boot.
-pub fn server(config: Config, stores: Stores) -> Result<Server<Seller>, BootError> {
-    let seller = Seller::new();
-    let products = seller.catalog_json();
-    let server = Server::with_stores(seller, config, stores);
-    adcp_runtime::boot::check_with_catalog(&server, &products)?;
-    Ok(server)
+/// The seller on `config` and `stores`, ready to bind and serve.
+pub fn agent(config: Config, stores: Stores) -> Serve<Seller> {
+    let seller = Seller::new(config.compliance_testing);
+    let products = seller.catalog("http://127.0.0.1/mcp").to_vec();
+    adcp_runtime::serve(seller)
+        .config(config)
+        .stores(stores)
+        .catalog(products)
+}
+
+#[decisioning_platform(specialisms(sales_non_guaranteed), accounts = explicit)]
+impl Seller {
+    async fn get_products(
+        &self,
+        ctx: &Ctx,
+        req: GetProductsRequest,
+    ) -> AdcpResult<GetProductsResponse> {
+        products::get_products(self, ctx, req).await
+    }
+
+    async fn list_creative_formats(
+        &self,
+        ctx: &Ctx,
+        req: ListCreativeFormatsRequest,
+    ) -> AdcpResult<ListCreativeFormatsResponse> {
+        products::list_creative_formats(ctx, req).await
+    }
+
+    async fn create_media_buy(
+        &self,
+        ctx: &Ctx,
+        req: CreateMediaBuyRequest,
+    ) -> AdcpResult<Hybrid<CreateMediaBuySuccess>> {
+        media_buys::create(self, ctx, req).await
+    }
+
+    /// The review of a large buy: a durable job, so a review in progress survives a restart.
+    #[adcp(job)]
+    async fn review_media_buy(
+        &self,
+        ctx: &Ctx,
+        buy: store::MediaBuy,
+    ) -> AdcpResult<CreateMediaBuySuccess> {
+        media_buys::review(ctx, buy).await
+    }
+
+    async fn update_media_buy(
+        &self,
+        ctx: &Ctx,
+        req: UpdateMediaBuyRequest,
+    ) -> AdcpResult<UpdateMediaBuySuccess> {
+        media_buys::update(self, ctx, req).await
+    }
+
+    async fn get_media_buys(
+        &self,
+        ctx: &Ctx,
+        req: GetMediaBuysRequest,
+    ) -> AdcpResult<GetMediaBuysResponse> {
+        media_buys::get(ctx, req).await
+    }
+
+    async fn get_media_buy_delivery(
+        &self,
+        ctx: &Ctx,
+        req: GetMediaBuyDeliveryRequest,
+    ) -> AdcpResult<GetMediaBuyDeliveryResponse> {
+        media_buys::delivery(ctx, req).await
+    }
+
+    async fn sync_creatives(
+        &self,
+        ctx: &Ctx,
+        req: SyncCreativesRequest,
+    ) -> AdcpResult<SyncCreativesSuccess> {
+        creatives::sync(ctx, req).await
+    }
+
+    async fn list_creatives(
+        &self,
+        ctx: &Ctx,
+        req: ListCreativesRequest,
+    ) -> AdcpResult<ListCreativesResponse> {
+        creatives::list(ctx, req).await
+    }
+
+    async fn sync_governance(
+        &self,
+        ctx: &Ctx,
+        req: SyncGovernanceRequest,
+    ) -> AdcpResult<SyncGovernanceSuccess> {
+        let mut items = Vec::with_capacity(req.accounts.len());
+        for a in &req.accounts {
+            ctx.state()
+                .put(store::GOVERNANCE, &ctx.new_id("gov"), a)
+                .await?;
+            items.push(SyncGovernanceSuccessAccountsItem::new(
+                a.account.clone(),
+                SyncGovernanceSuccessAccountsItemStatus::Synced,
+            ));
+        }
+        Ok(SyncGovernanceSuccess::new(items))
+    }
+
+    // --- compliance test controller (sandbox accounts only) ------------------------------
+
+    async fn seed_product(&self, ctx: &Ctx, p: ScenarioParams) -> AdcpResult<ControllerReply> {
+        controller::seed_product(ctx, p).await
+    }
+
+    async fn seed_pricing_option(
+        &self,
+        ctx: &Ctx,
+        p: ScenarioParams,
+    ) -> AdcpResult<ControllerReply> {
+        controller::seed_pricing_option(self, ctx, p).await
+    }
+
+    async fn seed_creative(&self, ctx: &Ctx, p: ScenarioParams) -> AdcpResult<ControllerReply> {
+        controller::seed_creative(ctx, p).await
+    }
+
+    async fn seed_media_buy(&self, ctx: &Ctx, p: ScenarioParams) -> AdcpResult<ControllerReply> {
+        controller::seed_media_buy(ctx, p).await
+    }
+
+    async fn seed_creative_format(
+        &self,
+        ctx: &Ctx,
+        p: ScenarioParams,
+    ) -> AdcpResult<ControllerReply> {
+        controller::seed_creative_format(ctx, p).await
+    }
+
+    async fn seed_plan(&self, ctx: &Ctx, p: ScenarioParams) -> AdcpResult<ControllerReply> {
+        controller::seed_plan(ctx, p).await
+    }
+
+    async fn force_media_buy_status(
+        &self,
+        ctx: &Ctx,
+        p: ScenarioParams,
+    ) -> AdcpResult<ControllerReply> {
+        controller::force_media_buy_status(ctx, p).await
+    }
+
+    async fn force_creative_status(
+        &self,
+        ctx: &Ctx,
+        p: ScenarioParams,
+    ) -> AdcpResult<ControllerReply> {
+        controller::force_creative_status(ctx, p).await
+    }
+
+    async fn simulate_delivery(&self, ctx: &Ctx, p: ScenarioParams) -> AdcpResult<ControllerReply> {
+        controller::simulate_delivery(ctx, p).await
+    }
+
+    async fn simulate_budget_spend(
+        &self,
+        ctx: &Ctx,
+        p: ScenarioParams,
+    ) -> AdcpResult<ControllerReply> {
+        controller::simulate_budget_spend(ctx, p).await
+    }
 }

@@ -1,22 +1,28 @@
-//! The seller's state, kept in the runtime's state store (memory, SQLite under `--data-dir`, or
-//! PostgreSQL shared by replicas) and partitioned by account scope (`Ctx::scope`): every
-//! account's media buys, creatives and accounts are its own; the sandbox scope of a compliance
-//! run is one partition. One document per entity, changed by compare-and-set.
+//! What the seller keeps, in the runtime's state store (memory, SQLite under `--data-dir`, or
+//! PostgreSQL shared by replicas). `ctx.state()` is the request's account's: every account's
+//! media buys, creatives and seeded fixtures are its own. One document per entity, changed by
+//! compare-and-set.
 
-use adcp_runtime::wire::Targeting;
-use adcp_runtime::{AdcpError, AdcpResult, Ctx};
-use serde::de::DeserializeOwned;
+use adcp_runtime::state::Collection;
+use adcp_runtime::wire::{
+    CreativeAsset, CreativeStatus, Format, FormatId, MediaBuyStatus, PricingModel, Product,
+    SyncGovernanceRequestAccountsItem, Targeting,
+};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-/// Collections.
-pub(crate) const PRODUCTS: &str = "products";
-pub(crate) const FORMATS: &str = "formats";
-pub(crate) const MEDIA_BUYS: &str = "media_buys";
-pub(crate) const CREATIVES: &str = "creatives";
-pub(crate) const GOVERNANCE: &str = "governance";
-pub(crate) const PLANS: &str = "plans";
+/// Products seeded by the compliance controller (the default catalogue is not stored).
+pub(crate) const PRODUCTS: Collection<Product> = Collection::new("products");
+/// Creative formats seeded by the controller (replacing the default ones).
+pub(crate) const FORMATS: Collection<Format> = Collection::new("formats");
+pub(crate) const MEDIA_BUYS: Collection<MediaBuy> = Collection::new("media_buys");
+pub(crate) const CREATIVES: Collection<Creative> = Collection::new("creatives");
+/// The buyer's governance agents, as `sync_governance` registered them.
+pub(crate) const GOVERNANCE: Collection<SyncGovernanceRequestAccountsItem> =
+    Collection::new("governance");
+/// Plans seeded by the controller, kept as given.
+pub(crate) const PLANS: Collection<Map<String, Value>> = Collection::new("plans");
 
 /// A package of a media buy.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -24,7 +30,7 @@ pub(crate) struct PackageState {
     pub(crate) package_id: String,
     pub(crate) product_id: String,
     pub(crate) pricing_option_id: String,
-    pub(crate) pricing_model: adcp_runtime::wire::PricingModel,
+    pub(crate) pricing_model: PricingModel,
     pub(crate) rate: f64,
     pub(crate) budget: f64,
     pub(crate) bid_price: Option<f64>,
@@ -41,13 +47,14 @@ pub(crate) struct PackageState {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct MediaBuy {
     pub(crate) media_buy_id: String,
-    /// The data scope of the account that booked it (`Ctx::scope`), checked on every read
-    /// with `Ctx::require_account_match`.
+    /// The data scope of the account that booked it (`Ctx::scope`): a buy answers only to it.
     pub(crate) owner: String,
-    pub(crate) status: String,
+    pub(crate) status: MediaBuyStatus,
     pub(crate) currency: String,
-    pub(crate) start_time: String,
-    pub(crate) end_time: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub(crate) start_time: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub(crate) end_time: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub(crate) created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -68,6 +75,15 @@ impl MediaBuy {
     pub(crate) fn has_creatives(&self) -> bool {
         self.packages.iter().any(|p| !p.creative_ids.is_empty())
     }
+
+    /// The status a buy takes once creatives are assigned.
+    pub(crate) fn running_status(&self) -> MediaBuyStatus {
+        if self.start_time > adcp_runtime::time::now() {
+            MediaBuyStatus::PendingStart
+        } else {
+            MediaBuyStatus::Active
+        }
+    }
 }
 
 /// A creative in the library.
@@ -75,60 +91,12 @@ impl MediaBuy {
 pub(crate) struct Creative {
     pub(crate) creative_id: String,
     pub(crate) name: String,
-    pub(crate) format_id: adcp_runtime::wire::FormatId,
-    pub(crate) status: String,
+    pub(crate) format_id: FormatId,
+    pub(crate) status: CreativeStatus,
     #[serde(with = "time::serde::rfc3339")]
     pub(crate) created: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub(crate) updated: OffsetDateTime,
-    /// The creative as synced, kept to tell `updated` from `unchanged`.
-    pub(crate) body: Value,
-}
-
-/// A document of the request's scope.
-pub(crate) async fn get<T: DeserializeOwned>(
-    ctx: &Ctx,
-    collection: &str,
-    id: &str,
-) -> AdcpResult<Option<T>> {
-    ctx.state().get(ctx.scope(), collection, id).await
-}
-
-/// Every document of a collection of the request's scope, by id.
-pub(crate) async fn list<T: DeserializeOwned>(ctx: &Ctx, collection: &str) -> AdcpResult<Vec<T>> {
-    ctx.state().list(ctx.scope(), collection).await
-}
-
-/// Writes a document of the request's scope.
-pub(crate) async fn put<T: Serialize>(
-    ctx: &Ctx,
-    collection: &str,
-    id: &str,
-    value: &T,
-) -> AdcpResult<()> {
-    ctx.state().put(ctx.scope(), collection, id, value).await
-}
-
-/// Changes an existing document of the request's scope; `missing` when there is none.
-pub(crate) async fn modify<T, R>(
-    ctx: &Ctx,
-    collection: &str,
-    id: &str,
-    missing: impl FnOnce() -> AdcpError,
-    f: impl FnMut(&mut T) -> AdcpResult<R>,
-) -> AdcpResult<R>
-where
-    T: Serialize + DeserializeOwned,
-{
-    ctx.state()
-        .modify(ctx.scope(), collection, id, f)
-        .await?
-        .ok_or_else(missing)
-}
-
-/// A media buy of the request's account: one stored for another account (which the scoped
-/// state never returns, but the buy says whose it is) is as absent as one that does not exist.
-pub(crate) async fn media_buy(ctx: &Ctx, id: &str) -> AdcpResult<Option<MediaBuy>> {
-    let buy: Option<MediaBuy> = get(ctx, MEDIA_BUYS, id).await?;
-    Ok(buy.filter(|b| ctx.owns(&b.owner)))
+    /// The creative as synced, kept to tell `updated` from `unchanged` (none when seeded).
+    pub(crate) asset: Option<CreativeAsset>,
 }

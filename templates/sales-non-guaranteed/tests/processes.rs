@@ -61,7 +61,7 @@ async fn a_review_killed_mid_flight_completes_after_restart() {
     let dir = temp_dir("crash");
     let data = dir.to_string_lossy().into_owned();
     let args = ["--data-dir", data.as_str(), "--allow-private-webhooks"];
-    let receiver = Receiver::start(vec![]).await;
+    let receiver = Receiver::start(vec![]).await.expect("a receiver");
 
     let seller = Process::spawn(Path::new(SELLER), &args);
     // Acknowledged before the crash: a booked buy and a buy under review.
@@ -144,7 +144,7 @@ async fn two_replicas_share_one_postgresql() {
     let args = ["--database-url", url.as_str(), "--allow-private-webhooks"];
     let a = Process::spawn(Path::new(SELLER), &args);
     let b = Process::spawn(Path::new(SELLER), &args);
-    let receiver = Receiver::start(vec![]).await;
+    let receiver = Receiver::start(vec![]).await.expect("a receiver");
 
     // A task created on A is read on B, and completes there too.
     let k = key("replica");

@@ -199,6 +199,7 @@ async fn run(cli: &Cli) -> Result<(), String> {
     }
     if wanted("typescript") {
         let modules = harness::runner()
+            .script()
             .ancestors()
             .nth(4)
             .ok_or("the runner's node_modules")?

@@ -1,0 +1,150 @@
+//! The creative library: synced creatives, their review status, and their assignment to
+//! packages.
+
+use adcp_runtime::page::Page;
+use adcp_runtime::time::{self, OffsetDateTime};
+use adcp_runtime::wire::{
+    CreativeAction, CreativeAsset, CreativeStatus, ListCreativesRequest, ListCreativesResponse,
+    ListCreativesResponseQuerySummary, SyncCreativesRequest, SyncCreativesSuccess,
+    SyncCreativesSuccessCreativesItem, SyncCreativesSuccessCreativesItemAssignmentErrors,
+};
+use adcp_runtime::{AdcpError, AdcpResult, Ctx};
+use serde_json::json;
+
+use crate::catalog;
+use crate::media_buys::start_if_ready;
+use crate::store::{CREATIVES, Creative, MEDIA_BUYS, MediaBuy};
+use crate::wire;
+
+/// A library entry for a creative as the buyer sent it.
+pub(crate) fn from_asset(
+    c: &CreativeAsset,
+    at: OffsetDateTime,
+    before: Option<&Creative>,
+) -> Creative {
+    Creative {
+        creative_id: c.creative_id.clone(),
+        name: c.name.clone(),
+        format_id: c.format_id.clone(),
+        status: before.map_or(CreativeStatus::PendingReview, |b| b.status),
+        created: before.map_or(at, |b| b.created),
+        updated: at,
+        asset: Some(c.clone()),
+    }
+}
+
+/// Assigns a creative to a package of one of the account's buys; a buy waiting for creatives
+/// starts running. `false` when no buy of the account has the package.
+async fn assign(ctx: &Ctx, package_id: &str, creative_id: &str) -> AdcpResult<bool> {
+    let buys: Vec<MediaBuy> = ctx.state().list(MEDIA_BUYS).await?;
+    let Some(buy) = buys
+        .iter()
+        .filter(|b| ctx.owns(&b.owner))
+        .find(|b| b.packages.iter().any(|p| p.package_id == package_id))
+    else {
+        return Ok(false);
+    };
+    let gone = || AdcpError::internal("the buy disappeared while a creative was assigned");
+    ctx.state()
+        .modify(MEDIA_BUYS, &buy.media_buy_id, gone, |b| {
+            if let Some(pkg) = b.packages.iter_mut().find(|p| p.package_id == package_id)
+                && !pkg.creative_ids.iter().any(|c| c == creative_id)
+            {
+                pkg.creative_ids.push(creative_id.to_owned());
+            }
+            start_if_ready(b);
+            Ok(())
+        })
+        .await?;
+    Ok(true)
+}
+
+pub(crate) async fn sync(ctx: &Ctx, req: SyncCreativesRequest) -> AdcpResult<SyncCreativesSuccess> {
+    let dry_run = req.dry_run.unwrap_or(false);
+    let at = time::now();
+    let mut items = Vec::with_capacity(req.creatives.len());
+    for c in &req.creatives {
+        if !catalog::FORMATS.iter().any(|f| f.id == c.format_id.id) {
+            let mut item = SyncCreativesSuccessCreativesItem::new(
+                CreativeAction::Failed,
+                c.creative_id.clone(),
+            );
+            let e = AdcpError::invalid_request(
+                "format_id",
+                format!("this seller does not accept format `{}`", c.format_id.id),
+            );
+            item.errors = Some(vec![e.to_wire()]);
+            items.push(item);
+            continue;
+        }
+        let sync = |slot: &mut Option<Creative>| {
+            let action = match slot.as_ref() {
+                None => CreativeAction::Created,
+                Some(old) if old.asset.as_ref() == Some(c) => CreativeAction::Unchanged,
+                Some(_) => CreativeAction::Updated,
+            };
+            if !dry_run && action != CreativeAction::Unchanged {
+                *slot = Some(from_asset(c, at, slot.as_ref()));
+            }
+            Ok((action, slot.as_ref().map(|x| x.status)))
+        };
+        let (action, status) = if dry_run {
+            sync(&mut ctx.state().get(CREATIVES, &c.creative_id).await?)?
+        } else {
+            ctx.state().entry(CREATIVES, &c.creative_id, sync).await?
+        };
+        let mut item = SyncCreativesSuccessCreativesItem::new(action, c.creative_id.clone());
+        item.status = status.or(Some(CreativeStatus::PendingReview));
+        let (mut assigned, mut refused) = (
+            Vec::new(),
+            SyncCreativesSuccessCreativesItemAssignmentErrors::new(),
+        );
+        for a in req
+            .assignments
+            .iter()
+            .flatten()
+            .filter(|a| a.creative_id == c.creative_id)
+        {
+            let known = if dry_run {
+                let buys: Vec<MediaBuy> = ctx.state().list(MEDIA_BUYS).await?;
+                buys.iter()
+                    .any(|b| b.packages.iter().any(|p| p.package_id == a.package_id))
+            } else {
+                assign(ctx, &a.package_id, &a.creative_id).await?
+            };
+            if known {
+                assigned.push(a.package_id.clone());
+            } else {
+                refused.extra.insert(
+                    a.package_id.clone(),
+                    json!("no such package in this account"),
+                );
+            }
+        }
+        item.assigned_to = (!assigned.is_empty()).then_some(assigned);
+        item.assignment_errors = (!refused.extra.is_empty()).then_some(refused);
+        items.push(item);
+    }
+    let mut resp = SyncCreativesSuccess::new(items);
+    resp.dry_run = dry_run.then_some(true);
+    Ok(resp)
+}
+
+pub(crate) async fn list(
+    ctx: &Ctx,
+    req: ListCreativesRequest,
+) -> AdcpResult<ListCreativesResponse> {
+    let filters = req.filters.as_ref();
+    let ids = filters.and_then(|f| f.creative_ids.as_ref());
+    let statuses = filters.and_then(|f| f.statuses.as_ref());
+    let mut all: Vec<Creative> = ctx.state().list(CREATIVES).await?;
+    all.retain(|c| {
+        ids.is_none_or(|i| i.contains(&c.creative_id))
+            && statuses.is_none_or(|st| st.contains(&c.status))
+    });
+    let total = all.len();
+    let (page, pagination) = Page::take(req.pagination.as_ref(), all)?;
+    let creatives: Vec<_> = page.iter().map(wire::creative).collect();
+    let summary = ListCreativesResponseQuerySummary::new(creatives.len() as i64, total as i64);
+    Ok(ListCreativesResponse::new(creatives, pagination, summary))
+}

@@ -1,0 +1,128 @@
+//! Products and creative formats: the default catalogue plus what the controller seeded.
+
+use adcp_runtime::page::Page;
+use adcp_runtime::wire::{
+    Format, GetProductsRequest, GetProductsRequestRefineItem,
+    GetProductsRequestRefineItemProductAction, GetProductsResponse, ListCreativeFormatsRequest,
+    ListCreativeFormatsResponse, PricingModel, PricingOption, Product,
+};
+use adcp_runtime::{AdcpResult, Ctx};
+
+use crate::Seller;
+use crate::catalog;
+use crate::store::{FORMATS, PRODUCTS};
+
+/// Every product an account can buy: seeded ones first, then the default catalogue.
+pub(crate) async fn all(seller: &Seller, ctx: &Ctx) -> AdcpResult<Vec<Product>> {
+    let mut out = ctx.state().list(PRODUCTS).await?;
+    for p in seller.catalog(ctx.agent_url()).iter() {
+        if !out.iter().any(|o| o.product_id == p.product_id) {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// One product, seeded or default.
+pub(crate) async fn one(seller: &Seller, ctx: &Ctx, id: &str) -> AdcpResult<Option<Product>> {
+    if let Some(p) = ctx.state().get(PRODUCTS, id).await? {
+        return Ok(Some(p));
+    }
+    Ok(seller
+        .catalog(ctx.agent_url())
+        .iter()
+        .find(|p| p.product_id == id)
+        .cloned())
+}
+
+/// The terms of a pricing option, whichever arm it is.
+pub(crate) struct Terms {
+    pub(crate) model: PricingModel,
+    pub(crate) currency: String,
+    pub(crate) fixed: Option<f64>,
+    pub(crate) floor: Option<f64>,
+    pub(crate) min_spend: Option<f64>,
+}
+
+pub(crate) fn terms(po: &PricingOption) -> Terms {
+    let floor = match po {
+        PricingOption::CpmOption(o) => o.floor_price,
+        PricingOption::VcpmOption(o) => o.floor_price,
+        PricingOption::CpcOption(o) => o.floor_price,
+        PricingOption::CpcvOption(o) => o.floor_price,
+        PricingOption::CpvOption(o) => o.floor_price,
+        PricingOption::CppOption(o) => o.floor_price,
+        PricingOption::FlatRateOption(o) => o.floor_price,
+        PricingOption::TimeOption(o) => o.floor_price,
+        PricingOption::CpaOption(_) => None,
+    };
+    Terms {
+        model: po.pricing_model().parse().unwrap_or(PricingModel::Cpm),
+        currency: po.currency().to_owned(),
+        fixed: po.fixed_price(),
+        floor,
+        min_spend: po.min_spend_per_package(),
+    }
+}
+
+pub(crate) async fn get_products(
+    seller: &Seller,
+    ctx: &Ctx,
+    req: GetProductsRequest,
+) -> AdcpResult<GetProductsResponse> {
+    let mut products = all(seller, ctx).await?;
+    if let Some(f) = &req.filters {
+        if let Some(dt) = &f.delivery_type {
+            products.retain(|p| &p.delivery_type == dt);
+        }
+        if let Some(chs) = &f.channels {
+            products.retain(|p| {
+                p.channels
+                    .as_ref()
+                    .is_some_and(|pc| pc.iter().any(|c| chs.contains(c)))
+            });
+        }
+    }
+    if let Some(types) = &req.preferred_delivery_types {
+        // A preference orders, it does not filter.
+        products.sort_by_key(|p| !types.contains(&p.delivery_type));
+    }
+    for r in req.refine.iter().flatten() {
+        if let GetProductsRequestRefineItem::Product(p) = r
+            && p.action == Some(GetProductsRequestRefineItemProductAction::Omit)
+        {
+            products.retain(|x| x.product_id != p.product_id);
+        }
+    }
+    let (page, pagination) = Page::take(req.pagination.as_ref(), products)?;
+    let mut resp = GetProductsResponse::new(page);
+    resp.pagination = Some(pagination);
+    Ok(resp)
+}
+
+pub(crate) async fn list_creative_formats(
+    ctx: &Ctx,
+    req: ListCreativeFormatsRequest,
+) -> AdcpResult<ListCreativeFormatsResponse> {
+    let seeded: Vec<Format> = ctx.state().list(FORMATS).await?;
+    let mut formats = if seeded.is_empty() {
+        catalog::formats(ctx.agent_url())
+    } else {
+        seeded
+    };
+    if let Some(ids) = &req.format_ids {
+        // Asked-for formats first, in the order asked, then nothing else.
+        formats = ids
+            .iter()
+            .filter_map(|id| formats.iter().find(|f| f.format_id.id == id.id).cloned())
+            .collect();
+    }
+    if let Some(q) = &req.name_search {
+        let q = q.to_lowercase();
+        formats.retain(|f| f.name.to_lowercase().contains(&q));
+    }
+    let (page, pagination) = Page::take(req.pagination.as_ref(), formats)?;
+    let mut resp = ListCreativeFormatsResponse::new(page);
+    resp.pagination = Some(pagination);
+    Ok(resp)
+}
