@@ -5,7 +5,7 @@
 //! two callers share no replay and no task.
 
 use adcp_conformance::harness::{Seller, Store, client, postgres_url};
-use adcp_runtime::auth::Auth;
+use adcp_runtime::Auth;
 use serde_json::{Value, json};
 
 const KEY1: &str = "buyer-one-key-0123456789abcdef";

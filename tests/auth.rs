@@ -3,10 +3,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use adcp_runtime::auth::{Auth, TokenVerifier};
-use adcp_runtime::ctx::Principal;
-use adcp_runtime::http::router;
-use adcp_runtime::platform::BoxFuture;
+use adcp_runtime::BoxFuture;
+use adcp_runtime::Principal;
+use adcp_runtime::router;
+use adcp_runtime::{Auth, TokenVerifier};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
@@ -74,7 +74,8 @@ fn call(tool: &str) -> Value {
 fn a2a(skill: &str) -> Value {
     json!({"jsonrpc": "2.0", "id": 5, "method": "message/send", "params": {"message": {
         "kind": "message", "role": "user", "messageId": "m-1",
-        "parts": [{"kind": "data", "data": {"skill": skill, "input": {}}}]}}})
+        "parts": [{"kind": "data", "data": {"skill": skill,
+                                            "input": {"context": {"trace": "auth"}}}}]}}})
 }
 
 #[tokio::test]
@@ -158,6 +159,10 @@ async fn a2a_takes_authorization_only() {
         a.challenge.as_deref(),
         Some("Bearer realm=\"http://seller.test/a2a\"")
     );
+    assert_eq!(a.body["id"], 5, "the refusal answers the request: {}", a.body);
+    let data = &a.body["error"]["data"];
+    assert_eq!(data["adcp_error"]["code"], "AUTH_REQUIRED", "{}", a.body);
+    assert_eq!(data["context"]["trace"], "auth", "context is echoed");
     let a = post(
         &app,
         "/a2a",

@@ -129,14 +129,14 @@ fn create_media_buy_async() {
 /// authorization server (the CLI loads no test kit, so the OAuth phase is the one it can grade).
 #[test]
 fn security_baseline() {
-    use adcp_runtime::auth::{Auth, TokenVerifier};
+    use adcp_runtime::{Auth, TokenVerifier};
     struct RejectAll;
     impl TokenVerifier for RejectAll {
         fn verify<'a>(
             &'a self,
             _token: &'a str,
             _resource: &'a str,
-        ) -> adcp_runtime::platform::BoxFuture<'a, Option<adcp_runtime::ctx::Principal>> {
+        ) -> adcp_runtime::BoxFuture<'a, Option<adcp_runtime::Principal>> {
             Box::pin(async { None })
         }
     }

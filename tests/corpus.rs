@@ -7,7 +7,7 @@
 #![allow(clippy::print_stdout)]
 
 use adcp_conformance::{first_difference, fixtures, json_eq, samples};
-use adcp_runtime::validate::schemas;
+use adcp_runtime::__private::schemas;
 use adcp_wire::{Task, TaskVisitor, TypeVisitor};
 use serde::Serialize;
 use serde::de::DeserializeOwned;

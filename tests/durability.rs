@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use adcp_conformance::harness::{Receiver, Seller, Store, mcp, temp_dir};
-use adcp_runtime::webhooks::Retry;
+use adcp_runtime::Retry;
 use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
 

@@ -2,7 +2,7 @@
 //! caller's `context` where one could be read, and never a panic or a 500. Then a property test
 //! throws generated arguments at every tool the reference seller serves.
 
-use adcp_runtime::http::{BODY_LIMIT, router};
+use adcp_runtime::{BODY_LIMIT, router};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use proptest::prelude::*;

@@ -10,10 +10,11 @@ use std::time::Duration;
 use adcp_conformance::harness::{postgres_url, temp_dir};
 use adcp_runtime::Account;
 use adcp_runtime::Stores;
-use adcp_runtime::idempotency::{ClaimState, IdemKey};
-use adcp_runtime::state::{Collection, State};
-use adcp_runtime::tasks::{JobSpec, Owner, StoreError, TaskRecord, TaskStatus, now_ms};
-use adcp_runtime::webhooks::{Delivery, DeliveryState};
+use adcp_runtime::store::{ClaimState, IdemKey};
+use adcp_runtime::store::{Delivery, DeliveryState};
+use adcp_runtime::store::{JobSpec, Owner, StoreError, TaskRecord, TaskStatus};
+use adcp_runtime::time::now_ms;
+use adcp_runtime::{Collection, State};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
@@ -609,7 +610,7 @@ async fn a_store_of_the_first_schema_is_upgraded() {
 /// declared accounts are listed, oldest first; an upsert replaces.
 #[tokio::test]
 async fn accounts_answer_only_to_their_owner() {
-    use adcp_runtime::accounts::{NaturalKey, Reference};
+    use adcp_runtime::store::{NaturalKey, Reference};
     use adcp_runtime::wire::BrandRef;
     on_every_backend(|s| async move {
         let backend = s.description().to_owned();

@@ -1,7 +1,7 @@
 //! One success and one error on each transport, as JSON snapshots of the HTTP exchange, with
 //! the values that change per run (ids, timestamps) redacted.
 
-use adcp_runtime::http::router;
+use adcp_runtime::router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};

@@ -14,7 +14,7 @@
 //! npx -y @adcp/sdk@6.11.0 storyboard run http://127.0.0.1:3000/mcp creative_template --allow-http
 //! ```
 
-use adcp_runtime::page::Page;
+use adcp_runtime::Page;
 use adcp_runtime::wire::{
     BuildCreativeRequest, BuildCreativeSuccess, CreativeManifest, Format,
     ListCreativeFormatsRequest, ListCreativeFormatsResponse, decode,

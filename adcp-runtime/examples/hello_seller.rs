@@ -13,7 +13,7 @@
 //! npx -y @adcp/sdk@6.11.0 storyboard run http://127.0.0.1:3000/mcp capability_discovery --allow-http
 //! ```
 
-use adcp_runtime::state::Collection;
+use adcp_runtime::Collection;
 use adcp_runtime::wire::{
     CreateMediaBuyRequest, CreateMediaBuySuccess, GetProductsRequest, GetProductsResponse, Package,
     Product, decode,

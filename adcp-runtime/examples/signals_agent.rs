@@ -14,8 +14,8 @@
 //! npx -y @adcp/sdk@6.11.0 storyboard run http://127.0.0.1:3000/mcp signals_baseline --allow-http
 //! ```
 
-use adcp_runtime::page::Page;
-use adcp_runtime::state::Collection;
+use adcp_runtime::Collection;
+use adcp_runtime::Page;
 use adcp_runtime::wire::{
     ActivateSignalRequest, ActivateSignalSuccess, ActivationKey, ActivationKeySegmentId,
     Deployment, DeploymentAgent, DeploymentPlatform, Destination, GetSignalsRequest,

@@ -6,7 +6,9 @@ pub use schemars;
 pub use serde;
 pub use serde_json::Value;
 
+pub use crate::idempotency::request_hash;
 pub use crate::platform::{BoxFuture, Descriptor, Handler, JobHandler, Outcome, ScenarioHandler};
+pub use crate::validate::schemas;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -14,10 +14,12 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::capabilities::supported_protocols;
-use crate::ctx::Principal;
+use crate::config::{Call, Reply};
+use crate::envelope::{A2aTask, Artifact};
 use crate::platform::DecisioningPlatform;
-use crate::server::{Call, Reply, Server};
-use crate::tasks::rfc3339;
+use crate::server::Server;
+use crate::store::Principal;
+use crate::time::rfc3339;
 
 const PROTOCOL_VERSION: &str = "0.3.0";
 /// A2A tasks kept for `tasks/get`.
@@ -31,7 +33,7 @@ const UNSUPPORTED_OPERATION: i64 = -32004;
 
 /// A2A tasks this server created, newest kept.
 #[derive(Default)]
-pub struct A2aTasks {
+pub(crate) struct A2aTasks {
     inner: Mutex<(HashMap<String, Value>, VecDeque<String>)>,
 }
 
@@ -67,7 +69,7 @@ impl A2aTasks {
 
 /// The agent card (`/.well-known/agent-card.json`): one skill per tool, `get_adcp_capabilities`
 /// included.
-pub fn agent_card<P: DecisioningPlatform>(server: &Server<P>, base_url: &str) -> Value {
+pub(crate) fn agent_card<P: DecisioningPlatform>(server: &Server<P>, base_url: &str) -> Value {
     let c = server.config();
     let skills: Vec<Value> = server
         .tools()
@@ -94,7 +96,7 @@ pub fn agent_card<P: DecisioningPlatform>(server: &Server<P>, base_url: &str) ->
         "defaultInputModes": ["application/json"],
         "defaultOutputModes": ["application/json"],
         "skills": skills,
-        "extensions": {"adcp": {"major_versions": [crate::server::MAJOR_VERSION], "supported_protocols": supported_protocols::<P>()}},
+        "extensions": {"adcp": {"major_versions": [crate::config::MAJOR_VERSION], "supported_protocols": supported_protocols::<P>()}},
     })
 }
 
@@ -118,34 +120,24 @@ fn task_for(reply: &Reply, message: &Value, context_id: &str, routed: bool) -> V
     } else {
         ("completed", "result")
     };
-    let mut artifact = json!({
-        "artifactId": uuid::Uuid::new_v4().to_string(),
-        "name": artifact_name,
-        "parts": [{"kind": "data", "data": reply.body}],
+    let adcp_task_id = (artifact_name == "submitted")
+        .then(|| reply.body.get("task_id").and_then(Value::as_str))
+        .flatten();
+    let mut task = A2aTask::new(uuid::Uuid::new_v4().to_string(), context_id, state, now());
+    task.artifact = Some(Artifact {
+        name: artifact_name,
+        data: reply.body.clone(),
+        adcp_task_id: adcp_task_id.map(str::to_owned),
     });
-    if artifact_name == "submitted"
-        && let Some(id) = reply.body.get("task_id")
-    {
-        artifact["metadata"] = json!({"adcp_task_id": id});
-    }
-    let mut status = json!({"state": state, "timestamp": now()});
     if !routed {
         let text = reply.body["adcp_error"]["message"]
             .as_str()
             .unwrap_or("the task failed");
-        status["message"] = json!({
-            "kind": "message", "role": "agent", "messageId": uuid::Uuid::new_v4().to_string(),
-            "parts": [{"kind": "text", "text": text}],
-        });
+        task.status_parts
+            .push(json!({"kind": "text", "text": text}));
     }
-    json!({
-        "kind": "task",
-        "id": uuid::Uuid::new_v4().to_string(),
-        "contextId": context_id,
-        "status": status,
-        "artifacts": [artifact],
-        "history": [message],
-    })
+    task.history = Some(vec![message.clone()]);
+    task.into_value()
 }
 
 /// Over A2A the DataPart's top-level `status` is read as the task's result status. AdCP 3.0
@@ -216,8 +208,7 @@ fn push_config(params: &Value, context_id: &str) -> Option<Value> {
 }
 
 /// The skill a `message/send` invokes.
-pub(crate) fn skill_of(body: &[u8]) -> Option<String> {
-    let msg = serde_json::from_slice::<Value>(body).ok()?;
+pub(crate) fn skill_of(msg: &Value) -> Option<String> {
     if msg.get("method").and_then(Value::as_str) != Some("message/send") {
         return None;
     }
@@ -226,31 +217,25 @@ pub(crate) fn skill_of(body: &[u8]) -> Option<String> {
         .map(|(skill, _)| skill)
 }
 
-/// Whether an A2A request may be served without credentials: a `message/send` invoking a
-/// public skill. (Task reads and cancels are never public.)
-pub fn is_public_call(body: &[u8], auth: &crate::auth::Auth) -> bool {
-    let Ok(msg) = serde_json::from_slice::<Value>(body) else {
-        return true; // answered with a parse error, which reveals nothing
-    };
-    msg.get("method").and_then(Value::as_str) == Some("message/send")
-        && msg
-            .pointer("/params/message")
-            .and_then(|m| invocation(m).ok())
-            .is_some_and(|(skill, _)| auth.is_public(&skill))
+/// The caller's `context` in a `message/send`'s input, to echo on an early refusal.
+pub(crate) fn context_of(msg: &Value) -> Option<&Value> {
+    msg.pointer("/params/message/parts")?
+        .as_array()?
+        .iter()
+        .find(|p| p.get("kind").and_then(Value::as_str) == Some("data"))?
+        .get("data")
+        .and_then(|d| d.get("input").or_else(|| d.get("parameters")))?
+        .get("context")
 }
 
 /// Serves one POST to the A2A endpoint; returns the JSON-RPC response.
-pub async fn handle<P: DecisioningPlatform>(
+pub(crate) async fn handle<P: DecisioningPlatform>(
     server: &Server<P>,
     tasks: &A2aTasks,
     agent_url: String,
     principal: Option<Principal>,
-    body: &[u8],
+    msg: Value,
 ) -> Value {
-    let msg: Value = match serde_json::from_slice(body) {
-        Ok(v) => v,
-        Err(why) => return jsonrpc::parse_error(&why),
-    };
     let id = msg.get("id").cloned().unwrap_or(Value::Null);
     if msg.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
         return jsonrpc::error(&id, INVALID_REQUEST, "`jsonrpc` must be \"2.0\"");
@@ -268,11 +253,8 @@ pub async fn handle<P: DecisioningPlatform>(
             let (reply, routed) = match invocation(message) {
                 Ok((skill, input)) => {
                     if adcp_wire::task(&skill).is_none() {
-                        return jsonrpc::error(
-                            &id,
-                            INVALID_PARAMS,
-                            &format!("unknown skill `{skill}`"),
-                        );
+                        let e = crate::envelope::unknown_task(&skill, "skill");
+                        return jsonrpc::adcp_error(&id, INVALID_PARAMS, &e, input.get("context"));
                     }
                     let reply = server
                         .call(Call {
@@ -344,5 +326,5 @@ pub async fn handle<P: DecisioningPlatform>(
             );
         }
     };
-    json!({"jsonrpc": "2.0", "id": id, "result": result})
+    jsonrpc::result(&id, result)
 }

@@ -24,70 +24,44 @@
 //! be enumerated; account ids the runtime allocates are derived with a key only the store
 //! knows, so they cannot be guessed either.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use adcp_wire::{
     AccountRef, AccountStatus, BillingParty, BrandRef, ListAccountsRequest, ListAccountsResponse,
-    PaymentTerms, SyncAccountsRequest, SyncAccountsSuccess, SyncAccountsSuccessAccountsItem,
+    SyncAccountsRequest, SyncAccountsSuccess, SyncAccountsSuccessAccountsItem,
     SyncAccountsSuccessAccountsItemAction,
 };
-use hmac::{KeyInit, Mac};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::ctx::{Ctx, Principal};
 use crate::error::{AdcpError, AdcpResult, codes};
-use crate::platform::{AccountMode, BoxFuture};
-use crate::tasks::StoreError;
+use crate::store::{Account, AccountStore, IdKey, NaturalKey, Principal, Reference, StoreError};
+
+/// How the account a request acts for is found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccountMode {
+    /// The request names it (`account: {account_id}` or `{brand, operator}`).
+    Explicit,
+    /// The authenticated principal determines it.
+    FromAuth,
+    /// There is one account.
+    Singleton,
+}
+
+impl AccountMode {
+    /// The name used in the macro attribute and in logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountMode::Explicit => "explicit",
+            AccountMode::FromAuth => "from_auth",
+            AccountMode::Singleton => "singleton",
+        }
+    }
+}
 
 /// The principal of calls that present no credential (a server without authentication).
 pub const ANONYMOUS: &str = "anonymous";
-
-/// An account a call acts for: what the store keeps, and what handlers see on
-/// [`Ctx::account`].
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Account {
-    /// The seller-assigned id (`account_id` on the wire).
-    pub id: String,
-    /// A display name.
-    #[serde(default)]
-    pub name: String,
-    /// Its status: `active` accounts transact; see [`Account::gate`] for the others.
-    #[serde(default = "active")]
-    pub status: AccountStatus,
-    /// The advertiser, for accounts named by natural key.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub brand: Option<BrandRef>,
-    /// The operator (agency, or the brand itself), for accounts named by natural key.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub operator: Option<String>,
-    /// Who is invoiced.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub billing: Option<BillingParty>,
-    /// Payment terms agreed in `sync_accounts`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub payment_terms: Option<PaymentTerms>,
-    /// A sandbox account: nothing it does is real.
-    #[serde(default)]
-    pub sandbox: bool,
-    /// The principal that owns it (the only one that may act for it, in the built-in stores).
-    #[serde(default)]
-    pub owner: String,
-    /// Declared through `sync_accounts` (and so listed by `list_accounts`), rather than
-    /// implied by a natural key or a default.
-    #[serde(default)]
-    pub declared: bool,
-    /// The adopter's own data about the account (credit, upstream ids, ...): see
-    /// [`Account::metadata`].
-    #[serde(default, skip_serializing_if = "Map::is_empty")]
-    pub metadata: Map<String, Value>,
-}
-
-fn active() -> AccountStatus {
-    AccountStatus::Active
-}
 
 impl Account {
     /// An active account `id` owned by `owner`.
@@ -181,238 +155,6 @@ impl Account {
         .with_field("account")
         .with_details(json!({"status": self.status})))
     }
-}
-
-/// The natural key of an implicit account: brand, operator and the sandbox flag.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct NaturalKey {
-    /// `brand.domain`.
-    pub domain: String,
-    /// `brand.brand_id`, for a house of brands.
-    pub brand_id: Option<String>,
-    /// `operator`.
-    pub operator: String,
-    /// `sandbox` (false when absent).
-    pub sandbox: bool,
-}
-
-impl NaturalKey {
-    /// One string for the key, for indexes: never parsed back.
-    pub fn canonical(&self) -> String {
-        format!(
-            "{}\u{1f}{}\u{1f}{}\u{1f}{}",
-            self.domain,
-            self.brand_id.as_deref().unwrap_or(""),
-            self.operator,
-            u8::from(self.sandbox)
-        )
-    }
-
-    /// Whether brand and operator are both reserved test names (`*.example`, RFC 2606), the
-    /// identities of the compliance runner.
-    pub fn is_test_identity(&self) -> bool {
-        is_test_domain(&self.domain) && is_test_domain(&self.operator)
-    }
-
-    fn of(brand: &BrandRef, operator: &str, sandbox: Option<bool>) -> Self {
-        NaturalKey {
-            domain: brand.domain.clone(),
-            brand_id: brand.brand_id.clone(),
-            operator: operator.to_owned(),
-            sandbox: sandbox.unwrap_or(false),
-        }
-    }
-}
-
-fn is_test_domain(d: &str) -> bool {
-    d == "example" || d.ends_with(".example")
-}
-
-/// A reference to an account, as an [`AccountStore`] resolves it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Reference {
-    /// `{account_id}`.
-    Id(String),
-    /// `{brand, operator, sandbox?}`.
-    Key(NaturalKey),
-}
-
-/// Where accounts are kept: the built-in roster (memory, SQLite, PostgreSQL: see
-/// [`Stores`](crate::Stores)), or an adopter's own database behind this trait.
-///
-/// A store answers only for the principal asking: an account the principal may not act for is
-/// `None`, exactly as an account that does not exist.
-pub trait AccountStore: Send + Sync + 'static {
-    /// The account `reference` names, if `principal` may act for it.
-    fn resolve<'a>(
-        &'a self,
-        principal: &'a str,
-        reference: &'a Reference,
-    ) -> BoxFuture<'a, Result<Option<Account>, StoreError>>;
-    /// The accounts `principal` declared (through `sync_accounts`), oldest first.
-    fn list<'a>(&'a self, principal: &'a str) -> BoxFuture<'a, Result<Vec<Account>, StoreError>>;
-    /// Creates or replaces `account` (owned by `account.owner`). An account of another owner
-    /// is never replaced: that is `StoreError::Exists`.
-    fn upsert<'a>(&'a self, account: &'a Account) -> BoxFuture<'a, Result<(), StoreError>>;
-    /// In `from_auth` mode, the account a principal's credential stands for, when the store
-    /// maps principals to accounts; `None` lets the runtime derive one per principal.
-    fn for_principal<'a>(
-        &'a self,
-        _principal: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Account>, StoreError>> {
-        Box::pin(async { Ok(None) })
-    }
-}
-
-/// The roster in memory.
-#[derive(Default)]
-pub struct MemoryAccountStore {
-    accounts: Mutex<BTreeMap<String, (u64, Account)>>,
-    next: Mutex<u64>,
-}
-
-impl AccountStore for MemoryAccountStore {
-    fn resolve<'a>(
-        &'a self,
-        principal: &'a str,
-        reference: &'a Reference,
-    ) -> BoxFuture<'a, Result<Option<Account>, StoreError>> {
-        let all = self.accounts.lock().unwrap_or_else(PoisonError::into_inner);
-        let found = match reference {
-            Reference::Id(id) => all.get(id).map(|(_, a)| a),
-            Reference::Key(key) => all
-                .values()
-                .map(|(_, a)| a)
-                .find(|a| a.owner == principal && a.natural_key().as_ref() == Some(key)),
-        }
-        .filter(|a| a.owner == principal)
-        .cloned();
-        Box::pin(async move { Ok(found) })
-    }
-
-    fn list<'a>(&'a self, principal: &'a str) -> BoxFuture<'a, Result<Vec<Account>, StoreError>> {
-        let all = self.accounts.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut mine: Vec<&(u64, Account)> = all
-            .values()
-            .filter(|(_, a)| a.owner == principal && a.declared)
-            .collect();
-        mine.sort_by_key(|(n, _)| *n);
-        let out = mine.into_iter().map(|(_, a)| a.clone()).collect();
-        Box::pin(async move { Ok(out) })
-    }
-
-    fn upsert<'a>(&'a self, account: &'a Account) -> BoxFuture<'a, Result<(), StoreError>> {
-        let mut all = self.accounts.lock().unwrap_or_else(PoisonError::into_inner);
-        let order = match all.get(&account.id) {
-            Some((_, a)) if a.owner != account.owner => {
-                let taken = StoreError::Exists(account.id.clone());
-                return Box::pin(async move { Err(taken) });
-            }
-            _ if account.natural_key().is_some()
-                && all.values().any(|(_, a)| {
-                    a.id != account.id
-                        && a.owner == account.owner
-                        && a.natural_key() == account.natural_key()
-                }) =>
-            {
-                let taken = StoreError::Exists(account.id.clone());
-                return Box::pin(async move { Err(taken) });
-            }
-            Some((n, _)) => *n,
-            None => {
-                let mut next = self.next.lock().unwrap_or_else(PoisonError::into_inner);
-                *next += 1;
-                *next
-            }
-        };
-        all.insert(account.id.clone(), (order, account.clone()));
-        Box::pin(async { Ok(()) })
-    }
-}
-
-/// Derives account ids: an HMAC of what the account is, under a key kept in the store, so an
-/// id is stable across calls, restarts and replicas, and cannot be guessed.
-#[derive(Clone)]
-pub(crate) struct IdKey(Arc<[u8; 32]>);
-
-impl std::fmt::Debug for IdKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("IdKey(..)")
-    }
-}
-
-impl IdKey {
-    pub(crate) fn new(bytes: [u8; 32]) -> Self {
-        IdKey(Arc::new(bytes))
-    }
-
-    pub(crate) fn random() -> Self {
-        let mut b = [0u8; 32];
-        b[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-        b[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-        IdKey::new(b)
-    }
-
-    pub(crate) fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
-    }
-
-    pub(crate) fn from_hex(hex: &str) -> Option<Self> {
-        let bytes = hex.as_bytes();
-        if bytes.len() != 64 {
-            return None;
-        }
-        let mut out = [0u8; 32];
-        for (i, pair) in bytes.chunks(2).enumerate() {
-            let s = std::str::from_utf8(pair).ok()?;
-            out[i] = u8::from_str_radix(s, 16).ok()?;
-        }
-        Some(IdKey::new(out))
-    }
-
-    /// `prefix` + 26 base32 characters (130 bits) of HMAC-SHA256 over `parts`.
-    pub(crate) fn derive(&self, prefix: &str, parts: &[&str]) -> String {
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.0[..])
-            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-        for p in parts {
-            mac.update(&(p.len() as u64).to_be_bytes());
-            mac.update(p.as_bytes());
-        }
-        let tag = mac.finalize().into_bytes();
-        format!(
-            "{prefix}{}",
-            base32(&tag[..17]).get(..26).unwrap_or_default()
-        )
-    }
-}
-
-/// `prefix_` and 26 random base32 characters (the 122 random bits of a v4 UUID).
-pub(crate) fn random_id(prefix: &str) -> String {
-    let bits = uuid::Uuid::new_v4().as_u128();
-    let mut out = String::with_capacity(prefix.len() + 27);
-    out.push_str(prefix);
-    out.push('_');
-    out.push_str(base32(&bits.to_be_bytes()).get(..26).unwrap_or_default());
-    out
-}
-
-/// Lowercase RFC 4648 base32 without padding.
-pub(crate) fn base32(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
-    let mut out = String::with_capacity(bytes.len() * 8 / 5 + 1);
-    let (mut buffer, mut bits) = (0u32, 0u32);
-    for &b in bytes {
-        buffer = (buffer << 8) | u32::from(b);
-        bits += 8;
-        while bits >= 5 {
-            bits -= 5;
-            out.push(char::from(ALPHABET[((buffer >> bits) & 31) as usize]));
-        }
-    }
-    if bits > 0 {
-        out.push(char::from(ALPHABET[((buffer << (5 - bits)) & 31) as usize]));
-    }
-    out
 }
 
 /// `ACCOUNT_NOT_FOUND`: the one answer for an account that does not exist and for one the
@@ -733,10 +475,12 @@ impl Resolver {
 }
 
 /// Accounts as a handler sees them: its caller's, through the server's store. From
-/// [`Ctx::accounts`].
+/// [`Ctx::accounts`](crate::Ctx::accounts).
 pub struct Accounts<'a> {
     pub(crate) resolver: &'a Resolver,
     pub(crate) principal: &'a str,
+    /// The billing parties the seller supports (`account.supported_billing`).
+    pub(crate) supported_billing: &'a [BillingParty],
 }
 
 impl Accounts<'_> {
@@ -776,92 +520,109 @@ impl Accounts<'_> {
     }
 }
 
-/// `sync_accounts` served from the account store: each entry declares (or updates) the
-/// caller's account with that natural key; billing parties the seller does not support
-/// (`account.supported_billing` in the capabilities) fail their row with
-/// `BILLING_NOT_SUPPORTED`; `delete_missing` closes the caller's other declared accounts;
-/// `dry_run` writes nothing. A platform that implements `sync_accounts` itself may call this
-/// and adjust the answer.
-pub async fn sync_accounts(
-    ctx: &Ctx,
-    req: &SyncAccountsRequest,
-) -> AdcpResult<SyncAccountsSuccess> {
-    use SyncAccountsSuccessAccountsItemAction as Action;
-    let resolver = ctx.resolver();
-    let principal = principal_id(ctx.principal());
-    let dry_run = req.dry_run.unwrap_or(false);
-    let supported = ctx.supported_billing();
-    let mut items = Vec::with_capacity(req.accounts.len());
-    let mut kept = Vec::with_capacity(req.accounts.len());
-    for (i, entry) in req.accounts.iter().enumerate() {
-        let (existing, mut account) = resolver
-            .declared(principal, &entry.brand, &entry.operator, entry.sandbox)
-            .await?;
-        let sandbox_echo = entry.sandbox.or(account.sandbox.then_some(true));
-        kept.push(account.id.clone());
-        if !supported.is_empty() && !supported.contains(&entry.billing) {
-            let e = AdcpError::new(
-                "BILLING_NOT_SUPPORTED",
-                format!("this seller does not invoice the {} party", entry.billing),
-            )
-            .with_field(format!("accounts[{i}].billing"))
-            .with_recovery(crate::Recovery::Correctable);
-            let mut item = SyncAccountsSuccessAccountsItem::new(
-                Action::Failed,
-                entry.brand.clone(),
-                entry.operator.clone(),
-                existing
-                    .as_ref()
-                    .map_or(AccountStatus::Rejected, |a| a.status)
-                    .to_string()
-                    .parse::<adcp_wire::SyncAccountsSuccessAccountsItemStatus>()
-                    .map_err(|_| AdcpError::internal("an account status has no sync status"))?,
-            );
-            item.account_id = existing.map(|a| a.id);
-            item.errors = Some(vec![e.to_wire()]);
-            item.sandbox = sandbox_echo;
-            items.push(item);
-            continue;
-        }
-        let before = account.clone();
-        account.billing = Some(entry.billing);
-        if entry.payment_terms.is_some() {
-            account.payment_terms = entry.payment_terms;
-        }
-        account.declared = true;
-        let action = match &existing {
-            None => Action::Created,
-            Some(_) if before == account => Action::Unchanged,
-            Some(_) => Action::Updated,
-        };
-        if !dry_run && action != Action::Unchanged {
-            resolver.upsert(&account).await?;
-        }
-        items.push(sync_item(&account, action, sandbox_echo)?);
-    }
-    if req.delete_missing == Some(true) {
-        for mut other in resolver.listed(principal).await? {
-            if !other.declared || kept.contains(&other.id) {
+impl Accounts<'_> {
+    /// `sync_accounts` served from the account store: each entry declares (or updates) the
+    /// caller's account with that natural key; billing parties the seller does not support
+    /// (`account.supported_billing` in the capabilities) fail their row with
+    /// `BILLING_NOT_SUPPORTED`; `delete_missing` closes the caller's other declared accounts;
+    /// `dry_run` writes nothing. A platform that implements `sync_accounts` itself may call this
+    /// (`ctx.accounts().sync(&req)`) and adjust the answer.
+    pub async fn sync(&self, req: &SyncAccountsRequest) -> AdcpResult<SyncAccountsSuccess> {
+        use SyncAccountsSuccessAccountsItemAction as Action;
+        let resolver = self.resolver;
+        let principal = self.principal;
+        let dry_run = req.dry_run.unwrap_or(false);
+        let supported = self.supported_billing;
+        let mut items = Vec::with_capacity(req.accounts.len());
+        let mut kept = Vec::with_capacity(req.accounts.len());
+        for (i, entry) in req.accounts.iter().enumerate() {
+            let (existing, mut account) = resolver
+                .declared(principal, &entry.brand, &entry.operator, entry.sandbox)
+                .await?;
+            let sandbox_echo = entry.sandbox.or(account.sandbox.then_some(true));
+            kept.push(account.id.clone());
+            if !supported.is_empty() && !supported.contains(&entry.billing) {
+                let e = AdcpError::new(
+                    "BILLING_NOT_SUPPORTED",
+                    format!("this seller does not invoice the {} party", entry.billing),
+                )
+                .with_field(format!("accounts[{i}].billing"))
+                .with_recovery(crate::Recovery::Correctable);
+                let mut item = SyncAccountsSuccessAccountsItem::new(
+                    Action::Failed,
+                    entry.brand.clone(),
+                    entry.operator.clone(),
+                    existing
+                        .as_ref()
+                        .map_or(AccountStatus::Rejected, |a| a.status)
+                        .to_string()
+                        .parse::<adcp_wire::SyncAccountsSuccessAccountsItemStatus>()
+                        .map_err(|_| AdcpError::internal("an account status has no sync status"))?,
+                );
+                item.account_id = existing.map(|a| a.id);
+                item.errors = Some(vec![e.to_wire()]);
+                item.sandbox = sandbox_echo;
+                items.push(item);
                 continue;
             }
-            if crate::lifecycle::ACCOUNT.allows(other.status, AccountStatus::Closed) {
-                other.status = AccountStatus::Closed;
-                if !dry_run {
-                    resolver.upsert(&other).await?;
+            let before = account.clone();
+            account.billing = Some(entry.billing);
+            if entry.payment_terms.is_some() {
+                account.payment_terms = entry.payment_terms;
+            }
+            account.declared = true;
+            let action = match &existing {
+                None => Action::Created,
+                Some(_) if before == account => Action::Unchanged,
+                Some(_) => Action::Updated,
+            };
+            if !dry_run && action != Action::Unchanged {
+                resolver.upsert(&account).await?;
+            }
+            items.push(sync_item(&account, action, sandbox_echo)?);
+        }
+        if req.delete_missing == Some(true) {
+            for mut other in resolver.listed(principal).await? {
+                if !other.declared || kept.contains(&other.id) {
+                    continue;
                 }
-                items.push(sync_item(
-                    &other,
-                    Action::Updated,
-                    other.sandbox.then_some(true),
-                )?);
+                if crate::lifecycle::ACCOUNT.allows(other.status, AccountStatus::Closed) {
+                    other.status = AccountStatus::Closed;
+                    if !dry_run {
+                        resolver.upsert(&other).await?;
+                    }
+                    items.push(sync_item(
+                        &other,
+                        Action::Updated,
+                        other.sandbox.then_some(true),
+                    )?);
+                }
             }
         }
+        let mut resp = SyncAccountsSuccess::new(items);
+        if dry_run {
+            resp.dry_run = Some(true);
+        }
+        Ok(resp)
     }
-    let mut resp = SyncAccountsSuccess::new(items);
-    if dry_run {
-        resp.dry_run = Some(true);
+
+    /// `list_accounts` served from the account store: the caller's accounts (see
+    /// [`Accounts::list`]), filtered by `status` and `sandbox`, a page at a time.
+    pub async fn list_page(&self, req: &ListAccountsRequest) -> AdcpResult<ListAccountsResponse> {
+        let status = req.status.map(|s| s.to_string());
+        let all: Vec<adcp_wire::Account> = self
+            .list()
+            .await?
+            .iter()
+            .filter(|a| status.as_deref().is_none_or(|s| a.status.to_string() == s))
+            .filter(|a| req.sandbox.is_none_or(|s| a.sandbox == s))
+            .map(Account::to_wire)
+            .collect();
+        let (accounts, pagination) = crate::page::Page::take(req.pagination.as_ref(), all)?;
+        let mut resp = ListAccountsResponse::new(accounts);
+        resp.pagination = Some(pagination);
+        Ok(resp)
     }
-    Ok(resp)
 }
 
 fn sync_item(
@@ -886,31 +647,11 @@ fn sync_item(
     Ok(item)
 }
 
-/// `list_accounts` served from the account store: the caller's accounts (see
-/// [`Accounts::list`]), filtered by `status` and `sandbox`, a page at a time.
-pub async fn list_accounts(
-    ctx: &Ctx,
-    req: &ListAccountsRequest,
-) -> AdcpResult<ListAccountsResponse> {
-    let status = req.status.map(|s| s.to_string());
-    let all: Vec<adcp_wire::Account> = ctx
-        .accounts()
-        .list()
-        .await?
-        .iter()
-        .filter(|a| status.as_deref().is_none_or(|s| a.status.to_string() == s))
-        .filter(|a| req.sandbox.is_none_or(|s| a.sandbox == s))
-        .map(Account::to_wire)
-        .collect();
-    let (accounts, pagination) = crate::page::Page::take(req.pagination.as_ref(), all)?;
-    let mut resp = ListAccountsResponse::new(accounts);
-    resp.pagination = Some(pagination);
-    Ok(resp)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::MemoryAccountStore;
+    use crate::store::accounts::base32;
 
     fn resolver(mode: AccountMode, compliance_testing: bool) -> Resolver {
         Resolver {
@@ -995,14 +736,12 @@ mod tests {
         assert_ne!(theirs.scope, scope);
     }
 
-    fn ctx_for(r: &Resolver, principal: &str) -> Ctx {
-        let mut services = crate::ctx::Services::memory(r.mode, r.compliance_testing);
-        services.accounts = r.clone();
-        services.supported_billing = Arc::from(vec![BillingParty::Operator]);
-        crate::ctx::CtxBuilder::new(adcp_wire::task("sync_accounts").unwrap())
-            .principal(Some(p(principal)))
-            .services(services)
-            .build()
+    fn accounts_of<'a>(r: &'a Resolver, principal: &'a str) -> Accounts<'a> {
+        Accounts {
+            resolver: r,
+            principal,
+            supported_billing: &[BillingParty::Operator],
+        }
     }
 
     fn entry(domain: &str, billing: &str) -> Value {
@@ -1021,38 +760,35 @@ mod tests {
     async fn sync_declares_and_the_status_gates_every_account() {
         use SyncAccountsSuccessAccountsItemAction as Action;
         let r = resolver(AccountMode::Explicit, false);
-        let ctx = ctx_for(&r, "b1");
+        let ctx = accounts_of(&r, "b1");
         // A dry run writes nothing.
-        let dry = sync_accounts(
-            &ctx,
-            &sync_req(&[entry("a.com", "operator")], json!({"dry_run": true})),
-        )
-        .await
-        .unwrap();
+        let dry = ctx
+            .sync(&sync_req(
+                &[entry("a.com", "operator")],
+                json!({"dry_run": true}),
+            ))
+            .await
+            .unwrap();
         assert_eq!(dry.accounts[0].action, Action::Created);
         assert!(r.listed("b1").await.unwrap()[0].id != dry.accounts[0].account_id.clone().unwrap());
-        let first = sync_accounts(
-            &ctx,
-            &sync_req(
+        let first = ctx
+            .sync(&sync_req(
                 &[entry("a.com", "operator"), entry("b.com", "operator")],
                 json!({}),
-            ),
-        )
-        .await
-        .unwrap();
+            ))
+            .await
+            .unwrap();
         let a = first.accounts[0].account_id.clone().unwrap();
         assert_eq!(first.accounts[0].action, Action::Created);
         // An unsupported billing party fails its row only; delete_missing closes what is not
         // named, but never the account of a failed row.
-        let second = sync_accounts(
-            &ctx,
-            &sync_req(
+        let second = ctx
+            .sync(&sync_req(
                 &[entry("a.com", "advertiser")],
                 json!({"delete_missing": true}),
-            ),
-        )
-        .await
-        .unwrap();
+            ))
+            .await
+            .unwrap();
         assert_eq!(second.accounts[0].action, Action::Failed);
         assert_eq!(
             second.accounts[0].errors.as_ref().unwrap()[0].code,
@@ -1094,9 +830,8 @@ mod tests {
     #[tokio::test]
     async fn accounts_synced_with_test_identities_are_the_sandbox_under_compliance_testing() {
         let r = resolver(AccountMode::Explicit, true);
-        let ctx = ctx_for(&r, "runner");
-        let synced = sync_accounts(
-            &ctx,
+        let ctx = accounts_of(&r, "runner");
+        let synced = ctx.sync(
             &sync_req(
                 &[json!({"brand": {"domain": "acmeoutdoor.example"}, "operator": "pinnacle-agency.example", "billing": "operator"})],
                 json!({}),

@@ -18,12 +18,23 @@ use subtle::ConstantTimeEq;
 
 use std::sync::Arc;
 
-use crate::ctx::Principal;
 use crate::error::{AdcpError, codes};
 use crate::jsonrpc;
-use crate::platform::BoxFuture;
+use crate::store::BoxFuture;
+use crate::store::Principal;
 
-/// Authentication settings.
+/// Authentication settings: API keys (kept as sha256), and OAuth tokens through a verifier.
+///
+/// ```
+/// use adcp_runtime::{Auth, Config};
+///
+/// let auth = Auth::new()
+///     .key("buyer-one", "a-key-of-at-least-16-characters")?
+///     .public_task("get_products");
+/// let config = Config { auth: Some(auth), ..Config::default() };
+/// # let _ = config;
+/// # Ok::<_, adcp_runtime::ApiKeyError>(())
+/// ```
 #[derive(Clone, Default)]
 pub struct Auth {
     keys: Vec<(Principal, [u8; 32])>,
@@ -50,8 +61,8 @@ impl std::fmt::Debug for Auth {
 
 /// Why a key could not be added.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum KeyError {
-    /// Shorter than [`MIN_KEY_LEN`].
+pub enum ApiKeyError {
+    /// Shorter than 16 characters.
     #[error("an API key needs at least {MIN_KEY_LEN} characters")]
     TooShort,
     /// Not 64 hex digits.
@@ -60,7 +71,7 @@ pub enum KeyError {
 }
 
 /// The shortest API key accepted (guessing one must be hopeless).
-pub const MIN_KEY_LEN: usize = 16;
+pub(crate) const MIN_KEY_LEN: usize = 16;
 
 /// What the credentials of a request came to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,9 +108,9 @@ impl Auth {
     }
 
     /// Accepts `key` for `principal`. Only its sha256 is kept.
-    pub fn key(mut self, principal: impl Into<String>, key: &str) -> Result<Self, KeyError> {
+    pub fn key(mut self, principal: impl Into<String>, key: &str) -> Result<Self, ApiKeyError> {
         if key.len() < MIN_KEY_LEN {
-            return Err(KeyError::TooShort);
+            return Err(ApiKeyError::TooShort);
         }
         self.keys.push((
             Principal {
@@ -112,7 +123,11 @@ impl Auth {
 
     /// Accepts the key whose sha256 is `hex` for `principal` (so configuration need not hold
     /// the key itself).
-    pub fn key_sha256(mut self, principal: impl Into<String>, hex: &str) -> Result<Self, KeyError> {
+    pub fn key_sha256(
+        mut self,
+        principal: impl Into<String>,
+        hex: &str,
+    ) -> Result<Self, ApiKeyError> {
         let bytes: Vec<u8> = (0..hex.len())
             .step_by(2)
             .filter_map(|i| {
@@ -120,9 +135,9 @@ impl Auth {
                     .and_then(|b| u8::from_str_radix(b, 16).ok())
             })
             .collect();
-        let hash: [u8; 32] = bytes.try_into().map_err(|_| KeyError::BadHash)?;
+        let hash: [u8; 32] = bytes.try_into().map_err(|_| ApiKeyError::BadHash)?;
         if hex.len() != 64 {
-            return Err(KeyError::BadHash);
+            return Err(ApiKeyError::BadHash);
         }
         self.keys.push((
             Principal {
@@ -188,7 +203,7 @@ impl Auth {
 
 /// The bearer token of a request: `Authorization: Bearer <token>`, or with `legacy_alias` the
 /// MCP-only `x-adcp-auth: <token>`.
-pub fn bearer(headers: &HeaderMap, legacy_alias: bool) -> Option<&str> {
+pub(crate) fn bearer(headers: &HeaderMap, legacy_alias: bool) -> Option<&str> {
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -208,7 +223,11 @@ pub fn bearer(headers: &HeaderMap, legacy_alias: bool) -> Option<&str> {
 
 /// The `WWW-Authenticate` value of a 401 for the resource at `resource_url`, naming its RFC 9728
 /// metadata when it has some.
-pub fn challenge(resource_url: &str, metadata_url: Option<&str>, caller: &Caller) -> HeaderValue {
+pub(crate) fn challenge(
+    resource_url: &str,
+    metadata_url: Option<&str>,
+    caller: &Caller,
+) -> HeaderValue {
     let quote = |s: &str| s.replace(['"', '\\'], "");
     let mut v = format!("Bearer realm=\"{}\"", quote(resource_url));
     if let Some(m) = metadata_url {
@@ -223,7 +242,7 @@ pub fn challenge(resource_url: &str, metadata_url: Option<&str>, caller: &Caller
 /// Where the RFC 9728 metadata of the resource at `resource_url` lives: the well-known prefix
 /// inserted before the resource's path (`https://a.example/mcp` ->
 /// `https://a.example/.well-known/oauth-protected-resource/mcp`).
-pub fn metadata_url(resource_url: &str) -> String {
+pub(crate) fn metadata_url(resource_url: &str) -> String {
     match url::Url::parse(resource_url) {
         Ok(u) => {
             let origin = u.origin().ascii_serialization();
@@ -237,7 +256,7 @@ pub fn metadata_url(resource_url: &str) -> String {
 }
 
 /// The RFC 9728 protected-resource metadata document of `resource_url`.
-pub fn metadata(auth: &Auth, resource_url: &str) -> Value {
+pub(crate) fn metadata(auth: &Auth, resource_url: &str) -> Value {
     json!({
         "resource": resource_url,
         "authorization_servers": auth.authorization_servers,
@@ -247,7 +266,7 @@ pub fn metadata(auth: &Auth, resource_url: &str) -> Value {
 
 /// The 401 for a protected call without a valid credential: `WWW-Authenticate` per RFC 6750
 /// and RFC 9728, and a JSON-RPC error carrying `AUTH_REQUIRED` (and the caller's `context`).
-pub fn unauthorized(
+pub(crate) fn unauthorized(
     auth: &Auth,
     resource_url: &str,
     caller: &Caller,
@@ -309,7 +328,7 @@ mod tests {
         assert_eq!(auth.check(""), Caller::Invalid);
         assert_eq!(
             Auth::new().key("p", "short").err(),
-            Some(KeyError::TooShort)
+            Some(ApiKeyError::TooShort)
         );
         assert!(Auth::new().key_sha256("p", "abc").is_err());
     }

@@ -5,7 +5,8 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::platform::{AccountMode, DecisioningPlatform};
+use crate::accounts::AccountMode;
+use crate::platform::DecisioningPlatform;
 use crate::server::Server;
 use crate::validate::schemas;
 
@@ -52,7 +53,7 @@ pub enum ServeError {
     Bind(std::io::Error),
     /// The store could not be opened.
     #[error("cannot open the store: {0}")]
-    Store(#[from] crate::tasks::StoreError),
+    Store(#[from] crate::store::StoreError),
 }
 
 /// Capability sections the runtime derives and configuration must not override.
@@ -60,7 +61,7 @@ const DERIVED: &[&str] = &["adcp", "supported_protocols", "specialisms", "status
 
 /// Checks a server before it serves: the capabilities it will advertise, its settings, and the
 /// platform's catalogue (`products`, when given) against the declared recipes.
-pub fn check_with_catalog<P: DecisioningPlatform>(
+pub(crate) fn check_with_catalog<P: DecisioningPlatform>(
     server: &Server<P>,
     products: &[Value],
 ) -> Result<(), BootError> {
@@ -157,7 +158,15 @@ pub fn check_with_catalog<P: DecisioningPlatform>(
     }
 }
 
-/// [`check_with_catalog`] without a catalogue.
-pub fn check<P: DecisioningPlatform>(server: &Server<P>) -> Result<(), BootError> {
-    check_with_catalog(server, &[])
+impl<P: DecisioningPlatform> Server<P> {
+    /// Boot validation, as [`serve`](crate::serve) runs it: every problem that stops this
+    /// platform from being served on these settings, with `products` (its catalogue) checked
+    /// against the declared recipes.
+    pub fn check(&self, products: &[adcp_wire::Product]) -> Result<(), BootError> {
+        let products: Vec<Value> = products
+            .iter()
+            .filter_map(|p| serde_json::to_value(p).ok())
+            .collect();
+        check_with_catalog(self, &products)
+    }
 }

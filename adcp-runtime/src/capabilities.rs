@@ -3,11 +3,13 @@
 use serde_json::{Map, Value, json};
 
 use crate::platform::DecisioningPlatform;
-use crate::server::{MAJOR_VERSION, Server};
+use adcp_wire::TaskSpec;
+
+use crate::config::{Config, MAJOR_VERSION};
 
 /// The `supported_protocols` value of a catalogue protocol (`media-buy` -> `media_buy`);
 /// `None` for protocol-level and account tasks, which belong to no protocol of their own.
-pub fn wire_protocol(protocol: &str) -> Option<&'static str> {
+pub(crate) fn wire_protocol(protocol: &str) -> Option<&'static str> {
     Some(match protocol {
         "media-buy" => "media_buy",
         "creative" => "creative",
@@ -31,7 +33,7 @@ const ADVERTISED_SCENARIOS: &[&str] = &[
 
 /// The protocols a platform supports: those of its claimed specialisms, or, without any, those
 /// of the tasks it implements.
-pub fn supported_protocols<P: DecisioningPlatform>() -> Vec<&'static str> {
+pub(crate) fn supported_protocols<P: DecisioningPlatform>() -> Vec<&'static str> {
     let d = P::descriptor();
     let mut out: Vec<&'static str> = Vec::new();
     let from_specialisms = d
@@ -69,9 +71,9 @@ pub(crate) fn merge(base: &mut Value, extra: &Value) {
     }
 }
 
-pub(crate) fn derive<P: DecisioningPlatform>(server: &Server<P>) -> Value {
+/// The capabilities of platform `P` served with `config`, answering the `tools` it serves.
+pub(crate) fn derive<P: DecisioningPlatform>(config: &Config, tools: &[&TaskSpec]) -> Value {
     let d = P::descriptor();
-    let config = server.config();
     let ttl = config.replay_ttl.as_secs().clamp(3600, 604_800);
     let mut body = Map::new();
     body.insert(
@@ -86,7 +88,7 @@ pub(crate) fn derive<P: DecisioningPlatform>(server: &Server<P>) -> Value {
         let kebab: Vec<String> = d.specialisms.iter().map(|s| s.replace('_', "-")).collect();
         body.insert("specialisms".into(), json!(kebab));
     }
-    if server.serves_controller() {
+    if config.compliance_testing {
         // The runtime serves `force_account_status` from the account store.
         let scenarios: Vec<&str> = ADVERTISED_SCENARIOS
             .iter()
@@ -100,7 +102,7 @@ pub(crate) fn derive<P: DecisioningPlatform>(server: &Server<P>) -> Value {
         }
     }
     if let Some(rs) = &config.request_signing {
-        let served: Vec<&str> = server.tools().iter().map(|t| t.name).collect();
+        let served: Vec<&str> = tools.iter().map(|t| t.name).collect();
         body.insert("request_signing".into(), rs.capability(&served));
     }
     if config.webhook_signing_key.is_some() {

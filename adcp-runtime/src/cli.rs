@@ -54,9 +54,9 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::auth::Auth;
-use crate::ctx::Principal;
-use crate::server::Config;
+use crate::config::Config;
 use crate::signing::{DigestPolicy, KeySet, RequestSigning, SigningKey};
+use crate::store::Principal;
 use crate::store::Stores;
 
 /// Why the command line could not be turned into a server.
@@ -72,7 +72,7 @@ pub enum CliError {
     },
     /// The store could not be opened.
     #[error("cannot open the store: {0}")]
-    Store(#[from] crate::tasks::StoreError),
+    Store(#[from] crate::store::StoreError),
 }
 
 fn invalid(flag: &'static str, message: impl Into<String>) -> CliError {

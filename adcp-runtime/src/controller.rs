@@ -9,10 +9,15 @@ use std::sync::OnceLock;
 
 use serde_json::{Value, json};
 
-use crate::ctx::CtxBuilder;
+use adcp_wire::TaskSpec;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Call, Reply};
+use crate::ctx::{CtxBuilder, Services};
 use crate::error::AdcpError;
-use crate::platform::{ControllerCode, ControllerReply, DecisioningPlatform, HandoffStatus};
-use crate::server::{Call, FORCED_ARMS, ForcedArm, Reply, Server};
+use crate::platform::{DecisioningPlatform, HandoffStatus};
+use crate::scenario::{ControllerCode, ControllerReply};
+use crate::state::State;
 use crate::validate::schemas;
 
 const SCHEMA: &str = "compliance/comply-test-controller-request.json";
@@ -55,6 +60,38 @@ fn success(mut body: Value) -> Reply {
     }
 }
 
+/// A forced `create_media_buy` arm, set through `comply_test_controller`; kept in the state
+/// store so that any replica honours it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub(crate) struct ForcedArm {
+    pub(crate) arm: String,
+    pub(crate) task_id: Option<String>,
+    pub(crate) message: Option<String>,
+}
+
+/// Where forced arms live in the state store.
+/// (A taken arm leaves `null`, so taking is one compare-and-set.)
+pub(crate) const FORCED_ARMS: crate::state::Collection<Option<ForcedArm>> =
+    crate::state::Collection::new("adcp:forced_create_media_buy_arm");
+
+/// Takes the forced arm of the scope, if any (once, across replicas): `create_media_buy` under
+/// compliance testing only.
+pub(crate) async fn take_forced_arm(
+    state: &State<'_>,
+    spec: &TaskSpec,
+    compliance_testing: bool,
+) -> Result<Option<ForcedArm>, AdcpError> {
+    if spec.name != "create_media_buy" || !compliance_testing {
+        return Ok(None);
+    }
+    if state.get(FORCED_ARMS, spec.name).await?.flatten().is_none() {
+        return Ok(None);
+    }
+    state
+        .update(FORCED_ARMS, spec.name, |slot| Ok(slot.take()))
+        .await
+}
+
 fn controller_code(e: &AdcpError) -> &'static str {
     ControllerCode::of(e).as_str()
 }
@@ -86,13 +123,13 @@ fn missing_param(scenario: &str, params: Option<&Value>) -> Option<&'static str>
         .find(|f| params.and_then(|p| p.get(*f)).is_none_or(Value::is_null))
 }
 
+/// Serves one `comply_test_controller` call (the pipeline calls it only under compliance
+/// testing) for `platform`, over the server's `services`.
 pub(crate) async fn handle<P: DecisioningPlatform>(
-    server: &Server<P>,
+    platform: &P,
+    services: &Services,
     call: &Call,
 ) -> Result<Reply, AdcpError> {
-    if !server.serves_controller() {
-        return Err(crate::platform::unknown_task("comply_test_controller"));
-    }
     let args = &call.args;
     let scenario = args
         .get("scenario")
@@ -128,9 +165,7 @@ pub(crate) async fn handle<P: DecisioningPlatform>(
             None,
         ));
     };
-    let resolved = match server
-        .inner
-        .services
+    let resolved = match services
         .accounts
         .resolve(call.principal.as_ref(), request)
         .await
@@ -168,8 +203,7 @@ pub(crate) async fn handle<P: DecisioningPlatform>(
                 task_id: task_id.clone(),
                 message: params["message"].as_str().map(str::to_owned),
             };
-            server
-                .state(&resolved.scope)
+            State::new(services.state.as_ref(), &resolved.scope)
                 .update(FORCED_ARMS, "create_media_buy", |slot| {
                     *slot = Some(forced.clone());
                     Ok(())
@@ -184,12 +218,12 @@ pub(crate) async fn handle<P: DecisioningPlatform>(
         "force_task_completion" => {
             let id = params["task_id"].as_str().unwrap_or_default();
             // Only the sandbox's tasks: a caller's real tasks are not the controller's to finish.
-            let owner = crate::tasks::Owner::Scope(&resolved.scope);
-            let Some(task) = server.tasks().get(owner, id).await? else {
+            let owner = crate::store::Owner::Scope(&resolved.scope);
+            let Some(task) = services.tasks.get(owner, id).await? else {
                 return Ok(failure("NOT_FOUND", format!("no task `{id}`"), None));
             };
             let previous = task.status.as_str();
-            match server.tasks().complete(id, params["result"].clone()).await {
+            match services.tasks.complete(id, params["result"].clone()).await {
                 Ok(_) => Ok(success(
                     json!({"previous_state": previous, "current_state": "completed"}),
                 )),
@@ -213,9 +247,13 @@ pub(crate) async fn handle<P: DecisioningPlatform>(
                 ));
             };
             // Only the caller's sandbox accounts (those sharing the sandbox's scope).
-            let accounts = server.accounts_of(principal);
+            let accounts = crate::accounts::Accounts {
+                resolver: &services.accounts,
+                principal,
+                supported_billing: &services.supported_billing,
+            };
             let in_sandbox = match accounts.get(id).await? {
-                Some(a) => server.scope_of(&a) == resolved.scope,
+                Some(a) => services.accounts.scope_of(&a) == resolved.scope,
                 None => false,
             };
             if !in_sandbox {
@@ -254,9 +292,9 @@ pub(crate) async fn handle<P: DecisioningPlatform>(
                 .principal(call.principal.clone())
                 .resolved(resolved)
                 .agent_url(call.agent_url.clone())
-                .services(server.inner.services.clone())
+                .services(services.clone())
                 .build();
-            Ok(match (handler.call)(server.platform(), ctx, params).await {
+            Ok(match (handler.call)(platform, ctx, params).await {
                 Ok(ControllerReply::Seeded) => success(json!({})),
                 Ok(ControllerReply::Transition { previous, current }) => {
                     success(json!({"previous_state": previous, "current_state": current}))

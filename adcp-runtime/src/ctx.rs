@@ -3,23 +3,16 @@
 use std::sync::Arc;
 
 use adcp_wire::{BillingParty, TaskSpec};
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::accounts::{
-    Account, AccountStore, Accounts, IdKey, MemoryAccountStore, Resolved, Resolver,
-};
+use crate::accounts::AccountMode;
+use crate::accounts::{Accounts, Resolved, Resolver};
 use crate::error::{AdcpError, AdcpResult};
-use crate::platform::AccountMode;
-use crate::state::{MemoryStateStore, State, StateStore};
+use crate::state::State;
+use crate::store::{
+    Account, AccountStore, IdKey, MemoryAccountStore, MemoryStateStore, Principal, StateStore,
+};
 use crate::tasks::TaskRegistry;
-
-/// The authenticated caller.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Principal {
-    /// A stable identifier (never the credential itself).
-    pub id: String,
-}
 
 /// The scope of [`Ctx::shared_state`].
 pub const SHARED_SCOPE: &str = "shared";
@@ -52,6 +45,23 @@ impl Services {
 }
 
 /// A request's context, handed to every handler. Cheap to clone into a task hand-off.
+///
+/// It says who calls ([`Ctx::principal`]), for which account ([`Ctx::account`], resolved and
+/// checked before the handler runs), and gives that account's documents ([`Ctx::state`]).
+///
+/// ```
+/// use adcp_runtime::{AdcpResult, Collection, Ctx};
+/// use adcp_runtime::wire::CreateMediaBuySuccess;
+///
+/// const BUYS: Collection<CreateMediaBuySuccess> = Collection::new("media_buys");
+///
+/// async fn book(ctx: &Ctx) -> AdcpResult<CreateMediaBuySuccess> {
+///     let buy = CreateMediaBuySuccess::new(ctx.new_id("mb"), Vec::new());
+///     ctx.state().put(BUYS, &buy.media_buy_id, &buy).await?;
+///     tracing::info!(account = %ctx.account().id, sandbox = ctx.sandbox(), "booked");
+///     Ok(buy)
+/// }
+/// ```
 #[derive(Clone)]
 pub struct Ctx(Arc<Inner>);
 
@@ -272,23 +282,15 @@ impl Ctx {
         Accounts {
             resolver: &self.0.services.accounts,
             principal: crate::accounts::principal_id(self.0.principal.as_ref()),
+            supported_billing: &self.0.services.supported_billing,
         }
-    }
-
-    pub(crate) fn resolver(&self) -> &Resolver {
-        &self.0.services.accounts
-    }
-
-    /// The billing parties the seller supports (`account.supported_billing`).
-    pub(crate) fn supported_billing(&self) -> &[BillingParty] {
-        &self.0.services.supported_billing
     }
 
     /// A fresh id for a resource the platform creates: `prefix` and 26 random base32
     /// characters (122 bits), so ids say nothing of how many exist and cannot be guessed
     /// from another account's (`mb_1`, `mb_2`, ... could).
     pub fn new_id(&self, prefix: &str) -> String {
-        crate::accounts::random_id(prefix)
+        crate::store::accounts::random_id(prefix)
     }
 
     /// This agent's public URL (for `format_ids[].agent_url` and the like).
@@ -321,7 +323,7 @@ impl Ctx {
     /// is never seen by another account.
     ///
     /// ```
-    /// # use adcp_runtime::{AdcpResult, Ctx, state::Collection};
+    /// # use adcp_runtime::{AdcpResult, Collection, Ctx};
     /// # #[derive(Default, serde::Serialize, serde::Deserialize)] struct Buy { paused: bool }
     /// const BUYS: Collection<Buy> = Collection::new("media_buys");
     ///

@@ -59,6 +59,19 @@ fn declares_sandbox(task: &TaskSpec) -> bool {
         .contains(task.name)
 }
 
+/// The one answer for a task this agent does not serve (unknown to AdCP, or not implemented):
+/// `UNSUPPORTED_FEATURE` naming the position the task was named at (`params.name`, `skill`,
+/// `path`, `tool`). The wording starts `Unknown tool:`, which the compliance runner reads as
+/// "skip this step".
+pub(crate) fn unknown_task(task: &str, field: &str) -> AdcpError {
+    AdcpError::new(
+        crate::error::codes::UNSUPPORTED_FEATURE,
+        format!("Unknown tool: `{task}` is not served by this agent"),
+    )
+    .with_field(field)
+    .with_recovery(crate::error::Recovery::Terminal)
+}
+
 /// The body of a failed call.
 pub(crate) fn error(e: &AdcpError) -> Value {
     let err = e.to_json();
@@ -106,6 +119,80 @@ pub(crate) fn redacted(v: &Value) -> Value {
         ),
         Value::Array(a) => Value::Array(a.iter().map(redacted).collect()),
         other => other.clone(),
+    }
+}
+
+/// An A2A `Task` object, the one shape both `message/send` answers and push notifications use.
+pub(crate) struct A2aTask {
+    pub(crate) id: String,
+    pub(crate) context_id: String,
+    pub(crate) state: String,
+    pub(crate) timestamp: String,
+    /// Parts of the agent's status message; no message when empty.
+    pub(crate) status_parts: Vec<Value>,
+    pub(crate) artifact: Option<Artifact>,
+    pub(crate) metadata: Option<Value>,
+    pub(crate) history: Option<Vec<Value>>,
+}
+
+/// The one artifact an AdCP task carries: its response (`result`, `submitted` or `error`).
+pub(crate) struct Artifact {
+    pub(crate) name: &'static str,
+    pub(crate) data: Value,
+    pub(crate) adcp_task_id: Option<String>,
+}
+
+impl A2aTask {
+    pub(crate) fn new(
+        id: impl Into<String>,
+        context_id: impl Into<String>,
+        state: impl Into<String>,
+        timestamp: String,
+    ) -> Self {
+        A2aTask {
+            id: id.into(),
+            context_id: context_id.into(),
+            state: state.into(),
+            timestamp,
+            status_parts: Vec::new(),
+            artifact: None,
+            metadata: None,
+            history: None,
+        }
+    }
+
+    pub(crate) fn into_value(self) -> Value {
+        let mut status = json!({"state": self.state, "timestamp": self.timestamp});
+        if !self.status_parts.is_empty() {
+            status["message"] = json!({
+                "kind": "message", "role": "agent", "messageId": uuid::Uuid::new_v4().to_string(),
+                "parts": self.status_parts,
+            });
+        }
+        let mut task = json!({
+            "kind": "task",
+            "id": self.id,
+            "contextId": self.context_id,
+            "status": status,
+        });
+        if let Some(a) = self.artifact {
+            let mut artifact = json!({
+                "artifactId": uuid::Uuid::new_v4().to_string(),
+                "name": a.name,
+                "parts": [{"kind": "data", "data": a.data}],
+            });
+            if let Some(id) = a.adcp_task_id {
+                artifact["metadata"] = json!({"adcp_task_id": id});
+            }
+            task["artifacts"] = json!([artifact]);
+        }
+        if let Some(m) = self.metadata {
+            task["metadata"] = m;
+        }
+        if let Some(h) = self.history {
+            task["history"] = Value::Array(h);
+        }
+        task
     }
 }
 

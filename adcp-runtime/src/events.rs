@@ -83,6 +83,7 @@ impl Bus {
     }
 
     /// Delivers an event received from another replica to this process's subscribers.
+    #[cfg(feature = "postgres")]
     pub(crate) fn deliver_remote(&self, event: Event) {
         if event.origin != *self.origin {
             let _ = self.local.send(event);
@@ -97,6 +98,7 @@ impl Bus {
 
 /// The PostgreSQL relay: `NOTIFY adcp_events, '<event json>'`, and a listener that hands
 /// other replicas' events to the local bus.
+#[cfg(feature = "postgres")]
 pub(crate) mod pg {
     use std::sync::{Arc, Weak};
     use std::time::Duration;

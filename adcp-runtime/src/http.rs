@@ -4,7 +4,7 @@
 use std::sync::{Arc, OnceLock};
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -44,96 +44,194 @@ fn base_url<P: DecisioningPlatform>(server: &Server<P>, headers: &HeaderMap) -> 
     format!("{scheme}://{host}")
 }
 
-/// Reads a body up to the limit; over it, an AdCP error.
-async fn read_body(req: Request) -> Result<(Parts, Bytes), AdcpError> {
-    let (parts, body) = req.into_parts();
-    match axum::body::to_bytes(body, BODY_LIMIT).await {
-        Ok(b) => Ok((parts, b)),
-        Err(_) => Err(AdcpError::new(
-            codes::INVALID_REQUEST,
-            format!("the request body exceeds {BODY_LIMIT} bytes"),
-        )
-        .with_field("body")
-        .with_recovery(crate::Recovery::Correctable)),
-    }
+/// Where a request arrived: which shape its answers take, and where its operation is named.
+enum Binding {
+    /// MCP JSON-RPC at `/mcp`: the operation is a `tools/call`'s `params.name`.
+    Mcp,
+    /// A2A JSON-RPC at `/a2a`: the operation is a `message/send`'s skill.
+    A2a,
+    /// `POST /adcp/<task>`: the body is the task's arguments.
+    Raw(String),
 }
 
-fn too_large(e: &AdcpError) -> Response {
-    let body = json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32600, "message": e.message(), "data": envelope::error(e)}});
-    (StatusCode::PAYLOAD_TOO_LARGE, Json(body)).into_response()
+/// A request past the preamble: read once, parsed once, its caller authenticated (API key,
+/// OAuth token or RFC 9421 signature) and authorised for its operation.
+struct Inbound {
+    parts: Parts,
+    /// The JSON-RPC message (MCP, A2A), or the task's arguments (raw).
+    message: Value,
+    caller: Caller,
+    /// This agent's base URL as the caller reached it (or as configured).
+    base: String,
 }
 
-/// Who is calling `path`: a principal an adopter's own middleware put in the request's
-/// extensions, else the configured credentials (`x-adcp-auth` too on MCP).
-async fn caller<P: DecisioningPlatform>(
-    server: &Server<P>,
-    preset: Option<crate::ctx::Principal>,
-    headers: &HeaderMap,
-    path: &str,
-) -> Caller {
-    if let Some(p) = preset {
-        return Caller::Authenticated(p);
-    }
-    match &server.config().auth {
-        Some(a) => {
-            let resource = format!("{}{path}", base_url(server, headers));
-            a.caller(headers, path == "/mcp", &resource).await
+impl Binding {
+    fn path(&self) -> String {
+        match self {
+            Binding::Mcp => "/mcp".into(),
+            Binding::A2a => "/a2a".into(),
+            Binding::Raw(tool) => format!("/adcp/{tool}"),
         }
-        None => Caller::Anonymous,
+    }
+
+    /// The AdCP operation a parsed request invokes.
+    fn operation(&self, message: &Value) -> Option<String> {
+        match self {
+            Binding::Mcp => (message.get("method").and_then(Value::as_str) == Some("tools/call"))
+                .then(|| message.pointer("/params/name")?.as_str().map(str::to_owned))
+                .flatten(),
+            Binding::A2a => a2a::skill_of(message),
+            Binding::Raw(tool) => Some(tool.clone()),
+        }
+    }
+
+    /// Whether the request may be served without credentials: MCP's session methods
+    /// (`initialize`, `tools/list`, ...), and public tasks; A2A task reads and cancels never.
+    fn is_public(
+        &self,
+        message: &Value,
+        operation: Option<&str>,
+        auth: &crate::auth::Auth,
+    ) -> bool {
+        match (self, operation) {
+            (_, Some(op)) => auth.is_public(op),
+            (Binding::Mcp, None) => {
+                message.get("method").and_then(Value::as_str) != Some("tools/call")
+            }
+            _ => false,
+        }
+    }
+
+    /// The JSON-RPC id and the caller's `context`, for an answer made before the pipeline.
+    fn echo<'a>(&self, message: &'a Value) -> (Value, Option<&'a Value>) {
+        match self {
+            Binding::Mcp => (
+                message.get("id").cloned().unwrap_or(Value::Null),
+                message.pointer("/params/arguments/context"),
+            ),
+            Binding::A2a => (
+                message.get("id").cloned().unwrap_or(Value::Null),
+                a2a::context_of(message),
+            ),
+            Binding::Raw(_) => (Value::Null, message.get("context")),
+        }
+    }
+
+    /// An AdCP error answered before the pipeline, in this binding's shape.
+    fn refuse(&self, status: StatusCode, e: &AdcpError, message: &Value) -> Response {
+        let (id, context) = self.echo(message);
+        let body = match self {
+            Binding::Raw(_) => {
+                let mut body = envelope::error(e);
+                envelope::echo_context(&mut body, context.cloned());
+                body
+            }
+            Binding::Mcp | Binding::A2a => {
+                let code = if status == StatusCode::BAD_REQUEST {
+                    crate::jsonrpc::PARSE_ERROR
+                } else {
+                    crate::jsonrpc::INVALID_REQUEST
+                };
+                crate::jsonrpc::adcp_error(&id, code, e, context)
+            }
+        };
+        (status, Json(body)).into_response()
     }
 }
 
-async fn mcp_post<P: DecisioningPlatform>(
-    State(s): State<Arc<AppState<P>>>,
+/// The preamble every endpoint shares: the body limit, its content type, one parse, the
+/// caller (a principal an adopter's middleware put in the request's extensions, else the
+/// configured credentials; `x-adcp-auth` too on MCP), RFC 9421 verification, and the
+/// authorisation of the operation. A refusal is the answer, in the binding's shape.
+async fn inbound<P: DecisioningPlatform>(
+    server: &Server<P>,
     req: Request,
-) -> Response {
-    let preset = req.extensions().get::<crate::ctx::Principal>().cloned();
-    let (parts, body) = match read_body(req).await {
-        Ok(x) => x,
-        Err(e) => return too_large(&e),
+    binding: &Binding,
+) -> Result<Inbound, Response> {
+    let preset = req.extensions().get::<crate::store::Principal>().cloned();
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, BODY_LIMIT).await else {
+        let e = AdcpError::invalid_request(
+            "body",
+            format!("the request body exceeds {BODY_LIMIT} bytes"),
+        );
+        return Err(binding.refuse(StatusCode::PAYLOAD_TOO_LARGE, &e, &Value::Null));
     };
-    let headers = &parts.headers;
-    let caller = caller(&s.server, preset, headers, "/mcp").await;
-    let caller = match signed(&s.server, &parts, &body, mcp_operation, caller).await {
-        Ok(c) => c,
-        Err(why) => return why,
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !content_type.is_empty() && !content_type.starts_with("application/json") {
+        let e = AdcpError::invalid_request(
+            "Content-Type",
+            format!("Content-Type must be application/json, not `{content_type}`"),
+        );
+        return Err(binding.refuse(StatusCode::UNSUPPORTED_MEDIA_TYPE, &e, &Value::Null));
+    }
+    let message: Value = match (binding, bytes.is_empty()) {
+        (Binding::Raw(_), true) => json!({}),
+        _ => match serde_json::from_slice(&bytes) {
+            Ok(v) => v,
+            // serde_json's reason: a syntax error with its position, or nesting deeper than 128.
+            Err(why) => {
+                let e = AdcpError::invalid_request(
+                    "body",
+                    format!("the body is not valid JSON: {why}"),
+                );
+                return Err(binding.refuse(StatusCode::BAD_REQUEST, &e, &Value::Null));
+            }
+        },
     };
-    // The agent's URL is its MCP endpoint: what format ids and the like name.
-    let url = format!("{}/mcp", base_url(&s.server, headers));
-    mcp::handle(&s.server, &s.tools, headers, url, &caller, &body).await
-}
-
-/// The AdCP operation an MCP message invokes: `params.name` of a `tools/call`.
-fn mcp_operation(body: &[u8]) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Params {
-        name: Option<String>,
+    let base = base_url(server, &parts.headers);
+    let operation = binding.operation(&message);
+    let caller = match (preset, &server.config().auth) {
+        (Some(p), _) => Caller::Authenticated(p),
+        (None, Some(a)) => {
+            let resource = format!("{base}{}", binding.path());
+            a.caller(&parts.headers, matches!(binding, Binding::Mcp), &resource)
+                .await
+        }
+        (None, None) => Caller::Anonymous,
+    };
+    let caller = signed(server, &parts, &bytes, operation.as_deref(), caller)
+        .await
+        .map_err(|(status, e, code)| {
+            let mut r = binding.refuse(status, &e, &message);
+            if let Ok(v) = HeaderValue::from_str(&format!("Signature error=\"{code}\"")) {
+                r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+            }
+            r
+        })?;
+    if let Some(a) = &server.config().auth
+        && caller.principal().is_none()
+        && !binding.is_public(&message, operation.as_deref(), a)
+    {
+        let (id, context) = binding.echo(&message);
+        let resource = format!("{base}{}", binding.path());
+        return Err(auth::unauthorized(a, &resource, &caller, &id, context));
     }
-    #[derive(serde::Deserialize)]
-    struct Message {
-        method: Option<String>,
-        params: Option<Params>,
-    }
-    let m: Message = serde_json::from_slice(body).ok()?;
-    (m.method.as_deref() == Some("tools/call"))
-        .then_some(m.params?.name)
-        .flatten()
+    Ok(Inbound {
+        parts,
+        message,
+        caller,
+        base,
+    })
 }
 
 /// Request signing, when configured: the caller, now the verified signer if the request was
-/// signed; or the 401 naming the failed check (`WWW-Authenticate: Signature error="..."`).
-/// `operation` finds the AdCP operation in the body; it runs only when signing is configured.
+/// signed; or why not (the status, the AdCP error, and the code for
+/// `WWW-Authenticate: Signature error="..."`).
 async fn signed<P: DecisioningPlatform>(
     server: &Server<P>,
     parts: &Parts,
     body: &[u8],
-    operation: impl FnOnce(&[u8]) -> Option<String>,
+    operation: Option<&str>,
     caller: Caller,
-) -> Result<Caller, Response> {
+) -> Result<Caller, (StatusCode, AdcpError, String)> {
     let Some(signing) = &server.config().request_signing else {
         return Ok(caller);
     };
-    let operation = operation(body);
     use crate::signing::{Failure, Incoming, Profile};
     let refuse = |failure: Failure| {
         let code = failure.code(Profile::Request);
@@ -147,22 +245,7 @@ async fn signed<P: DecisioningPlatform>(
             format!("the request signature was refused: {code}"),
         )
         .with_field("Signature");
-        let context = serde_json::from_slice::<Value>(body).ok().and_then(|m| {
-            m.pointer("/params/arguments/context")
-                .or_else(|| m.get("context"))
-                .cloned()
-        });
-        let payload = crate::jsonrpc::adcp_error(
-            &Value::Null,
-            crate::jsonrpc::INVALID_REQUEST,
-            &e,
-            context.as_ref(),
-        );
-        let mut r = (status, Json(payload)).into_response();
-        if let Ok(v) = HeaderValue::from_str(&format!("Signature error=\"{code}\"")) {
-            r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-        }
-        r
+        (status, e, code)
     };
     let host = parts
         .headers
@@ -195,7 +278,7 @@ async fn signed<P: DecisioningPlatform>(
     match signing
         .verify(
             incoming,
-            operation.as_deref(),
+            operation,
             otherwise,
             server.inner.nonces.as_ref(),
             now,
@@ -214,31 +297,38 @@ async fn signed<P: DecisioningPlatform>(
     }
 }
 
+async fn mcp_post<P: DecisioningPlatform>(
+    State(s): State<Arc<AppState<P>>>,
+    req: Request,
+) -> Response {
+    let i = match inbound(&s.server, req, &Binding::Mcp).await {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    // The agent's URL is its MCP endpoint: what format ids and the like name.
+    let url = format!("{}/mcp", i.base);
+    mcp::handle(
+        &s.server,
+        &s.tools,
+        &i.parts.headers,
+        url,
+        &i.caller,
+        i.message,
+    )
+    .await
+}
+
 async fn a2a_post<P: DecisioningPlatform>(
     State(s): State<Arc<AppState<P>>>,
     req: Request,
 ) -> Response {
-    let preset = req.extensions().get::<crate::ctx::Principal>().cloned();
-    let (parts, body) = match read_body(req).await {
-        Ok(x) => x,
-        Err(e) => return too_large(&e),
+    let i = match inbound(&s.server, req, &Binding::A2a).await {
+        Ok(i) => i,
+        Err(r) => return r,
     };
-    let headers = &parts.headers;
-    let caller = caller(&s.server, preset, headers, "/a2a").await;
-    let caller = match signed(&s.server, &parts, &body, a2a::skill_of, caller).await {
-        Ok(c) => c,
-        Err(why) => return why,
-    };
-    let base = base_url(&s.server, headers);
-    if let Some(a) = &s.server.config().auth
-        && caller.principal().is_none()
-        && !a2a::is_public_call(&body, a)
-    {
-        return auth::unauthorized(a, &format!("{base}/a2a"), &caller, &Value::Null, None);
-    }
-    let url = format!("{base}/mcp");
-    let principal = caller.principal().cloned();
-    Json(a2a::handle(&s.server, &s.a2a, url, principal, &body).await).into_response()
+    let url = format!("{}/mcp", i.base);
+    let principal = i.caller.principal().cloned();
+    Json(a2a::handle(&s.server, &s.a2a, url, principal, i.message).await).into_response()
 }
 
 /// The per-operation binding: `POST /adcp/<task>` (also under `/mcp`) with the task's arguments
@@ -248,63 +338,24 @@ async fn raw_post<P: DecisioningPlatform>(
     State(s): State<Arc<AppState<P>>>,
     req: Request,
 ) -> Response {
-    let preset = req.extensions().get::<crate::ctx::Principal>().cloned();
-    let (parts, body) = match read_body(req).await {
-        Ok(x) => x,
-        Err(e) => {
-            return (StatusCode::PAYLOAD_TOO_LARGE, Json(envelope::error(&e))).into_response();
-        }
+    let tool = req.uri().path().rsplit('/').next().unwrap_or("").to_owned();
+    let binding = Binding::Raw(tool.clone());
+    let i = match inbound(&s.server, req, &binding).await {
+        Ok(i) => i,
+        Err(r) => return r,
     };
-    let path = parts.uri.path().to_owned();
-    let tool = path.rsplit('/').next().unwrap_or("").to_owned();
-    let headers = &parts.headers;
-    let caller = caller(&s.server, preset, headers, &path).await;
-    let operation = |_: &[u8]| Some(tool.clone());
-    let caller = match signed(&s.server, &parts, &body, operation, caller).await {
-        Ok(c) => c,
-        Err(why) => return why,
-    };
-    let base = base_url(&s.server, headers);
-    if let Some(a) = &s.server.config().auth
-        && caller.principal().is_none()
-        && !a.is_public(&tool)
-    {
-        return auth::unauthorized(a, &format!("{base}{path}"), &caller, &Value::Null, None);
-    }
-    let args: Value = if body.is_empty() {
-        json!({})
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(v @ Value::Object(_)) => v,
-            Ok(_) => {
-                let e = AdcpError::invalid_request(
-                    "body",
-                    "the body is the task's arguments: a JSON object",
-                );
-                return (StatusCode::BAD_REQUEST, Json(envelope::error(&e))).into_response();
-            }
-            Err(why) => {
-                let e = AdcpError::invalid_request(
-                    "body",
-                    format!("the body is not valid JSON: {why}"),
-                );
-                return (StatusCode::BAD_REQUEST, Json(envelope::error(&e))).into_response();
-            }
-        }
-    };
-    if adcp_wire::task(&tool).is_none() {
-        let e = AdcpError::new(codes::UNSUPPORTED_FEATURE, format!("Unknown task: {tool}"))
-            .with_field("path")
-            .with_recovery(crate::Recovery::Terminal);
-        return Json(envelope::error(&e)).into_response();
+    if !i.message.is_object() {
+        let e =
+            AdcpError::invalid_request("body", "the body is the task's arguments: a JSON object");
+        return binding.refuse(StatusCode::BAD_REQUEST, &e, &Value::Null);
     }
     let reply = s
         .server
-        .call(crate::server::Call {
+        .call(crate::config::Call {
             tool,
-            args,
-            principal: caller.principal().cloned(),
-            agent_url: format!("{base}/mcp"),
+            args: i.message,
+            principal: i.caller.principal().cloned(),
+            agent_url: format!("{}/mcp", i.base),
             a2a_push: None,
         })
         .await;

@@ -12,37 +12,21 @@
 //! `IDEMPOTENCY_EXPIRED` rather than running again. A response larger than 4 MB is not kept:
 //! its key answers `IDEMPOTENCY_EXPIRED` too, so the request never runs twice.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
-use tokio::sync::Notify;
 
-use crate::platform::BoxFuture;
-use crate::tasks::StoreError;
+use crate::error::{AdcpError, codes};
+use crate::store::{ClaimState, IdemKey, IdempotencyStore, StoreError};
 
 /// Default retention of stored responses: 7 days.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Largest response the store keeps for replay: 4 MB.
 pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
-
-/// How long a duplicate waits for the request it duplicates before giving up (transient error).
-pub const MAX_WAIT: Duration = Duration::from_secs(30);
-
-/// Identifies one logical request.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct IdemKey {
-    /// The buyer's `idempotency_key`.
-    pub key: String,
-    /// The account scope (keys are per account).
-    pub scope: String,
-    /// The task.
-    pub task: String,
-}
 
 /// The request hash: sha256 (hex) of the RFC 8785 canonical form of the request without the
 /// fields that do not change what is asked.
@@ -63,61 +47,18 @@ pub fn request_hash(request: &Value) -> Result<String, serde_json::Error> {
         .collect())
 }
 
-/// The outcome of claiming a key.
-pub enum Claim {
+/// What a request's key admits it to: run (holding the key), or the stored response. The
+/// other outcomes of a claim are errors the buyer gets ([`admit`]).
+pub(crate) enum Admission {
     /// First use: run the request, then [`InFlight::complete`] (or drop to release).
-    Fresh(InFlight),
-    /// Seen with the same body: the stored response.
+    Run(InFlight),
+    /// Seen with the same body: the stored response, marked `replayed: true`.
     Replay(Value),
-    /// Seen with a different body.
-    Conflict,
-    /// Seen, but its response is no longer kept.
-    Expired,
-    /// Still running elsewhere after waiting [`MAX_WAIT`].
-    Busy,
-}
-
-/// Where responses are kept.
-pub trait IdempotencyStore: Send + Sync + 'static {
-    /// Claims a key: stored response, conflict, or the right to run (waiting while another
-    /// request with the key runs, up to [`MAX_WAIT`]). Responses stored before `stale_before`
-    /// are expired.
-    fn claim<'a>(
-        &'a self,
-        key: &'a IdemKey,
-        hash: &'a str,
-        stale_before: OffsetDateTime,
-    ) -> BoxFuture<'a, Result<ClaimState, StoreError>>;
-    /// Stores the response of a claimed key (`None`: too large to keep).
-    fn complete<'a>(
-        &'a self,
-        key: &'a IdemKey,
-        hash: &'a str,
-        response: Option<&'a Value>,
-    ) -> BoxFuture<'a, Result<(), StoreError>>;
-    /// Gives up a claimed key without storing (the request failed).
-    fn release<'a>(&'a self, key: &'a IdemKey) -> BoxFuture<'a, Result<(), StoreError>>;
-    /// Forgets keys stored before `before`; returns how many.
-    fn vacuum(&self, before: OffsetDateTime) -> BoxFuture<'_, Result<u64, StoreError>>;
-}
-
-/// What a store answers to a claim.
-pub enum ClaimState {
-    /// The caller now holds the key.
-    Claimed,
-    /// Stored with the same hash.
-    Stored(Value),
-    /// Stored (or running) with another hash.
-    Conflict,
-    /// Stored with the same hash, but no longer replayable.
-    Expired,
-    /// Still running after waiting.
-    Busy,
 }
 
 /// A claimed key. Dropping it without [`complete`](InFlight::complete) releases the key, so a
 /// failed or abandoned request can be retried.
-pub struct InFlight {
+pub(crate) struct InFlight {
     store: Arc<dyn IdempotencyStore>,
     key: Option<IdemKey>,
     hash: String,
@@ -125,7 +66,7 @@ pub struct InFlight {
 
 impl InFlight {
     /// Stores the response (or, above [`MAX_RESPONSE_BYTES`], that there was one).
-    pub async fn complete(mut self, response: &Value) -> Result<(), StoreError> {
+    pub(crate) async fn complete(mut self, response: &Value) -> Result<(), StoreError> {
         let Some(k) = self.key.take() else {
             return Ok(());
         };
@@ -153,143 +94,60 @@ impl Drop for InFlight {
     }
 }
 
-/// Claims `key` on `store`; responses older than `ttl` are expired.
-pub async fn claim(
+/// Claims the key of a mutating request (`idempotency_key` in `scope`, for `task`) on `store`,
+/// with the request's hash: run it, or replay the stored response; another body with the key
+/// is `IDEMPOTENCY_CONFLICT` (saying nothing of the first), a key whose response is no longer
+/// kept `IDEMPOTENCY_EXPIRED`, one still running after [`MAX_WAIT`] a transient `CONFLICT`.
+pub(crate) async fn admit(
     store: &Arc<dyn IdempotencyStore>,
     key: IdemKey,
-    hash: String,
+    request: &Value,
     ttl: Duration,
-) -> Result<Claim, StoreError> {
+) -> Result<Admission, AdcpError> {
+    let hash = request_hash(request)
+        .map_err(|_| AdcpError::invalid_request("", "the request cannot be canonicalised"))?;
     let stale_before = OffsetDateTime::now_utc() - ttl;
-    Ok(match store.claim(&key, &hash, stale_before).await? {
-        ClaimState::Claimed => Claim::Fresh(InFlight {
+    let refused = |code: &'static str, message: &'static str| {
+        AdcpError::new(code, message).with_field("idempotency_key")
+    };
+    match store.claim(&key, &hash, stale_before).await {
+        Err(e) => {
+            tracing::error!(error = %e, "idempotency store");
+            Err(AdcpError::internal("the idempotency store is unavailable"))
+        }
+        Ok(ClaimState::Claimed) => Ok(Admission::Run(InFlight {
             store: store.clone(),
             key: Some(key),
             hash,
-        }),
-        ClaimState::Stored(v) => Claim::Replay(v),
-        ClaimState::Conflict => Claim::Conflict,
-        ClaimState::Expired => Claim::Expired,
-        ClaimState::Busy => Claim::Busy,
-    })
-}
-
-enum Slot {
-    Running {
-        hash: String,
-        done: Arc<Notify>,
-    },
-    Stored {
-        hash: String,
-        response: Option<Value>,
-        at: OffsetDateTime,
-    },
-}
-
-/// Responses in memory: lost on restart.
-#[derive(Default)]
-pub struct MemoryIdempotencyStore {
-    slots: Mutex<HashMap<IdemKey, Slot>>,
-}
-
-impl MemoryIdempotencyStore {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IdemKey, Slot>> {
-        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-impl IdempotencyStore for MemoryIdempotencyStore {
-    fn claim<'a>(
-        &'a self,
-        key: &'a IdemKey,
-        hash: &'a str,
-        stale_before: OffsetDateTime,
-    ) -> BoxFuture<'a, Result<ClaimState, StoreError>> {
-        Box::pin(async move {
-            let deadline = tokio::time::Instant::now() + MAX_WAIT;
-            loop {
-                let wait = {
-                    let mut slots = self.lock();
-                    match slots.get(key) {
-                        None => {
-                            slots.insert(
-                                key.clone(),
-                                Slot::Running {
-                                    hash: hash.to_owned(),
-                                    done: Arc::new(Notify::new()),
-                                },
-                            );
-                            return Ok(ClaimState::Claimed);
-                        }
-                        Some(Slot::Stored { hash: h, .. }) if h != hash => {
-                            return Ok(ClaimState::Conflict);
-                        }
-                        Some(Slot::Stored { response, at, .. }) => {
-                            return Ok(match response {
-                                Some(r) if *at >= stale_before => ClaimState::Stored(r.clone()),
-                                _ => ClaimState::Expired,
-                            });
-                        }
-                        Some(Slot::Running { hash: h, .. }) if h != hash => {
-                            return Ok(ClaimState::Conflict);
-                        }
-                        Some(Slot::Running { done, .. }) => done.clone(),
-                    }
-                };
-                // Wait for the running request, then look again.
-                let notified = wait.notified();
-                tokio::pin!(notified);
-                notified.as_mut().enable();
-                let still_running = matches!(self.lock().get(key), Some(Slot::Running { .. }));
-                if still_running && tokio::time::timeout_at(deadline, notified).await.is_err() {
-                    return Ok(ClaimState::Busy);
-                }
+        })),
+        Ok(ClaimState::Stored(mut body)) => {
+            if let Value::Object(m) = &mut body {
+                m.insert("replayed".into(), Value::Bool(true));
             }
-        })
-    }
-
-    fn complete<'a>(
-        &'a self,
-        key: &'a IdemKey,
-        hash: &'a str,
-        response: Option<&'a Value>,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        let prev = self.lock().insert(
-            key.clone(),
-            Slot::Stored {
-                hash: hash.to_owned(),
-                response: response.cloned(),
-                at: OffsetDateTime::now_utc(),
-            },
-        );
-        if let Some(Slot::Running { done, .. }) = prev {
-            done.notify_waiters();
+            Ok(Admission::Replay(body))
         }
-        Box::pin(async { Ok(()) })
-    }
-
-    fn release<'a>(&'a self, key: &'a IdemKey) -> BoxFuture<'a, Result<(), StoreError>> {
-        let mut slots = self.lock();
-        if let Some(Slot::Running { done, .. }) = slots.get(key) {
-            let done = done.clone();
-            slots.remove(key);
-            done.notify_waiters();
-        }
-        Box::pin(async { Ok(()) })
-    }
-
-    fn vacuum(&self, before: OffsetDateTime) -> BoxFuture<'_, Result<u64, StoreError>> {
-        let mut slots = self.lock();
-        let n = slots.len();
-        slots.retain(|_, s| !matches!(s, Slot::Stored { at, .. } if *at < before));
-        let removed = (n - slots.len()) as u64;
-        Box::pin(async move { Ok(removed) })
+        Ok(ClaimState::Conflict) => Err(refused(
+            codes::IDEMPOTENCY_CONFLICT,
+            "this idempotency_key was already used with a different request",
+        )),
+        Ok(ClaimState::Expired) => Err(refused(
+            codes::IDEMPOTENCY_EXPIRED,
+            "this idempotency_key was used, but its response is no longer kept; check whether \
+             the original request took effect before retrying with a new key",
+        )),
+        Ok(ClaimState::Busy) => Err(refused(
+            codes::CONFLICT,
+            "a request with this idempotency_key is still being processed",
+        )
+        .with_recovery(crate::Recovery::Transient)
+        .with_retry_after(1)),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::MemoryIdempotencyStore;
     use serde_json::json;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -400,31 +258,34 @@ mod tests {
         assert_ne!(request_hash(&a).unwrap(), request_hash(&c).unwrap());
     }
 
+    fn key(task: &str) -> IdemKey {
+        IdemKey {
+            key: "k".into(),
+            scope: "s".into(),
+            task: task.into(),
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_duplicates_run_once() {
         let store: Arc<dyn IdempotencyStore> = Arc::new(MemoryIdempotencyStore::default());
         let runs = Arc::new(AtomicUsize::new(0));
-        let key = IdemKey {
-            key: "k".into(),
-            scope: "s".into(),
-            task: "create_media_buy".into(),
-        };
+        let request = json!({"packages": [{"budget": 1.0}]});
         let mut joins = Vec::new();
         for _ in 0..32 {
-            let (store, runs, key) = (store.clone(), runs.clone(), key.clone());
+            let (store, runs, request) = (store.clone(), runs.clone(), request.clone());
             joins.push(tokio::spawn(async move {
-                match claim(&store, key, "h".into(), DEFAULT_RETENTION)
+                match admit(&store, key("create_media_buy"), &request, DEFAULT_RETENTION)
                     .await
                     .unwrap()
                 {
-                    Claim::Fresh(f) => {
+                    Admission::Run(f) => {
                         runs.fetch_add(1, Ordering::SeqCst);
                         tokio::time::sleep(Duration::from_millis(20)).await;
                         f.complete(&json!({"media_buy_id": "mb"})).await.unwrap();
                         json!({"media_buy_id": "mb"})
                     }
-                    Claim::Replay(v) => v,
-                    _ => panic!("neither fresh nor a replay"),
+                    Admission::Replay(v) => json!({"media_buy_id": v["media_buy_id"]}),
                 }
             }));
         }
@@ -432,41 +293,29 @@ mod tests {
             assert_eq!(j.await.unwrap(), json!({"media_buy_id": "mb"}));
         }
         assert_eq!(runs.load(Ordering::SeqCst), 1);
-        let other = claim(
-            &store,
-            IdemKey {
-                key: "k".into(),
-                scope: "s".into(),
-                task: "create_media_buy".into(),
-            },
-            "h2".into(),
-            DEFAULT_RETENTION,
+        let other = json!({"packages": [{"budget": 2.0}]});
+        let conflict = admit(&store, key("create_media_buy"), &other, DEFAULT_RETENTION).await;
+        let e = conflict.err().expect("a conflict");
+        assert_eq!(e.code(), codes::IDEMPOTENCY_CONFLICT);
+        assert_eq!(
+            e.to_json(),
+            json!({"code": e.code(), "message": e.message()})
         );
-        assert!(matches!(other.await.unwrap(), Claim::Conflict));
     }
 
     #[tokio::test]
     async fn a_released_key_runs_again() {
         let store: Arc<dyn IdempotencyStore> = Arc::new(MemoryIdempotencyStore::default());
-        let key = IdemKey {
-            key: "k".into(),
-            scope: "s".into(),
-            task: "t".into(),
-        };
-        match claim(&store, key.clone(), "h".into(), DEFAULT_RETENTION)
-            .await
-            .unwrap()
-        {
-            Claim::Fresh(f) => drop(f),
-            _ => panic!("expected fresh"),
+        let request = json!({});
+        match admit(&store, key("t"), &request, DEFAULT_RETENTION).await {
+            Ok(Admission::Run(f)) => drop(f),
+            _ => panic!("expected to run"),
         }
         tokio::task::yield_now().await;
         tokio::time::sleep(Duration::from_millis(10)).await;
         assert!(matches!(
-            claim(&store, key, "h".into(), DEFAULT_RETENTION)
-                .await
-                .unwrap(),
-            Claim::Fresh(_)
+            admit(&store, key("t"), &request, DEFAULT_RETENTION).await,
+            Ok(Admission::Run(_))
         ));
     }
 }

@@ -1,6 +1,6 @@
 //! JSON-RPC 2.0 envelopes shared by the MCP and A2A transports.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::envelope;
 use crate::error::AdcpError;
@@ -14,6 +14,15 @@ pub(crate) const METHOD_NOT_FOUND: i64 = -32601;
 /// Bad parameters.
 pub(crate) const INVALID_PARAMS: i64 = -32602;
 
+/// A JSON-RPC result.
+pub(crate) fn result(id: &Value, result: Value) -> Value {
+    let mut m = Map::with_capacity(3);
+    m.insert("jsonrpc".into(), Value::from("2.0"));
+    m.insert("id".into(), id.clone());
+    m.insert("result".into(), result);
+    Value::Object(m)
+}
+
 /// A JSON-RPC error.
 pub(crate) fn error(id: &Value, code: i64, message: &str) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
@@ -25,11 +34,4 @@ pub(crate) fn adcp_error(id: &Value, code: i64, e: &AdcpError, context: Option<&
     let mut data = envelope::error(e);
     envelope::echo_context(&mut data, context.cloned());
     json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": e.message(), "data": data}})
-}
-
-/// The AdCP error for a body that does not parse, with serde_json's reason (a syntax error and
-/// its position, or nesting deeper than 128).
-pub(crate) fn parse_error(why: &serde_json::Error) -> Value {
-    let e = AdcpError::invalid_request("body", format!("the body is not valid JSON: {why}"));
-    adcp_error(&Value::Null, PARSE_ERROR, &e, None)
 }

@@ -1,42 +1,55 @@
 #![doc = include_str!("../../README.md")]
 
-pub mod a2a;
-pub mod accounts;
-pub mod auth;
-pub mod boot;
-pub mod capabilities;
-#[cfg(feature = "cli")]
-pub mod cli;
-mod controller;
-pub mod ctx;
-mod envelope;
-pub mod error;
-pub mod events;
-pub mod http;
-pub mod idempotency;
-mod jsonrpc;
-pub mod lifecycle;
-pub mod mcp;
-pub mod page;
-pub mod platform;
-mod serve;
-pub mod server;
-pub mod signing;
-pub mod ssrf;
-pub mod state;
-pub mod store;
-pub mod tasks;
-#[cfg(feature = "test-util")]
-pub mod test_util;
+// The modules, in layers: each imports only from those below it (checked by
+// `tests/module_graph.rs`). Most are private; what adopters use is re-exported below, and
+// `pub mod` is kept for the namespaces adopters call into.
+//
+// Leaves: errors, time, pagination, scenario types, validation, TLS, the event bus.
+mod error;
+mod events;
+mod page;
+mod scenario;
 pub mod time;
 mod tls;
-pub mod validate;
-pub mod webhooks;
+mod validate;
+// Storage: the traits, their records and the backends.
+pub mod store;
+// The adopter model and the runtime's registries.
+pub mod accounts;
+mod auth;
+mod capabilities;
+mod config;
+mod controller;
+mod ctx;
+mod envelope;
+mod idempotency;
+pub mod lifecycle;
+mod platform;
+pub mod signing;
+mod ssrf;
+mod state;
+mod tasks;
+mod webhooks;
+// The server: its state, the pipeline, hand-offs, background work.
+mod background;
+mod boot;
+mod handoff;
+mod pipeline;
+mod server;
+// Transports and starting.
+mod a2a;
+#[cfg(feature = "cli")]
+pub mod cli;
+mod http;
+mod jsonrpc;
+mod mcp;
+mod serve;
+#[cfg(feature = "test-util")]
+pub mod test_util;
 
 #[doc(hidden)]
 pub mod __private;
 
-pub use accounts::{Account, AccountStore};
 /// Derives an AdCP decisioning platform from an impl block.
 ///
 /// Each `async fn` named after an AdCP task becomes that task's handler; each named after a
@@ -80,20 +93,28 @@ pub use accounts::{Account, AccountStore};
 ///   reads the return type to choose the reply path. A mismatch is still a type error.
 /// - A `#[cfg]`-gated task is counted by the specialism check whatever the configuration.
 /// - Generic impl blocks and trait impl blocks are not supported.
+pub use accounts::{AccountMode, Accounts};
 pub use adcp_macros::decisioning_platform;
 pub use adcp_wire as wire;
-pub use boot::{BootError, ServeError};
-pub use ctx::{Ctx, Principal};
+pub use auth::{ApiKeyError, Auth, Caller, TokenVerifier};
+pub use boot::{BootError, Problem, ServeError};
+pub use config::{Call, Config, MAJOR_VERSION, Reply};
+pub use ctx::{Ctx, CtxBuilder, SHARED_SCOPE};
 pub use error::{AdcpError, AdcpResult, Recovery, codes};
-pub use http::router;
+pub use events::{Bus, Event};
+pub use http::{BODY_LIMIT, router};
+pub use idempotency::{DEFAULT_RETENTION, MAX_RESPONSE_BYTES};
+pub use page::{DEFAULT_PAGE, MAX_PAGE, Page};
 pub use platform::{
-    AccountMode, CapabilityOverlap, ControllerCode, ControllerReply, DecisioningPlatform, Hybrid,
-    Job, Recipe, RecipeUnion, ScenarioParams, TaskHandoff,
+    BoxFuture, CapabilityOverlap, ControllerCode, ControllerReply, DecisioningPlatform,
+    HandoffStatus, Hybrid, Job, Recipe, RecipeUnion, ScenarioParams, TaskHandoff,
 };
 pub use schemars;
 pub use serde;
 pub use serde_json;
 pub use serve::{Running, Serve, serve};
-pub use server::{Call, Config, Reply, Server};
-pub use state::State;
-pub use store::Stores;
+pub use server::Server;
+pub use state::{Collection, State};
+pub use store::{Account, AccountStore, Principal, StoreError, Stores, TaskStatus};
+pub use tasks::{DEFAULT_LEASE, NewTask, TaskRegistry};
+pub use webhooks::Retry;

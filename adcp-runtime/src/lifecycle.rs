@@ -21,7 +21,7 @@ use adcp_wire::{AccountStatus, CreativeStatus, MediaBuyStatus, MediaBuyValidActi
 use serde_json::json;
 
 use crate::error::{AdcpError, AdcpResult, codes};
-use crate::platform::{ControllerCode, ControllerReply};
+use crate::scenario::{ControllerCode, ControllerReply};
 
 /// A lifecycle graph: which status may follow which.
 #[derive(Debug)]

@@ -14,26 +14,18 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::error::{AdcpError, codes};
+use crate::config::{Call, Reply};
 use crate::jsonrpc;
 use crate::platform::DecisioningPlatform;
-use crate::server::{Call, Reply, Server};
+use crate::server::Server;
 
 /// Protocol versions this server speaks, newest first.
 const PROTOCOL_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
 
-fn rpc_result(id: &Value, result: Value) -> Value {
-    let mut m = serde_json::Map::new();
-    m.insert("jsonrpc".into(), json!("2.0"));
-    m.insert("id".into(), id.clone());
-    m.insert("result".into(), result);
-    Value::Object(m)
-}
-
 /// The JSON-RPC answer to a `tools/call`: the reply's body serialised once, as the text content
 /// and spliced in as `structuredContent`. The bytes are those of serialising the equivalent
 /// `Value` (keys in the same sorted order) without copying the body into a second tree.
-pub fn tool_call_answer(id: &Value, reply: &Reply) -> String {
+pub(crate) fn tool_call_answer(id: &Value, reply: &Reply) -> String {
     let body = serde_json::to_string(&reply.body).unwrap_or_default();
     let text = serde_json::to_string(&body).unwrap_or_default();
     let id = serde_json::to_string(id).unwrap_or_default();
@@ -68,36 +60,14 @@ fn tools_list<P: DecisioningPlatform>(
 }
 
 /// Serves one POST to the MCP endpoint.
-pub async fn handle<P: DecisioningPlatform>(
+pub(crate) async fn handle<P: DecisioningPlatform>(
     server: &Server<P>,
     cache: &OnceLock<Arc<Value>>,
     headers: &HeaderMap,
     agent_url: String,
     caller: &crate::auth::Caller,
-    body: &[u8],
+    msg: Value,
 ) -> Response {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !content_type.is_empty() && !content_type.starts_with("application/json") {
-        let e = AdcpError::invalid_request(
-            "Content-Type",
-            format!("Content-Type must be application/json, not `{content_type}`"),
-        );
-        let err = jsonrpc::adcp_error(&Value::Null, jsonrpc::INVALID_REQUEST, &e, None);
-        return respond(headers, StatusCode::UNSUPPORTED_MEDIA_TYPE, &err);
-    }
-    let msg: Value = match serde_json::from_slice(body) {
-        Ok(v) => v,
-        Err(why) => {
-            // serde_json's reason: a syntax error with its position, or nesting deeper than 128.
-            let e =
-                AdcpError::invalid_request("body", format!("the body is not valid JSON: {why}"));
-            let err = jsonrpc::adcp_error(&Value::Null, jsonrpc::PARSE_ERROR, &e, None);
-            return respond(headers, StatusCode::BAD_REQUEST, &err);
-        }
-    };
     let Value::Object(m) = &msg else {
         let e = jsonrpc::error(
             &Value::Null,
@@ -132,7 +102,7 @@ pub async fn handle<P: DecisioningPlatform>(
                 .copied()
                 .unwrap_or(PROTOCOL_VERSIONS[0]);
             let c = server.config();
-            rpc_result(
+            jsonrpc::result(
                 &id,
                 json!({
                     "protocolVersion": version,
@@ -142,8 +112,8 @@ pub async fn handle<P: DecisioningPlatform>(
                 }),
             )
         }
-        "ping" => rpc_result(&id, json!({})),
-        "tools/list" => rpc_result(&id, (*tools_list(server, cache)).clone()),
+        "ping" => jsonrpc::result(&id, json!({})),
+        "tools/list" => jsonrpc::result(&id, (*tools_list(server, cache)).clone()),
         "tools/call" => {
             let Some(name) = params.get("name").and_then(Value::as_str) else {
                 return respond(
@@ -157,19 +127,10 @@ pub async fn handle<P: DecisioningPlatform>(
                 );
             };
             if adcp_wire::task(name).is_none() {
-                let e = AdcpError::new(codes::UNSUPPORTED_FEATURE, format!("Unknown tool: {name}"))
-                    .with_field("params.name")
-                    .with_recovery(crate::Recovery::Terminal);
+                let e = crate::envelope::unknown_task(name, "params.name");
                 let context = params.pointer("/arguments/context");
                 let err = jsonrpc::adcp_error(&id, jsonrpc::INVALID_PARAMS, &e, context);
                 return respond(headers, StatusCode::OK, &err);
-            }
-            if let Some(auth) = &server.config().auth
-                && caller.principal().is_none()
-                && !auth.is_public(name)
-            {
-                let context = params.pointer("/arguments/context");
-                return crate::auth::unauthorized(auth, &agent_url, caller, &id, context);
             }
             let args = params
                 .get("arguments")

@@ -3,7 +3,7 @@
 //! buyer: a cursor this agent did not issue is `INVALID_REQUEST` on `pagination.cursor`.
 //!
 //! ```
-//! use adcp_runtime::page::Page;
+//! use adcp_runtime::Page;
 //! use adcp_runtime::wire::PaginationRequest;
 //!
 //! let mut asked = PaginationRequest::default();

@@ -3,38 +3,15 @@
 
 use std::future::Future;
 use std::marker::PhantomData;
-use std::pin::Pin;
 
 use serde::Serialize;
 use serde_json::Value;
 
+pub(crate) use crate::accounts::AccountMode;
 use crate::ctx::Ctx;
-use crate::error::{AdcpError, AdcpResult};
-
-/// A boxed, sendable future.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// How the account a request acts for is found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AccountMode {
-    /// The request names it (`account: {account_id}` or `{brand, operator}`).
-    Explicit,
-    /// The authenticated principal determines it.
-    FromAuth,
-    /// There is one account.
-    Singleton,
-}
-
-impl AccountMode {
-    /// The name used in the macro attribute and in logs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AccountMode::Explicit => "explicit",
-            AccountMode::FromAuth => "from_auth",
-            AccountMode::Singleton => "singleton",
-        }
-    }
-}
+use crate::error::AdcpResult;
+pub use crate::scenario::{ControllerCode, ControllerReply, ScenarioParams};
+pub use crate::store::BoxFuture;
 
 /// One task's entry in a platform's dispatch table.
 pub struct Handler<P: 'static> {
@@ -51,9 +28,6 @@ pub struct ScenarioHandler<P: 'static> {
     /// Calls the adopter's method.
     pub call: for<'a> fn(&'a P, Ctx, ScenarioParams) -> BoxFuture<'a, AdcpResult<ControllerReply>>,
 }
-
-/// The `params` of a `comply_test_controller` request.
-pub type ScenarioParams = adcp_wire::ComplyTestControllerRequestParams;
 
 /// One durable job kind (an `#[adcp(job)]` method) in a platform's dispatch table.
 pub struct JobHandler<P: 'static> {
@@ -224,6 +198,22 @@ impl<I, O> Job<I, O> {
     }
 }
 
+/// Work that finishes after the response.
+///
+/// ```
+/// use adcp_runtime::wire::{CreateMediaBuySuccess, Package};
+/// use adcp_runtime::{AdcpResult, Hybrid, TaskHandoff};
+///
+/// fn queue(id: String) -> AdcpResult<Hybrid<CreateMediaBuySuccess>> {
+///     // Answers `submitted` with a task id now; the task completes with this future's answer.
+///     let handoff = TaskHandoff::spawn(async move {
+///         Ok(CreateMediaBuySuccess::new(id, Vec::<Package>::new()))
+///     })
+///     .message("queued for review");
+///     Ok(Hybrid::Later(handoff))
+/// }
+/// ```
+///
 /// Work that finishes after the response. The runtime registers a task, answers `submitted`
 /// with its `task_id`, runs the work off the request path, stores the result for `tasks_get`
 /// and notifies the buyer's webhook.
@@ -307,99 +297,6 @@ impl<T: Send + 'static> TaskHandoff<T> {
     }
 }
 
-/// The error codes of `comply_test_controller` (its `ControllerError.error` enum), which are
-/// not the task error codes. A scenario returns `code.error(message)`; the runtime answers
-/// `{success: false, error: <code>, error_detail: <message>}` (with `current_state` when the
-/// error's details carry one).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ControllerCode {
-    /// The move is not in the resource's lifecycle.
-    InvalidTransition,
-    /// The resource's state does not allow the scenario.
-    InvalidState,
-    /// No such resource in the caller's sandbox.
-    NotFound,
-    /// A scenario the controller does not know.
-    UnknownScenario,
-    /// Missing or malformed `params`.
-    InvalidParams,
-    /// Not a sandbox account.
-    Forbidden,
-    /// The controller failed.
-    InternalError,
-}
-
-impl ControllerCode {
-    /// All codes.
-    pub const ALL: &'static [ControllerCode] = &[
-        ControllerCode::InvalidTransition,
-        ControllerCode::InvalidState,
-        ControllerCode::NotFound,
-        ControllerCode::UnknownScenario,
-        ControllerCode::InvalidParams,
-        ControllerCode::Forbidden,
-        ControllerCode::InternalError,
-    ];
-
-    /// The wire value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ControllerCode::InvalidTransition => "INVALID_TRANSITION",
-            ControllerCode::InvalidState => "INVALID_STATE",
-            ControllerCode::NotFound => "NOT_FOUND",
-            ControllerCode::UnknownScenario => "UNKNOWN_SCENARIO",
-            ControllerCode::InvalidParams => "INVALID_PARAMS",
-            ControllerCode::Forbidden => "FORBIDDEN",
-            ControllerCode::InternalError => "INTERNAL_ERROR",
-        }
-    }
-
-    /// An error with this code, for a scenario to return.
-    pub fn error(self, message: impl Into<String>) -> AdcpError {
-        AdcpError::new(self.as_str(), message)
-    }
-
-    /// The controller code of an error a scenario returned: its own code when it is one,
-    /// otherwise the closest (`*_NOT_FOUND` is `NOT_FOUND`, request errors are
-    /// `INVALID_PARAMS`, lifecycle refusals `INVALID_TRANSITION`).
-    pub fn of(e: &AdcpError) -> ControllerCode {
-        use crate::error::codes;
-        if let Some(c) = ControllerCode::ALL.iter().find(|c| c.as_str() == e.code()) {
-            return *c;
-        }
-        match e.code() {
-            codes::INVALID_REQUEST | codes::VALIDATION_ERROR => ControllerCode::InvalidParams,
-            codes::NOT_CANCELLABLE => ControllerCode::InvalidTransition,
-            codes::PERMISSION_DENIED => ControllerCode::Forbidden,
-            c if c.ends_with("_NOT_FOUND") => ControllerCode::NotFound,
-            _ => ControllerCode::InternalError,
-        }
-    }
-}
-
-/// What a controller scenario produced.
-#[derive(Clone, Debug, PartialEq)]
-pub enum ControllerReply {
-    /// A `seed_*` scenario stored its fixture.
-    Seeded,
-    /// A `force_*_status` scenario moved an entity.
-    Transition {
-        /// State before.
-        previous: String,
-        /// State after.
-        current: String,
-    },
-    /// A `simulate_*` scenario.
-    Simulated {
-        /// What was simulated.
-        simulated: Value,
-        /// Running totals, when tracked.
-        cumulative: Option<Value>,
-    },
-    /// A directive stored for later requests.
-    Forced(Value),
-}
-
 /// Which buyer-configurable wire capabilities a product exposes; requests outside it are
 /// rejected before adopter code runs. `None` on an axis means "not gated".
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -431,13 +328,4 @@ pub trait RecipeUnion: Sized {
     fn kind(&self) -> &'static str;
     /// The recipe's capability overlap.
     fn capability_overlap(&self) -> Option<CapabilityOverlap>;
-}
-
-pub(crate) fn unknown_task(task: &str) -> AdcpError {
-    AdcpError::new(
-        crate::error::codes::UNSUPPORTED_FEATURE,
-        format!("this agent does not implement `{task}`"),
-    )
-    .with_field("tool")
-    .with_recovery(crate::error::Recovery::Terminal)
 }

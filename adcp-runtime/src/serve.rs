@@ -24,8 +24,9 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::boot::{BootError, Problem, ServeError};
+use crate::config::Config;
 use crate::platform::DecisioningPlatform;
-use crate::server::{Config, Server};
+use crate::server::Server;
 use crate::store::Stores;
 
 type Shutdown = Pin<Box<dyn Future<Output = ()> + Send>>;

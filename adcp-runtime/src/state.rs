@@ -3,60 +3,14 @@
 //! survive a restart and are shared by replicas. `update` is a read-modify-write that retries
 //! when another writer got there first.
 
-use std::collections::BTreeMap;
 use std::marker::PhantomData;
-use std::sync::{Mutex, PoisonError};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::error::{AdcpError, AdcpResult};
-use crate::platform::BoxFuture;
-use crate::tasks::StoreError;
-
-/// A stored document and its version (for compare-and-set).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Versioned {
-    /// The document.
-    pub value: Value,
-    /// Incremented on every write.
-    pub version: i64,
-}
-
-/// Where adopter state lives.
-pub trait StateStore: Send + Sync + 'static {
-    /// A document.
-    fn get<'a>(
-        &'a self,
-        scope: &'a str,
-        collection: &'a str,
-        id: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Versioned>, StoreError>>;
-    /// Writes a document if its version is still `expected` (`None`: if it does not exist).
-    /// `Ok(false)` when another writer changed it first.
-    fn compare_and_set<'a>(
-        &'a self,
-        scope: &'a str,
-        collection: &'a str,
-        id: &'a str,
-        expected: Option<i64>,
-        value: &'a Value,
-    ) -> BoxFuture<'a, Result<bool, StoreError>>;
-    /// Every document of a collection, by id.
-    fn list<'a>(
-        &'a self,
-        scope: &'a str,
-        collection: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<(String, Value)>, StoreError>>;
-    /// Deletes a document.
-    fn delete<'a>(
-        &'a self,
-        scope: &'a str,
-        collection: &'a str,
-        id: &'a str,
-    ) -> BoxFuture<'a, Result<(), StoreError>>;
-}
+use crate::store::{StateStore, StoreError};
 
 fn store_error(e: &StoreError) -> AdcpError {
     tracing::error!(error = %e, "state store");
@@ -85,7 +39,7 @@ fn decode<T: DeserializeOwned>(v: Value) -> AdcpResult<T> {
 /// access, so a collection is always read as the type it was written with.
 ///
 /// ```
-/// use adcp_runtime::state::Collection;
+/// use adcp_runtime::Collection;
 /// # #[derive(serde::Serialize, serde::Deserialize)] struct MediaBuy;
 /// const MEDIA_BUYS: Collection<MediaBuy> = Collection::new("media_buys");
 /// ```
@@ -123,6 +77,28 @@ impl<T> std::fmt::Debug for Collection<T> {
     }
 }
 
+/// Typed access to one account's documents in a [`StateStore`]; every change is a
+/// compare-and-set, retried when another writer (another replica) got there first.
+///
+/// ```
+/// use adcp_runtime::{AdcpError, Collection, State};
+/// use adcp_runtime::store::MemoryStateStore;
+///
+/// const COUNTERS: Collection<u64> = Collection::new("counters");
+///
+/// # tokio_test_block(async {
+/// let store = MemoryStateStore::default();
+/// let state = State::new(&store, "acct:acc_1");
+/// state.update(COUNTERS, "buys", |n| Ok(*n += 1)).await?;
+/// assert_eq!(state.get(COUNTERS, "buys").await?, Some(1));
+/// let none = || AdcpError::new("NOT_FOUND", "no such counter");
+/// assert!(state.modify(COUNTERS, "other", none, |n| Ok(*n += 1)).await.is_err());
+/// # Ok::<_, AdcpError>(()) });
+/// # fn tokio_test_block<F: std::future::Future<Output = Result<(), AdcpError>>>(f: F) {
+/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f).unwrap()
+/// # }
+/// ```
+///
 /// Typed access to one account's documents in a [`StateStore`]: [`Ctx::state`] gives the
 /// request's account's, [`Server::state`] any scope's.
 ///
@@ -292,12 +268,12 @@ impl<'s> State<'s> {
         to: Option<&str>,
         status: fn(&mut T) -> &mut S,
         touch: fn(&mut T),
-    ) -> AdcpResult<crate::platform::ControllerReply>
+    ) -> AdcpResult<crate::scenario::ControllerReply>
     where
         T: Serialize + DeserializeOwned,
         S: Copy + PartialEq + std::fmt::Display + std::str::FromStr,
     {
-        use crate::platform::ControllerCode;
+        use crate::scenario::ControllerCode;
         let to: S = to.and_then(|t| t.parse().ok()).ok_or_else(|| {
             ControllerCode::InvalidParams
                 .error(format!("`status` is not a {} status", lifecycle.resource))
@@ -323,87 +299,10 @@ impl<'s> State<'s> {
     }
 }
 
-/// State in memory.
-#[derive(Default)]
-pub struct MemoryStateStore {
-    docs: Mutex<BTreeMap<(String, String, String), Versioned>>,
-}
-
-impl StateStore for MemoryStateStore {
-    fn get<'a>(
-        &'a self,
-        scope: &'a str,
-        collection: &'a str,
-        id: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Versioned>, StoreError>> {
-        let key = (scope.to_owned(), collection.to_owned(), id.to_owned());
-        let r = self
-            .docs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&key)
-            .cloned();
-        Box::pin(async move { Ok(r) })
-    }
-
-    fn compare_and_set<'a>(
-        &'a self,
-        scope: &'a str,
-        collection: &'a str,
-        id: &'a str,
-        expected: Option<i64>,
-        value: &'a Value,
-    ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        let key = (scope.to_owned(), collection.to_owned(), id.to_owned());
-        let mut docs = self.docs.lock().unwrap_or_else(PoisonError::into_inner);
-        let current = docs.get(&key).map(|v| v.version);
-        let ok = current == expected;
-        if ok {
-            docs.insert(
-                key,
-                Versioned {
-                    value: value.clone(),
-                    version: current.unwrap_or(0) + 1,
-                },
-            );
-        }
-        Box::pin(async move { Ok(ok) })
-    }
-
-    fn list<'a>(
-        &'a self,
-        scope: &'a str,
-        collection: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<(String, Value)>, StoreError>> {
-        let r = self
-            .docs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .filter(|((s, c, _), _)| s == scope && c == collection)
-            .map(|((_, _, id), v)| (id.clone(), v.value.clone()))
-            .collect();
-        Box::pin(async move { Ok(r) })
-    }
-
-    fn delete<'a>(
-        &'a self,
-        scope: &'a str,
-        collection: &'a str,
-        id: &'a str,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        let key = (scope.to_owned(), collection.to_owned(), id.to_owned());
-        self.docs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&key);
-        Box::pin(async { Ok(()) })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::MemoryStateStore;
     use std::sync::Arc;
 
     const COUNTERS: Collection<u64> = Collection::new("counters");

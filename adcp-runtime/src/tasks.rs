@@ -12,276 +12,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
-use crate::accounts::Account;
-use crate::ctx::Principal;
 use crate::error::{AdcpError, codes};
 use crate::events::{Bus, Event};
-use crate::platform::BoxFuture;
-use crate::webhooks::{self, Delivery};
-
-/// A task's status (the spec's `enums/task-status.json`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum TaskStatus {
-    /// Queued.
-    Submitted,
-    /// In progress.
-    Working,
-    /// Waiting for the buyer.
-    InputRequired,
-    /// Finished with a result.
-    Completed,
-    /// Canceled.
-    Canceled,
-    /// Finished with an error.
-    Failed,
-    /// Refused.
-    Rejected,
-}
-
-impl TaskStatus {
-    /// The wire value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TaskStatus::Submitted => "submitted",
-            TaskStatus::Working => "working",
-            TaskStatus::InputRequired => "input-required",
-            TaskStatus::Completed => "completed",
-            TaskStatus::Canceled => "canceled",
-            TaskStatus::Failed => "failed",
-            TaskStatus::Rejected => "rejected",
-        }
-    }
-
-    /// Parses the wire value.
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "submitted" => TaskStatus::Submitted,
-            "working" => TaskStatus::Working,
-            "input-required" => TaskStatus::InputRequired,
-            "completed" => TaskStatus::Completed,
-            "canceled" => TaskStatus::Canceled,
-            "failed" => TaskStatus::Failed,
-            "rejected" => TaskStatus::Rejected,
-            _ => return None,
-        })
-    }
-
-    /// Whether the task is over.
-    pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            TaskStatus::Completed
-                | TaskStatus::Canceled
-                | TaskStatus::Failed
-                | TaskStatus::Rejected
-        )
-    }
-}
-
-/// A durable job: what a hand-off made with `TaskHandoff::job` persists so that any replica can
-/// run it, again after a crash.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct JobSpec {
-    /// The job's name (the `#[adcp(job)]` method).
-    pub name: String,
-    /// Its input, as JSON.
-    pub input: Value,
-    /// The account the request acted for.
-    pub account: Account,
-    /// Its data scope.
-    #[serde(default)]
-    pub scope: String,
-    /// The caller.
-    pub principal: Option<Principal>,
-    /// The agent URL the caller reached.
-    pub agent_url: String,
-    /// The request's idempotency key.
-    pub idempotency_key: Option<String>,
-}
-
-/// One task.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TaskRecord {
-    /// Its id.
-    pub task_id: String,
-    /// The task name (`create_media_buy`).
-    pub task_type: String,
-    /// Its protocol (`media-buy`).
-    pub protocol: String,
-    /// The data scope of the account that created it.
-    pub scope: String,
-    /// The principal that created it (`None` for tasks stored before principals were kept).
-    pub principal: Option<String>,
-    /// Current status.
-    pub status: TaskStatus,
-    /// A message for the buyer.
-    pub message: Option<String>,
-    /// Created.
-    pub created_at: OffsetDateTime,
-    /// Last changed.
-    pub updated_at: OffsetDateTime,
-    /// The response, once completed.
-    pub result: Option<Value>,
-    /// The error, once failed.
-    pub error: Option<Value>,
-    /// The buyer's `push_notification_config` (AdCP webhooks), when given.
-    pub push: Option<Value>,
-    /// The A2A push notification config of the message that created the task (A2A-shaped
-    /// webhooks), with its `contextId`.
-    pub a2a_push: Option<Value>,
-    /// The buyer's `context`, echoed on webhooks.
-    pub context: Option<Value>,
-    /// The durable job that completes the task, if any.
-    pub job: Option<JobSpec>,
-    /// The replica running the task's work, while it runs.
-    pub owner: Option<String>,
-    /// Incremented on every change.
-    pub revision: i64,
-}
-
-impl TaskRecord {
-    /// The `tasks_get` response body.
-    pub fn to_get_response(&self) -> Value {
-        let mut m = self.summary();
-        m.insert("protocol".into(), json!(self.protocol));
-        if let Some(msg) = &self.message {
-            m.insert("message".into(), json!(msg));
-        }
-        if let Some(e) = &self.error {
-            m.insert("error".into(), e.clone());
-        }
-        if let Some(r) = &self.result {
-            m.insert("result".into(), r.clone());
-        }
-        Value::Object(m)
-    }
-
-    /// The `tasks_list` entry.
-    pub fn summary(&self) -> Map<String, Value> {
-        let mut m = Map::new();
-        m.insert("task_id".into(), json!(self.task_id));
-        m.insert("task_type".into(), json!(self.task_type));
-        m.insert("domain".into(), json!(self.protocol));
-        m.insert("status".into(), json!(self.status.as_str()));
-        m.insert("created_at".into(), json!(rfc3339(self.created_at)));
-        m.insert("updated_at".into(), json!(rfc3339(self.updated_at)));
-        if self.status.is_final() {
-            m.insert("completed_at".into(), json!(rfc3339(self.updated_at)));
-        }
-        m.insert(
-            "has_webhook".into(),
-            json!(self.push.is_some() || self.a2a_push.is_some()),
-        );
-        m
-    }
-}
-
-/// RFC 3339 timestamp text.
-pub fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_default()
-}
-
-/// The current time at the millisecond precision every store keeps.
-pub fn now_ms() -> OffsetDateTime {
-    from_millis(millis(OffsetDateTime::now_utc()))
-}
-
-/// Unix milliseconds.
-pub(crate) fn millis(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
-
-/// From unix milliseconds.
-pub(crate) fn from_millis(ms: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-}
-
-/// Why a store failed.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// No such task.
-    #[error("no task `{0}`")]
-    NotFound(String),
-    /// The task already exists.
-    #[error("task `{0}` already exists")]
-    Exists(String),
-    /// The backend failed.
-    #[error("store: {0}")]
-    Backend(String),
-}
-
-/// Where tasks live. Implementations keep the outbox too, so that a change and the webhooks it
-/// owes are written together.
-pub trait TaskStore: Send + Sync + 'static {
-    /// Stores a new task and its deliveries. `lease_until` is set when `task.owner` runs its
-    /// work.
-    fn insert<'a>(
-        &'a self,
-        task: &'a TaskRecord,
-        lease_until: Option<OffsetDateTime>,
-        deliveries: &'a [Delivery],
-    ) -> BoxFuture<'a, Result<(), StoreError>>;
-    /// Replaces a task and stores its deliveries, if its stored revision is still `expected`;
-    /// `Ok(false)` when it is not.
-    fn update<'a>(
-        &'a self,
-        task: &'a TaskRecord,
-        expected: i64,
-        deliveries: &'a [Delivery],
-    ) -> BoxFuture<'a, Result<bool, StoreError>>;
-    /// A task by id, whatever its scope.
-    fn get<'a>(&'a self, task_id: &'a str)
-    -> BoxFuture<'a, Result<Option<TaskRecord>, StoreError>>;
-    /// Every task of an account scope, or of a principal, newest first.
-    fn list<'a>(&'a self, by: Owner<'a>) -> BoxFuture<'a, Result<Vec<TaskRecord>, StoreError>>;
-    /// Extends the leases `owner` holds on unfinished tasks to `until`; returns how many.
-    fn renew<'a>(
-        &'a self,
-        owner: &'a str,
-        until: OffsetDateTime,
-    ) -> BoxFuture<'a, Result<u64, StoreError>>;
-    /// Unfinished tasks whose owner's lease ran out before `now`.
-    fn orphans(
-        &self,
-        now: OffsetDateTime,
-        limit: u32,
-    ) -> BoxFuture<'_, Result<Vec<TaskRecord>, StoreError>>;
-    /// Makes `owner` the owner of an orphan still at revision `expected` (and bumps its
-    /// revision, fencing off the previous owner); `Ok(false)` when another replica was faster.
-    fn adopt<'a>(
-        &'a self,
-        task_id: &'a str,
-        expected: i64,
-        owner: &'a str,
-        until: OffsetDateTime,
-    ) -> BoxFuture<'a, Result<bool, StoreError>>;
-}
-
-/// Whose tasks to list.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Owner<'a> {
-    /// The tasks of an account's data scope.
-    Scope(&'a str),
-    /// The tasks a principal created, in any of its accounts.
-    Principal(&'a str),
-}
-
-impl Owner<'_> {
-    /// Whether `t` is one of these tasks.
-    pub fn owns(&self, t: &TaskRecord) -> bool {
-        match *self {
-            Owner::Scope(s) => t.scope == s,
-            Owner::Principal(p) => t.principal.as_deref() == Some(p),
-        }
-    }
-}
+use crate::store::{JobSpec, Owner, StoreError, TaskRecord, TaskStatus, TaskStore};
+use crate::time::now_ms;
+use crate::webhooks;
 
 /// A task to register.
 #[derive(Clone, Debug)]
@@ -656,6 +394,95 @@ impl TaskRegistry {
             }
         }
         Ok(adopted)
+    }
+}
+
+/// `tasks_get`, served from the registry: the task, if `owner` owns it.
+pub(crate) async fn serve_get(
+    registry: &TaskRegistry,
+    owner: Owner<'_>,
+    args: &Map<String, Value>,
+) -> Result<Value, AdcpError> {
+    let id = args
+        .get("task_id")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    match registry.get(owner, id).await? {
+        Some(t) => {
+            let mut body = t.to_get_response();
+            if let Value::Object(m) = &mut body {
+                m.remove("context"); // the caller's own context is echoed instead
+            }
+            Ok(body)
+        }
+        None => Err(not_found()),
+    }
+}
+
+/// `tasks_list`, served from the registry: the tasks `owner` owns, filtered, a page at a time.
+pub(crate) async fn serve_list(
+    registry: &TaskRegistry,
+    owner: Owner<'_>,
+    args: &Map<String, Value>,
+) -> Result<Value, AdcpError> {
+    let filters = args.get("filters");
+    let wanted = |key: &str, plural: &str| -> Vec<String> {
+        let mut v: Vec<String> = filters
+            .and_then(|f| f.get(plural))
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(one) = filters.and_then(|f| f.get(key)).and_then(Value::as_str) {
+            v.push(one.to_owned());
+        }
+        v
+    };
+    let (statuses, types, ids) = (
+        wanted("status", "statuses"),
+        wanted("task_type", "task_types"),
+        wanted("", "task_ids"),
+    );
+    let all: Vec<_> = registry
+        .list(owner)
+        .await?
+        .into_iter()
+        .filter(|t| statuses.is_empty() || statuses.iter().any(|s| s == t.status.as_str()))
+        .filter(|t| types.is_empty() || types.contains(&t.task_type))
+        .filter(|t| ids.is_empty() || ids.contains(&t.task_id))
+        .collect();
+    let pagination: Option<adcp_wire::PaginationRequest> = args
+        .get("pagination")
+        .map(|p| adcp_wire::decode(p.clone()))
+        .transpose()
+        .map_err(|e| AdcpError::invalid_request(format!("pagination.{}", e.path), e.message))?;
+    let page = crate::page::Page::new(pagination.as_ref(), all.len())?;
+    let tasks: Vec<Value> = all[page.range()]
+        .iter()
+        .map(|t| Value::Object(t.summary()))
+        .collect();
+    Ok(json!({
+        "query_summary": {"total_matching": all.len(), "returned": tasks.len()},
+        "tasks": tasks,
+        "pagination": page.response(),
+    }))
+}
+
+/// Whose tasks a `tasks_get` or `tasks_list` sees: those of the account it names, or, naming
+/// none, those its caller created in any of its accounts.
+pub(crate) fn owner_of<'a>(
+    scope: &'a str,
+    principal: &'a str,
+    args: &Map<String, Value>,
+) -> Owner<'a> {
+    if args.contains_key("account") {
+        Owner::Scope(scope)
+    } else {
+        Owner::Principal(principal)
     }
 }
 

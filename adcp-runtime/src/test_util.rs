@@ -6,7 +6,7 @@
 //! - [`McpClient`] and [`A2aClient`]: the calls a buyer makes, with or without a key.
 //! - [`WebhookReceiver`]: records deliveries and answers scripted statuses.
 //! - [`signing_key`]: a webhook/request signing key and its JWKS.
-//! - [`context`]: a [`Ctx`] for unit-testing one handler (task, account, principal, clock).
+//! - [`context`]: a [`Ctx`](crate::Ctx) for unit-testing one handler (task, account, principal, clock).
 //! - [`Runner`]: the official compliance runner (`@adcp/sdk`), installed with npm on first
 //!   use, run against a URL, its result read.
 //!
@@ -35,12 +35,12 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::accounts::Account;
 use crate::boot::ServeError;
-use crate::ctx::{CtxBuilder, Principal};
+use crate::ctx::CtxBuilder;
 use crate::platform::DecisioningPlatform;
 use crate::serve::Serve;
 use crate::signing::SigningKey;
+use crate::store::{Account, Principal};
 
 /// An agent served on `127.0.0.1:<ephemeral>` from its own thread, until dropped.
 pub struct TestServer {

@@ -10,9 +10,12 @@
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
+use adcp_wire::TaskSpec;
 use jsonschema::error::ValidationErrorKind;
 use jsonschema::{Retrieve, Uri, ValidationError, Validator};
-use serde_json::Value;
+use serde_json::{Value, json};
+
+use crate::error::AdcpError;
 
 /// One reason a value does not satisfy its schema.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -137,7 +140,7 @@ impl Schemas {
 }
 
 /// `/packages/0/budget` -> `packages[0].budget`.
-pub fn dotted(pointer: &str) -> String {
+pub(crate) fn dotted(pointer: &str) -> String {
     let mut out = String::new();
     for seg in pointer.split('/').skip(1) {
         let seg = seg.replace("~1", "/").replace("~0", "~");
@@ -246,5 +249,47 @@ fn issue(e: &ValidationError<'_>) -> Issue {
             message: e.masked().to_string(),
             keyword,
         },
+    }
+}
+/// Validates a request against its schema, as an `INVALID_REQUEST` naming the field.
+pub(crate) fn validate_request(spec: &TaskSpec, args: &Value) -> Result<(), AdcpError> {
+    schemas()
+        .validate(spec.request_schema, args)
+        .map_err(|issues| {
+            let first = &issues[0];
+            let details: Vec<Value> = issues
+                .iter()
+                .take(20)
+                .map(|i| json!({"field": i.path, "message": i.message}))
+                .collect();
+            let message = if first.path.is_empty() {
+                first.message.clone()
+            } else {
+                format!("{}: {}", first.path, first.message)
+            };
+            AdcpError::invalid_request(first.path.clone(), message)
+                .with_details(json!({"issues": details}))
+        })
+}
+
+pub(crate) fn check_response(task: &str, body: &Value) {
+    let Some(spec) = adcp_wire::task(task) else {
+        return;
+    };
+    let status = body
+        .get("status")
+        .and_then(Value::as_str)
+        .unwrap_or("completed");
+    let schema = match status {
+        "completed" | "failed" => spec.response_schema,
+        other => match spec.async_arms.iter().find(|a| a.status == other) {
+            Some(a) => a.schema,
+            None => spec.response_schema,
+        },
+    };
+    if let Err(issues) = schemas().validate(schema, body) {
+        for i in issues.iter().take(5) {
+            tracing::warn!(task, field = %i.path, "response does not match {schema}: {}", i.message);
+        }
     }
 }

@@ -16,70 +16,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hmac::{Hmac, KeyInit, Mac};
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sha2::Sha256;
 use time::OffsetDateTime;
 use tokio::sync::Semaphore;
 
-use crate::platform::BoxFuture;
+use crate::envelope::{A2aTask, Artifact};
 use crate::ssrf::{self, Policy};
-use crate::tasks::{StoreError, TaskRecord, TaskStatus, now_ms, rfc3339};
-
-/// Where a delivery stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeliveryState {
-    /// Not delivered yet; will be tried at `next_attempt_at`.
-    Pending,
-    /// The receiver answered 2xx.
-    Delivered,
-    /// Given up.
-    Failed,
-}
-
-impl DeliveryState {
-    /// The stored value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeliveryState::Pending => "pending",
-            DeliveryState::Delivered => "delivered",
-            DeliveryState::Failed => "failed",
-        }
-    }
-
-    /// Parses the stored value.
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "pending" => DeliveryState::Pending,
-            "delivered" => DeliveryState::Delivered,
-            "failed" => DeliveryState::Failed,
-            _ => return None,
-        })
-    }
-}
-
-/// How a delivery authenticates to the receiver, as the buyer asked.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "scheme", rename_all = "snake_case")]
-pub enum PushAuth {
-    /// Legacy AdCP HMAC-SHA256: `X-ADCP-Signature: sha256=<hex>` over `<ts>.<body>`, with
-    /// `X-ADCP-Timestamp`.
-    HmacSha256 {
-        /// The shared secret.
-        secret: String,
-    },
-    /// `Authorization: Bearer <token>`.
-    Bearer {
-        /// The token.
-        token: String,
-    },
-    /// A2A's `X-A2A-Notification-Token`.
-    A2aToken {
-        /// The token.
-        token: String,
-    },
-}
+use crate::store::{Delivery, DeliveryState, Outbox, PushAuth, TaskRecord, TaskStatus};
+use crate::time::{now_ms, rfc3339};
 
 impl PushAuth {
     /// From an AdCP `push_notification_config.authentication` (`{schemes, credentials}`).
@@ -132,35 +77,6 @@ impl PushAuth {
     }
 }
 
-/// One webhook to deliver.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Delivery {
-    /// Its id.
-    pub id: String,
-    /// The task it reports on.
-    pub task_id: Option<String>,
-    /// The data scope of the account it reports to.
-    pub scope: String,
-    /// Where to.
-    pub url: String,
-    /// The exact body sent on every attempt.
-    pub body: String,
-    /// How to authenticate.
-    pub auth: Option<PushAuth>,
-    /// The payload's `idempotency_key`.
-    pub idempotency_key: String,
-    /// Where it stands.
-    pub state: DeliveryState,
-    /// Attempts made.
-    pub attempts: u32,
-    /// When to try next.
-    pub next_attempt_at: OffsetDateTime,
-    /// Why the last attempt failed.
-    pub last_error: Option<String>,
-    /// Created.
-    pub created_at: OffsetDateTime,
-}
-
 impl Delivery {
     /// A pending delivery of `payload` (to which its `idempotency_key` is added) to `url`.
     pub fn new(
@@ -191,30 +107,6 @@ impl Delivery {
     }
 }
 
-/// Where deliveries wait. Every task store is one.
-pub trait Outbox: Send + Sync + 'static {
-    /// Adds deliveries not tied to a task change.
-    fn enqueue<'a>(&'a self, deliveries: &'a [Delivery]) -> BoxFuture<'a, Result<(), StoreError>>;
-    /// Claims up to `limit` pending deliveries due at `now` for `owner` until `until`.
-    fn claim_due<'a>(
-        &'a self,
-        owner: &'a str,
-        now: OffsetDateTime,
-        until: OffsetDateTime,
-        limit: u32,
-    ) -> BoxFuture<'a, Result<Vec<Delivery>, StoreError>>;
-    /// Records an attempt's outcome (`state`, `attempts`, `next_attempt_at`, `last_error`) and
-    /// releases the claim, if `owner` still holds it.
-    fn record<'a>(
-        &'a self,
-        delivery: &'a Delivery,
-        owner: &'a str,
-    ) -> BoxFuture<'a, Result<(), StoreError>>;
-    /// The deliveries of a task, oldest first.
-    fn for_task<'a>(&'a self, task_id: &'a str)
-    -> BoxFuture<'a, Result<Vec<Delivery>, StoreError>>;
-}
-
 fn object_with_url(v: Option<&Value>) -> Option<(&Map<String, Value>, &str)> {
     let m = v?.as_object()?;
     let url = m.get("url")?.as_str()?;
@@ -222,7 +114,7 @@ fn object_with_url(v: Option<&Value>) -> Option<(&Map<String, Value>, &str)> {
 }
 
 /// The deliveries a task's current state owes: one per registered channel.
-pub fn deliveries(t: &TaskRecord) -> Vec<Delivery> {
+pub(crate) fn deliveries(t: &TaskRecord) -> Vec<Delivery> {
     let mut out = Vec::new();
     if let Some((cfg, url)) = object_with_url(t.push.as_ref()) {
         let auth = cfg.get("authentication").and_then(PushAuth::from_adcp);
@@ -296,40 +188,33 @@ fn a2a_payload(t: &TaskRecord, cfg: &Map<String, Value>) -> Value {
         .get("contextId")
         .and_then(Value::as_str)
         .unwrap_or(&t.task_id);
-    let mut status = json!({"state": t.status.as_str(), "timestamp": rfc3339(t.updated_at)});
-    let mut task = json!({
-        "kind": "task",
-        "id": t.task_id,
-        "contextId": context_id,
-        "metadata": {"adcp_task_id": t.task_id, "task_type": t.task_type},
-    });
+    let mut task = A2aTask::new(
+        t.task_id.clone(),
+        context_id,
+        t.status.as_str(),
+        rfc3339(t.updated_at),
+    );
+    task.metadata = Some(json!({"adcp_task_id": t.task_id, "task_type": t.task_type}));
     if let Some(data) = outcome(t) {
         let name = if t.status == TaskStatus::Failed {
             "error"
         } else {
             "result"
         };
-        task["artifacts"] = json!([{
-            "artifactId": uuid::Uuid::new_v4().to_string(),
-            "name": name,
-            "parts": [{"kind": "data", "data": data}],
-            "metadata": {"adcp_task_id": t.task_id},
-        }]);
+        task.artifact = Some(Artifact {
+            name,
+            data,
+            adcp_task_id: Some(t.task_id.clone()),
+        });
     } else {
-        let mut parts = Vec::new();
         if let Some(msg) = &t.message {
-            parts.push(json!({"kind": "text", "text": msg}));
+            task.status_parts.push(json!({"kind": "text", "text": msg}));
         }
-        parts.push(
+        task.status_parts.push(
             json!({"kind": "data", "data": {"task_id": t.task_id, "status": t.status.as_str()}}),
         );
-        status["message"] = json!({
-            "kind": "message", "role": "agent", "messageId": uuid::Uuid::new_v4().to_string(),
-            "parts": parts,
-        });
     }
-    task["status"] = status;
-    task
+    task.into_value()
 }
 
 /// Retry timing.
@@ -540,9 +425,10 @@ impl Dispatcher {
                 }
             }
             Err(e) => {
-                let refused = error_chain(&e).contains("no public address");
+                // The guard's refusal (no public address for the name) is final; a network
+                // failure is retried.
                 let why = error_chain(&e);
-                if refused {
+                if refusal(&e).is_some() {
                     Attempt::GiveUp(why)
                 } else {
                     Attempt::Retry(why)
@@ -550,6 +436,18 @@ impl Dispatcher {
             }
         }
     }
+}
+
+/// The SSRF guard's refusal somewhere in an error's chain of sources.
+fn refusal<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a ssrf::Refused> {
+    let mut at: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = at {
+        if let Some(r) = err.downcast_ref::<ssrf::Refused>() {
+            return Some(r);
+        }
+        at = err.source();
+    }
+    None
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

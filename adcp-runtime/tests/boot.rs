@@ -2,11 +2,10 @@
 
 use std::time::Duration;
 
-use adcp_runtime::boot::{Problem, check, check_with_catalog};
 use adcp_runtime::schemars::JsonSchema;
 use adcp_runtime::serde::{Deserialize, Serialize};
 use adcp_runtime::wire::*;
-use adcp_runtime::{AdcpResult, Config, Ctx, Recipe, Server, decisioning_platform};
+use adcp_runtime::{AdcpResult, Config, Ctx, Problem, Recipe, Server, decisioning_platform};
 use serde_json::json;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -17,6 +16,22 @@ struct GamRecipe {
 }
 
 impl Recipe for GamRecipe {}
+
+/// A product whose `implementation_config` is `recipe`.
+fn product(id: &str, recipe: &serde_json::Value) -> Product {
+    decode(json!({
+        "product_id": id, "name": id, "description": "a product",
+        "publisher_properties": [{"publisher_domain": "p.example", "selection_type": "all"}],
+        "format_ids": [{"agent_url": "https://p.example/mcp", "id": "display_300x250"}],
+        "delivery_type": "non_guaranteed",
+        "pricing_options": [{"pricing_option_id": "cpm", "pricing_model": "cpm", "currency": "USD", "floor_price": 1.0}],
+        "reporting_capabilities": {"available_reporting_frequencies": ["daily"], "expected_delay_minutes": 60,
+            "timezone": "UTC", "supports_webhooks": false, "available_metrics": ["impressions"],
+            "date_range_support": "date_range"},
+        "implementation_config": recipe,
+    }))
+    .expect("a valid product")
+}
 
 struct Broken;
 
@@ -61,11 +76,14 @@ fn every_problem_is_reported_together() {
     };
     let server = Server::new(Broken, config);
     let catalog = [
-        json!({"product_id": "p1", "implementation_config": {"recipe_kind": "gam", "line_item_template": "t1"}}),
-        json!({"product_id": "p2", "implementation_config": {"recipe_kind": "kevel", "zone_ids": [1]}}),
-        json!({"product_id": "p3", "implementation_config": {"recipe_kind": "gam"}}),
+        product(
+            "p1",
+            &json!({"recipe_kind": "gam", "line_item_template": "t1"}),
+        ),
+        product("p2", &json!({"recipe_kind": "kevel", "zone_ids": [1]})),
+        product("p3", &json!({"recipe_kind": "gam"})),
     ];
-    let err = check_with_catalog(&server, &catalog).unwrap_err();
+    let err = server.check(&catalog).unwrap_err();
     let problems: Vec<(&str, &str)> = err
         .problems
         .iter()
@@ -139,13 +157,15 @@ fn a_sound_platform_boots() {
         capabilities: json!({"account": {"supported_billing": ["operator"]}}),
         ..Config::default()
     };
-    check(&Server::new(Sound, config)).unwrap();
+    Server::new(Sound, config).check(&[]).unwrap();
 }
 
 #[test]
 fn a_media_buy_seller_must_declare_billing() {
     // AdCP 3.0.18: `account.supported_billing` is required when media_buy is supported.
-    let err = check(&Server::new(Sound, Config::default())).unwrap_err();
+    let err = Server::new(Sound, Config::default())
+        .check(&[])
+        .unwrap_err();
     assert_eq!(err.problems.len(), 1, "{err}");
     assert!(
         err.problems[0].message.contains("`account` is required"),

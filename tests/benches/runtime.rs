@@ -15,8 +15,9 @@
 
 use std::hint::black_box;
 
+use adcp_runtime::__private::{request_hash, schemas};
 use adcp_runtime::wire::{CreateMediaBuyRequest, GetProductsRequest, decode};
-use adcp_runtime::{Call, Stores, idempotency, validate};
+use adcp_runtime::{Call, Stores};
 use axum::body::Body;
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
@@ -53,7 +54,7 @@ fn decode_validate(c: &mut Criterion) {
 
 /// One task's request checked against its schema and decoded into `T`.
 fn decode_one<T: DeserializeOwned>(g: &mut BenchmarkGroup<'_, WallTime>, task: &str, v: &Value) {
-    let schemas = validate::schemas();
+    let schemas = schemas();
     let schema = format!("media-buy/{}-request.json", task.replace('_', "-"));
     // Compile the validator outside the measurement (the server does it once too).
     assert!(schemas.validate(&schema, v).is_ok(), "{schema}");
@@ -70,7 +71,7 @@ fn decode_one<T: DeserializeOwned>(g: &mut BenchmarkGroup<'_, WallTime>, task: &
 fn idempotency_hash(c: &mut Criterion) {
     let cmb = create_media_buy("bench-key-0000000000000001");
     c.bench_function("idempotency_hash/create_media_buy", |b| {
-        b.iter(|| idempotency::request_hash(black_box(&cmb)).expect("hashes"));
+        b.iter(|| request_hash(black_box(&cmb)).expect("hashes"));
     });
 }
 

@@ -15,7 +15,6 @@ mod canonical;
 mod header;
 mod json;
 mod keys;
-mod nonces;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -25,11 +24,11 @@ use base64::Engine;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256, Sha512};
 
+pub use crate::store::{MemoryNonceStore, NonceStore, Recorded};
 pub use canonical::{Canonical, Malformed as TargetUriMalformed, canonicalize};
 pub use keys::{KeyError, SigningKey};
-pub use nonces::{MemoryNonceStore, NonceStore, Recorded};
 
-use crate::ctx::Principal;
+use crate::store::Principal;
 
 /// The `tag` of signed requests.
 pub const REQUEST_TAG: &str = "adcp/request-signing/v1";
@@ -264,7 +263,24 @@ impl KeySet {
     }
 }
 
-/// Request-signing settings of an agent.
+/// Request-signing settings of an agent: whose keys to trust, what to require.
+///
+/// ```
+/// use adcp_runtime::signing::{DigestPolicy, KeySet, RequestSigning};
+/// use adcp_runtime::{Config, Principal};
+///
+/// let mut keys = KeySet::default();
+/// let jwks = serde_json::json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA",
+///     "kid": "buyer-2026", "use": "sig", "key_ops": ["verify"], "adcp_use": "request-signing",
+///     "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]});
+/// keys.add_jwks(&Principal { id: "buyer".into() }, &jwks, 1_000)?;
+/// let signing = RequestSigning::new(keys)
+///     .covers_content_digest(DigestPolicy::Required)
+///     .require_for("create_media_buy");
+/// let config = Config { request_signing: Some(signing), ..Config::default() };
+/// # let _ = config;
+/// # Ok::<_, adcp_runtime::signing::KeyError>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct RequestSigning {
     keys: KeySet,

@@ -1,7 +1,7 @@
 //! The creative library: synced creatives, their review status, and their assignment to
 //! packages.
 
-use adcp_runtime::page::Page;
+use adcp_runtime::Page;
 use adcp_runtime::time::{self, OffsetDateTime};
 use adcp_runtime::wire::{
     CreativeAction, CreativeAsset, CreativeStatus, ListCreativesRequest, ListCreativesResponse,

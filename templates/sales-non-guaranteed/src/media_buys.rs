@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
+use adcp_runtime::Page;
 use adcp_runtime::lifecycle::MEDIA_BUY;
-use adcp_runtime::page::Page;
 use adcp_runtime::time::{self, OffsetDateTime, rfc3339};
 use adcp_runtime::wire::{
     CreateMediaBuyRequest, CreateMediaBuySuccess, GetMediaBuyDeliveryRequest,

@@ -1,6 +1,6 @@
 //! Products and creative formats: the default catalogue plus what the controller seeded.
 
-use adcp_runtime::page::Page;
+use adcp_runtime::Page;
 use adcp_runtime::wire::{
     Format, GetProductsRequest, GetProductsRequestRefineItem,
     GetProductsRequestRefineItemProductAction, GetProductsResponse, ListCreativeFormatsRequest,

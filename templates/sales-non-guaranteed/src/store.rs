@@ -3,7 +3,7 @@
 //! media buys, creatives and seeded fixtures are its own. One document per entity, changed by
 //! compare-and-set.
 
-use adcp_runtime::state::Collection;
+use adcp_runtime::Collection;
 use adcp_runtime::wire::{
     CreativeAsset, CreativeStatus, Format, FormatId, MediaBuyStatus, PricingModel, Product,
     SyncGovernanceRequestAccountsItem, Targeting,

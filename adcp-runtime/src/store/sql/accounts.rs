@@ -4,14 +4,13 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{SqlStore, backend};
-use crate::accounts::{Account, AccountStore, Reference};
-use crate::platform::BoxFuture;
-use crate::tasks::{StoreError, millis, now_ms};
+use super::{SqlStore, backend, corrupt};
+use crate::store::{Account, AccountStore, BoxFuture, Reference, StoreError};
+use crate::time::{millis, now_ms};
 
 fn account_from_row(r: &AnyRow) -> Result<Account, StoreError> {
     let body: String = r.try_get("body").map_err(backend)?;
-    serde_json::from_str(&body).map_err(backend)
+    serde_json::from_str(&body).map_err(corrupt("account"))
 }
 
 impl AccountStore for SqlStore {
@@ -57,7 +56,7 @@ impl AccountStore for SqlStore {
 
     fn upsert<'a>(&'a self, account: &'a Account) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            let body = serde_json::to_string(account).map_err(backend)?;
+            let body = serde_json::to_string(account).map_err(corrupt("account"))?;
             let now = millis(now_ms());
             let r = sqlx::query(
                 "INSERT INTO adcp_accounts (account_id, owner, natural_key, declared, body, \

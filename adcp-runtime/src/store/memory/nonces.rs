@@ -1,46 +1,10 @@
-//! The replay cache: every `(keyid, nonce)` of an accepted signature, kept until the signature
-//! could no longer be valid. In memory for one process, in the SQL store for replicas (a
-//! primary key on `(keyid, nonce)` makes the insert the arbiter). A key holding `cap` live
-//! nonces is refused new ones rather than evicting old ones: eviction would reopen replay
-//! exactly when someone floods the cache.
+//! Signature nonces in memory, for one process.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
-use crate::platform::BoxFuture;
-use crate::tasks::StoreError;
-
-/// What recording a nonce came to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Recorded {
-    /// First sighting; now recorded.
-    Fresh,
-    /// Already recorded and not expired: a replay.
-    Seen,
-    /// The key already holds its cap of live nonces.
-    Full,
-}
-
-/// Where `(keyid, nonce)` pairs are kept. Times are unix seconds.
-pub trait NonceStore: Send + Sync + 'static {
-    /// Whether `keyid` holds at least `cap` live nonces.
-    fn full<'a>(
-        &'a self,
-        keyid: &'a str,
-        now: i64,
-        cap: u64,
-    ) -> BoxFuture<'a, Result<bool, StoreError>>;
-
-    /// Records `nonce` for `keyid` until `until`, unless it is live already or the key is full.
-    fn record<'a>(
-        &'a self,
-        keyid: &'a str,
-        nonce: &'a str,
-        until: i64,
-        now: i64,
-        cap: u64,
-    ) -> BoxFuture<'a, Result<Recorded, StoreError>>;
-}
+use crate::store::nonces::{NonceStore, Recorded};
+use crate::store::{BoxFuture, StoreError};
 
 /// Nonces in memory, for one process.
 #[derive(Default)]

@@ -6,9 +6,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use time::OffsetDateTime;
 
-use crate::platform::BoxFuture;
-use crate::tasks::{Owner, StoreError, TaskRecord, TaskStore};
-use crate::webhooks::{Delivery, DeliveryState, Outbox};
+use crate::store::{
+    BoxFuture, Delivery, DeliveryState, Outbox, Owner, StoreError, TaskRecord, TaskStore,
+};
 
 struct Leased<T> {
     value: T,

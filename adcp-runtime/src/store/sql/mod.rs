@@ -11,14 +11,12 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 use time::OffsetDateTime;
 
-use crate::idempotency::{ClaimState, IdemKey, IdempotencyStore, MAX_WAIT};
-use crate::platform::BoxFuture;
-use crate::signing::{NonceStore, Recorded};
-use crate::state::{StateStore, Versioned};
-use crate::tasks::{
-    Owner, StoreError, TaskRecord, TaskStatus, TaskStore, from_millis, millis, now_ms,
+use crate::store::idempotency::MAX_WAIT;
+use crate::store::{
+    BoxFuture, ClaimState, Delivery, DeliveryState, IdemKey, IdempotencyStore, NonceStore, Outbox,
+    Owner, Recorded, StateStore, StoreError, TaskRecord, TaskStatus, TaskStore, Versioned,
 };
-use crate::webhooks::{Delivery, DeliveryState, Outbox};
+use crate::time::{from_millis, millis, now_ms};
 
 /// The store's schema, one file per version under `adcp-runtime/migrations/`: applied in order
 /// by sqlx's migrator, which records each (with its checksum) in `_sqlx_migrations` and, on
@@ -28,12 +26,12 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (
         1,
         "initial",
-        include_str!("../../migrations/0001_initial.sql"),
+        include_str!("../../../migrations/0001_initial.sql"),
     ),
     (
         2,
         "accounts",
-        include_str!("../../migrations/0002_accounts.sql"),
+        include_str!("../../../migrations/0002_accounts.sql"),
     ),
 ];
 
@@ -72,11 +70,26 @@ pub(crate) enum Dialect {
 pub struct SqlStore {
     pool: AnyPool,
     dialect: Dialect,
-    ids: crate::accounts::IdKey,
+    ids: crate::store::IdKey,
 }
 
-fn backend(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(e.to_string())
+fn backend(e: sqlx::Error) -> StoreError {
+    StoreError::Database(Box::new(e))
+}
+
+/// A stored value (`what`) that does not decode, or a record that does not encode.
+fn corrupt(what: &'static str) -> impl FnOnce(serde_json::Error) -> StoreError {
+    move |e| StoreError::Corrupt {
+        what,
+        source: Box::new(e),
+    }
+}
+
+fn unreadable(what: &'static str, value: &str) -> StoreError {
+    StoreError::Corrupt {
+        what,
+        source: format!("`{value}`").into(),
+    }
 }
 
 fn json_text(v: Option<&Value>) -> Option<String> {
@@ -84,14 +97,14 @@ fn json_text(v: Option<&Value>) -> Option<String> {
 }
 
 fn parse_json(s: Option<String>) -> Result<Option<Value>, StoreError> {
-    s.map(|s| serde_json::from_str(&s).map_err(backend))
+    s.map(|s| serde_json::from_str(&s).map_err(corrupt("JSON column")))
         .transpose()
 }
 
 /// A non-null JSON text column.
 fn json_column(row: &AnyRow, column: &str) -> Result<Value, StoreError> {
     let text: String = row.try_get(column).map_err(backend)?;
-    serde_json::from_str(&text).map_err(backend)
+    serde_json::from_str(&text).map_err(corrupt("JSON column"))
 }
 
 // SQL is assembled from literals only (`concat!`), never from values.
@@ -120,7 +133,7 @@ fn task_from_row(r: &AnyRow) -> Result<TaskRecord, StoreError> {
     // A job this build cannot read (stored by an older one) is dropped: the task then fails
     // as in-process work lost with its replica does, rather than blocking the orphan sweep.
     let job = parse_json(r.try_get("job").map_err(backend)?)?.and_then(|v| {
-        serde_json::from_value::<crate::tasks::JobSpec>(v)
+        serde_json::from_value::<crate::store::JobSpec>(v)
             .map_err(|e| tracing::warn!(error = %e, "a stored job this build cannot read"))
             .ok()
     });
@@ -129,8 +142,7 @@ fn task_from_row(r: &AnyRow) -> Result<TaskRecord, StoreError> {
         task_type: r.try_get("task_type").map_err(backend)?,
         protocol: r.try_get("protocol").map_err(backend)?,
         scope: r.try_get("scope").map_err(backend)?,
-        status: TaskStatus::parse(&status)
-            .ok_or_else(|| StoreError::Backend(format!("unknown task status `{status}`")))?,
+        status: TaskStatus::parse(&status).ok_or_else(|| unreadable("task status", &status))?,
         message: r.try_get("message").map_err(backend)?,
         created_at: from_millis(r.try_get("created_at").map_err(backend)?),
         updated_at: from_millis(r.try_get("updated_at").map_err(backend)?),
@@ -151,7 +163,7 @@ fn delivery_from_row(r: &AnyRow) -> Result<Delivery, StoreError> {
     let auth = parse_json(r.try_get("auth").map_err(backend)?)?
         .map(serde_json::from_value)
         .transpose()
-        .map_err(backend)?;
+        .map_err(corrupt("delivery authentication"))?;
     let attempts: i64 = r.try_get("attempts").map_err(backend)?;
     Ok(Delivery {
         id: r.try_get("id").map_err(backend)?,
@@ -164,8 +176,7 @@ fn delivery_from_row(r: &AnyRow) -> Result<Delivery, StoreError> {
         body: r.try_get("body").map_err(backend)?,
         auth,
         idempotency_key: r.try_get("idempotency_key").map_err(backend)?,
-        state: DeliveryState::parse(&state)
-            .ok_or_else(|| StoreError::Backend(format!("unknown delivery state `{state}`")))?,
+        state: DeliveryState::parse(&state).ok_or_else(|| unreadable("delivery state", &state))?,
         attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
         next_attempt_at: from_millis(r.try_get("next_attempt_at").map_err(backend)?),
         last_error: r.try_get("last_error").map_err(backend)?,
@@ -198,10 +209,7 @@ impl SqlStore {
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             Dialect::Postgres
         } else {
-            return Err(StoreError::Backend(format!(
-                "unsupported database URL `{}` (sqlite: or postgres:)",
-                redact(url)
-            )));
+            return Err(StoreError::Unsupported(redact(url)));
         };
         let mut options = AnyPoolOptions::new()
             .max_connections(if dialect == Dialect::Sqlite { 4 } else { 16 })
@@ -218,7 +226,7 @@ impl SqlStore {
         let mut store = SqlStore {
             pool,
             dialect,
-            ids: crate::accounts::IdKey::random(),
+            ids: crate::store::IdKey::random(),
         };
         store.migrate().await?;
         store.ids = store.id_key().await?;
@@ -229,7 +237,7 @@ impl SqlStore {
         self.dialect
     }
 
-    pub(crate) fn ids(&self) -> crate::accounts::IdKey {
+    pub(crate) fn ids(&self) -> crate::store::IdKey {
         self.ids.clone()
     }
 
@@ -241,13 +249,16 @@ impl SqlStore {
                 .await
                 .map_err(backend)?;
         }
-        migrator().run(&self.pool).await.map_err(backend)
+        migrator()
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Migration(Box::new(e)))
     }
 
     /// The key account ids are derived with: made once per store, so that every replica
     /// derives the same ids.
-    async fn id_key(&self) -> Result<crate::accounts::IdKey, StoreError> {
-        let fresh = crate::accounts::IdKey::random();
+    async fn id_key(&self) -> Result<crate::store::IdKey, StoreError> {
+        let fresh = crate::store::IdKey::random();
         sqlx::query(
             "INSERT INTO adcp_meta (name, value) VALUES ('account_id_key', $1) \
              ON CONFLICT (name) DO NOTHING",
@@ -262,8 +273,8 @@ impl SqlStore {
             .map_err(backend)?
             .try_get("value")
             .map_err(backend)?;
-        crate::accounts::IdKey::from_hex(&hex)
-            .ok_or_else(|| StoreError::Backend("the stored account id key is malformed".into()))
+        crate::store::IdKey::from_hex(&hex)
+            .ok_or_else(|| unreadable("account id key", "(not 64 hex digits)"))
     }
 
     async fn insert_deliveries(
@@ -276,7 +287,7 @@ impl SqlStore {
                 .as_ref()
                 .map(serde_json::to_string)
                 .transpose()
-                .map_err(backend)?;
+                .map_err(corrupt("record"))?;
             sqlx::query(
                 "INSERT INTO adcp_outbox (id, task_id, url, body, auth, idempotency_key, state, \
                  attempts, next_attempt_at, last_error, created_at, scope) \
@@ -336,7 +347,7 @@ impl TaskStore for SqlStore {
                 .as_ref()
                 .map(serde_json::to_string)
                 .transpose()
-                .map_err(backend)?;
+                .map_err(corrupt("record"))?;
             let mut tx = self.pool.begin().await.map_err(backend)?;
             let r = sqlx::query(concat!(
                 "INSERT INTO adcp_tasks (",
@@ -386,7 +397,7 @@ impl TaskStore for SqlStore {
                 .as_ref()
                 .map(serde_json::to_string)
                 .transpose()
-                .map_err(backend)?;
+                .map_err(corrupt("record"))?;
             let mut tx = self.pool.begin().await.map_err(backend)?;
             let r = sqlx::query(
                 "UPDATE adcp_tasks SET status = $1, message = $2, updated_at = $3, result = $4, \

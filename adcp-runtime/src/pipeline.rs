@@ -1,0 +1,295 @@
+//! The request pipeline, shared by every transport: one tool call in, one AdCP response out.
+//!
+//! For each call: check `adcp_major_version`; validate the arguments against the task's
+//! request schema (so adopter code only ever sees valid requests); resolve the account (and
+//! gate on its status); claim the idempotency key of a mutating task; run the handler (or the
+//! runtime's own task); register a hand-off as a task; and wrap the answer in the envelope
+//! (`status`, `context` and `sandbox` echoed, errors as `adcp_error` + `errors[]`).
+
+use adcp_wire::TaskSpec;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::accounts::{self, Resolved};
+use crate::config::{Call, MAJOR_VERSION, Reply};
+use crate::ctx::CtxBuilder;
+use crate::error::{AdcpError, codes};
+use crate::handoff::JobContext;
+use crate::idempotency::{self, Admission};
+use crate::platform::{DecisioningPlatform, HandoffStatus, Outcome, Work};
+use crate::server::Server;
+use crate::store::IdemKey;
+use crate::store::TaskStatus;
+use crate::tasks::NewTask;
+use crate::{controller, envelope, tasks, validate};
+
+impl<P: DecisioningPlatform> Server<P> {
+    /// Serves one call: the AdCP answer, envelope included (errors too: a call always gets an
+    /// answer).
+    pub async fn call(&self, call: Call) -> Reply {
+        self.start();
+        tracing::debug!(tool = %call.tool, args = %envelope::redacted(&call.args), "call");
+        let context = call.args.get("context").cloned();
+        let task_name = call.tool.clone();
+        let result = self.run(call).await;
+        let mut reply = match result {
+            Ok(reply) => reply,
+            Err(e) => Reply {
+                body: envelope::error(&e),
+                is_error: true,
+            },
+        };
+        envelope::echo_context(&mut reply.body, context);
+        if self.inner.config.validate_responses && !reply.is_error {
+            validate::check_response(&task_name, &reply.body);
+        }
+        tracing::debug!(tool = %task_name, is_error = reply.is_error, body = %envelope::redacted(&reply.body), "reply");
+        reply
+    }
+
+    async fn run(&self, call: Call) -> Result<Reply, AdcpError> {
+        let Some(spec) = adcp_wire::task(&call.tool) else {
+            return Err(envelope::unknown_task(&call.tool, "tool"));
+        };
+        let Value::Object(args) = &call.args else {
+            return Err(AdcpError::invalid_request(
+                "",
+                "the arguments must be a JSON object",
+            ));
+        };
+        if let Some(v) = args.get("adcp_major_version")
+            && v.as_i64() != Some(MAJOR_VERSION)
+        {
+            return Err(AdcpError::new(
+                codes::VERSION_UNSUPPORTED,
+                format!("this agent speaks AdCP major version {MAJOR_VERSION}"),
+            )
+            .with_field("adcp_major_version")
+            .with_details(json!({"supported_versions": [MAJOR_VERSION]})));
+        }
+        let descriptor = P::descriptor();
+        if spec.name == "comply_test_controller" {
+            if !self.serves_controller() {
+                return Err(envelope::unknown_task(spec.name, "tool"));
+            }
+            return controller::handle(self.platform(), &self.inner.services, &call).await;
+        }
+        if !crate::config::RUNTIME_TASKS.contains(&spec.name)
+            && !descriptor.implements(spec.name)
+            && !self.serves_account_task(spec.name)
+        {
+            return Err(envelope::unknown_task(spec.name, "tool"));
+        }
+        validate::validate_request(spec, &call.args)?;
+        self.check_push_urls(&call)?;
+        if spec.name == "get_adcp_capabilities" {
+            return Ok(Reply {
+                body: self.capabilities(),
+                is_error: false,
+            });
+        }
+        // The account, before anything is read or written for the call: a caller that may not
+        // act for the account it names learns nothing and leaves nothing behind.
+        let resolved = self
+            .inner
+            .services
+            .accounts
+            .resolve(call.principal.as_ref(), args)
+            .await?;
+        let principal = accounts::principal_id(call.principal.as_ref());
+        match spec.name {
+            "tasks_get" | "tasks_list" => {
+                let registry = &self.inner.services.tasks;
+                let owner = tasks::owner_of(&resolved.scope, principal, args);
+                let body = if spec.name == "tasks_get" {
+                    tasks::serve_get(registry, owner, args).await?
+                } else {
+                    tasks::serve_list(registry, owner, args).await?
+                };
+                return Ok(Reply {
+                    body,
+                    is_error: false,
+                });
+            }
+            "sync_accounts" | "list_accounts" => {}
+            _ => resolved.account.gate(spec, args)?,
+        }
+        let key = args
+            .get("idempotency_key")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let in_flight = match (&key, spec.mutating) {
+            (Some(k), true) => {
+                // Keys are per account and per caller: one caller never replays another's.
+                let idem = IdemKey {
+                    key: k.clone(),
+                    scope: format!("{}|{}|{principal}", resolved.scope, principal.len()),
+                    task: spec.name.to_owned(),
+                };
+                let store = &self.inner.idempotency;
+                match idempotency::admit(store, idem, &call.args, self.inner.config.replay_ttl)
+                    .await?
+                {
+                    Admission::Run(f) => Some(f),
+                    Admission::Replay(body) => {
+                        return Ok(Reply {
+                            body,
+                            is_error: false,
+                        });
+                    }
+                }
+            }
+            _ => None,
+        };
+        let ctx = CtxBuilder::new(spec)
+            .principal(call.principal.clone())
+            .resolved(resolved.clone())
+            .agent_url(self.agent_url(&call))
+            .idempotency_key(key.clone())
+            .services(self.inner.services.clone())
+            .build();
+        let forced = controller::take_forced_arm(
+            &self.state(&resolved.scope),
+            spec,
+            self.inner.config.compliance_testing,
+        )
+        .await?;
+        let outcome = match forced {
+            Some(arm) => Ok(Outcome::Handoff(crate::platform::Handoff {
+                status: match arm.arm.as_str() {
+                    "input-required" => HandoffStatus::InputRequired,
+                    "working" => HandoffStatus::Working,
+                    _ => HandoffStatus::Submitted,
+                },
+                message: arm.message,
+                work: Work::External,
+            }))
+            .map(|o| (o, arm.task_id)),
+            None => match descriptor.handler(spec.name) {
+                Some(h) => (h.call)(&self.inner.platform, ctx, call.args.clone())
+                    .await
+                    .map(|o| (o, None)),
+                None => account_task(spec.name, &ctx, &call.args)
+                    .await
+                    .map(|o| (o, None)),
+            },
+        };
+        let body = match outcome {
+            Ok((Outcome::Done(mut body), _)) => {
+                envelope::completed(&mut body, key.as_deref());
+                envelope::echo_sandbox(&mut body, spec, resolved.account.sandbox);
+                self.notify_sync_completion(spec, &resolved, &call, &body)
+                    .await;
+                body
+            }
+            Ok((Outcome::Handoff(h), task_id)) => {
+                let job = JobContext {
+                    resolved: &resolved,
+                    principal: call.principal.as_ref(),
+                    agent_url: self.agent_url(&call),
+                    key: key.as_deref(),
+                    a2a_push: call.a2a_push.as_ref(),
+                };
+                self.hand_off(spec, args, h, task_id, &job).await?
+            }
+            Err(e) => return Err(e), // errors are not stored: the in-flight key is released
+        };
+        if let Some(f) = in_flight
+            && let Err(e) = f.complete(&body).await
+        {
+            tracing::error!(error = %e, "storing an idempotent response");
+        }
+        Ok(Reply {
+            body,
+            is_error: false,
+        })
+    }
+
+    fn agent_url(&self, call: &Call) -> String {
+        self.inner
+            .config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| call.agent_url.clone())
+    }
+
+    /// Registers the completed task of a call that finished in its response, when the buyer
+    /// asked for webhooks: its one webhook goes out with the registration.
+    async fn notify_sync_completion(
+        &self,
+        spec: &TaskSpec,
+        resolved: &Resolved,
+        call: &Call,
+        body: &Value,
+    ) {
+        let push = call
+            .args
+            .get("push_notification_config")
+            .filter(|p| p.get("url").is_some());
+        if !self.inner.config.webhooks_on_sync_completion
+            || (push.is_none() && call.a2a_push.is_none())
+        {
+            return;
+        }
+        let mut new = NewTask::new(spec.name, spec.protocol, &resolved.scope);
+        new.principal = Some(accounts::principal_id(call.principal.as_ref()).to_owned());
+        new.status = TaskStatus::Completed;
+        new.result = Some(body.clone());
+        new.push = push.cloned();
+        new.a2a_push.clone_from(&call.a2a_push);
+        new.context = call.args.get("context").cloned();
+        if let Err(e) = self.inner.services.tasks.create(new).await {
+            tracing::error!(task = spec.name, error = %e, "registering a completed task for its webhook");
+        }
+    }
+
+    /// Refuses, before anything runs, a webhook URL the dispatcher would never call (not
+    /// http(s), credentials in it, a literal non-public address), so the buyer learns now
+    /// rather than never hearing back. Names that resolve to a non-public address are refused
+    /// when delivered, since the answer can change.
+    fn check_push_urls(&self, call: &Call) -> crate::AdcpResult<()> {
+        let policy = self.webhook_policy();
+        let urls = [
+            (
+                "push_notification_config.url",
+                call.args.pointer("/push_notification_config/url"),
+            ),
+            (
+                "configuration.pushNotificationConfig.url",
+                call.a2a_push.as_ref().and_then(|p| p.get("url")),
+            ),
+        ];
+        for (field, url) in urls {
+            if let Some(url) = url.and_then(Value::as_str)
+                && let Err(refused) = policy.check_url(url)
+            {
+                return Err(AdcpError::invalid_request(
+                    field,
+                    format!("the webhook URL is refused: {refused}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The account tasks the runtime serves from its store.
+async fn account_task(task: &str, ctx: &crate::Ctx, args: &Value) -> crate::AdcpResult<Outcome> {
+    fn encode<T: Serialize>(r: T) -> crate::AdcpResult<Outcome> {
+        serde_json::to_value(r)
+            .map(Outcome::Done)
+            .map_err(|e| AdcpError::internal(e.to_string()))
+    }
+    let decode_err = |e: adcp_wire::DecodeError| AdcpError::invalid_request(e.path, e.message);
+    match task {
+        "sync_accounts" => {
+            let req = adcp_wire::decode(args.clone()).map_err(decode_err)?;
+            encode(ctx.accounts().sync(&req).await?)
+        }
+        "list_accounts" => {
+            let req = adcp_wire::decode(args.clone()).map_err(decode_err)?;
+            encode(ctx.accounts().list_page(&req).await?)
+        }
+        other => Err(envelope::unknown_task(other, "tool")),
+    }
+}

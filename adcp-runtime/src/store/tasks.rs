@@ -1,0 +1,235 @@
+//! Tasks as stored: the record, its status, the durable job it may carry, and the store that
+//! keeps them (with the outbox, so a change and the webhooks it owes are written together).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+
+use super::accounts::{Account, Principal};
+use super::outbox::Delivery;
+use super::{BoxFuture, StoreError};
+use crate::time::rfc3339;
+
+/// A task's status (the spec's `enums/task-status.json`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TaskStatus {
+    /// Queued.
+    Submitted,
+    /// In progress.
+    Working,
+    /// Waiting for the buyer.
+    InputRequired,
+    /// Finished with a result.
+    Completed,
+    /// Canceled.
+    Canceled,
+    /// Finished with an error.
+    Failed,
+    /// Refused.
+    Rejected,
+}
+
+impl TaskStatus {
+    /// The wire value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Submitted => "submitted",
+            TaskStatus::Working => "working",
+            TaskStatus::InputRequired => "input-required",
+            TaskStatus::Completed => "completed",
+            TaskStatus::Canceled => "canceled",
+            TaskStatus::Failed => "failed",
+            TaskStatus::Rejected => "rejected",
+        }
+    }
+
+    /// Parses the wire value.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "submitted" => TaskStatus::Submitted,
+            "working" => TaskStatus::Working,
+            "input-required" => TaskStatus::InputRequired,
+            "completed" => TaskStatus::Completed,
+            "canceled" => TaskStatus::Canceled,
+            "failed" => TaskStatus::Failed,
+            "rejected" => TaskStatus::Rejected,
+            _ => return None,
+        })
+    }
+
+    /// Whether the task is over.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            TaskStatus::Completed
+                | TaskStatus::Canceled
+                | TaskStatus::Failed
+                | TaskStatus::Rejected
+        )
+    }
+}
+
+/// A durable job: what a hand-off made with `TaskHandoff::job` persists so that any replica can
+/// run it, again after a crash.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobSpec {
+    /// The job's name (the `#[adcp(job)]` method).
+    pub name: String,
+    /// Its input, as JSON.
+    pub input: Value,
+    /// The account the request acted for.
+    pub account: Account,
+    /// Its data scope.
+    #[serde(default)]
+    pub scope: String,
+    /// The caller.
+    pub principal: Option<Principal>,
+    /// The agent URL the caller reached.
+    pub agent_url: String,
+    /// The request's idempotency key.
+    pub idempotency_key: Option<String>,
+}
+
+/// One task.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskRecord {
+    /// Its id.
+    pub task_id: String,
+    /// The task name (`create_media_buy`).
+    pub task_type: String,
+    /// Its protocol (`media-buy`).
+    pub protocol: String,
+    /// The data scope of the account that created it.
+    pub scope: String,
+    /// The principal that created it (`None` for tasks stored before principals were kept).
+    pub principal: Option<String>,
+    /// Current status.
+    pub status: TaskStatus,
+    /// A message for the buyer.
+    pub message: Option<String>,
+    /// Created.
+    pub created_at: OffsetDateTime,
+    /// Last changed.
+    pub updated_at: OffsetDateTime,
+    /// The response, once completed.
+    pub result: Option<Value>,
+    /// The error, once failed.
+    pub error: Option<Value>,
+    /// The buyer's `push_notification_config` (AdCP webhooks), when given.
+    pub push: Option<Value>,
+    /// The A2A push notification config of the message that created the task (A2A-shaped
+    /// webhooks), with its `contextId`.
+    pub a2a_push: Option<Value>,
+    /// The buyer's `context`, echoed on webhooks.
+    pub context: Option<Value>,
+    /// The durable job that completes the task, if any.
+    pub job: Option<JobSpec>,
+    /// The replica running the task's work, while it runs.
+    pub owner: Option<String>,
+    /// Incremented on every change.
+    pub revision: i64,
+}
+
+impl TaskRecord {
+    /// The `tasks_get` response body.
+    pub fn to_get_response(&self) -> Value {
+        let mut m = self.summary();
+        m.insert("protocol".into(), json!(self.protocol));
+        if let Some(msg) = &self.message {
+            m.insert("message".into(), json!(msg));
+        }
+        if let Some(e) = &self.error {
+            m.insert("error".into(), e.clone());
+        }
+        if let Some(r) = &self.result {
+            m.insert("result".into(), r.clone());
+        }
+        Value::Object(m)
+    }
+
+    /// The `tasks_list` entry.
+    pub fn summary(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("task_id".into(), json!(self.task_id));
+        m.insert("task_type".into(), json!(self.task_type));
+        m.insert("domain".into(), json!(self.protocol));
+        m.insert("status".into(), json!(self.status.as_str()));
+        m.insert("created_at".into(), json!(rfc3339(self.created_at)));
+        m.insert("updated_at".into(), json!(rfc3339(self.updated_at)));
+        if self.status.is_final() {
+            m.insert("completed_at".into(), json!(rfc3339(self.updated_at)));
+        }
+        m.insert(
+            "has_webhook".into(),
+            json!(self.push.is_some() || self.a2a_push.is_some()),
+        );
+        m
+    }
+}
+
+/// Where tasks live. Implementations keep the outbox too, so that a change and the webhooks it
+/// owes are written together.
+pub trait TaskStore: Send + Sync + 'static {
+    /// Stores a new task and its deliveries. `lease_until` is set when `task.owner` runs its
+    /// work.
+    fn insert<'a>(
+        &'a self,
+        task: &'a TaskRecord,
+        lease_until: Option<OffsetDateTime>,
+        deliveries: &'a [Delivery],
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// Replaces a task and stores its deliveries, if its stored revision is still `expected`;
+    /// `Ok(false)` when it is not.
+    fn update<'a>(
+        &'a self,
+        task: &'a TaskRecord,
+        expected: i64,
+        deliveries: &'a [Delivery],
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
+    /// A task by id, whatever its scope.
+    fn get<'a>(&'a self, task_id: &'a str)
+    -> BoxFuture<'a, Result<Option<TaskRecord>, StoreError>>;
+    /// Every task of an account scope, or of a principal, newest first.
+    fn list<'a>(&'a self, by: Owner<'a>) -> BoxFuture<'a, Result<Vec<TaskRecord>, StoreError>>;
+    /// Extends the leases `owner` holds on unfinished tasks to `until`; returns how many.
+    fn renew<'a>(
+        &'a self,
+        owner: &'a str,
+        until: OffsetDateTime,
+    ) -> BoxFuture<'a, Result<u64, StoreError>>;
+    /// Unfinished tasks whose owner's lease ran out before `now`.
+    fn orphans(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<TaskRecord>, StoreError>>;
+    /// Makes `owner` the owner of an orphan still at revision `expected` (and bumps its
+    /// revision, fencing off the previous owner); `Ok(false)` when another replica was faster.
+    fn adopt<'a>(
+        &'a self,
+        task_id: &'a str,
+        expected: i64,
+        owner: &'a str,
+        until: OffsetDateTime,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
+}
+
+/// Whose tasks to list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Owner<'a> {
+    /// The tasks of an account's data scope.
+    Scope(&'a str),
+    /// The tasks a principal created, in any of its accounts.
+    Principal(&'a str),
+}
+
+impl Owner<'_> {
+    /// Whether `t` is one of these tasks.
+    pub fn owns(&self, t: &TaskRecord) -> bool {
+        match *self {
+            Owner::Scope(s) => t.scope == s,
+            Owner::Principal(p) => t.principal.as_deref() == Some(p),
+        }
+    }
+}
