@@ -118,3 +118,17 @@ pub use state::{Collection, State};
 pub use store::{Account, AccountStore, Principal, StoreError, Stores, TaskStatus};
 pub use tasks::{DEFAULT_LEASE, NewTask, TaskRegistry};
 pub use webhooks::Retry;
+
+/// The guides' Rust examples compile and run as doctests, so a renamed path breaks the build
+/// rather than the reader.
+#[cfg(doctest)]
+mod guides {
+    #[doc = include_str!("../../docs/protocol.md")]
+    struct Protocol;
+    #[doc = include_str!("../../docs/operations.md")]
+    struct Operations;
+    #[doc = include_str!("../../docs/testing.md")]
+    struct Testing;
+    #[doc = include_str!("../../docs/wire-types.md")]
+    struct WireTypes;
+}
