@@ -78,8 +78,8 @@ fn take_helper(attrs: &mut Vec<Attribute>, errors: &Errors) -> Option<Helper> {
 }
 
 fn target_of(name: &str) -> Target {
-    if let Some((_, why)) = catalog::RUNTIME_TASKS.iter().find(|(t, _)| *t == name) {
-        return Target::Runtime(why);
+    if let Some(t) = catalog::runtime_only(name) {
+        return Target::Runtime(t.why);
     }
     if catalog::RUNTIME_SCENARIOS.contains(&name) {
         return Target::Runtime("the runtime handles this controller scenario itself");

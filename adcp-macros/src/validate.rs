@@ -143,7 +143,7 @@ fn check_operation(op: &Operation, errors: &Errors) -> Option<ValidOp> {
                 .iter()
                 .map(|t| t.name)
                 .chain(catalog::SCENARIOS.iter().copied())
-                .chain(catalog::RUNTIME_TASKS.iter().map(|(t, _)| *t));
+                .chain(catalog::RUNTIME_TASKS.iter().map(|t| t.name));
             let message = format!(
                 "`{name}` is not an AdCP task or controller scenario; rename it, or mark a helper method \
                  `#[adcp(skip)]`"
@@ -413,7 +413,7 @@ fn check_specialisms(args: &PlatformArgs, ops: &[Operation], errors: &Errors) ->
             .entry_points
             .iter()
             .copied()
-            .filter(|t| !implemented.contains(t) && !catalog::RUNTIME_DEFAULT_TASKS.contains(t))
+            .filter(|t| !implemented.contains(t) && !catalog::runtime_serves(t))
             .collect();
         if !missing.is_empty() {
             let hints: Vec<String> = missing
