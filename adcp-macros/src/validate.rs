@@ -45,15 +45,10 @@ pub(crate) fn check(p: Platform, args: &PlatformArgs, errors: &Errors) -> Option
     let mut ops = Vec::new();
     let mut bad_signature = false;
     for op in &p.ops {
-        if matches!(op.target, Target::Job) {
-            if let Some(v) = check_job(op, errors) {
-                ops.push(v);
-            }
-            continue;
-        }
         match check_operation(op, errors) {
             Some(v) => ops.push(v),
-            None => bad_signature |= !matches!(op.target, Target::Unknown | Target::Runtime(_)),
+            // The usage note shows the task and scenario shapes; a job's mistakes stand alone.
+            None => bad_signature |= matches!(op.target, Target::Task(_) | Target::Scenario),
         }
     }
     if bad_signature {
@@ -135,9 +130,193 @@ fn list(names: &[&str]) -> String {
         .join(", ")
 }
 
+/// What one kind of operation expects of its method: the one signature check
+/// ([`check_signature`]) reads it for tasks, controller scenarios and jobs alike.
+struct Shape {
+    /// How messages name the operation: `` `get_products` `` or ``job `review` ``.
+    subject: String,
+    /// The argument after `&Ctx`.
+    input: Input,
+    /// What the `AdcpResult` may carry.
+    answers: Answers,
+    /// Why a `Hybrid<..>` answer is refused, when it is.
+    no_handoff: Option<String>,
+}
+
+enum Input {
+    /// A wire type, by its name (and another name it may go by).
+    Named(&'static str, Option<&'static str>),
+    /// Any type, by value: a job's input is stored.
+    Stored,
+}
+
+enum Answers {
+    /// One of these types (the first is the one to suggest).
+    OneOf(Vec<&'static str>),
+    /// Any type (a job's output; the task handing off to it fixes which), described for the
+    /// "must return" message.
+    Any(&'static str),
+}
+
+impl Shape {
+    fn of(op: &Operation) -> Option<Shape> {
+        let name = &op.wire;
+        Some(match op.target {
+            Target::Task(info) => Shape {
+                subject: format!("`{name}`"),
+                input: Input::Named(info.request_type, None),
+                answers: Answers::OneOf(info.answers.to_vec()),
+                no_handoff: (!info.has_async).then(|| {
+                    format!(
+                        "`{name}` cannot hand off: its schema has no async arms (submitted, working, \
+                         input-required); return `{}` directly",
+                        info.response_type
+                    )
+                }),
+            },
+            Target::Scenario => Shape {
+                subject: format!("`{name}`"),
+                input: Input::Named("ScenarioParams", Some("ComplyTestControllerRequestParams")),
+                answers: Answers::OneOf(vec!["ControllerReply"]),
+                no_handoff: Some(format!("controller scenario `{name}` cannot hand off")),
+            },
+            Target::Job => Shape {
+                subject: format!("job `{name}`"),
+                input: Input::Stored,
+                answers: Answers::Any("`AdcpResult<..>` of its task's answer"),
+                no_handoff: Some(format!("job `{name}` cannot hand off again")),
+            },
+            Target::Runtime(_) | Target::Unknown => return None,
+        })
+    }
+}
+
+/// A signature that has the shape its kind expects.
+struct Checked {
+    /// The argument after `&Ctx`.
+    input: Type,
+    /// What the `AdcpResult` carries, inside `Hybrid<..>` when `hybrid`.
+    answer: Type,
+    hybrid: bool,
+}
+
+/// The one signature check: receiver, `async`, arity, context, input and answer, each reported
+/// at its token, against what `shape` expects.
+fn check_signature(sig: &syn::Signature, shape: &Shape, errors: &Errors) -> Option<Checked> {
+    let subject = &shape.subject;
+    let mut ok = true;
+    if sig.asyncness.is_none() {
+        errors.push(
+            sig.fn_token.span,
+            format!("{subject} must be an `async fn`"),
+        );
+        ok = false;
+    }
+    match sig.inputs.first() {
+        Some(FnArg::Receiver(r)) if matches!(r.kind, syn::ReceiverKind::Reference(_, _, None)) => {}
+        Some(FnArg::Receiver(r)) => {
+            errors.push_spanned(
+                r,
+                format!("{subject} must take `&self`: handlers run concurrently"),
+            );
+            ok = false;
+        }
+        _ => {
+            errors.push(sig.ident.span(), format!("{subject} must take `&self`"));
+            ok = false;
+        }
+    }
+    let typed = typed_args(sig);
+    if typed.len() != 2 {
+        let input = match shape.input {
+            Input::Named(name, _) => format!("a `{name}`"),
+            Input::Stored => "its input".to_owned(),
+        };
+        errors.push(
+            sig.paren_token.span.join(),
+            format!(
+                "{subject} takes `&self`, a `&Ctx` and {input}; found {} argument(s) after `self`",
+                typed.len()
+            ),
+        );
+        return None;
+    }
+    let ctx = &*typed[0].ty;
+    if !(matches!(ctx, Type::Reference(_)) && last_name(ctx) == "Ctx") {
+        errors.push_spanned(
+            ctx,
+            format!("the first argument of {subject} must be `&Ctx`"),
+        );
+        ok = false;
+    }
+    let input = &*typed[1].ty;
+    match shape.input {
+        Input::Named(expected, also) => {
+            let found = last_name(input);
+            if found != expected && Some(found.as_str()) != also {
+                errors.push_spanned(
+                    input,
+                    format!("{subject} takes `{expected}`, not `{found}`"),
+                );
+                ok = false;
+            }
+        }
+        Input::Stored => {
+            if matches!(input, Type::Reference(_)) {
+                errors.push_spanned(
+                    input,
+                    format!("{subject} takes its input by value: it is stored"),
+                );
+                ok = false;
+            }
+        }
+    }
+    let Some(answer) = ok_type(&sig.output) else {
+        let span = match &sig.output {
+            ReturnType::Default => sig.paren_token.span.close(),
+            ReturnType::Type(_, ty) => ty.span(),
+        };
+        let expected = match &shape.answers {
+            Answers::OneOf(answers) => format!("`AdcpResult<{}>`", answers[0]),
+            Answers::Any(hint) => (*hint).to_owned(),
+        };
+        errors.push(span, format!("{subject} must return {expected}"));
+        return None;
+    };
+    let (hybrid, inner) = match hybrid_inner(answer) {
+        Some((span, inner)) => (Some(span), inner),
+        None => (None, answer),
+    };
+    if let Answers::OneOf(answers) = &shape.answers {
+        let inner_name = last_name(inner);
+        if !answers.contains(&inner_name.as_str()) {
+            let expected = if answers.len() == 1 {
+                format!("`{}`", answers[0])
+            } else {
+                format!("one of {}", list(answers))
+            };
+            errors.push_spanned(
+                inner,
+                format!("{subject} answers with {expected}, not `{inner_name}`"),
+            );
+            ok = false;
+        }
+    }
+    if let (Some(span), Some(why)) = (hybrid, &shape.no_handoff) {
+        errors.push(span, why);
+        ok = false;
+    }
+    ok.then(|| Checked {
+        input: input.clone(),
+        answer: inner.clone(),
+        hybrid: hybrid.is_some(),
+    })
+}
+
+/// An operation whose name says what it implements: its signature checked, its kind decided.
 fn check_operation(op: &Operation, errors: &Errors) -> Option<ValidOp> {
     let name = &op.wire;
-    let (req_name, answers): (&str, Vec<&str>) = match op.target {
+    let shape = match op.target {
         Target::Unknown => {
             let candidates = catalog::TASKS
                 .iter()
@@ -161,121 +340,29 @@ fn check_operation(op: &Operation, errors: &Errors) -> Option<ValidOp> {
             );
             return None;
         }
-        Target::Task(t) => (t.request_type, t.answers.to_vec()),
-        Target::Scenario => ("ScenarioParams", vec!["ControllerReply"]),
-        Target::Job => return None,
+        _ => Shape::of(op)?,
     };
-    let sig = &op.sig;
-    let mut ok = true;
-    if sig.asyncness.is_none() {
-        errors.push(sig.fn_token.span, format!("`{name}` must be an `async fn`"));
-        ok = false;
-    }
-    match sig.inputs.first() {
-        Some(FnArg::Receiver(r)) if matches!(r.kind, syn::ReceiverKind::Reference(_, _, None)) => {}
-        Some(FnArg::Receiver(r)) => {
-            errors.push_spanned(
-                r,
-                format!("`{name}` must take `&self`: handlers run concurrently"),
-            );
-            ok = false;
-        }
-        _ => {
-            errors.push(sig.ident.span(), format!("`{name}` must take `&self`"));
-            ok = false;
-        }
-    }
-    let typed = typed_args(sig);
-    if typed.len() != 2 {
-        errors.push(
-            sig.paren_token.span.join(),
-            format!("`{name}` takes `&self`, a `&Ctx` and a `{req_name}`; found {} argument(s) after `self`", typed.len()),
-        );
-        return None;
-    }
-    ok &= check_ctx(&typed[0].ty, &format!("`{name}`"), errors);
-    let req_ty = &*typed[1].ty;
-    let found = last_name(req_ty);
-    let req_ok = found == req_name
-        || (req_name == "ScenarioParams" && found == "ComplyTestControllerRequestParams");
-    if !req_ok {
-        errors.push_spanned(
-            req_ty,
-            format!("`{name}` takes `{req_name}`, not `{found}`"),
-        );
-        ok = false;
-    }
-    let Some(answer) = ok_type(&sig.output) else {
-        let span = match &sig.output {
-            ReturnType::Default => sig.paren_token.span.close(),
-            ReturnType::Type(_, ty) => ty.span(),
-        };
-        errors.push(
-            span,
-            format!("`{name}` must return `AdcpResult<{}>`", answers[0]),
-        );
-        return None;
-    };
-    let (hybrid, inner) = match hybrid_inner(answer) {
-        Some((span, inner)) => (Some(span), inner),
-        None => (None, answer),
-    };
-    let inner_name = last_name(inner);
-    if !answers.contains(&inner_name.as_str()) {
-        let expected = if answers.len() == 1 {
-            format!("`{}`", answers[0])
-        } else {
-            format!("one of {}", list(&answers))
-        };
-        errors.push_spanned(
-            inner,
-            format!("`{name}` answers with {expected}, not `{inner_name}`"),
-        );
-        ok = false;
-    }
+    let checked = check_signature(&op.sig, &shape, errors)?;
     let kind = match op.target {
-        Target::Task(info) => {
-            if let Some(span) = hybrid
-                && !info.has_async
-            {
-                errors.push(
-                    span,
-                    format!(
-                        "`{name}` cannot hand off: its schema has no async arms (submitted, working, \
-                         input-required); return `{}` directly",
-                        info.response_type
-                    ),
-                );
-                ok = false;
-            }
-            OpKind::Task {
-                info,
-                hybrid: hybrid.is_some(),
-            }
-        }
-        _ => {
-            if let Some(span) = hybrid {
-                errors.push(
-                    span,
-                    format!("controller scenario `{name}` cannot hand off"),
-                );
-                ok = false;
-            }
-            OpKind::Scenario
-        }
+        Target::Task(info) => OpKind::Task {
+            info,
+            hybrid: checked.hybrid,
+        },
+        Target::Scenario => OpKind::Scenario,
+        _ => OpKind::Job {
+            output: Box::new(checked.answer),
+        },
     };
-    ok.then(|| ValidOp {
+    Some(ValidOp {
         method: op.method.clone(),
         wire: op.wire.clone(),
         kind,
-        req_ty: req_ty.clone(),
+        req_ty: checked.input,
         vis: op.vis.clone(),
         cfgs: op.cfgs.clone(),
     })
 }
 
-/// `#[adcp(job)] async fn <job>(&self, ctx: &Ctx, input: I) -> AdcpResult<O>`: any `I` that
-/// serde can store, any `O` (the task handing off to it fixes which).
 /// The typed arguments of a method, after `self`.
 fn typed_args(sig: &syn::Signature) -> Vec<&syn::PatType> {
     sig.inputs
@@ -285,81 +372,6 @@ fn typed_args(sig: &syn::Signature) -> Vec<&syn::PatType> {
             FnArg::Receiver(_) => None,
         })
         .collect()
-}
-
-/// Whether `ty` is `&Ctx`; reports it otherwise, as the first argument of `subject`.
-fn check_ctx(ty: &Type, subject: &str, errors: &Errors) -> bool {
-    let ok = matches!(ty, Type::Reference(_)) && last_name(ty) == "Ctx";
-    if !ok {
-        errors.push_spanned(
-            ty,
-            format!("the first argument of {subject} must be `&Ctx`"),
-        );
-    }
-    ok
-}
-
-fn check_job(op: &Operation, errors: &Errors) -> Option<ValidOp> {
-    let name = &op.wire;
-    let sig = &op.sig;
-    let mut ok = true;
-    if sig.asyncness.is_none() {
-        errors.push(
-            sig.fn_token.span,
-            format!("job `{name}` must be an `async fn`"),
-        );
-        ok = false;
-    }
-    if !matches!(sig.inputs.first(), Some(FnArg::Receiver(r)) if matches!(r.kind, syn::ReceiverKind::Reference(_, _, None)))
-    {
-        errors.push(sig.ident.span(), format!("job `{name}` must take `&self`"));
-        ok = false;
-    }
-    let typed = typed_args(sig);
-    if typed.len() != 2 {
-        errors.push(
-            sig.paren_token.span.join(),
-            format!(
-                "job `{name}` takes `&self`, a `&Ctx` and its input; found {} argument(s) after `self`",
-                typed.len()
-            ),
-        );
-        return None;
-    }
-    ok &= check_ctx(&typed[0].ty, &format!("job `{name}`"), errors);
-    let input = &*typed[1].ty;
-    if matches!(input, Type::Reference(_)) {
-        errors.push_spanned(
-            input,
-            format!("job `{name}` takes its input by value: it is stored"),
-        );
-        ok = false;
-    }
-    let Some(output) = ok_type(&sig.output) else {
-        let span = match &sig.output {
-            ReturnType::Default => sig.paren_token.span.close(),
-            ReturnType::Type(_, ty) => ty.span(),
-        };
-        errors.push(
-            span,
-            format!("job `{name}` must return `AdcpResult<..>` of its task's answer"),
-        );
-        return None;
-    };
-    if let Some((span, _)) = hybrid_inner(output) {
-        errors.push(span, format!("job `{name}` cannot hand off again"));
-        ok = false;
-    }
-    ok.then(|| ValidOp {
-        method: op.method.clone(),
-        wire: op.wire.clone(),
-        kind: OpKind::Job {
-            output: Box::new(output.clone()),
-        },
-        req_ty: input.clone(),
-        vis: op.vis.clone(),
-        cfgs: op.cfgs.clone(),
-    })
 }
 
 fn check_duplicates(ops: &[Operation], errors: &Errors) {
