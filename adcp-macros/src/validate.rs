@@ -1,11 +1,16 @@
 //! Every cross-item rule, one `check_*` per invariant. Nothing stops at the first problem: all
 //! are reported, each at the token it concerns.
+//!
+//! The result, [`ValidPlatform`], is all the expansion reads: every type, name and span it
+//! emits is captured here, from the model and the attribute's arguments.
 
 use std::collections::HashMap;
 
+use heck::{ToShoutySnakeCase, ToUpperCamelCase};
 use proc_macro2::Span;
+use quote::format_ident;
 use syn::spanned::Spanned;
-use syn::{FnArg, GenericArgument, PathArguments, ReturnType, Type};
+use syn::{FnArg, GenericArgument, Ident, PathArguments, ReturnType, Type};
 
 use crate::attr::PlatformArgs;
 use crate::catalog::{self, TaskInfo, did_you_mean, with_suggestion};
@@ -18,27 +23,50 @@ pub(crate) enum OpKind {
         hybrid: bool,
     },
     Scenario,
-    /// A durable job with its output type (`req_ty` is its input).
+    /// A durable job with its output type (`req_ty` is its input) and the associated constant
+    /// that names it (`Self::REVIEW_MEDIA_BUY`).
     Job {
         output: Box<Type>,
+        constant: Ident,
     },
 }
 
 pub(crate) struct ValidOp {
-    pub(crate) method: syn::Ident,
+    pub(crate) method: Ident,
     pub(crate) wire: String,
     pub(crate) kind: OpKind,
+    /// The argument after `&Ctx`, as the adopter wrote it (its span is where a type mismatch is
+    /// reported).
     pub(crate) req_ty: Type,
     pub(crate) vis: syn::Visibility,
     pub(crate) cfgs: Vec<syn::Attribute>,
 }
 
+/// The recipe union: its name, visibility and one variant per declared recipe.
+pub(crate) struct ValidRecipes {
+    pub(crate) union: Ident,
+    pub(crate) vis: syn::Visibility,
+    pub(crate) recipes: Vec<ValidRecipe>,
+}
+
+pub(crate) struct ValidRecipe {
+    /// The `recipe_kind` on the wire (`gam`).
+    pub(crate) kind: String,
+    /// Its variant in the union (`Gam`).
+    pub(crate) variant: Ident,
+    pub(crate) ty: syn::Path,
+}
+
 pub(crate) struct ValidPlatform {
+    /// The path generated code names the runtime by (`crate = ..`, default `::adcp_runtime`).
+    pub(crate) krate: syn::Path,
     pub(crate) self_ty: Type,
     pub(crate) name: String,
     pub(crate) ops: Vec<ValidOp>,
     pub(crate) specialisms: Vec<String>,
-    pub(crate) accounts: syn::Ident,
+    pub(crate) accounts: Ident,
+    /// `None` when no recipes are declared (or their declaration is wrong).
+    pub(crate) recipes: Option<ValidRecipes>,
 }
 
 pub(crate) fn check(p: Platform, args: &PlatformArgs, errors: &Errors) -> Option<ValidPlatform> {
@@ -62,13 +90,15 @@ pub(crate) fn check(p: Platform, args: &PlatformArgs, errors: &Errors) -> Option
     check_duplicates(&p.ops, errors);
     let specialisms = check_specialisms(args, &p.ops, errors);
     let accounts = check_accounts(args, errors);
-    check_recipes(args, errors);
+    let recipes = check_recipes(args, &p.name, errors);
     Some(ValidPlatform {
+        krate: args.krate.clone(),
         self_ty: p.self_ty,
         name: p.name,
         ops,
         specialisms,
         accounts,
+        recipes,
     })
 }
 
@@ -351,6 +381,7 @@ fn check_operation(op: &Operation, errors: &Errors) -> Option<ValidOp> {
         Target::Scenario => OpKind::Scenario,
         _ => OpKind::Job {
             output: Box::new(checked.answer),
+            constant: format_ident!("{}", op.method.to_string().to_shouty_snake_case()),
         },
     };
     Some(ValidOp {
@@ -454,18 +485,18 @@ fn check_specialisms(args: &PlatformArgs, ops: &[Operation], errors: &Errors) ->
     out
 }
 
-fn check_accounts(args: &PlatformArgs, errors: &Errors) -> syn::Ident {
+fn check_accounts(args: &PlatformArgs, errors: &Errors) -> Ident {
     const MODES: &[(&str, &str)] = &[
         ("explicit", "Explicit"),
         ("from_auth", "FromAuth"),
         ("singleton", "Singleton"),
     ];
     let Some(mode) = &args.accounts else {
-        return syn::Ident::new("Explicit", Span::call_site());
+        return Ident::new("Explicit", Span::call_site());
     };
     let given = mode.to_string();
     match MODES.iter().find(|(m, _)| *m == given) {
-        Some((_, variant)) => syn::Ident::new(variant, mode.span()),
+        Some((_, variant)) => Ident::new(variant, mode.span()),
         None => {
             let message = format!(
                 "unknown account resolution mode `{given}`; expected `explicit`, `from_auth` or `singleton`"
@@ -474,26 +505,50 @@ fn check_accounts(args: &PlatformArgs, errors: &Errors) -> syn::Ident {
                 mode.span(),
                 with_suggestion(message, did_you_mean(&given, MODES.iter().map(|(m, _)| *m))),
             );
-            syn::Ident::new("Explicit", Span::call_site())
+            Ident::new("Explicit", Span::call_site())
         }
     }
 }
 
-fn check_recipes(args: &PlatformArgs, errors: &Errors) {
+fn check_recipes(args: &PlatformArgs, platform: &str, errors: &Errors) -> Option<ValidRecipes> {
+    let mut ok = true;
     let mut seen: Vec<String> = Vec::new();
     for (kind, _) in &args.recipes {
         let k = kind.to_string();
         if seen.contains(&k) {
             errors.push(kind.span(), format!("recipe kind `{k}` is declared twice"));
+            ok = false;
         }
         seen.push(k);
     }
-    if args.recipes.is_empty()
-        && let Some((_, name)) = &args.recipe_union
-    {
-        errors.push(
-            name.span(),
-            "`recipe_union` names a union but no `recipes(..)` are declared",
-        );
+    if args.recipes.is_empty() {
+        if let Some((_, name)) = &args.recipe_union {
+            errors.push(
+                name.span(),
+                "`recipe_union` names a union but no `recipes(..)` are declared",
+            );
+        }
+        return None;
     }
+    let (vis, union) = match &args.recipe_union {
+        Some((vis, name)) => (vis.clone(), name.clone()),
+        None => (
+            syn::parse_quote!(pub(crate)),
+            format_ident!("{platform}Recipe"),
+        ),
+    };
+    let recipes = args
+        .recipes
+        .iter()
+        .map(|(kind, ty)| ValidRecipe {
+            kind: kind.to_string(),
+            variant: format_ident!("{}", kind.to_string().to_upper_camel_case()),
+            ty: ty.clone(),
+        })
+        .collect();
+    ok.then_some(ValidRecipes {
+        union,
+        vis,
+        recipes,
+    })
 }

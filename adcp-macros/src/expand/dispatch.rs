@@ -1,16 +1,15 @@
 //! The dispatch table: one shim per operation (decode, call, encode, all through runtime
 //! functions) and the static descriptor that the runtime serves from.
 
-use heck::{ToShoutySnakeCase, ToUpperCamelCase};
+use heck::ToUpperCamelCase;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use crate::attr::PlatformArgs;
 use crate::validate::{OpKind, ValidPlatform};
 
-pub(super) fn emit(p: &ValidPlatform, args: &PlatformArgs) -> TokenStream {
-    let krate = &args.krate;
+pub(super) fn emit(p: &ValidPlatform) -> TokenStream {
+    let krate = &p.krate;
     let self_ty = &p.self_ty;
     let private = quote!(#krate::__private);
     let mut shims = Vec::new();
@@ -69,7 +68,7 @@ pub(super) fn emit(p: &ValidPlatform, args: &PlatformArgs) -> TokenStream {
                     #private::ScenarioHandler { scenario: #wire, call: #shim }
                 });
             }
-            OpKind::Job { output } => {
+            OpKind::Job { output, constant } => {
                 let input = &op.req_ty;
                 shims.push(quote! {
                     #(#cfgs)*
@@ -88,16 +87,15 @@ pub(super) fn emit(p: &ValidPlatform, args: &PlatformArgs) -> TokenStream {
                     #(#cfgs)*
                     #private::JobHandler { name: #wire, call: #shim }
                 });
-                let name = format_ident!("{}", op.method.to_string().to_shouty_snake_case());
                 let vis = &op.vis;
                 let doc = format!(
-                    "The durable job [`Self::{method}`]: hand off to it with `TaskHandoff::job(Self::{name}, input)`."
+                    "The durable job [`Self::{method}`]: hand off to it with `TaskHandoff::job(Self::{constant}, input)`."
                 );
                 job_consts.push(quote! {
                     #(#cfgs)*
                     #[doc = #doc]
                     #[allow(dead_code)]
-                    #vis const #name: #krate::Job<#input, #output> = #krate::Job::__new(#wire);
+                    #vis const #constant: #krate::Job<#input, #output> = #krate::Job::__new(#wire);
                 });
             }
         }
@@ -113,9 +111,14 @@ pub(super) fn emit(p: &ValidPlatform, args: &PlatformArgs) -> TokenStream {
     let name = &p.name;
     let specialisms = &p.specialisms;
     let accounts = &p.accounts;
-    let kinds: Vec<String> = args.recipes.iter().map(|(k, _)| k.to_string()).collect();
-    let decode_recipe = (!args.recipes.is_empty()).then(|| {
-        let union = super::union::name(p, args);
+    let kinds: Vec<&str> = p
+        .recipes
+        .iter()
+        .flat_map(|r| &r.recipes)
+        .map(|r| r.kind.as_str())
+        .collect();
+    let decode_recipe = p.recipes.as_ref().map(|r| {
+        let union = &r.union;
         quote! {
             fn decode_recipe(config: &#private::Value) -> ::core::option::Option<::core::result::Result<(), ::std::string::String>> {
                 ::core::option::Option::Some(#private::decode_recipe::<#union>(config))

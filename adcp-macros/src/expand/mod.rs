@@ -33,8 +33,8 @@ pub(crate) fn decisioning_platform(attr: TokenStream, item: TokenStream) -> Toke
     let valid = model.and_then(|m| validate::check(m, &args, &errors));
     let generated = match valid {
         Some(v) if errors.is_empty() => {
-            let dispatch = dispatch::emit(&v, &args);
-            let union = union::emit(&v, &args);
+            let dispatch = dispatch::emit(&v);
+            let union = union::emit(&v);
             quote! { #dispatch #union }
         }
         _ => errors.into_compile_errors(),
