@@ -11,20 +11,24 @@ use quote::quote;
 use crate::attr::PlatformArgs;
 use crate::errors::Errors;
 use crate::model::Platform;
+use crate::parse::{ImplBlock, ParseError};
 use crate::validate;
 
 pub(crate) fn decisioning_platform(attr: TokenStream, item: TokenStream) -> TokenStream {
     let errors = Errors::default();
-    let mut item = match syn::parse2::<syn::ItemImpl>(item.clone()) {
-        Ok(item) => item,
+    let mut item = match ImplBlock::parse(item.clone()) {
+        Ok(block) => block,
         Err(e) => {
-            let e = syn::Error::new(
-                e.span(),
-                "`#[decisioning_platform]` goes on an `impl` block",
-            )
-            .to_compile_error();
+            let e = match e {
+                ParseError::NotAnImpl(e) => syn::Error::new(
+                    e.span(),
+                    "`#[decisioning_platform]` goes on an `impl` block",
+                ),
+                // A malformed signature or item (never a body: bodies are not parsed).
+                ParseError::Item(e) => e,
+            };
             let mut out = item;
-            out.extend(e);
+            out.extend(e.to_compile_error());
             return out;
         }
     };

@@ -81,6 +81,28 @@ fn errors_keep_the_adopters_code() {
     insta::assert_snapshot!(out);
 }
 
+#[test]
+fn bodies_are_re_emitted_unparsed() {
+    let item = quote! {
+        impl Seller {
+            #![allow(dead_code)]
+            const LIMIT: u32 = 10;
+
+            async fn get_products(&self, ctx: &Ctx, req: GetProductsRequest) -> AdcpResult<GetProductsResponse> {
+                let products = Vec::new() + ;
+            }
+        }
+    };
+    let out = super::decisioning_platform(TokenStream::new(), item).to_string();
+    assert!(
+        !out.contains("compile_error"),
+        "a body is rustc's to check:\n{out}"
+    );
+    assert!(out.contains("let products = Vec :: new () + ;"), "{out}");
+    assert!(out.contains("# ! [allow (dead_code)]"), "{out}");
+    assert!(out.contains("impl :: adcp_runtime :: DecisioningPlatform for Seller"));
+}
+
 /// Names an adopter's code may shadow (`type Result<T> = ..;`, `use my::Box;`) must never appear
 /// unqualified in generated code.
 const SHADOWABLE: &[&str] = &[
