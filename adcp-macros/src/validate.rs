@@ -69,7 +69,10 @@ pub(crate) struct ValidPlatform {
     pub(crate) recipes: Option<ValidRecipes>,
 }
 
-pub(crate) fn check(p: Platform, args: &PlatformArgs, errors: &Errors) -> Option<ValidPlatform> {
+/// Checks everything, reporting each problem to `errors`. The result holds what did validate
+/// (only the operations whose signatures are right; no recipes if their declaration is wrong),
+/// which is the whole platform when `errors` stays empty.
+pub(crate) fn check(p: Platform, args: &PlatformArgs, errors: &Errors) -> ValidPlatform {
     let mut ops = Vec::new();
     let mut bad_signature = false;
     for op in &p.ops {
@@ -91,7 +94,7 @@ pub(crate) fn check(p: Platform, args: &PlatformArgs, errors: &Errors) -> Option
     let specialisms = check_specialisms(args, &p.ops, errors);
     let accounts = check_accounts(args, errors);
     let recipes = check_recipes(args, &p.name, errors);
-    Some(ValidPlatform {
+    ValidPlatform {
         krate: args.krate.clone(),
         self_ty: p.self_ty,
         name: p.name,
@@ -99,7 +102,7 @@ pub(crate) fn check(p: Platform, args: &PlatformArgs, errors: &Errors) -> Option
         specialisms,
         accounts,
         recipes,
-    })
+    }
 }
 
 /// The last path segment of a type, and the type behind a reference.

@@ -75,10 +75,37 @@ fn errors_keep_the_adopters_code() {
         "the impl block is re-emitted:\n{out}"
     );
     assert!(
-        !out.contains("impl ::adcp_runtime::DecisioningPlatform"),
-        "no dispatch table for an invalid platform"
+        out.contains("impl ::adcp_runtime::DecisioningPlatform for Seller")
+            && out.contains("handlers: &[]"),
+        "an invalid platform gets a stub with empty tables:\n{out}"
     );
+    assert!(out.contains("compile_error!"));
     insta::assert_snapshot!(out);
+}
+
+#[test]
+fn an_invalid_platform_keeps_its_valid_jobs() {
+    let item = quote! {
+        impl Seller {
+            async fn get_products(&self, ctx: &Ctx, req: GetMediaBuysRequest) -> AdcpResult<GetProductsResponse> {
+                todo!()
+            }
+
+            #[adcp(job)]
+            async fn review_buy(&self, ctx: &Ctx, key: String) -> AdcpResult<CreateMediaBuySuccess> {
+                todo!()
+            }
+
+            #[adcp(job)]
+            async fn borrowed(&self, ctx: &Ctx, key: &str) -> AdcpResult<CreateMediaBuySuccess> {
+                todo!()
+            }
+        }
+    };
+    let out = expand(TokenStream::new(), item);
+    assert!(out.contains("const REVIEW_BUY"), "{out}");
+    assert!(!out.contains("const BORROWED"), "{out}");
+    assert!(!out.contains("__adcp_get_products"), "{out}");
 }
 
 #[test]
