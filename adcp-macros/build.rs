@@ -1,6 +1,7 @@
 //! Writes the tables the macro checks adopters' impl blocks against, from `schemas/3.0`: every
 //! task (request type, the types it may answer with, async arms), every specialism (entry-point
-//! and exercised tasks), and the controller scenarios.
+//! and exercised tasks), the controller scenarios, and what the runtime serves itself (from
+//! adcp-codegen's catalogue, the list the runtime reads too).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -50,6 +51,20 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         )?;
     }
     writeln!(s, "];")?;
+    writeln!(s, "pub(crate) static RUNTIME_TASKS: &[RuntimeTask] = &[")?;
+    for t in &out.catalog.runtime_tasks {
+        writeln!(
+            s,
+            "    RuntimeTask {{ name: {:?}, why: {:?}, overridable: {} }},",
+            t.name, t.why, t.overridable
+        )?;
+    }
+    writeln!(s, "];")?;
+    writeln!(
+        s,
+        "pub(crate) static RUNTIME_SCENARIOS: &[&str] = &{:?};",
+        out.catalog.runtime_scenarios
+    )?;
     // Controller scenarios: the `scenario` enum of the controller request schema.
     let controller = dir.join("compliance/comply-test-controller-request.json");
     println!("cargo:rerun-if-changed={}", controller.display());

@@ -1,6 +1,7 @@
 //! The task catalogue: every AdCP task the schema tree defines, with its request and response
 //! types, whether it mutates state, its async arms, its protocol, and a self-contained JSON
-//! Schema for its request (served as the MCP `inputSchema`).
+//! Schema for its request (served as the MCP `inputSchema`), and what the runtime serves itself
+//! (`RUNTIME_TASKS`, `RUNTIME_SCENARIOS`): the one list both the macro and the runtime read.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -74,11 +75,73 @@ pub struct ErrorCode {
     pub description: String,
 }
 
+/// A task the runtime serves itself, so a platform does not implement it (or, when
+/// `overridable`, need not).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RuntimeTask {
+    /// Wire name.
+    pub name: &'static str,
+    /// How the runtime serves it, as a clause (`the runtime derives it from the platform`).
+    pub why: &'static str,
+    /// Whether a platform may implement it anyway, to decide more than the runtime does.
+    pub overridable: bool,
+}
+
+/// Tasks the runtime serves itself. This is the one list: the macro rejects (or, for the
+/// `overridable` ones, excuses from specialism requirements) the tasks named here, and the
+/// runtime serves them, from the generated `catalog::RUNTIME_TASKS`.
+pub const RUNTIME_TASKS: &[RuntimeTask] = &[
+    RuntimeTask {
+        name: "comply_test_controller",
+        why: "the runtime routes it; implement its scenarios as methods named after them \
+              (`seed_product`, ...)",
+        overridable: false,
+    },
+    RuntimeTask {
+        name: "get_adcp_capabilities",
+        why: "the runtime derives it from the platform",
+        overridable: false,
+    },
+    RuntimeTask {
+        name: "list_accounts",
+        why: "the runtime serves it from its account store",
+        overridable: true,
+    },
+    RuntimeTask {
+        name: "sync_accounts",
+        why: "the runtime serves it from its account store in `explicit` account mode",
+        overridable: true,
+    },
+    RuntimeTask {
+        name: "tasks_get",
+        why: "the runtime serves it from its task registry",
+        overridable: false,
+    },
+    RuntimeTask {
+        name: "tasks_list",
+        why: "the runtime serves it from its task registry",
+        overridable: false,
+    },
+];
+
+/// Controller scenarios (`comply_test_controller`'s `scenario`) the runtime handles itself; a
+/// platform implements the others as methods named after them.
+pub const RUNTIME_SCENARIOS: &[&str] = &[
+    "list_scenarios",
+    "force_create_media_buy_arm",
+    "force_task_completion",
+    "force_account_status",
+];
+
 /// Everything the catalogue knows.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Catalog {
     /// Tasks, sorted by name.
     pub tasks: Vec<Task>,
+    /// Tasks the runtime serves itself ([`RUNTIME_TASKS`]), sorted by name.
+    pub runtime_tasks: Vec<RuntimeTask>,
+    /// Controller scenarios the runtime handles itself ([`RUNTIME_SCENARIOS`]).
+    pub runtime_scenarios: Vec<&'static str>,
     /// Specialisms, sorted by id.
     pub specialisms: Vec<Specialism>,
     /// Error codes, sorted.
@@ -117,7 +180,11 @@ fn text(v: Option<&Value>) -> String {
 }
 
 pub(crate) fn build(set: &SchemaSet, lowered: &Lowered) -> Catalog {
-    let mut cat = Catalog::default();
+    let mut cat = Catalog {
+        runtime_tasks: RUNTIME_TASKS.to_vec(),
+        runtime_scenarios: RUNTIME_SCENARIOS.to_vec(),
+        ..Catalog::default()
+    };
     let manifest = set.manifest.as_ref();
     let mut entries: Vec<(String, Value)> = manifest
         .and_then(|m| m.get("tools"))

@@ -30,7 +30,9 @@ mod naming;
 
 use std::path::{Path, PathBuf};
 
-pub use catalog::{AsyncArm, Catalog, ErrorCode, Specialism, Task};
+pub use catalog::{
+    AsyncArm, Catalog, ErrorCode, RUNTIME_SCENARIOS, RUNTIME_TASKS, RuntimeTask, Specialism, Task,
+};
 pub use error::{Error, Problem, ProblemKind};
 pub use load::SchemaSet;
 

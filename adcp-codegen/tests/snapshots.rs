@@ -107,3 +107,38 @@ fn output_is_deterministic() {
         "absolute paths leak into the output"
     );
 }
+
+/// The runtime's lists name what the vendored schemas define: a misspelt entry would silently
+/// let a platform implement a task the runtime also serves.
+#[test]
+fn runtime_lists_name_catalogue_entries() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/3.0");
+    let out = Generator::new(Settings::default())
+        .schemas_dir(&dir)
+        .generate()
+        .expect("generates");
+    let cat = &out.catalog;
+    for t in &cat.runtime_tasks {
+        assert!(
+            cat.tasks.iter().any(|task| task.name == t.name),
+            "runtime task `{}` is not in the catalogue",
+            t.name
+        );
+    }
+    let names: Vec<&str> = cat.runtime_tasks.iter().map(|t| t.name).collect();
+    assert!(names.is_sorted(), "RUNTIME_TASKS is sorted by name");
+    let controller: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("compliance/comply-test-controller-request.json"))
+            .expect("controller schema"),
+    )
+    .expect("json");
+    let scenarios = controller["properties"]["scenario"]["enum"]
+        .as_array()
+        .expect("scenario enum");
+    for s in &cat.runtime_scenarios {
+        assert!(
+            scenarios.iter().any(|v| v == s),
+            "runtime scenario `{s}` is not a controller scenario"
+        );
+    }
+}

@@ -26,33 +26,29 @@ pub(crate) struct SpecialismInfo {
     pub(crate) exercised: &'static [&'static str],
 }
 
+/// A task the runtime serves itself (adcp-codegen's `RUNTIME_TASKS`, which the runtime reads
+/// too): a method implementing it is an error, unless it is `overridable`.
+pub(crate) struct RuntimeTask {
+    pub(crate) name: &'static str,
+    /// How the runtime serves it, as a clause.
+    pub(crate) why: &'static str,
+    /// A platform may implement it anyway (`list_accounts`, `sync_accounts`).
+    pub(crate) overridable: bool,
+}
+
 include!(concat!(env!("OUT_DIR"), "/catalog.rs"));
 
-/// Tasks the runtime serves itself, and why.
-pub(crate) const RUNTIME_TASKS: &[(&str, &str)] = &[
-    (
-        "get_adcp_capabilities",
-        "the runtime derives it from the platform",
-    ),
-    ("tasks_get", "the runtime serves it from its task registry"),
-    ("tasks_list", "the runtime serves it from its task registry"),
-    (
-        "comply_test_controller",
-        "the runtime routes it; implement its scenarios as methods named after them (`seed_product`, ...)",
-    ),
-];
+/// The runtime's entry for `name`, when the platform may not implement it.
+pub(crate) fn runtime_only(name: &str) -> Option<&'static RuntimeTask> {
+    RUNTIME_TASKS
+        .iter()
+        .find(|t| t.name == name && !t.overridable)
+}
 
-/// Tasks the runtime serves from its account store when the platform does not implement them
-/// (a platform may, to decide more than the store does).
-pub(crate) const RUNTIME_DEFAULT_TASKS: &[&str] = &["list_accounts", "sync_accounts"];
-
-/// Controller scenarios the runtime handles itself.
-pub(crate) const RUNTIME_SCENARIOS: &[&str] = &[
-    "list_scenarios",
-    "force_create_media_buy_arm",
-    "force_task_completion",
-    "force_account_status",
-];
+/// Whether the runtime serves `name` when the platform does not.
+pub(crate) fn runtime_serves(name: &str) -> bool {
+    RUNTIME_TASKS.iter().any(|t| t.name == name)
+}
 
 pub(crate) fn task(name: &str) -> Option<&'static TaskInfo> {
     TASKS.iter().find(|t| t.name == name)

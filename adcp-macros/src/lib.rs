@@ -6,6 +6,7 @@ mod catalog;
 mod errors;
 mod expand;
 mod model;
+mod parse;
 mod validate;
 
 use proc_macro::TokenStream;

@@ -3,10 +3,11 @@
 
 use proc_macro2::Span;
 use syn::spanned::Spanned;
-use syn::{Attribute, ImplItem, ItemImpl, LitStr, Signature};
+use syn::{Attribute, LitStr, Signature};
 
 use crate::catalog::{self, TaskInfo};
 use crate::errors::Errors;
+use crate::parse::{ImplBlock, Item};
 
 /// What a method's name says it implements.
 #[derive(Clone, Copy)]
@@ -78,8 +79,8 @@ fn take_helper(attrs: &mut Vec<Attribute>, errors: &Errors) -> Option<Helper> {
 }
 
 fn target_of(name: &str) -> Target {
-    if let Some((_, why)) = catalog::RUNTIME_TASKS.iter().find(|(t, _)| *t == name) {
-        return Target::Runtime(why);
+    if let Some(t) = catalog::runtime_only(name) {
+        return Target::Runtime(t.why);
     }
     if catalog::RUNTIME_SCENARIOS.contains(&name) {
         return Target::Runtime("the runtime handles this controller scenario itself");
@@ -101,7 +102,8 @@ fn looks_like_operation(sig: &Signature) -> bool {
 }
 
 impl Platform {
-    pub(crate) fn from_impl(item: &mut ItemImpl, errors: &Errors) -> Option<Platform> {
+    pub(crate) fn from_impl(block: &mut ImplBlock, errors: &Errors) -> Option<Platform> {
+        let item = &block.header;
         if let Some((path, _)) = &item.trait_ {
             errors.push_spanned(
                 path,
@@ -138,8 +140,8 @@ impl Platform {
             .join(item.self_ty.span())
             .unwrap_or_else(|| item.self_ty.span());
         let mut ops = Vec::new();
-        for it in &mut item.items {
-            let ImplItem::Fn(f) = it else { continue };
+        for it in &mut block.items {
+            let Item::Method(f) = it else { continue };
             let helper = take_helper(&mut f.attrs, errors);
             let (wire, wire_span, job) = match helper {
                 Some(Helper::Skip) => continue,

@@ -1,5 +1,6 @@
-//! The catalogue as Rust: static tables (`catalog::TASKS`, `SPECIALISMS`, `ERROR_CODES`), one
-//! marker type per task in `tasks` tying its wire name to its request, response and async-arm
+//! The catalogue as Rust: static tables (`catalog::TASKS`, `SPECIALISMS`, `ERROR_CODES`, and
+//! what the runtime serves itself: `RUNTIME_TASKS`, `RUNTIME_SCENARIOS`), one marker type per
+//! task in `tasks` tying its wire name to its request, response and async-arm
 //! types, and optionally the raw schema files (`SCHEMA_FILES`) for the runtime validator.
 
 use proc_macro2::TokenStream;
@@ -66,6 +67,11 @@ pub(super) fn emit(
         let (code, recovery, description) = (&c.code, &c.recovery, &c.description);
         quote!(#support::ErrorCodeSpec { code: #code, recovery: #recovery, description: #description })
     });
+    let runtime_tasks = cat.runtime_tasks.iter().map(|t| {
+        let (name, why, overridable) = (t.name, t.why, t.overridable);
+        quote!(RuntimeTask { name: #name, why: #why, overridable: #overridable })
+    });
+    let runtime_scenarios = &cat.runtime_scenarios;
     let markers = cat.tasks.iter().enumerate().map(|(i, t)| {
         let marker = format_ident!("{}", pascal(&t.name));
         let name = &t.name;
@@ -165,6 +171,26 @@ pub(super) fn emit(
             pub static SPECIALISMS: &[#support::SpecialismSpec] = &[ #( #specialisms ),* ];
             /// Every standard error code.
             pub static ERROR_CODES: &[#support::ErrorCodeSpec] = &[ #( #codes ),* ];
+
+            /// A task the runtime serves itself, so a platform does not implement it (or, when
+            /// `overridable`, need not).
+            #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+            pub struct RuntimeTask {
+                /// Wire name.
+                pub name: &'static str,
+                /// How the runtime serves it, as a clause (`the runtime derives it from the
+                /// platform`).
+                pub why: &'static str,
+                /// Whether a platform may implement it anyway, to decide more than the runtime
+                /// does (`list_accounts`, `sync_accounts`).
+                pub overridable: bool,
+            }
+            /// Tasks the runtime serves itself, sorted by name: the one list that
+            /// `#[decisioning_platform]` and the runtime both read.
+            pub static RUNTIME_TASKS: &[RuntimeTask] = &[ #( #runtime_tasks ),* ];
+            /// Controller scenarios (`comply_test_controller`'s `scenario`) the runtime handles
+            /// itself; a platform implements the others as methods named after them.
+            pub static RUNTIME_SCENARIOS: &[&str] = &[ #( #runtime_scenarios ),* ];
         }
 
         /// One marker type per task, tying its wire name to its wire types.

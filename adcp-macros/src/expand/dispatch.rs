@@ -1,23 +1,21 @@
 //! The dispatch table: one shim per operation (decode, call, encode, all through runtime
 //! functions) and the static descriptor that the runtime serves from.
 
-use heck::{ToShoutySnakeCase, ToUpperCamelCase};
+use heck::ToUpperCamelCase;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use crate::attr::PlatformArgs;
 use crate::validate::{OpKind, ValidPlatform};
 
-pub(super) fn emit(p: &ValidPlatform, args: &PlatformArgs) -> TokenStream {
-    let krate = &args.krate;
+pub(super) fn emit(p: &ValidPlatform) -> TokenStream {
+    let krate = &p.krate;
     let self_ty = &p.self_ty;
     let private = quote!(#krate::__private);
     let mut shims = Vec::new();
     let mut handlers = Vec::new();
     let mut scenarios = Vec::new();
     let mut jobs = Vec::new();
-    let mut job_consts = Vec::new();
     for op in &p.ops {
         let method = &op.method;
         let wire = &op.wire;
@@ -69,7 +67,7 @@ pub(super) fn emit(p: &ValidPlatform, args: &PlatformArgs) -> TokenStream {
                     #private::ScenarioHandler { scenario: #wire, call: #shim }
                 });
             }
-            OpKind::Job { output } => {
+            OpKind::Job { .. } => {
                 let input = &op.req_ty;
                 shims.push(quote! {
                     #(#cfgs)*
@@ -88,34 +86,21 @@ pub(super) fn emit(p: &ValidPlatform, args: &PlatformArgs) -> TokenStream {
                     #(#cfgs)*
                     #private::JobHandler { name: #wire, call: #shim }
                 });
-                let name = format_ident!("{}", op.method.to_string().to_shouty_snake_case());
-                let vis = &op.vis;
-                let doc = format!(
-                    "The durable job [`Self::{method}`]: hand off to it with `TaskHandoff::job(Self::{name}, input)`."
-                );
-                job_consts.push(quote! {
-                    #(#cfgs)*
-                    #[doc = #doc]
-                    #[allow(dead_code)]
-                    #vis const #name: #krate::Job<#input, #output> = #krate::Job::__new(#wire);
-                });
             }
         }
     }
-    let job_consts = (!job_consts.is_empty()).then(|| {
-        quote! {
-            #[automatically_derived]
-            impl #self_ty {
-                #(#job_consts)*
-            }
-        }
-    });
+    let job_consts = job_consts(p);
     let name = &p.name;
     let specialisms = &p.specialisms;
     let accounts = &p.accounts;
-    let kinds: Vec<String> = args.recipes.iter().map(|(k, _)| k.to_string()).collect();
-    let decode_recipe = (!args.recipes.is_empty()).then(|| {
-        let union = super::union::name(p, args);
+    let kinds: Vec<&str> = p
+        .recipes
+        .iter()
+        .flat_map(|r| &r.recipes)
+        .map(|r| r.kind.as_str())
+        .collect();
+    let decode_recipe = p.recipes.as_ref().map(|r| {
+        let union = &r.union;
         quote! {
             fn decode_recipe(config: &#private::Value) -> ::core::option::Option<::core::result::Result<(), ::std::string::String>> {
                 ::core::option::Option::Some(#private::decode_recipe::<#union>(config))
@@ -139,6 +124,70 @@ pub(super) fn emit(p: &ValidPlatform, args: &PlatformArgs) -> TokenStream {
                 &DESCRIPTOR
             }
             #decode_recipe
+        }
+        #job_consts
+    }
+}
+
+/// The associated constant naming each job (`Self::REVIEW_BUY`), in an `impl` of its own.
+fn job_consts(p: &ValidPlatform) -> Option<TokenStream> {
+    let krate = &p.krate;
+    let consts: Vec<TokenStream> = p
+        .ops
+        .iter()
+        .filter_map(|op| {
+            let OpKind::Job { output, constant } = &op.kind else {
+                return None;
+            };
+            let (method, wire, cfgs, vis, input) =
+                (&op.method, &op.wire, &op.cfgs, &op.vis, &op.req_ty);
+            let doc = format!(
+                "The durable job [`Self::{method}`]: hand off to it with `TaskHandoff::job(Self::{constant}, input)`."
+            );
+            Some(quote! {
+                #(#cfgs)*
+                #[doc = #doc]
+                #[allow(dead_code)]
+                #vis const #constant: #krate::Job<#input, #output> = #krate::Job::__new(#wire);
+            })
+        })
+        .collect();
+    let self_ty = &p.self_ty;
+    (!consts.is_empty()).then(|| {
+        quote! {
+            #[automatically_derived]
+            impl #self_ty {
+                #(#consts)*
+            }
+        }
+    })
+}
+
+/// What stands in for the expansion while the macro reports an error, so that the error is the
+/// only one: a `DecisioningPlatform` impl with empty tables (code passing the platform to
+/// `serve` still type-checks) and the constants of the jobs that did validate (code handing off
+/// to them still resolves). It never runs: the crate does not compile.
+pub(super) fn emit_stub(p: &ValidPlatform) -> TokenStream {
+    let krate = &p.krate;
+    let private = quote!(#krate::__private);
+    let self_ty = &p.self_ty;
+    let name = &p.name;
+    let job_consts = job_consts(p);
+    quote! {
+        #[automatically_derived]
+        impl #krate::DecisioningPlatform for #self_ty {
+            fn descriptor() -> &'static #private::Descriptor<Self> {
+                static DESCRIPTOR: #private::Descriptor<#self_ty> = #private::Descriptor {
+                    name: #name,
+                    specialisms: &[],
+                    accounts: #krate::AccountMode::Explicit,
+                    handlers: &[],
+                    scenarios: &[],
+                    jobs: &[],
+                    recipe_kinds: &[],
+                };
+                &DESCRIPTOR
+            }
         }
         #job_consts
     }

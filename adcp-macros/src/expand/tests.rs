@@ -75,10 +75,59 @@ fn errors_keep_the_adopters_code() {
         "the impl block is re-emitted:\n{out}"
     );
     assert!(
-        !out.contains("impl ::adcp_runtime::DecisioningPlatform"),
-        "no dispatch table for an invalid platform"
+        out.contains("impl ::adcp_runtime::DecisioningPlatform for Seller")
+            && out.contains("handlers: &[]"),
+        "an invalid platform gets a stub with empty tables:\n{out}"
     );
+    assert!(out.contains("compile_error!"));
     insta::assert_snapshot!(out);
+}
+
+#[test]
+fn an_invalid_platform_keeps_its_valid_jobs() {
+    let item = quote! {
+        impl Seller {
+            async fn get_products(&self, ctx: &Ctx, req: GetMediaBuysRequest) -> AdcpResult<GetProductsResponse> {
+                todo!()
+            }
+
+            #[adcp(job)]
+            async fn review_buy(&self, ctx: &Ctx, key: String) -> AdcpResult<CreateMediaBuySuccess> {
+                todo!()
+            }
+
+            #[adcp(job)]
+            async fn borrowed(&self, ctx: &Ctx, key: &str) -> AdcpResult<CreateMediaBuySuccess> {
+                todo!()
+            }
+        }
+    };
+    let out = expand(TokenStream::new(), item);
+    assert!(out.contains("const REVIEW_BUY"), "{out}");
+    assert!(!out.contains("const BORROWED"), "{out}");
+    assert!(!out.contains("__adcp_get_products"), "{out}");
+}
+
+#[test]
+fn bodies_are_re_emitted_unparsed() {
+    let item = quote! {
+        impl Seller {
+            #![allow(dead_code)]
+            const LIMIT: u32 = 10;
+
+            async fn get_products(&self, ctx: &Ctx, req: GetProductsRequest) -> AdcpResult<GetProductsResponse> {
+                let products = Vec::new() + ;
+            }
+        }
+    };
+    let out = super::decisioning_platform(TokenStream::new(), item).to_string();
+    assert!(
+        !out.contains("compile_error"),
+        "a body is rustc's to check:\n{out}"
+    );
+    assert!(out.contains("let products = Vec :: new () + ;"), "{out}");
+    assert!(out.contains("# ! [allow (dead_code)]"), "{out}");
+    assert!(out.contains("impl :: adcp_runtime :: DecisioningPlatform for Seller"));
 }
 
 /// Names an adopter's code may shadow (`type Result<T> = ..;`, `use my::Box;`) must never appear
