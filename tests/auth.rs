@@ -159,7 +159,11 @@ async fn a2a_takes_authorization_only() {
         a.challenge.as_deref(),
         Some("Bearer realm=\"http://seller.test/a2a\"")
     );
-    assert_eq!(a.body["id"], 5, "the refusal answers the request: {}", a.body);
+    assert_eq!(
+        a.body["id"], 5,
+        "the refusal answers the request: {}",
+        a.body
+    );
     let data = &a.body["error"]["data"];
     assert_eq!(data["adcp_error"]["code"], "AUTH_REQUIRED", "{}", a.body);
     assert_eq!(data["context"]["trace"], "auth", "context is echoed");

@@ -11,14 +11,6 @@ use crate::webhooks::Retry;
 /// The AdCP major version this runtime speaks.
 pub const MAJOR_VERSION: i64 = 3;
 
-/// Tasks the runtime serves itself.
-pub(crate) const RUNTIME_TASKS: &[&str] = &[
-    "get_adcp_capabilities",
-    "tasks_get",
-    "tasks_list",
-    "comply_test_controller",
-];
-
 /// Server settings.
 #[derive(Clone, Debug)]
 pub struct Config {

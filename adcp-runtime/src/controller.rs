@@ -185,11 +185,11 @@ pub(crate) async fn handle<P: DecisioningPlatform>(
     match scenario {
         "list_scenarios" => {
             let mut scenarios: Vec<&str> = d.scenarios.iter().map(|s| s.scenario).collect();
-            scenarios.extend([
-                "force_create_media_buy_arm",
-                "force_task_completion",
-                "force_account_status",
-            ]);
+            scenarios.extend(
+                adcp_wire::catalog::RUNTIME_SCENARIOS
+                    .iter()
+                    .filter(|s| **s != "list_scenarios"),
+            );
             Ok(success(json!({"scenarios": scenarios})))
         }
         "force_create_media_buy_arm" => {

@@ -74,10 +74,7 @@ impl<P: DecisioningPlatform> Server<P> {
             }
             return controller::handle(self.platform(), &self.inner.services, &call).await;
         }
-        if !crate::config::RUNTIME_TASKS.contains(&spec.name)
-            && !descriptor.implements(spec.name)
-            && !self.serves_account_task(spec.name)
-        {
+        if !self.serves(descriptor, spec.name) {
             return Err(envelope::unknown_task(spec.name, "tool"));
         }
         validate::validate_request(spec, &call.args)?;

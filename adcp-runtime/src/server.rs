@@ -146,12 +146,23 @@ impl<P: DecisioningPlatform> Server<P> {
         let d = P::descriptor();
         adcp_wire::catalog::TASKS
             .iter()
-            .filter(|t| match t.name {
-                "comply_test_controller" => self.serves_controller(),
-                n if crate::config::RUNTIME_TASKS.contains(&n) => true,
-                n => d.implements(n) || self.serves_account_task(n),
-            })
+            .filter(|t| self.serves(d, t.name))
             .collect()
+    }
+
+    /// Whether this server answers `task`: the platform implements it, or the runtime serves it
+    /// (the generated `RUNTIME_TASKS`; an overridable one only when the platform does not).
+    pub(crate) fn serves(&self, d: &crate::platform::Descriptor<P>, task: &str) -> bool {
+        if task == "comply_test_controller" {
+            return self.serves_controller();
+        }
+        match adcp_wire::catalog::RUNTIME_TASKS
+            .iter()
+            .find(|t| t.name == task)
+        {
+            Some(t) if !t.overridable => true,
+            _ => d.implements(task) || self.serves_account_task(task),
+        }
     }
 
     /// Whether the runtime serves an account task the platform does not implement:
