@@ -1,0 +1,107 @@
+//! Adopter state in SQL: versioned JSON documents per scope and collection.
+
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{SqlStore, backend, json_column};
+use crate::store::{BoxFuture, StateStore, StoreError, Versioned};
+
+impl StateStore for SqlStore {
+    fn get<'a>(
+        &'a self,
+        scope: &'a str,
+        collection: &'a str,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Versioned>, StoreError>> {
+        Box::pin(async move {
+            let sql = "SELECT value, version FROM adcp_state \
+                       WHERE scope = $1 AND collection = $2 AND id = $3";
+            let versioned = |row: &AnyRow| {
+                Ok(Versioned {
+                    value: json_column(row, "value")?,
+                    version: row.try_get("version").map_err(backend)?,
+                })
+            };
+            Ok(self
+                .select(sql, &[scope, collection, id], versioned)
+                .await?
+                .pop())
+        })
+    }
+
+    fn compare_and_set<'a>(
+        &'a self,
+        scope: &'a str,
+        collection: &'a str,
+        id: &'a str,
+        expected: Option<i64>,
+        value: &'a Value,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let r = match expected {
+                None => {
+                    sqlx::query(
+                        "INSERT INTO adcp_state (scope, collection, id, value, version) \
+                     VALUES ($1, $2, $3, $4, 1) ON CONFLICT (scope, collection, id) DO NOTHING",
+                    )
+                    .bind(scope.to_owned())
+                    .bind(collection.to_owned())
+                    .bind(id.to_owned())
+                    .bind(value.to_string())
+                    .execute(&self.pool)
+                    .await
+                }
+                Some(v) => {
+                    sqlx::query(
+                        "UPDATE adcp_state SET value = $1, version = version + 1 \
+                     WHERE scope = $2 AND collection = $3 AND id = $4 AND version = $5",
+                    )
+                    .bind(value.to_string())
+                    .bind(scope.to_owned())
+                    .bind(collection.to_owned())
+                    .bind(id.to_owned())
+                    .bind(v)
+                    .execute(&self.pool)
+                    .await
+                }
+            }
+            .map_err(backend)?;
+            Ok(r.rows_affected() == 1)
+        })
+    }
+
+    fn list<'a>(
+        &'a self,
+        scope: &'a str,
+        collection: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<(String, Value)>, StoreError>> {
+        Box::pin(async move {
+            let sql = "SELECT id, value FROM adcp_state \
+                       WHERE scope = $1 AND collection = $2 ORDER BY id";
+            let entry = |row: &AnyRow| {
+                let id: String = row.try_get("id").map_err(backend)?;
+                Ok((id, json_column(row, "value")?))
+            };
+            self.select(sql, &[scope, collection], entry).await
+        })
+    }
+
+    fn delete<'a>(
+        &'a self,
+        scope: &'a str,
+        collection: &'a str,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            sqlx::query("DELETE FROM adcp_state WHERE scope = $1 AND collection = $2 AND id = $3")
+                .bind(scope.to_owned())
+                .bind(collection.to_owned())
+                .bind(id.to_owned())
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+            Ok(())
+        })
+    }
+}
