@@ -1,11 +1,12 @@
 //! The HTTP surface on axum: MCP at `/mcp`, A2A at `/a2a` with its card at
 //! `/.well-known/agent-card.json`, and `serve()`.
 
+use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
@@ -56,13 +57,54 @@ enum Binding {
 
 /// A request past the preamble: read once, parsed once, its caller authenticated (API key,
 /// OAuth token or RFC 9421 signature) and authorised for its operation.
-struct Inbound {
+struct Inbound<E> {
+    binding: Binding,
     parts: Parts,
     /// The JSON-RPC message (MCP, A2A), or the task's arguments (raw).
     message: Value,
     caller: Caller,
+    /// The AdCP operation it invokes, when it names one.
+    operation: Option<String>,
     /// This agent's base URL as the caller reached it (or as configured).
     base: String,
+    endpoint: PhantomData<E>,
+}
+
+/// The endpoint a handler serves, named by its `Inbound<E>` extractor: which binding the
+/// request arrived on.
+trait Endpoint: Send + Sync + 'static {
+    fn binding(parts: &Parts) -> Binding;
+}
+
+struct McpEndpoint;
+struct A2aEndpoint;
+/// `POST /adcp/<task>`: the task is the path's last segment.
+struct RawEndpoint;
+
+impl Endpoint for McpEndpoint {
+    fn binding(_: &Parts) -> Binding {
+        Binding::Mcp
+    }
+}
+
+impl Endpoint for A2aEndpoint {
+    fn binding(_: &Parts) -> Binding {
+        Binding::A2a
+    }
+}
+
+impl Endpoint for RawEndpoint {
+    fn binding(parts: &Parts) -> Binding {
+        Binding::Raw(parts.uri.path().rsplit('/').next().unwrap_or("").to_owned())
+    }
+}
+
+impl<P: DecisioningPlatform, E: Endpoint> FromRequest<Arc<AppState<P>>> for Inbound<E> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &Arc<AppState<P>>) -> Result<Self, Response> {
+        inbound(&state.server, req).await
+    }
 }
 
 impl Binding {
@@ -143,13 +185,13 @@ impl Binding {
 /// caller (a principal an adopter's middleware put in the request's extensions, else the
 /// configured credentials; `x-adcp-auth` too on MCP), RFC 9421 verification, and the
 /// authorisation of the operation. A refusal is the answer, in the binding's shape.
-async fn inbound<P: DecisioningPlatform>(
+async fn inbound<P: DecisioningPlatform, E: Endpoint>(
     server: &Server<P>,
     req: Request,
-    binding: &Binding,
-) -> Result<Inbound, Response> {
+) -> Result<Inbound<E>, Response> {
     let preset = req.extensions().get::<crate::store::Principal>().cloned();
     let (parts, body) = req.into_parts();
+    let binding = E::binding(&parts);
     let Ok(bytes) = axum::body::to_bytes(body, BODY_LIMIT).await else {
         let e = AdcpError::invalid_request(
             "body",
@@ -169,7 +211,7 @@ async fn inbound<P: DecisioningPlatform>(
         );
         return Err(binding.refuse(StatusCode::UNSUPPORTED_MEDIA_TYPE, &e, &Value::Null));
     }
-    let message: Value = match (binding, bytes.is_empty()) {
+    let message: Value = match (&binding, bytes.is_empty()) {
         (Binding::Raw(_), true) => json!({}),
         _ => match serde_json::from_slice(&bytes) {
             Ok(v) => v,
@@ -212,10 +254,13 @@ async fn inbound<P: DecisioningPlatform>(
         return Err(auth::unauthorized(a, &resource, &caller, &id, context));
     }
     Ok(Inbound {
+        binding,
         parts,
         message,
         caller,
+        operation,
         base,
+        endpoint: PhantomData,
     })
 }
 
@@ -299,12 +344,8 @@ async fn signed<P: DecisioningPlatform>(
 
 async fn mcp_post<P: DecisioningPlatform>(
     State(s): State<Arc<AppState<P>>>,
-    req: Request,
+    i: Inbound<McpEndpoint>,
 ) -> Response {
-    let i = match inbound(&s.server, req, &Binding::Mcp).await {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
     // The agent's URL is its MCP endpoint: what format ids and the like name.
     let url = format!("{}/mcp", i.base);
     mcp::handle(
@@ -320,12 +361,8 @@ async fn mcp_post<P: DecisioningPlatform>(
 
 async fn a2a_post<P: DecisioningPlatform>(
     State(s): State<Arc<AppState<P>>>,
-    req: Request,
+    i: Inbound<A2aEndpoint>,
 ) -> Response {
-    let i = match inbound(&s.server, req, &Binding::A2a).await {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
     let url = format!("{}/mcp", i.base);
     let principal = i.caller.principal().cloned();
     Json(a2a::handle(&s.server, &s.a2a, url, principal, i.message).await).into_response()
@@ -336,18 +373,15 @@ async fn a2a_post<P: DecisioningPlatform>(
 /// HTTP 200 with the task's response or its AdCP error envelope, as MCP tool results are.
 async fn raw_post<P: DecisioningPlatform>(
     State(s): State<Arc<AppState<P>>>,
-    req: Request,
+    i: Inbound<RawEndpoint>,
 ) -> Response {
-    let tool = req.uri().path().rsplit('/').next().unwrap_or("").to_owned();
-    let binding = Binding::Raw(tool.clone());
-    let i = match inbound(&s.server, req, &binding).await {
-        Ok(i) => i,
-        Err(r) => return r,
+    let Some(tool) = i.operation.clone() else {
+        return not_found().await;
     };
     if !i.message.is_object() {
         let e =
             AdcpError::invalid_request("body", "the body is the task's arguments: a JSON object");
-        return binding.refuse(StatusCode::BAD_REQUEST, &e, &Value::Null);
+        return i.binding.refuse(StatusCode::BAD_REQUEST, &e, &Value::Null);
     }
     let reply = s
         .server
