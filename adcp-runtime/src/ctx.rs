@@ -24,6 +24,8 @@ pub(crate) struct Services {
     pub(crate) state: Arc<dyn StateStore>,
     pub(crate) accounts: Resolver,
     pub(crate) supported_billing: Arc<[BillingParty]>,
+    /// The tenant whose stores these are (empty on a single-tenant server).
+    pub(crate) tenant: Arc<str>,
 }
 
 impl Services {
@@ -40,6 +42,7 @@ impl Services {
                 singleton_base: "default".into(),
             },
             supported_billing: Arc::from(Vec::new()),
+            tenant: "".into(),
         }
     }
 }
@@ -243,6 +246,12 @@ impl Ctx {
     /// the handler runs.
     pub fn account(&self) -> &Account {
         &self.0.account
+    }
+
+    /// The tenant the request was routed to (empty on a single-tenant server). Every store
+    /// the context reaches is already that tenant's alone.
+    pub fn tenant(&self) -> &str {
+        &self.0.services.tenant
     }
 
     /// The data scope of the account: every store partitions by it.

@@ -26,6 +26,29 @@ pub struct Event {
     /// The replica that published it.
     #[serde(default)]
     pub origin: String,
+    /// The tenant whose bus published it (empty on a single-tenant server).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub tenant: String,
+}
+
+impl Event {
+    /// A change of `resource` `id` in account scope `scope` to `status`, with no data.
+    pub fn new(
+        resource: impl Into<String>,
+        id: impl Into<String>,
+        scope: impl Into<String>,
+        status: impl Into<String>,
+    ) -> Self {
+        Event {
+            resource: resource.into(),
+            id: id.into(),
+            scope: scope.into(),
+            status: status.into(),
+            data: Value::Null,
+            origin: String::new(),
+            tenant: String::new(),
+        }
+    }
 }
 
 /// Where published events go beyond this process.
@@ -40,6 +63,7 @@ pub struct Bus {
     local: broadcast::Sender<Event>,
     relay: Option<Arc<dyn Relay>>,
     origin: Arc<str>,
+    tenant: Arc<str>,
 }
 
 impl std::fmt::Debug for Bus {
@@ -59,11 +83,18 @@ impl Default for Bus {
 
 impl Bus {
     pub(crate) fn new(relay: Option<Arc<dyn Relay>>) -> Self {
+        Bus::of_tenant(relay, "")
+    }
+
+    /// The bus of one tenant: it stamps what it publishes with the tenant and hears only that
+    /// tenant's events from other replicas.
+    pub(crate) fn of_tenant(relay: Option<Arc<dyn Relay>>, tenant: &str) -> Self {
         let (local, _) = broadcast::channel(4096);
         Bus {
             local,
             relay,
             origin: uuid::Uuid::new_v4().to_string().into(),
+            tenant: tenant.into(),
         }
     }
 
@@ -76,6 +107,7 @@ impl Bus {
     /// replica's.
     pub fn publish(&self, mut event: Event) {
         event.origin = self.origin.to_string();
+        event.tenant = self.tenant.to_string();
         if let Some(r) = &self.relay {
             r.relay(&event);
         }
@@ -85,7 +117,7 @@ impl Bus {
     /// Delivers an event received from another replica to this process's subscribers.
     #[cfg(feature = "postgres")]
     pub(crate) fn deliver_remote(&self, event: Event) {
-        if event.origin != *self.origin {
+        if event.origin != *self.origin && event.tenant == *self.tenant {
             let _ = self.local.send(event);
         }
     }

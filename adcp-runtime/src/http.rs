@@ -23,6 +23,11 @@ use crate::{envelope, mcp};
 /// Largest request body accepted: 4 MB.
 pub const BODY_LIMIT: usize = 4 * 1024 * 1024;
 
+/// The path prefix a tenant's request arrived under, stripped by the tenant router before
+/// the tenant's own routes saw it: the signed target URI is the one the caller sent.
+#[derive(Clone, Debug)]
+pub(crate) struct PathPrefix(pub(crate) String);
+
 struct AppState<P> {
     server: Server<P>,
     tools: OnceLock<Arc<Value>>,
@@ -311,7 +316,11 @@ async fn signed<P: DecisioningPlatform>(
         .and_then(|u| u.split_once("://"))
         .map_or("http", |(s, _)| s);
     let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let url = format!("{scheme}://{authority}{target}");
+    let prefix = parts
+        .extensions
+        .get::<PathPrefix>()
+        .map_or("", |p| p.0.as_str());
+    let url = format!("{scheme}://{authority}{prefix}{target}");
     let incoming = Incoming {
         method: parts.method.as_str(),
         url: &url,

@@ -29,6 +29,7 @@ pub mod signing;
 mod ssrf;
 mod state;
 mod tasks;
+mod tenants;
 mod webhooks;
 // The server: its state, the pipeline, hand-offs, background work.
 mod background;
@@ -115,8 +116,12 @@ pub use serde_json;
 pub use serve::{Running, Serve, serve};
 pub use server::Server;
 pub use state::{Collection, State};
+pub use store::tenants::TenantSpec;
 pub use store::{Account, AccountStore, Principal, StoreError, Stores, TaskStatus};
 pub use tasks::{DEFAULT_LEASE, NewTask, TaskRegistry};
+pub use tenants::{
+    TenantContext, TenantError, TenantRegistry, TenantRegistryBuilder, TenantServer, TenantStatus,
+};
 pub use webhooks::Retry;
 
 /// The guides' Rust examples compile and run as doctests, so a renamed path breaks the build

@@ -302,7 +302,7 @@ fn announce<P: DecisioningPlatform>(server: &Server<P>, addr: SocketAddr) {
     tracing::debug!(tools = ?tools.iter().map(|t| t.name).collect::<Vec<_>>(), "tools");
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -55,6 +55,7 @@ impl<P: DecisioningPlatform> Server<P> {
     /// A server over the given stores. On PostgreSQL the status-change bus is relayed to the
     /// other replicas (this needs a Tokio runtime).
     pub fn with_stores(platform: P, config: Config, stores: Stores) -> Self {
+        let tenant: Arc<str> = stores.tenant().into();
         let Stores {
             tasks,
             outbox,
@@ -65,23 +66,25 @@ impl<P: DecisioningPlatform> Server<P> {
             ids,
             postgres_url,
             description,
+            ..
         } = stores;
         #[cfg(feature = "postgres")]
         let relay = postgres_url.as_deref().and_then(crate::events::pg::relay);
         #[cfg(not(feature = "postgres"))]
         let relay = None;
-        let tasks = TaskRegistry::new(tasks, Bus::new(relay), config.task_lease);
+        let tasks = TaskRegistry::new(tasks, Bus::of_tenant(relay, &tenant), config.task_lease);
         let services = Services {
             tasks,
             state,
             accounts: Resolver {
                 store: accounts,
-                ids,
+                ids: ids.for_tenant(&tenant),
                 mode: P::descriptor().accounts,
                 compliance_testing: config.compliance_testing,
                 singleton_base: config.singleton_account.clone(),
             },
             supported_billing: supported_billing(&config.capabilities).into(),
+            tenant,
         };
         Server {
             inner: Arc::new(Inner {
@@ -97,6 +100,29 @@ impl<P: DecisioningPlatform> Server<P> {
                 alive: Arc::new(()),
             }),
         }
+    }
+
+    /// The tenant whose stores this server serves (empty when it is not one of a
+    /// [`TenantRegistry`](crate::TenantRegistry)'s).
+    pub fn tenant(&self) -> &str {
+        &self.inner.services.tenant
+    }
+
+    /// Whether an account scope has anything of this server's: a task recorded under it.
+    pub(crate) fn knows_scope<'a>(
+        &'a self,
+        scope: &'a str,
+    ) -> crate::store::BoxFuture<'a, Result<bool, crate::store::StoreError>> {
+        Box::pin(async move {
+            let tasks = self
+                .inner
+                .services
+                .tasks
+                .store()
+                .list(crate::store::Owner::Scope(scope))
+                .await?;
+            Ok(!tasks.is_empty())
+        })
     }
 
     /// The platform.

@@ -142,7 +142,6 @@ impl TaskRegistry {
         self.bus.origin()
     }
 
-    #[cfg(test)]
     pub(crate) fn store(&self) -> &Arc<dyn TaskStore> {
         &self.store
     }
@@ -159,6 +158,7 @@ impl TaskRegistry {
             status: t.status.as_str().into(),
             data: json!({"task_type": t.task_type}),
             origin: String::new(),
+            tenant: String::new(),
         });
     }
 

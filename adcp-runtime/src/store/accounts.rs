@@ -185,6 +185,20 @@ impl IdKey {
         Some(IdKey::new(out))
     }
 
+    /// The key of one tenant's ids, derived from this one: equal principals and natural keys
+    /// in two tenants get different account ids. The empty tenant (a single-tenant server)
+    /// keeps this key, so its ids do not change.
+    pub(crate) fn for_tenant(&self, tenant: &str) -> IdKey {
+        if tenant.is_empty() {
+            return self.clone();
+        }
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.0[..])
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(b"adcp-rs tenant id key\0");
+        mac.update(tenant.as_bytes());
+        IdKey::new(mac.finalize().into_bytes().into())
+    }
+
     /// `prefix` + 26 base32 characters (130 bits) of HMAC-SHA256 over `parts`.
     pub(crate) fn derive(&self, prefix: &str, parts: &[&str]) -> String {
         let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.0[..])

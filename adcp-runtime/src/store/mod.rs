@@ -17,10 +17,12 @@ pub mod outbox;
 mod sql;
 pub mod state;
 pub mod tasks;
+pub mod tenants;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 pub use accounts::{Account, AccountStore, IdKey, NaturalKey, Principal, Reference};
 pub use idempotency::{ClaimState, IdemKey, IdempotencyStore};
@@ -104,12 +106,48 @@ pub struct Stores {
     /// PostgreSQL, for the cross-replica event relay.
     pub(crate) postgres_url: Option<String>,
     pub(crate) description: String,
+    /// Where the stores are kept, so that [`Stores::for_tenant`] can make another tenant's.
+    backend: Backend,
+}
+
+/// What [`Stores::for_tenant`] needs to make another tenant's stores.
+#[derive(Clone)]
+struct Backend {
+    /// The tenant these stores are of (`""`: the stores as opened).
+    tenant: Arc<str>,
+    kind: BackendKind,
+    /// The accounts are an adopter's own ([`Stores::with_accounts`]): every tenant keeps them.
+    adopter_accounts: bool,
+    /// The description without the tenant.
+    description: Arc<str>,
+    /// The tenant registry's records: one for the whole backend, whichever tenant's view.
+    registry: Arc<dyn tenants::TenantStore>,
+}
+
+#[derive(Clone)]
+enum BackendKind {
+    /// Every tenant's memory stores, made on first use (the tenant `""` at once).
+    Memory(Arc<Mutex<HashMap<String, MemoryTenant>>>),
+    /// One database; every tenant's stores are views of it.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    Sql(Arc<SqlStore>),
+}
+
+/// One tenant's stores in memory.
+#[derive(Clone, Default)]
+struct MemoryTenant {
+    tasks: Arc<MemoryStore>,
+    idempotency: Arc<MemoryIdempotencyStore>,
+    state: Arc<MemoryStateStore>,
+    nonces: Arc<MemoryNonceStore>,
+    accounts: Arc<MemoryAccountStore>,
 }
 
 impl std::fmt::Debug for Stores {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Stores")
             .field("backend", &self.description)
+            .field("tenant", &self.tenant())
             .finish_non_exhaustive()
     }
 }
@@ -123,17 +161,30 @@ impl Default for Stores {
 impl Stores {
     /// Everything in memory: lost on restart, not shared.
     pub fn memory() -> Self {
-        let tasks = Arc::new(MemoryStore::default());
+        let root = MemoryTenant::default();
+        let tenants = HashMap::from([(String::new(), root.clone())]);
+        let backend = Backend {
+            tenant: Arc::from(""),
+            kind: BackendKind::Memory(Arc::new(Mutex::new(tenants))),
+            adopter_accounts: false,
+            description: Arc::from("memory"),
+            registry: Arc::new(tenants::MemoryTenantStore::default()),
+        };
+        Stores::of_memory(root, IdKey::random(), backend)
+    }
+
+    fn of_memory(m: MemoryTenant, ids: IdKey, backend: Backend) -> Self {
         Stores {
-            tasks: tasks.clone(),
-            outbox: tasks,
-            idempotency: Arc::new(MemoryIdempotencyStore::default()),
-            state: Arc::new(MemoryStateStore::default()),
-            nonces: Arc::new(MemoryNonceStore::default()),
-            accounts: Arc::new(MemoryAccountStore::default()),
-            ids: IdKey::random(),
+            tasks: m.tasks.clone(),
+            outbox: m.tasks,
+            idempotency: m.idempotency,
+            state: m.state,
+            nonces: m.nonces,
+            accounts: m.accounts,
+            ids,
             postgres_url: None,
-            description: "memory".into(),
+            description: described(&backend.description, &backend.tenant),
+            backend,
         }
     }
 
@@ -151,7 +202,23 @@ impl Stores {
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         let store = Arc::new(SqlStore::connect(url).await?);
         let postgres = store.dialect() == sql::Dialect::Postgres;
-        Ok(Stores {
+        let backend = Backend {
+            tenant: Arc::from(""),
+            kind: BackendKind::Sql(store.clone()),
+            adopter_accounts: false,
+            description: Arc::from(sql::redact(url)),
+            registry: store.clone(),
+        };
+        Ok(Stores::of_sql(
+            store,
+            postgres.then(|| url.to_owned()),
+            backend,
+        ))
+    }
+
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    fn of_sql(store: Arc<SqlStore>, postgres_url: Option<String>, backend: Backend) -> Self {
+        Stores {
             tasks: store.clone(),
             outbox: store.clone(),
             idempotency: store.clone(),
@@ -159,20 +226,90 @@ impl Stores {
             nonces: store.clone(),
             ids: store.ids(),
             accounts: store,
-            postgres_url: postgres.then(|| url.to_owned()),
-            description: sql::redact(url),
-        })
+            postgres_url,
+            description: described(&backend.description, &backend.tenant),
+            backend,
+        }
     }
 
     /// The same stores with accounts kept in `accounts` (an adopter's own database) rather than
     /// the built-in roster.
+    ///
+    /// The adopter's store is kept as it is in every tenant's stores ([`Stores::for_tenant`]).
     pub fn with_accounts(mut self, accounts: Arc<dyn AccountStore>) -> Self {
         self.accounts = accounts;
+        self.backend.adopter_accounts = true;
         self
     }
 
-    /// What the stores are, for the start-up log (never a password).
+    /// What the stores are, for the start-up log (never a password); ` (tenant <id>)` after
+    /// it for a tenant's stores.
     pub fn description(&self) -> &str {
         &self.description
+    }
+
+    /// Where the tenant registry is kept: the same database (or memory) for every tenant's
+    /// stores, so replicas on one PostgreSQL share their tenants.
+    pub fn tenants(&self) -> Arc<dyn tenants::TenantStore> {
+        self.backend.registry.clone()
+    }
+
+    /// The tenant these stores are of: `""` for the stores as opened, the id given to
+    /// [`Stores::for_tenant`] otherwise.
+    pub fn tenant(&self) -> &str {
+        &self.backend.tenant
+    }
+
+    /// The stores of `tenant`, which can neither read nor write another tenant's records.
+    ///
+    /// On SQLite and PostgreSQL they are views of the same database, every row keyed by its
+    /// tenant (background sweeps — orphaned tasks, due deliveries, lease renewal, vacuum —
+    /// included: each tenant's stores sweep that tenant's rows only). In memory each tenant has
+    /// its own stores, made on first use and the same on every later call with the same id.
+    /// The tenant `""` is the stores as opened; calling this on a tenant's stores gives another
+    /// tenant's of the same backend.
+    ///
+    /// An adopter's account store ([`Stores::with_accounts`]) is not the runtime's to split:
+    /// every tenant's stores keep it as it is, and keying the adopter's own account database by
+    /// tenant is the adopter's to do. The key account ids are derived with, and the PostgreSQL
+    /// URL of the event relay, are shared by every tenant.
+    pub fn for_tenant(&self, tenant: &str) -> Stores {
+        if tenant == self.tenant() {
+            return self.clone();
+        }
+        let backend = Backend {
+            tenant: Arc::from(tenant),
+            ..self.backend.clone()
+        };
+        let mut stores = match &self.backend.kind {
+            BackendKind::Memory(tenants) => {
+                let m = tenants
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .entry(tenant.to_owned())
+                    .or_default()
+                    .clone();
+                Stores::of_memory(m, self.ids.clone(), backend)
+            }
+            #[cfg(any(feature = "sqlite", feature = "postgres"))]
+            BackendKind::Sql(store) => {
+                let view = Arc::new(store.for_tenant(tenant));
+                Stores::of_sql(view, self.postgres_url.clone(), backend)
+            }
+        };
+        stores.ids = self.ids.clone();
+        if self.backend.adopter_accounts {
+            stores.accounts = self.accounts.clone();
+        }
+        stores
+    }
+}
+
+/// The description of a tenant's stores.
+fn described(description: &str, tenant: &str) -> String {
+    if tenant.is_empty() {
+        description.to_owned()
+    } else {
+        format!("{description} (tenant {tenant})")
     }
 }

@@ -118,9 +118,14 @@ pub(crate) fn overlay(base: &mut Value, fields: &Value) {
     }
 }
 
-/// The default catalogue; with `test_fixtures` (compliance testing), also the `test-product`
-/// the storyboards buy without seeding it.
-pub(crate) fn default_products(agent_url: &str, test_fixtures: bool) -> Vec<Product> {
+/// The catalogue: `own` product specs (fields over the shared baseline), else the default
+/// products; with `test_fixtures` (compliance testing), also the `test-product` the
+/// storyboards buy without seeding it.
+pub(crate) fn default_products(
+    agent_url: &str,
+    test_fixtures: bool,
+    own: Option<&[Value]>,
+) -> Vec<Product> {
     let test = json!({"product_id": "test-product", "name": "Test product (run of network display)",
                "pricing_options": [
                    {"pricing_option_id": "default", "pricing_model": "cpm", "currency": "USD", "floor_price": 2.0},
@@ -136,7 +141,7 @@ pub(crate) fn default_products(agent_url: &str, test_fixtures: bool) -> Vec<Prod
     test_fixtures
         .then_some(&test)
         .into_iter()
-        .chain(&specs)
+        .chain(own.unwrap_or(&specs))
         .filter_map(|s| product(agent_url, s).ok())
         .collect()
 }

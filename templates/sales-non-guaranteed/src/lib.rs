@@ -31,6 +31,8 @@ pub struct Seller {
     catalogs: RwLock<HashMap<String, Arc<Vec<Product>>>>,
     /// Whether the catalogue carries the compliance runner's `test-product`.
     test_fixtures: bool,
+    /// Product specs replacing the default products (fields over the shared baseline).
+    products: Option<Vec<serde_json::Value>>,
 }
 
 impl Seller {
@@ -39,7 +41,25 @@ impl Seller {
         Seller {
             catalogs: RwLock::default(),
             test_fixtures,
+            products: None,
         }
+    }
+
+    /// The same seller selling `products` (each a product's fields over the shared baseline:
+    /// `product_id`, `name`, `format_ids`, `pricing_options`, ...) instead of the default
+    /// products. A spec that does not make a valid product is refused here, naming it.
+    pub fn with_products(mut self, products: Vec<serde_json::Value>) -> Result<Self, String> {
+        for p in &products {
+            catalog::product("http://127.0.0.1/mcp", p).map_err(|e| {
+                format!(
+                    "product {}: {}",
+                    p.get("product_id").unwrap_or(&serde_json::Value::Null),
+                    e.message()
+                )
+            })?;
+        }
+        self.products = Some(products);
+        Ok(self)
     }
 
     /// The default catalogue for an agent URL.
@@ -53,7 +73,13 @@ impl Seller {
             .catalogs
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        let make = || Arc::new(catalog::default_products(agent_url, self.test_fixtures));
+        let make = || {
+            Arc::new(catalog::default_products(
+                agent_url,
+                self.test_fixtures,
+                self.products.as_deref(),
+            ))
+        };
         all.entry(agent_url.to_owned()).or_insert_with(make).clone()
     }
 }

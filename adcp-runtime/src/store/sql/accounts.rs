@@ -23,16 +23,18 @@ impl AccountStore for SqlStore {
             let found = match reference {
                 Reference::Id(id) => {
                     self.select(
-                        "SELECT body FROM adcp_accounts WHERE account_id = $1 AND owner = $2",
-                        &[id, principal],
+                        "SELECT body FROM adcp_accounts \
+                         WHERE tenant = $1 AND account_id = $2 AND owner = $3",
+                        &[self.tenant(), id, principal],
                         account_from_row,
                     )
                     .await?
                 }
                 Reference::Key(key) => {
                     self.select(
-                        "SELECT body FROM adcp_accounts WHERE owner = $1 AND natural_key = $2",
-                        &[principal, &key.canonical()],
+                        "SELECT body FROM adcp_accounts \
+                         WHERE tenant = $1 AND owner = $2 AND natural_key = $3",
+                        &[self.tenant(), principal, &key.canonical()],
                         account_from_row,
                     )
                     .await?
@@ -45,9 +47,9 @@ impl AccountStore for SqlStore {
     fn list<'a>(&'a self, principal: &'a str) -> BoxFuture<'a, Result<Vec<Account>, StoreError>> {
         Box::pin(async move {
             self.select(
-                "SELECT body FROM adcp_accounts WHERE owner = $1 AND declared = 1 \
+                "SELECT body FROM adcp_accounts WHERE tenant = $1 AND owner = $2 AND declared = 1 \
                  ORDER BY created_at, account_id",
-                &[principal],
+                &[self.tenant(), principal],
                 account_from_row,
             )
             .await
@@ -59,9 +61,9 @@ impl AccountStore for SqlStore {
             let body = serde_json::to_string(account).map_err(corrupt("account"))?;
             let now = millis(now_ms());
             let r = sqlx::query(
-                "INSERT INTO adcp_accounts (account_id, owner, natural_key, declared, body, \
-                 created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) \
-                 ON CONFLICT (account_id) DO UPDATE SET natural_key = $3, declared = $4, \
+                "INSERT INTO adcp_accounts (tenant, account_id, owner, natural_key, declared, \
+                 body, created_at, updated_at) VALUES ($7, $1, $2, $3, $4, $5, $6, $6) \
+                 ON CONFLICT (tenant, account_id) DO UPDATE SET natural_key = $3, declared = $4, \
                  body = $5, updated_at = $6 WHERE adcp_accounts.owner = $2",
             )
             .bind(account.id.clone())
@@ -70,6 +72,7 @@ impl AccountStore for SqlStore {
             .bind(i64::from(account.declared))
             .bind(body)
             .bind(now)
+            .bind(self.tenant().to_owned())
             .execute(&self.pool)
             .await
             .map_err(backend)?;

@@ -26,8 +26,10 @@ impl IdempotencyStore for SqlStore {
             loop {
                 let now = now_ms();
                 let inserted = sqlx::query(
-                    "INSERT INTO adcp_idempotency (scope, task, key, hash, state, created_at, lease_until) \
-                     VALUES ($1, $2, $3, $4, 'running', $5, $6) ON CONFLICT (scope, task, key) DO NOTHING",
+                    "INSERT INTO adcp_idempotency \
+                     (scope, task, key, hash, state, created_at, lease_until, tenant) \
+                     VALUES ($1, $2, $3, $4, 'running', $5, $6, $7) \
+                     ON CONFLICT (tenant, scope, task, key) DO NOTHING",
                 )
                 .bind(key.scope.clone())
                 .bind(key.task.clone())
@@ -35,6 +37,7 @@ impl IdempotencyStore for SqlStore {
                 .bind(hash.to_owned())
                 .bind(millis(now))
                 .bind(millis(now + RUNNING_LEASE))
+                .bind(self.tenant().to_owned())
                 .execute(&self.pool)
                 .await
                 .map_err(backend)?;
@@ -43,11 +46,12 @@ impl IdempotencyStore for SqlStore {
                 }
                 let row = sqlx::query(
                     "SELECT hash, state, response, created_at, lease_until FROM adcp_idempotency \
-                     WHERE scope = $1 AND task = $2 AND key = $3",
+                     WHERE scope = $1 AND task = $2 AND key = $3 AND tenant = $4",
                 )
                 .bind(key.scope.clone())
                 .bind(key.task.clone())
                 .bind(key.key.clone())
+                .bind(self.tenant().to_owned())
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(backend)?;
@@ -72,14 +76,15 @@ impl IdempotencyStore for SqlStore {
                     // Its replica died mid-request: take the key over.
                     let taken = sqlx::query(
                         "UPDATE adcp_idempotency SET created_at = $1, lease_until = $2 \
-                         WHERE scope = $3 AND task = $4 AND key = $5 AND state = 'running' \
-                         AND (lease_until IS NULL OR lease_until < $1)",
+                         WHERE scope = $3 AND task = $4 AND key = $5 AND tenant = $6 \
+                         AND state = 'running' AND (lease_until IS NULL OR lease_until < $1)",
                     )
                     .bind(millis(now))
                     .bind(millis(now + RUNNING_LEASE))
                     .bind(key.scope.clone())
                     .bind(key.task.clone())
                     .bind(key.key.clone())
+                    .bind(self.tenant().to_owned())
                     .execute(&self.pool)
                     .await
                     .map_err(backend)?;
@@ -106,7 +111,8 @@ impl IdempotencyStore for SqlStore {
         Box::pin(async move {
             sqlx::query(
                 "UPDATE adcp_idempotency SET state = 'stored', response = $1, created_at = $2, \
-                 lease_until = NULL WHERE scope = $3 AND task = $4 AND key = $5 AND hash = $6",
+                 lease_until = NULL WHERE scope = $3 AND task = $4 AND key = $5 AND hash = $6 \
+                 AND tenant = $7",
             )
             .bind(json_text(response))
             .bind(millis(now_ms()))
@@ -114,6 +120,7 @@ impl IdempotencyStore for SqlStore {
             .bind(key.task.clone())
             .bind(key.key.clone())
             .bind(hash.to_owned())
+            .bind(self.tenant().to_owned())
             .execute(&self.pool)
             .await
             .map_err(backend)?;
@@ -125,11 +132,12 @@ impl IdempotencyStore for SqlStore {
         Box::pin(async move {
             sqlx::query(
                 "DELETE FROM adcp_idempotency WHERE scope = $1 AND task = $2 AND key = $3 \
-                 AND state = 'running'",
+                 AND tenant = $4 AND state = 'running'",
             )
             .bind(key.scope.clone())
             .bind(key.task.clone())
             .bind(key.key.clone())
+            .bind(self.tenant().to_owned())
             .execute(&self.pool)
             .await
             .map_err(backend)?;
@@ -140,8 +148,10 @@ impl IdempotencyStore for SqlStore {
     fn vacuum(&self, before: OffsetDateTime) -> BoxFuture<'_, Result<u64, StoreError>> {
         Box::pin(async move {
             let r = sqlx::query(
-                "DELETE FROM adcp_idempotency WHERE state = 'stored' AND created_at < $1",
+                "DELETE FROM adcp_idempotency WHERE tenant = $1 AND state = 'stored' \
+                 AND created_at < $2",
             )
+            .bind(self.tenant().to_owned())
             .bind(millis(before))
             .execute(&self.pool)
             .await

@@ -8,7 +8,9 @@ mod nonces;
 mod outbox;
 mod state;
 mod tasks;
+mod tenants;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -31,6 +33,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "accounts",
         include_str!("../../../migrations/0002_accounts.sql"),
+    ),
+    (
+        3,
+        "tenants",
+        include_str!("../../../migrations/0003_tenants.sql"),
     ),
 ];
 
@@ -62,11 +69,16 @@ pub(crate) enum Dialect {
     Postgres,
 }
 
-/// The SQL store.
+/// The SQL store: one tenant's view of the database (the tenant `''` from
+/// [`connect`](SqlStore::connect); another's from [`for_tenant`](SqlStore::for_tenant)). Every
+/// row it writes carries its tenant and every statement it runs is limited to its tenant's rows,
+/// background sweeps included.
+#[derive(Clone)]
 pub struct SqlStore {
     pool: AnyPool,
     dialect: Dialect,
     ids: crate::store::IdKey,
+    tenant: Arc<str>,
 }
 
 fn backend(e: sqlx::Error) -> StoreError {
@@ -146,10 +158,27 @@ impl SqlStore {
             pool,
             dialect,
             ids: crate::store::IdKey::random(),
+            tenant: Arc::from(""),
         };
         store.migrate().await?;
         store.ids = store.id_key().await?;
         Ok(store)
+    }
+
+    /// The view of the same database that reads and writes the rows of `tenant` only: cheap
+    /// (it shares the connection pool).
+    pub fn for_tenant(&self, tenant: &str) -> SqlStore {
+        SqlStore {
+            pool: self.pool.clone(),
+            dialect: self.dialect,
+            ids: self.ids.clone(),
+            tenant: Arc::from(tenant),
+        }
+    }
+
+    /// The tenant whose rows this view reads and writes.
+    pub(crate) fn tenant(&self) -> &str {
+        &self.tenant
     }
 
     pub(crate) fn dialect(&self) -> Dialect {

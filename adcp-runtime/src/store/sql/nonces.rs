@@ -12,8 +12,10 @@ impl NonceStore for SqlStore {
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
             let live: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM adcp_nonces WHERE keyid = $1 AND expires_at > $2",
+                "SELECT COUNT(*) FROM adcp_nonces \
+                 WHERE tenant = $1 AND keyid = $2 AND expires_at > $3",
             )
+            .bind(self.tenant())
             .bind(keyid)
             .bind(now)
             .fetch_one(&self.pool)
@@ -35,14 +37,15 @@ impl NonceStore for SqlStore {
             // The primary key decides between concurrent replicas: an expired row may be
             // taken over, a live one not.
             let done = sqlx::query(
-                "INSERT INTO adcp_nonces (keyid, nonce, expires_at) VALUES ($1, $2, $3)
-                 ON CONFLICT (keyid, nonce) DO UPDATE SET expires_at = excluded.expires_at
+                "INSERT INTO adcp_nonces (tenant, keyid, nonce, expires_at) VALUES ($5, $1, $2, $3)
+                 ON CONFLICT (tenant, keyid, nonce) DO UPDATE SET expires_at = excluded.expires_at
                  WHERE adcp_nonces.expires_at <= $4",
             )
             .bind(keyid)
             .bind(nonce)
             .bind(until)
             .bind(now)
+            .bind(self.tenant())
             .execute(&self.pool)
             .await
             .map_err(backend)?;
@@ -52,20 +55,26 @@ impl NonceStore for SqlStore {
             // The cap, checked after the insert so that replicas racing at the edge cannot
             // together exceed it: whoever finds more than `cap` live rows gives its row back.
             if self.full(keyid, now, cap.saturating_add(1)).await? {
-                sqlx::query("DELETE FROM adcp_nonces WHERE keyid = $1 AND nonce = $2")
-                    .bind(keyid)
-                    .bind(nonce)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(backend)?;
-                return Ok(Recorded::Full);
-            }
-            sqlx::query("DELETE FROM adcp_nonces WHERE expires_at <= $1 AND keyid = $2")
-                .bind(now)
+                sqlx::query(
+                    "DELETE FROM adcp_nonces WHERE tenant = $1 AND keyid = $2 AND nonce = $3",
+                )
+                .bind(self.tenant())
                 .bind(keyid)
+                .bind(nonce)
                 .execute(&self.pool)
                 .await
                 .map_err(backend)?;
+                return Ok(Recorded::Full);
+            }
+            sqlx::query(
+                "DELETE FROM adcp_nonces WHERE tenant = $1 AND keyid = $2 AND expires_at <= $3",
+            )
+            .bind(self.tenant())
+            .bind(keyid)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
             Ok(Recorded::Fresh)
         })
     }

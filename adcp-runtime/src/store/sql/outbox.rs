@@ -44,7 +44,9 @@ fn delivery_from_row(r: &AnyRow) -> Result<Delivery, StoreError> {
 }
 
 impl SqlStore {
+    /// Writes `deliveries` as this view's tenant's, in `tx`.
     pub(super) async fn insert_deliveries(
+        &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         deliveries: &[Delivery],
     ) -> Result<(), StoreError> {
@@ -57,8 +59,8 @@ impl SqlStore {
                 .map_err(corrupt("record"))?;
             sqlx::query(
                 "INSERT INTO adcp_outbox (id, task_id, url, body, auth, idempotency_key, state, \
-                 attempts, next_attempt_at, last_error, created_at, scope) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                 attempts, next_attempt_at, last_error, created_at, scope, tenant) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             )
             .bind(d.id.clone())
             .bind(d.task_id.clone())
@@ -72,6 +74,7 @@ impl SqlStore {
             .bind(d.last_error.clone())
             .bind(millis(d.created_at))
             .bind(d.scope.clone())
+            .bind(self.tenant().to_owned())
             .execute(&mut **tx)
             .await
             .map_err(backend)?;
@@ -79,13 +82,16 @@ impl SqlStore {
         Ok(())
     }
 
-    /// Deletes finished deliveries and idempotency records older than `before`.
+    /// Deletes this tenant's finished deliveries older than `before`.
     pub(crate) async fn vacuum_outbox(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
-        let r = sqlx::query("DELETE FROM adcp_outbox WHERE state <> 'pending' AND created_at < $1")
-            .bind(millis(before))
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
+        let r = sqlx::query(
+            "DELETE FROM adcp_outbox WHERE tenant = $1 AND state <> 'pending' AND created_at < $2",
+        )
+        .bind(self.tenant().to_owned())
+        .bind(millis(before))
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
         Ok(r.rows_affected())
     }
 }
@@ -94,7 +100,7 @@ impl Outbox for SqlStore {
     fn enqueue<'a>(&'a self, deliveries: &'a [Delivery]) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             let mut tx = self.pool.begin().await.map_err(backend)?;
-            Self::insert_deliveries(&mut tx, deliveries).await?;
+            self.insert_deliveries(&mut tx, deliveries).await?;
             tx.commit().await.map_err(backend)
         })
     }
@@ -111,9 +117,10 @@ impl Outbox for SqlStore {
             // re-checks it on the locked row, so each delivery goes to one replica.
             sqlx::query(concat!(
                 "UPDATE adcp_outbox SET owner = $1, lease_until = $2 WHERE id IN \
-                 (SELECT id FROM adcp_outbox WHERE state = 'pending' AND next_attempt_at <= $3 \
-                  AND (owner IS NULL OR lease_until < $3) ORDER BY next_attempt_at LIMIT $4) \
-                 AND state = 'pending' AND (owner IS NULL OR lease_until < $3) \
+                 (SELECT id FROM adcp_outbox WHERE tenant = $5 AND state = 'pending' \
+                  AND next_attempt_at <= $3 AND (owner IS NULL OR lease_until < $3) \
+                  ORDER BY next_attempt_at LIMIT $4) \
+                 AND tenant = $5 AND state = 'pending' AND (owner IS NULL OR lease_until < $3) \
                  RETURNING ",
                 outbox_columns!()
             ))
@@ -121,6 +128,7 @@ impl Outbox for SqlStore {
             .bind(millis(until))
             .bind(millis(now))
             .bind(i64::from(limit))
+            .bind(self.tenant().to_owned())
             .fetch_all(&self.pool)
             .await
             .map_err(backend)?
@@ -138,7 +146,8 @@ impl Outbox for SqlStore {
         Box::pin(async move {
             sqlx::query(
                 "UPDATE adcp_outbox SET state = $1, attempts = $2, next_attempt_at = $3, \
-                 last_error = $4, owner = NULL, lease_until = NULL WHERE id = $5 AND owner = $6",
+                 last_error = $4, owner = NULL, lease_until = NULL \
+                 WHERE id = $5 AND owner = $6 AND tenant = $7",
             )
             .bind(d.state.as_str())
             .bind(i64::from(d.attempts))
@@ -146,6 +155,7 @@ impl Outbox for SqlStore {
             .bind(d.last_error.clone())
             .bind(d.id.clone())
             .bind(owner.to_owned())
+            .bind(self.tenant().to_owned())
             .execute(&self.pool)
             .await
             .map_err(backend)?;
@@ -161,9 +171,10 @@ impl Outbox for SqlStore {
             let sql = concat!(
                 "SELECT ",
                 outbox_columns!(),
-                " FROM adcp_outbox WHERE task_id = $1 ORDER BY created_at, id"
+                " FROM adcp_outbox WHERE tenant = $1 AND task_id = $2 ORDER BY created_at, id"
             );
-            self.select(sql, &[task_id], delivery_from_row).await
+            self.select(sql, &[self.tenant(), task_id], delivery_from_row)
+                .await
         })
     }
 }

@@ -16,7 +16,7 @@ impl StateStore for SqlStore {
     ) -> BoxFuture<'a, Result<Option<Versioned>, StoreError>> {
         Box::pin(async move {
             let sql = "SELECT value, version FROM adcp_state \
-                       WHERE scope = $1 AND collection = $2 AND id = $3";
+                       WHERE tenant = $1 AND scope = $2 AND collection = $3 AND id = $4";
             let versioned = |row: &AnyRow| {
                 Ok(Versioned {
                     value: json_column(row, "value")?,
@@ -24,7 +24,7 @@ impl StateStore for SqlStore {
                 })
             };
             Ok(self
-                .select(sql, &[scope, collection, id], versioned)
+                .select(sql, &[self.tenant(), scope, collection, id], versioned)
                 .await?
                 .pop())
         })
@@ -39,34 +39,37 @@ impl StateStore for SqlStore {
         value: &'a Value,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
-            let r = match expected {
-                None => {
-                    sqlx::query(
-                        "INSERT INTO adcp_state (scope, collection, id, value, version) \
-                     VALUES ($1, $2, $3, $4, 1) ON CONFLICT (scope, collection, id) DO NOTHING",
+            let r =
+                match expected {
+                    None => sqlx::query(
+                        "INSERT INTO adcp_state (scope, collection, id, value, version, tenant) \
+                         VALUES ($1, $2, $3, $4, 1, $5) \
+                         ON CONFLICT (tenant, scope, collection, id) DO NOTHING",
                     )
                     .bind(scope.to_owned())
                     .bind(collection.to_owned())
                     .bind(id.to_owned())
                     .bind(value.to_string())
+                    .bind(self.tenant().to_owned())
                     .execute(&self.pool)
-                    .await
+                    .await,
+                    Some(v) => {
+                        sqlx::query(
+                            "UPDATE adcp_state SET value = $1, version = version + 1 \
+                         WHERE scope = $2 AND collection = $3 AND id = $4 AND version = $5 \
+                         AND tenant = $6",
+                        )
+                        .bind(value.to_string())
+                        .bind(scope.to_owned())
+                        .bind(collection.to_owned())
+                        .bind(id.to_owned())
+                        .bind(v)
+                        .bind(self.tenant().to_owned())
+                        .execute(&self.pool)
+                        .await
+                    }
                 }
-                Some(v) => {
-                    sqlx::query(
-                        "UPDATE adcp_state SET value = $1, version = version + 1 \
-                     WHERE scope = $2 AND collection = $3 AND id = $4 AND version = $5",
-                    )
-                    .bind(value.to_string())
-                    .bind(scope.to_owned())
-                    .bind(collection.to_owned())
-                    .bind(id.to_owned())
-                    .bind(v)
-                    .execute(&self.pool)
-                    .await
-                }
-            }
-            .map_err(backend)?;
+                .map_err(backend)?;
             Ok(r.rows_affected() == 1)
         })
     }
@@ -78,12 +81,13 @@ impl StateStore for SqlStore {
     ) -> BoxFuture<'a, Result<Vec<(String, Value)>, StoreError>> {
         Box::pin(async move {
             let sql = "SELECT id, value FROM adcp_state \
-                       WHERE scope = $1 AND collection = $2 ORDER BY id";
+                       WHERE tenant = $1 AND scope = $2 AND collection = $3 ORDER BY id";
             let entry = |row: &AnyRow| {
                 let id: String = row.try_get("id").map_err(backend)?;
                 Ok((id, json_column(row, "value")?))
             };
-            self.select(sql, &[scope, collection], entry).await
+            self.select(sql, &[self.tenant(), scope, collection], entry)
+                .await
         })
     }
 
@@ -94,13 +98,17 @@ impl StateStore for SqlStore {
         id: &'a str,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            sqlx::query("DELETE FROM adcp_state WHERE scope = $1 AND collection = $2 AND id = $3")
-                .bind(scope.to_owned())
-                .bind(collection.to_owned())
-                .bind(id.to_owned())
-                .execute(&self.pool)
-                .await
-                .map_err(backend)?;
+            sqlx::query(
+                "DELETE FROM adcp_state \
+                 WHERE scope = $1 AND collection = $2 AND id = $3 AND tenant = $4",
+            )
+            .bind(scope.to_owned())
+            .bind(collection.to_owned())
+            .bind(id.to_owned())
+            .bind(self.tenant().to_owned())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
             Ok(())
         })
     }

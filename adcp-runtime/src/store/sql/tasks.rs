@@ -71,9 +71,9 @@ impl TaskStore for SqlStore {
             let r = sqlx::query(concat!(
                 "INSERT INTO adcp_tasks (",
                 task_columns!(),
-                ", lease_until) VALUES \
+                ", lease_until, tenant) VALUES \
                  ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-                 $18) ON CONFLICT (task_id) DO NOTHING"
+                 $18, $19) ON CONFLICT (task_id) DO NOTHING"
             ))
             .bind(task.task_id.clone())
             .bind(task.scope.clone())
@@ -93,13 +93,14 @@ impl TaskStore for SqlStore {
             .bind(task.revision)
             .bind(task.principal.clone())
             .bind(lease_until.map(millis))
+            .bind(self.tenant().to_owned())
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
             if r.rows_affected() == 0 {
                 return Err(StoreError::Exists(task.task_id.clone()));
             }
-            Self::insert_deliveries(&mut tx, deliveries).await?;
+            self.insert_deliveries(&mut tx, deliveries).await?;
             tx.commit().await.map_err(backend)
         })
     }
@@ -122,7 +123,7 @@ impl TaskStore for SqlStore {
                 "UPDATE adcp_tasks SET status = $1, message = $2, updated_at = $3, result = $4, \
                  error = $5, push = $6, a2a_push = $7, context = $8, job = $9, owner = $10, \
                  lease_until = CASE WHEN $10 IS NULL THEN NULL ELSE lease_until END, revision = $11 \
-                 WHERE task_id = $12 AND revision = $13",
+                 WHERE task_id = $12 AND revision = $13 AND tenant = $14",
             )
             .bind(task.status.as_str())
             .bind(task.message.clone())
@@ -137,23 +138,27 @@ impl TaskStore for SqlStore {
             .bind(task.revision)
             .bind(task.task_id.clone())
             .bind(expected)
+            .bind(self.tenant().to_owned())
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
             if r.rows_affected() == 0 {
-                let exists = sqlx::query("SELECT revision FROM adcp_tasks WHERE task_id = $1")
-                    .bind(task.task_id.clone())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(backend)?
-                    .is_some();
+                let exists = sqlx::query(
+                    "SELECT revision FROM adcp_tasks WHERE task_id = $1 AND tenant = $2",
+                )
+                .bind(task.task_id.clone())
+                .bind(self.tenant().to_owned())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?
+                .is_some();
                 return if exists {
                     Ok(false)
                 } else {
                     Err(StoreError::NotFound(task.task_id.clone()))
                 };
             }
-            Self::insert_deliveries(&mut tx, deliveries).await?;
+            self.insert_deliveries(&mut tx, deliveries).await?;
             tx.commit().await.map_err(backend)?;
             Ok(true)
         })
@@ -167,9 +172,12 @@ impl TaskStore for SqlStore {
             let sql = concat!(
                 "SELECT ",
                 task_columns!(),
-                " FROM adcp_tasks WHERE task_id = $1"
+                " FROM adcp_tasks WHERE tenant = $1 AND task_id = $2"
             );
-            Ok(self.select(sql, &[task_id], task_from_row).await?.pop())
+            Ok(self
+                .select(sql, &[self.tenant(), task_id], task_from_row)
+                .await?
+                .pop())
         })
     }
 
@@ -180,18 +188,21 @@ impl TaskStore for SqlStore {
                     let sql = concat!(
                         "SELECT ",
                         task_columns!(),
-                        " FROM adcp_tasks WHERE scope = $1 ORDER BY created_at DESC, task_id DESC"
+                        " FROM adcp_tasks WHERE tenant = $1 AND scope = $2 \
+                         ORDER BY created_at DESC, task_id DESC"
                     );
-                    self.select(sql, &[scope], task_from_row).await
+                    self.select(sql, &[self.tenant(), scope], task_from_row)
+                        .await
                 }
                 Owner::Principal(principal) => {
                     let sql = concat!(
                         "SELECT ",
                         task_columns!(),
-                        " FROM adcp_tasks WHERE principal = $1 \
+                        " FROM adcp_tasks WHERE tenant = $1 AND principal = $2 \
                          ORDER BY created_at DESC, task_id DESC"
                     );
-                    self.select(sql, &[principal], task_from_row).await
+                    self.select(sql, &[self.tenant(), principal], task_from_row)
+                        .await
                 }
             }
         })
@@ -204,10 +215,12 @@ impl TaskStore for SqlStore {
     ) -> BoxFuture<'a, Result<u64, StoreError>> {
         Box::pin(async move {
             let r = sqlx::query(concat!(
-                "UPDATE adcp_tasks SET lease_until = $1 WHERE owner = $2 AND status IN ",
+                "UPDATE adcp_tasks SET lease_until = $1 WHERE tenant = $2 AND owner = $3 \
+                 AND status IN ",
                 open_statuses!()
             ))
             .bind(millis(until))
+            .bind(self.tenant().to_owned())
             .bind(owner.to_owned())
             .execute(&self.pool)
             .await
@@ -225,11 +238,12 @@ impl TaskStore for SqlStore {
             sqlx::query(concat!(
                 "SELECT ",
                 task_columns!(),
-                " FROM adcp_tasks WHERE owner IS NOT NULL AND status IN ",
+                " FROM adcp_tasks WHERE tenant = $1 AND owner IS NOT NULL AND status IN ",
                 open_statuses!(),
                 " \
-                 AND (lease_until IS NULL OR lease_until < $1) ORDER BY created_at LIMIT $2"
+                 AND (lease_until IS NULL OR lease_until < $2) ORDER BY created_at LIMIT $3"
             ))
+            .bind(self.tenant().to_owned())
             .bind(millis(now))
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
@@ -251,12 +265,13 @@ impl TaskStore for SqlStore {
         Box::pin(async move {
             let r = sqlx::query(
                 "UPDATE adcp_tasks SET owner = $1, lease_until = $2, revision = revision + 1 \
-                 WHERE task_id = $3 AND revision = $4",
+                 WHERE task_id = $3 AND revision = $4 AND tenant = $5",
             )
             .bind(owner.to_owned())
             .bind(millis(until))
             .bind(task_id.to_owned())
             .bind(expected)
+            .bind(self.tenant().to_owned())
             .execute(&self.pool)
             .await
             .map_err(backend)?;
