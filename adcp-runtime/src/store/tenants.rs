@@ -21,7 +21,9 @@ pub struct TenantSpec {
     pub platform: String,
     /// The URL buyers reach it at (`https://acme.seller.example` or
     /// `https://seller.example/acme`): its agent card, capabilities and every URL it hands out
-    /// are made from this, never from a request's `Host`.
+    /// are made from this, never from a request's `Host`. Required: empty is refused at
+    /// registration (a tenants file may leave it for its reader to fill in).
+    #[serde(default)]
     pub public_url: String,
     /// Host names routed to it (`acme.seller.example`), without port.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

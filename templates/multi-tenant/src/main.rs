@@ -35,32 +35,30 @@ struct SellerSettings {
     products: Option<Vec<serde_json::Value>>,
 }
 
+/// The tenants file: `[[tenants]]` tables.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TenantsFile {
+    tenants: Vec<TenantSpec>,
+}
+
 /// The tenants of the file at `path`. A tenant without `public_url` is reached at `base`
 /// followed by its path prefix.
 fn read(path: &Path, base: &str) -> Result<Vec<TenantSpec>, String> {
-    let at = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
-    let text = std::fs::read_to_string(path).map_err(|e| at(&e))?;
-    let file: toml::Table = toml::from_str(&text).map_err(|e| at(&e))?;
-    if let Some(other) = file.keys().find(|k| *k != "tenants") {
-        return Err(at(&format!(
-            "unknown key `{other}` (a tenants file holds `[[tenants]]`)"
-        )));
-    }
-    let Some(toml::Value::Array(tenants)) = file.get("tenants") else {
-        return Err(at(&"no `[[tenants]]`"));
-    };
-    tenants
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            let mut t = serde_json::to_value(t).map_err(|e| at(&e))?;
-            if t.get("public_url").is_none() {
-                let prefix = t.get("path_prefix").and_then(|p| p.as_str()).unwrap_or("");
-                t["public_url"] = format!("{base}{prefix}").into();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let file: TenantsFile =
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(file
+        .tenants
+        .into_iter()
+        .map(|mut t| {
+            if t.public_url.is_empty() {
+                let prefix = t.path_prefix.as_deref().unwrap_or("");
+                t.public_url = format!("{base}{prefix}");
             }
-            serde_json::from_value(t).map_err(|e| at(&format!("tenants[{i}]: {e}")))
+            t
         })
-        .collect()
+        .collect())
 }
 
 /// Builds one `sales-non-guaranteed` tenant: the reference seller on the tenant's stores.
@@ -100,9 +98,22 @@ async fn seller(
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    cli.adcp.init_logging()?;
+    if let Err(e) = cli.adcp.init_logging() {
+        // No log yet: clap's way of reporting a bad flag.
+        clap::Error::raw(clap::error::ErrorKind::InvalidValue, format!("{e}\n")).exit();
+    }
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(cli.adcp.bind).await?;
     let base = match &cli.adcp.public_url {
         Some(u) => u.trim_end_matches('/').to_owned(),

@@ -118,30 +118,29 @@ pub(crate) fn overlay(base: &mut Value, fields: &Value) {
     }
 }
 
-/// The catalogue: `own` product specs (fields over the shared baseline), else the default
-/// products; with `test_fixtures` (compliance testing), also the `test-product` the
-/// storyboards buy without seeding it.
-pub(crate) fn default_products(
-    agent_url: &str,
-    test_fixtures: bool,
-    own: Option<&[Value]>,
-) -> Vec<Product> {
+/// The catalogue of `specs` (fields over the baseline); with `test_fixtures` (compliance
+/// testing), also the `test-product` the storyboards buy without seeding it.
+pub(crate) fn products(agent_url: &str, test_fixtures: bool, specs: &[Value]) -> Vec<Product> {
     let test = json!({"product_id": "test-product", "name": "Test product (run of network display)",
                "pricing_options": [
                    {"pricing_option_id": "default", "pricing_model": "cpm", "currency": "USD", "floor_price": 2.0},
                    {"pricing_option_id": "test-pricing", "pricing_model": "cpm", "currency": "USD", "floor_price": 2.0}]});
-    let specs = [
+    test_fixtures
+        .then_some(&test)
+        .into_iter()
+        .chain(specs)
+        .filter_map(|s| product(agent_url, s).ok())
+        .collect()
+}
+
+/// The default products' specs.
+pub(crate) fn default_specs() -> Vec<Value> {
+    vec![
         json!({"product_id": "outdoor_display_ron", "name": "Outdoor lifestyle display, run of network",
                "format_ids": [{"id": "display_300x250"}, {"id": "display_728x90"}, {"id": "display_320x50"}],
                "pricing_options": [{"pricing_option_id": "cpm_auction", "pricing_model": "cpm", "currency": "USD", "floor_price": 4.0}]}),
         json!({"product_id": "outdoor_video_instream", "name": "Outdoor lifestyle instream video",
                "channels": ["olv"], "format_ids": [{"id": "video_15s"}, {"id": "video_30s"}],
                "pricing_options": [{"pricing_option_id": "cpm_auction", "pricing_model": "cpm", "currency": "USD", "floor_price": 12.0}]}),
-    ];
-    test_fixtures
-        .then_some(&test)
-        .into_iter()
-        .chain(own.unwrap_or(&specs))
-        .filter_map(|s| product(agent_url, s).ok())
-        .collect()
+    ]
 }

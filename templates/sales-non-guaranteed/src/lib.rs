@@ -20,7 +20,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use adcp_runtime::wire::*;
 use adcp_runtime::{
-    AdcpResult, Config, ControllerReply, Ctx, Hybrid, ScenarioParams, Serve, Stores,
+    AdcpError, AdcpResult, Config, ControllerReply, Ctx, Hybrid, ScenarioParams, Serve, Stores,
     decisioning_platform,
 };
 use serde_json::json;
@@ -31,8 +31,8 @@ pub struct Seller {
     catalogs: RwLock<HashMap<String, Arc<Vec<Product>>>>,
     /// Whether the catalogue carries the compliance runner's `test-product`.
     test_fixtures: bool,
-    /// Product specs replacing the default products (fields over the shared baseline).
-    products: Option<Vec<serde_json::Value>>,
+    /// The product specs (fields over the shared baseline).
+    products: Vec<serde_json::Value>,
 }
 
 impl Seller {
@@ -41,24 +41,18 @@ impl Seller {
         Seller {
             catalogs: RwLock::default(),
             test_fixtures,
-            products: None,
+            products: catalog::default_specs(),
         }
     }
 
-    /// The same seller selling `products` (each a product's fields over the shared baseline:
-    /// `product_id`, `name`, `format_ids`, `pricing_options`, ...) instead of the default
-    /// products. A spec that does not make a valid product is refused here, naming it.
+    /// The seller selling `products` (fields over the shared baseline) instead of the default
+    /// ones; a spec that makes no valid product is refused, by its id.
     pub fn with_products(mut self, products: Vec<serde_json::Value>) -> Result<Self, String> {
         for p in &products {
-            catalog::product("http://127.0.0.1/mcp", p).map_err(|e| {
-                format!(
-                    "product {}: {}",
-                    p.get("product_id").unwrap_or(&serde_json::Value::Null),
-                    e.message()
-                )
-            })?;
+            let why = |e: AdcpError| format!("product {}: {}", p["product_id"], e.message());
+            catalog::product("http://127.0.0.1/mcp", p).map_err(why)?;
         }
-        self.products = Some(products);
+        self.products = products;
         Ok(self)
     }
 
@@ -74,10 +68,10 @@ impl Seller {
             .write()
             .unwrap_or_else(PoisonError::into_inner);
         let make = || {
-            Arc::new(catalog::default_products(
+            Arc::new(catalog::products(
                 agent_url,
                 self.test_fixtures,
-                self.products.as_deref(),
+                &self.products,
             ))
         };
         all.entry(agent_url.to_owned()).or_insert_with(make).clone()
