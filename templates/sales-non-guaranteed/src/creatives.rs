@@ -95,10 +95,8 @@ pub(crate) async fn sync(ctx: &Ctx, req: SyncCreativesRequest) -> AdcpResult<Syn
         };
         let mut item = SyncCreativesSuccessCreativesItem::new(action, c.creative_id.clone());
         item.status = status.or(Some(CreativeStatus::PendingReview));
-        let (mut assigned, mut refused) = (
-            Vec::new(),
-            SyncCreativesSuccessCreativesItemAssignmentErrors::new(),
-        );
+        let mut assigned = Vec::new();
+        let mut refused = SyncCreativesSuccessCreativesItemAssignmentErrors::new();
         for a in req
             .assignments
             .iter()

@@ -4,12 +4,12 @@ use std::time::Duration;
 
 use adcp_runtime::Page;
 use adcp_runtime::lifecycle::MEDIA_BUY;
-use adcp_runtime::time::{self, OffsetDateTime, rfc3339};
+use adcp_runtime::time::{self, rfc3339};
 use adcp_runtime::wire::{
     CreateMediaBuyRequest, CreateMediaBuySuccess, GetMediaBuyDeliveryRequest,
     GetMediaBuyDeliveryResponse, GetMediaBuyDeliveryResponseReportingPeriod, GetMediaBuysRequest,
     GetMediaBuysRequestStatusFilter, GetMediaBuysResponse, MeasurementTerms, MediaBuyStatus,
-    PackageRequest, UpdateMediaBuyRequest, UpdateMediaBuySuccess,
+    PackageRequest, StartTiming, UpdateMediaBuyRequest, UpdateMediaBuySuccess,
 };
 use adcp_runtime::{AdcpError, AdcpResult, Ctx, Hybrid, TaskHandoff, codes};
 use serde_json::json;
@@ -70,12 +70,7 @@ async fn package(
         ));
     }
     *currency = Some(po.currency.clone());
-    if req.budget <= 0.0 {
-        return Err(AdcpError::invalid_request(
-            at("budget"),
-            "the budget must be positive",
-        ));
-    }
+    positive(&at("budget"), req.budget)?;
     if let Some(min) = po.min_spend
         && req.budget < min
     {
@@ -118,6 +113,17 @@ async fn package(
         clicks: 0.0,
         spend: 0.0,
     })
+}
+
+/// A budget, if it is positive.
+fn positive(field: &str, budget: f64) -> AdcpResult<f64> {
+    if budget > 0.0 {
+        return Ok(budget);
+    }
+    Err(AdcpError::invalid_request(
+        field,
+        "the budget must be positive",
+    ))
 }
 
 /// Billing measurement this seller cannot stand behind is rejected.
@@ -327,15 +333,9 @@ fn change(
         }
         None => {}
     }
-    if let Some(t) = &req.end_time {
-        let end: OffsetDateTime = time::parse("end_time", t)?;
-        if end <= b.start_time {
-            return Err(AdcpError::invalid_request(
-                "end_time",
-                "end_time must be after start_time",
-            ));
-        }
-        b.end_time = end;
+    if let Some(end) = &req.end_time {
+        // The flight's rule: an end after the (unchanged) start.
+        (_, b.end_time) = time::flight(&StartTiming::DateTime(rfc3339(b.start_time)), end)?;
     }
     for (i, u) in req.packages.iter().flatten().enumerate() {
         let p = b
@@ -350,13 +350,7 @@ fn change(
                 )
             })?;
         if let Some(budget) = u.budget {
-            if budget <= 0.0 {
-                return Err(AdcpError::invalid_request(
-                    format!("packages[{i}].budget"),
-                    "the budget must be positive",
-                ));
-            }
-            p.budget = budget;
+            p.budget = positive(&format!("packages[{i}].budget"), budget)?;
         }
         if let Some(paused) = u.paused {
             p.paused = paused;
@@ -440,16 +434,9 @@ pub(crate) async fn delivery(
     // Without dates the period runs from the earliest flight to now, and never ends before it
     // starts (a buy that has not started has delivered nothing yet).
     let now = time::now();
-    let asked_end = req
-        .end_date
-        .as_deref()
-        .map(|d| time::day("end_date", d))
-        .transpose()?;
-    let asked_start = req
-        .start_date
-        .as_deref()
-        .map(|d| time::day("start_date", d))
-        .transpose()?;
+    let day = |field, d: &Option<String>| d.as_deref().map(|d| time::day(field, d)).transpose();
+    let asked_start = day("start_date", &req.start_date)?;
+    let asked_end = day("end_date", &req.end_date)?;
     let end = asked_end.map_or(now, time::end_of_day);
     let start = match asked_start {
         Some(d) => time::start_of_day(d),

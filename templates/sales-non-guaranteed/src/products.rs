@@ -104,12 +104,10 @@ pub(crate) async fn list_creative_formats(
     ctx: &Ctx,
     req: ListCreativeFormatsRequest,
 ) -> AdcpResult<ListCreativeFormatsResponse> {
-    let seeded: Vec<Format> = ctx.state().list(FORMATS).await?;
-    let mut formats = if seeded.is_empty() {
-        catalog::formats(ctx.agent_url())
-    } else {
-        seeded
-    };
+    let mut formats: Vec<Format> = ctx.state().list(FORMATS).await?;
+    if formats.is_empty() {
+        formats = catalog::formats(ctx.agent_url());
+    }
     if let Some(ids) = &req.format_ids {
         // Asked-for formats first, in the order asked, then nothing else.
         formats = ids
