@@ -13,6 +13,7 @@ pub mod idempotency;
 mod memory;
 pub mod nonces;
 pub mod outbox;
+pub mod proposals;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 pub mod state;
@@ -27,10 +28,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 pub use accounts::{Account, AccountStore, IdKey, NaturalKey, Principal, Reference};
 pub use idempotency::{ClaimState, IdemKey, IdempotencyStore};
 pub use memory::{
-    MemoryAccountStore, MemoryIdempotencyStore, MemoryNonceStore, MemoryStateStore, MemoryStore,
+    MemoryAccountStore, MemoryIdempotencyStore, MemoryNonceStore, MemoryProposalStore,
+    MemoryStateStore, MemoryStore,
 };
 pub use nonces::{NonceStore, Recorded};
 pub use outbox::{Delivery, DeliveryState, Outbox, PushAuth};
+pub use proposals::{ProposalRecord, ProposalState, ProposalStore};
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use sql::SqlStore;
 pub use state::{StateStore, Versioned};
@@ -101,6 +104,8 @@ pub struct Stores {
     pub nonces: Arc<dyn NonceStore>,
     /// Accounts: the built-in roster, or an adopter's own (see [`Stores::with_accounts`]).
     pub accounts: Arc<dyn AccountStore>,
+    /// The proposal ledger.
+    pub proposals: Arc<dyn ProposalStore>,
     /// The key account ids are derived with (kept in the store, so replicas agree).
     pub(crate) ids: IdKey,
     /// PostgreSQL, for the cross-replica event relay.
@@ -141,6 +146,7 @@ struct MemoryTenant {
     state: Arc<MemoryStateStore>,
     nonces: Arc<MemoryNonceStore>,
     accounts: Arc<MemoryAccountStore>,
+    proposals: Arc<MemoryProposalStore>,
 }
 
 impl std::fmt::Debug for Stores {
@@ -181,6 +187,7 @@ impl Stores {
             state: m.state,
             nonces: m.nonces,
             accounts: m.accounts,
+            proposals: m.proposals,
             ids,
             postgres_url: None,
             description: described(&backend.description, &backend.tenant),
@@ -224,6 +231,7 @@ impl Stores {
             idempotency: store.clone(),
             state: store.clone(),
             nonces: store.clone(),
+            proposals: store.clone(),
             ids: store.ids(),
             accounts: store,
             postgres_url,

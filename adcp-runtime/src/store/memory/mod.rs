@@ -3,11 +3,13 @@
 mod accounts;
 mod idempotency;
 mod nonces;
+mod proposals;
 mod state;
 mod tasks;
 
 pub use accounts::MemoryAccountStore;
 pub use idempotency::MemoryIdempotencyStore;
 pub use nonces::MemoryNonceStore;
+pub use proposals::MemoryProposalStore;
 pub use state::MemoryStateStore;
 pub use tasks::MemoryStore;

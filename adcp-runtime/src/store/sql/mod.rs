@@ -6,6 +6,7 @@ mod accounts;
 mod idempotency;
 mod nonces;
 mod outbox;
+mod proposals;
 mod state;
 mod tasks;
 mod tenants;
@@ -38,6 +39,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "tenants",
         include_str!("../../../migrations/0003_tenants.sql"),
+    ),
+    (
+        4,
+        "proposals",
+        include_str!("../../../migrations/0004_proposals.sql"),
     ),
 ];
 
