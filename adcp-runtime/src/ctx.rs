@@ -78,6 +78,7 @@ struct Inner {
     task_id: Option<String>,
     now: OffsetDateTime,
     services: Services,
+    proposal: Option<crate::store::ProposalRecord>,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -101,6 +102,7 @@ pub struct CtxBuilder {
     task_id: Option<String>,
     now: Option<OffsetDateTime>,
     services: Option<Services>,
+    proposal: Option<crate::store::ProposalRecord>,
     tasks: Option<TaskRegistry>,
     state: Option<Arc<dyn StateStore>>,
     account_store: Option<Arc<dyn AccountStore>>,
@@ -119,10 +121,17 @@ impl CtxBuilder {
             task_id: None,
             now: None,
             services: None,
+            proposal: None,
             tasks: None,
             state: None,
             account_store: None,
         }
+    }
+
+    /// The committed proposal a `create_media_buy` accepts (consumed for it by the runtime).
+    pub fn proposal(mut self, p: Option<crate::store::ProposalRecord>) -> Self {
+        self.proposal = p;
+        self
     }
 
     /// The caller.
@@ -227,6 +236,7 @@ impl CtxBuilder {
             task_id: self.task_id,
             now: self.now.unwrap_or_else(OffsetDateTime::now_utc),
             services,
+            proposal: self.proposal,
         }))
     }
 }
@@ -235,6 +245,12 @@ impl Ctx {
     /// The task being served.
     pub fn task(&self) -> &'static TaskSpec {
         self.0.task
+    }
+
+    /// On a `create_media_buy` naming `proposal_id`: the committed proposal it accepts, already
+    /// consumed for this call (its packages are in the request, derived from its allocations).
+    pub fn proposal(&self) -> Option<&crate::store::ProposalRecord> {
+        self.0.proposal.as_ref()
     }
 
     /// The authenticated caller, if any.

@@ -25,6 +25,7 @@ mod envelope;
 mod idempotency;
 pub mod lifecycle;
 mod platform;
+mod proposals;
 pub mod signing;
 mod ssrf;
 mod state;
@@ -110,6 +111,7 @@ pub use platform::{
     BoxFuture, CapabilityOverlap, ControllerCode, ControllerReply, DecisioningPlatform,
     HandoffStatus, Hybrid, Job, Recipe, RecipeUnion, ScenarioParams, TaskHandoff,
 };
+pub use proposals::{ProposalCapabilities, ProposalManager};
 pub use schemars;
 pub use serde;
 pub use serde_json;

@@ -138,7 +138,27 @@ impl<P: DecisioningPlatform> Server<P> {
             }
             _ => None,
         };
+        // A proposal the create accepts is consumed now, once, for this call's claim.
+        let accepted = match (spec.name, self.proposal_manager()) {
+            ("create_media_buy", Some(m)) => {
+                let claim = match &key {
+                    Some(k) => format!("{}|{principal}|{k}", resolved.scope),
+                    None => crate::store::accounts::random_id("claim"),
+                };
+                crate::proposals::accept(
+                    m.as_ref(),
+                    self.inner.ledger.as_ref(),
+                    &resolved.scope,
+                    claim,
+                    args,
+                )
+                .await?
+            }
+            _ => None,
+        };
+        let handler_args = accepted.as_ref().map_or(&call.args, |a| &a.args);
         let ctx = CtxBuilder::new(spec)
+            .proposal(accepted.as_ref().map(|a| a.record.clone()))
             .principal(call.principal.clone())
             .resolved(resolved.clone())
             .agent_url(self.agent_url(&call))
@@ -162,15 +182,41 @@ impl<P: DecisioningPlatform> Server<P> {
                 work: Work::External,
             }))
             .map(|o| (o, arm.task_id)),
-            None => match descriptor.handler(spec.name) {
-                Some(h) => (h.call)(&self.inner.platform, ctx, call.args.clone())
+            None => match (
+                spec.name,
+                self.proposal_manager(),
+                descriptor.handler(spec.name),
+            ) {
+                ("get_products", Some(m), _) => crate::proposals::get_products(
+                    m.as_ref(),
+                    self.inner.ledger.as_ref(),
+                    &ctx,
+                    &call.args,
+                )
+                .await
+                .map(|body| (Outcome::Done(body), None)),
+                (_, _, Some(h)) => (h.call)(&self.inner.platform, ctx, handler_args.clone())
                     .await
                     .map(|o| (o, None)),
-                None => account_task(spec.name, &ctx, &call.args)
+                (_, _, None) => account_task(spec.name, &ctx, &call.args)
                     .await
                     .map(|o| (o, None)),
             },
         };
+        if let Some(a) = &accepted {
+            // Booked: the buy is the proposal's. Refused: the proposal is given back. Handed
+            // off: it stays consumed by this call's claim (a retry finds it again).
+            let booked = match &outcome {
+                Ok((Outcome::Done(body), _)) => {
+                    Some(body.get("media_buy_id").and_then(Value::as_str))
+                }
+                Ok((Outcome::Handoff(_), _)) => None,
+                Err(_) => Some(None),
+            };
+            if let Some(buy) = booked {
+                crate::proposals::settle(self.inner.ledger.as_ref(), &resolved.scope, a, buy).await;
+            }
+        }
         let body = match outcome {
             Ok((Outcome::Done(mut body), _)) => {
                 envelope::completed(&mut body, key.as_deref());

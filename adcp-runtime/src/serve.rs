@@ -38,6 +38,7 @@ pub fn serve<P: DecisioningPlatform>(platform: P) -> Serve<P> {
         config: Config::default(),
         stores: None,
         catalog: None,
+        proposals: None,
         listen: Listen::Addr(SocketAddr::from(([127, 0, 0, 1], 3000))),
         shutdown: None,
     }
@@ -55,6 +56,7 @@ pub struct Serve<P> {
     config: Config,
     stores: Option<Stores>,
     catalog: Option<Vec<Product>>,
+    proposals: Option<std::sync::Arc<dyn crate::proposals::ProposalManager>>,
     listen: Listen,
     shutdown: Option<Shutdown>,
 }
@@ -77,6 +79,13 @@ impl<P: DecisioningPlatform> Serve<P> {
     /// must give it (an empty one if it has no products yet).
     pub fn catalog(mut self, products: impl IntoIterator<Item = Product>) -> Self {
         self.catalog = Some(products.into_iter().collect());
+        self
+    }
+
+    /// Composes a proposal manager with the platform: it answers `get_products` and
+    /// finalizes proposals; see [`Server::with_proposals`].
+    pub fn proposals(mut self, manager: impl crate::proposals::ProposalManager) -> Self {
+        self.proposals = Some(std::sync::Arc::new(manager));
         self
     }
 
@@ -111,11 +120,13 @@ impl<P: DecisioningPlatform> Serve<P> {
             config,
             stores,
             catalog,
+            proposals,
             ..
         } = self;
         boot(
             Server::with_stores(platform, config, stores.unwrap_or_default()),
             catalog,
+            proposals,
         )
     }
 
@@ -127,12 +138,14 @@ impl<P: DecisioningPlatform> Serve<P> {
             config,
             stores,
             catalog,
+            proposals,
             listen,
             shutdown,
         } = self;
         let server = boot(
             Server::with_stores(platform, config, stores.unwrap_or_default()),
             catalog,
+            proposals,
         )?;
         let listener = match listen {
             Listen::Addr(a) => TcpListener::bind(a).await.map_err(ServeError::Bind)?,
@@ -182,7 +195,11 @@ impl<P: DecisioningPlatform> Serve<P> {
 fn boot<P: DecisioningPlatform>(
     server: Server<P>,
     catalog: Option<Vec<Product>>,
+    proposals: Option<std::sync::Arc<dyn crate::proposals::ProposalManager>>,
 ) -> Result<Server<P>, ServeError> {
+    if let Some(m) = proposals {
+        server.compose(m);
+    }
     let d = P::descriptor();
     if catalog.is_none() && !d.recipe_kinds.is_empty() {
         return Err(BootError {

@@ -25,6 +25,10 @@ pub(crate) struct Inner<P> {
     pub(crate) idempotency: Arc<dyn IdempotencyStore>,
     pub(crate) nonces: Arc<dyn NonceStore>,
     pub(crate) outbox: Arc<dyn Outbox>,
+    /// The proposal ledger.
+    pub(crate) ledger: Arc<dyn crate::store::ProposalStore>,
+    /// The proposal manager composed with the platform, if any.
+    pub(crate) proposals: std::sync::OnceLock<Arc<dyn crate::proposals::ProposalManager>>,
     stores: String,
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) postgres_url: Option<String>,
@@ -63,6 +67,7 @@ impl<P: DecisioningPlatform> Server<P> {
             state,
             nonces,
             accounts,
+            proposals,
             ids,
             postgres_url,
             description,
@@ -94,6 +99,8 @@ impl<P: DecisioningPlatform> Server<P> {
                 idempotency,
                 nonces,
                 outbox,
+                ledger: proposals,
+                proposals: std::sync::OnceLock::new(),
                 stores: description,
                 postgres_url,
                 started: AtomicBool::new(false),
@@ -123,6 +130,27 @@ impl<P: DecisioningPlatform> Server<P> {
                 .await?;
             Ok(!tasks.is_empty())
         })
+    }
+
+    /// Composes `manager` with the platform: it answers `get_products` and finalizes
+    /// proposals, the runtime keeps the ledger, and a `create_media_buy` naming a proposal
+    /// consumes it before the platform books it. Once per server: a second manager is refused
+    /// (`false`).
+    pub fn with_proposals(&self, manager: impl crate::proposals::ProposalManager) -> bool {
+        self.compose(Arc::new(manager))
+    }
+
+    pub(crate) fn compose(&self, manager: Arc<dyn crate::proposals::ProposalManager>) -> bool {
+        self.inner.proposals.set(manager).is_ok()
+    }
+
+    pub(crate) fn proposal_manager(&self) -> Option<&Arc<dyn crate::proposals::ProposalManager>> {
+        self.inner.proposals.get()
+    }
+
+    /// The proposal ledger (server-side code: an operator's tools, tests).
+    pub fn proposals(&self) -> &Arc<dyn crate::store::ProposalStore> {
+        &self.inner.ledger
     }
 
     /// The platform.

@@ -1,0 +1,455 @@
+//! Proposals: a [`ProposalManager`] composed with the decisioning platform. The manager answers
+//! `get_products` (brief, wholesale, refine) and finalizes drafts; the platform books the buy.
+//! Between them the runtime keeps the one ledger ([`ProposalStore`]): every proposal the
+//! manager answers is recorded as a draft of the caller's account, a `finalize` commits it
+//! with a hold until `expires_at`, and a `create_media_buy` naming it consumes it, atomically
+//! and once, before the platform sees the request.
+//!
+//! What the runtime decides itself, so no manager has to:
+//! - a refine or finalize naming a proposal the account does not have: its
+//!   `refinement_applied` entry is `unable` (the same answer whether the proposal does not
+//!   exist or is another account's); the rest of the request is answered;
+//! - a second finalize: `unable`, the committed proposal answered as it stands;
+//! - `create_media_buy` with `proposal_id`: `PROPOSAL_NOT_COMMITTED` for a draft,
+//!   `PROPOSAL_EXPIRED` past `expires_at` (no grace: the hold's end is the seller's to set, and
+//!   `expires_at` is what it tells the buyer), and `REFERENCE_NOT_FOUND` on `proposal_id` for
+//!   one the account does not have (AdCP 3.0 has no `PROPOSAL_NOT_FOUND`); one consumed by
+//!   another create is `CONFLICT`. Without `packages`, the packages are derived from the
+//!   proposal's allocations and `total_budget`.
+//!
+//! [`ProposalStore`]: crate::store::ProposalStore
+
+use std::time::Duration;
+
+use adcp_wire::{
+    CreateMediaBuyRequestTotalBudget, GetProductsRequest, GetProductsRequestRefineItem,
+    GetProductsRequestRefineItemProposalAction as ProposalAction, GetProductsResponse,
+    GetProductsResponseRefinementAppliedItem as Applied,
+    GetProductsResponseRefinementAppliedItemProposal as AppliedProposal,
+    GetProductsResponseRefinementAppliedItemProposalStatus as AppliedStatus,
+    GetProductsResponseRefinementAppliedItemRequest as AppliedRequest,
+    GetProductsResponseRefinementAppliedItemRequestStatus as RequestStatus, PackageRequest,
+    Proposal, ProposalStatus,
+};
+use serde_json::{Map, Value, json};
+
+use crate::ctx::Ctx;
+use crate::error::{AdcpError, AdcpResult, codes};
+use crate::store::proposals::{Commit, Consume, ProposalRecord, ProposalStore};
+use crate::store::{BoxFuture, StoreError};
+
+/// What a proposal manager does, declared (never inferred from what it answers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProposalCapabilities {
+    /// It revises products and proposals on `buying_mode: "refine"`.
+    pub refine: bool,
+    /// It finalizes drafts (`action: "finalize"`): its proposals are drafts until then. A
+    /// manager that does not finalize answers proposals that are ready to buy as they are.
+    pub finalize: bool,
+    /// How long a committed proposal's terms are held when the manager sets no `expires_at`.
+    pub hold: Duration,
+}
+
+impl Default for ProposalCapabilities {
+    fn default() -> Self {
+        ProposalCapabilities {
+            refine: true,
+            finalize: true,
+            hold: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// Answers `get_products` with products and proposals, and finalizes drafts. Bound to a
+/// server with [`Serve::proposals`](crate::Serve::proposals) (per tenant: in the tenant's
+/// platform builder).
+pub trait ProposalManager: Send + Sync + 'static {
+    /// What it does.
+    fn capabilities(&self) -> ProposalCapabilities;
+
+    /// Answers a `get_products` request: brief, wholesale or refine. `drafts` are the caller's
+    /// draft proposals the request's `refine` entries name, as last answered; entries naming
+    /// proposals the caller does not have are answered by the runtime (`unable`).
+    fn get_products<'a>(
+        &'a self,
+        ctx: &'a Ctx,
+        req: &'a GetProductsRequest,
+        drafts: &'a [ProposalRecord],
+    ) -> BoxFuture<'a, AdcpResult<GetProductsResponse>>;
+
+    /// Finalizes a draft: the proposal with firm pricing (its `expires_at`, when set, is the
+    /// hold; otherwise the capabilities' `hold` from now).
+    fn finalize<'a>(
+        &'a self,
+        ctx: &'a Ctx,
+        draft: &'a ProposalRecord,
+    ) -> BoxFuture<'a, AdcpResult<Proposal>>;
+
+    /// The packages a `create_media_buy` accepting `proposal` books: by default one per
+    /// allocation, its budget that share of `total_budget`, its pricing option the
+    /// allocation's.
+    fn packages(
+        &self,
+        proposal: &Proposal,
+        total_budget: &CreateMediaBuyRequestTotalBudget,
+    ) -> AdcpResult<Vec<PackageRequest>> {
+        proposal
+            .allocations
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let option = a.pricing_option_id.clone().ok_or_else(|| {
+                    tracing::error!(proposal = %proposal.proposal_id, allocation = i, "a committed proposal's allocation names no pricing option");
+                    AdcpError::internal("the proposal cannot be booked as it stands")
+                })?;
+                let budget = total_budget.amount * a.allocation_percentage / 100.0;
+                Ok(PackageRequest::new(budget, option, a.product_id.clone()))
+            })
+            .collect()
+    }
+}
+
+fn store_error(e: &StoreError) -> AdcpError {
+    tracing::error!(error = %e, "proposal store");
+    AdcpError::internal("the proposal store is unavailable")
+}
+
+fn unable(proposal_id: &str, notes: &str) -> Applied {
+    let mut a = AppliedProposal::new(proposal_id, AppliedStatus::Unable);
+    a.notes = Some(notes.to_owned());
+    Applied::Proposal(a)
+}
+
+fn now_ms() -> i64 {
+    crate::time::millis(crate::time::now_ms())
+}
+
+/// `get_products` through the manager, with the ledger kept.
+pub(crate) async fn get_products(
+    manager: &dyn ProposalManager,
+    ledger: &dyn ProposalStore,
+    ctx: &Ctx,
+    args: &Value,
+) -> AdcpResult<Value> {
+    let req: GetProductsRequest = adcp_wire::decode(args.clone())
+        .map_err(|e| AdcpError::invalid_request(e.path, e.message))?;
+    let caps = manager.capabilities();
+    let scope = ctx.scope();
+    let refine = req.refine.as_deref().unwrap_or_default();
+    // Entries the runtime answers, by position; drafts the manager is given; finalized ones.
+    let mut decided: Vec<Option<Applied>> = vec![None; refine.len()];
+    let mut drafts = Vec::new();
+    let mut finalized: Vec<Proposal> = Vec::new();
+    for (i, entry) in refine.iter().enumerate() {
+        let GetProductsRequestRefineItem::Proposal(p) = entry else {
+            continue;
+        };
+        let id = p.proposal_id.as_str();
+        let Some(record) = ledger.get(scope, id).await.map_err(|e| store_error(&e))? else {
+            decided[i] = Some(unable(id, "no such proposal for this account"));
+            continue;
+        };
+        let draft = record.state == crate::store::ProposalState::Draft;
+        match p.action {
+            Some(ProposalAction::Finalize) if !caps.finalize => {
+                decided[i] = Some(unable(id, "this seller's proposals are not finalized"));
+            }
+            Some(ProposalAction::Finalize) if !draft => {
+                decided[i] = Some(unable(id, "the proposal is committed already"));
+                finalized.extend(decode_proposal(&record));
+            }
+            Some(ProposalAction::Finalize) => {
+                let proposal = finalize(manager, ledger, ctx, &record, caps).await?;
+                decided[i] = Some(Applied::Proposal(AppliedProposal::new(
+                    id,
+                    AppliedStatus::Applied,
+                )));
+                finalized.push(proposal);
+            }
+            _ if !draft => {
+                decided[i] = Some(unable(
+                    id,
+                    "a committed proposal is not refined; discover a new one",
+                ));
+            }
+            _ => drafts.push(record),
+        }
+    }
+    let finalize_only = !refine.is_empty()
+        && refine.iter().all(|r| {
+            matches!(r, GetProductsRequestRefineItem::Proposal(p)
+                if p.action == Some(ProposalAction::Finalize))
+        });
+    let mut resp = if finalize_only {
+        GetProductsResponse::new(Vec::new())
+    } else {
+        manager.get_products(ctx, &req, &drafts).await?
+    };
+    let now = now_ms();
+    let mut answered = Vec::new();
+    for p in resp.proposals.take().unwrap_or_default() {
+        if finalized.iter().any(|f| f.proposal_id == p.proposal_id) {
+            continue;
+        }
+        answered.push(record_answer(ledger, ctx, p, caps, now).await?);
+    }
+    answered.extend(finalized);
+    if !answered.is_empty() || req.buying_mode.to_string() != "wholesale" {
+        resp.proposals = Some(answered);
+    }
+    if !refine.is_empty() {
+        resp.refinement_applied = Some(merge(decided, resp.refinement_applied.take(), refine));
+    }
+    serde_json::to_value(resp).map_err(|e| AdcpError::internal(e.to_string()))
+}
+
+/// Records one proposal the manager answered: a draft (finalize-capable managers), or
+/// committed at once with its hold (managers whose proposals are ready to buy). A proposal
+/// id another account holds is never overwritten: the manager must mint ids per proposal.
+async fn record_answer(
+    ledger: &dyn ProposalStore,
+    ctx: &Ctx,
+    mut p: Proposal,
+    caps: ProposalCapabilities,
+    now: i64,
+) -> AdcpResult<Proposal> {
+    let scope = ctx.scope();
+    if let Some(existing) = ledger
+        .get(scope, &p.proposal_id)
+        .await
+        .map_err(|e| store_error(&e))?
+        && existing.state != crate::store::ProposalState::Draft
+    {
+        // Answered again after it was committed: the committed terms stand.
+        return Ok(decode_proposal(&existing).unwrap_or(p));
+    }
+    p.proposal_status = Some(ProposalStatus::Draft);
+    let body = serde_json::to_value(&p).map_err(|e| AdcpError::internal(e.to_string()))?;
+    let draft = ProposalRecord::draft(p.proposal_id.clone(), scope, body, now);
+    match ledger.save_draft(&draft).await {
+        Ok(()) => {}
+        Err(StoreError::Exists(_)) => {} // committed between the two reads: it stands
+        Err(e) => return Err(store_error(&e)),
+    }
+    if !caps.finalize {
+        let record = ledger
+            .get(scope, &p.proposal_id)
+            .await
+            .map_err(|e| store_error(&e))?;
+        if let Some(record) = record {
+            return commit(ledger, ctx, &record, p, caps).await;
+        }
+    }
+    Ok(p)
+}
+
+async fn finalize(
+    manager: &dyn ProposalManager,
+    ledger: &dyn ProposalStore,
+    ctx: &Ctx,
+    draft: &ProposalRecord,
+    caps: ProposalCapabilities,
+) -> AdcpResult<Proposal> {
+    let proposal = manager.finalize(ctx, draft).await?;
+    if proposal.proposal_id != draft.proposal_id {
+        tracing::error!(asked = %draft.proposal_id, answered = %proposal.proposal_id, "finalize answered another proposal");
+        return Err(AdcpError::internal("the proposal could not be finalized"));
+    }
+    commit(ledger, ctx, draft, proposal, caps).await
+}
+
+/// Draft to committed, with its hold.
+async fn commit(
+    ledger: &dyn ProposalStore,
+    ctx: &Ctx,
+    draft: &ProposalRecord,
+    mut proposal: Proposal,
+    caps: ProposalCapabilities,
+) -> AdcpResult<Proposal> {
+    let now = crate::time::now_ms();
+    let hold = time::Duration::try_from(caps.hold).unwrap_or(time::Duration::DAY);
+    let expires = match proposal.expires_at.as_deref() {
+        Some(t) => crate::time::parse("expires_at", t).map_err(|_| {
+            tracing::error!(proposal = %proposal.proposal_id, expires_at = t, "a finalized proposal's expires_at is not RFC 3339");
+            AdcpError::internal("the proposal could not be finalized")
+        })?,
+        None => now + hold,
+    };
+    proposal.proposal_status = Some(ProposalStatus::Committed);
+    proposal.expires_at = Some(crate::time::rfc3339(expires));
+    let body = serde_json::to_value(&proposal).map_err(|e| AdcpError::internal(e.to_string()))?;
+    let at = crate::time::millis(now);
+    match ledger
+        .commit(
+            ctx.scope(),
+            &draft.proposal_id,
+            &body,
+            crate::time::millis(expires),
+            at,
+        )
+        .await
+        .map_err(|e| store_error(&e))?
+    {
+        Commit::Committed(_) => Ok(proposal),
+        // A concurrent finalize won: its terms stand.
+        Commit::Already(r) => Ok(decode_proposal(&r).unwrap_or(proposal)),
+        Commit::NotFound => Err(AdcpError::internal("the proposal vanished while finalized")),
+    }
+}
+
+fn decode_proposal(r: &ProposalRecord) -> Option<Proposal> {
+    serde_json::from_value(r.proposal.clone())
+        .map_err(|e| tracing::error!(proposal = %r.proposal_id, error = %e, "a stored proposal does not decode"))
+        .ok()
+}
+
+/// The `refinement_applied` answer: one entry per `refine` entry, in order; the runtime's
+/// where it decided, the manager's elsewhere (or, where the manager reported nothing, a
+/// `partial` saying so).
+fn merge(
+    decided: Vec<Option<Applied>>,
+    reported: Option<Vec<Applied>>,
+    refine: &[GetProductsRequestRefineItem],
+) -> Vec<Applied> {
+    let reported = reported.filter(|r| r.len() == refine.len());
+    decided
+        .into_iter()
+        .enumerate()
+        .map(|(i, d)| {
+            d.or_else(|| reported.as_ref().and_then(|r| r.get(i).cloned()))
+                .unwrap_or_else(|| unreported(&refine[i]))
+        })
+        .collect()
+}
+
+fn unreported(entry: &GetProductsRequestRefineItem) -> Applied {
+    let notes = Some("considered; the seller reported no detail".to_owned());
+    match entry {
+        GetProductsRequestRefineItem::Request(_) => {
+            let mut a = AppliedRequest::new(RequestStatus::Partial);
+            a.notes = notes;
+            Applied::Request(a)
+        }
+        GetProductsRequestRefineItem::Product(p) => {
+            let mut a = adcp_wire::GetProductsResponseRefinementAppliedItemProduct::new(
+                p.product_id.clone(),
+                adcp_wire::GetProductsResponseRefinementAppliedItemProductStatus::Partial,
+            );
+            a.notes = notes;
+            Applied::Product(a)
+        }
+        GetProductsRequestRefineItem::Proposal(p) => {
+            let mut a = AppliedProposal::new(p.proposal_id.clone(), AppliedStatus::Partial);
+            a.notes = notes;
+            Applied::Proposal(a)
+        }
+    }
+}
+
+/// What a `create_media_buy` naming `proposal_id` is run with: the consumed proposal, and the
+/// request with its packages derived when it gave none.
+pub(crate) struct Accepted {
+    pub(crate) record: ProposalRecord,
+    pub(crate) claim: String,
+    pub(crate) args: Value,
+}
+
+/// Consumes the proposal a `create_media_buy` names, for `claim` (the create's idempotency
+/// claim), before the platform sees the request.
+pub(crate) async fn accept(
+    manager: &dyn ProposalManager,
+    ledger: &dyn ProposalStore,
+    scope: &str,
+    claim: String,
+    args: &Map<String, Value>,
+) -> AdcpResult<Option<Accepted>> {
+    let Some(id) = args.get("proposal_id").and_then(Value::as_str) else {
+        return Ok(None);
+    };
+    let refused = |code: &'static str, why: &str| {
+        AdcpError::new(code, why.to_owned()).with_field("proposal_id")
+    };
+    let record = match ledger
+        .consume(scope, id, &claim, now_ms())
+        .await
+        .map_err(|e| store_error(&e))?
+    {
+        Consume::Consumed(r) | Consume::Again(r) => r,
+        Consume::NotFound => {
+            return Err(refused(
+                codes::REFERENCE_NOT_FOUND,
+                "no such proposal for this account; discover one with get_products",
+            ));
+        }
+        Consume::NotCommitted(_) => {
+            return Err(refused(
+                codes::PROPOSAL_NOT_COMMITTED,
+                "the proposal is a draft: finalize it with get_products (buying_mode refine, action finalize)",
+            ));
+        }
+        Consume::Expired(_) => {
+            return Err(refused(
+                codes::PROPOSAL_EXPIRED,
+                "the proposal's hold has lapsed; finalize it again or discover a new one",
+            ));
+        }
+        Consume::Taken => {
+            return Err(refused(
+                codes::CONFLICT,
+                "the proposal has been accepted by another media buy",
+            ));
+        }
+    };
+    let mut args = args.clone();
+    if args.get("packages").is_none() {
+        let derived = (|| {
+            let proposal: Proposal = serde_json::from_value(record.proposal.clone())
+                .map_err(|e| AdcpError::internal(e.to_string()))?;
+            let budget: CreateMediaBuyRequestTotalBudget = args
+                .get("total_budget")
+                .cloned()
+                .map(serde_json::from_value)
+                .transpose()
+                .map_err(|e| AdcpError::invalid_request("total_budget", e.to_string()))?
+                .ok_or_else(|| {
+                    AdcpError::invalid_request(
+                        "total_budget",
+                        "a media buy from a proposal needs total_budget",
+                    )
+                })?;
+            manager.packages(&proposal, &budget)
+        })();
+        match derived {
+            Ok(packages) => {
+                args.insert("packages".into(), json!(packages));
+            }
+            Err(e) => {
+                let _ = ledger.release(scope, id, &claim).await;
+                return Err(e);
+            }
+        }
+    }
+    Ok(Some(Accepted {
+        record,
+        claim,
+        args: Value::Object(args),
+    }))
+}
+
+/// After the platform answered a create that accepted a proposal: a booked buy is attached to
+/// it; a refusal gives the proposal back for another attempt.
+pub(crate) async fn settle(
+    ledger: &dyn ProposalStore,
+    scope: &str,
+    accepted: &Accepted,
+    booked: Option<&str>,
+) {
+    let id = &accepted.record.proposal_id;
+    let r = match booked {
+        Some(buy) => ledger.attach(scope, id, &accepted.claim, buy).await,
+        None => ledger.release(scope, id, &accepted.claim).await,
+    };
+    if let Err(e) = r {
+        tracing::error!(proposal = %id, error = %e, "settling a consumed proposal");
+    }
+}
