@@ -17,7 +17,10 @@ fn id() -> String {
 
 async fn ledger(stores: &Stores) {
     let p = stores.proposals.clone();
-    let (scope, pid) = ("acct:a", id());
+    // Unique per run: a PostgreSQL database outlives the test.
+    let scope = &format!("acct:{}", id());
+    let buy = &format!("mb_{}", id());
+    let pid = id();
     let t0 = 1_800_000_000_000_i64;
     // Drafts are overwritten across refine turns, and keep their first creation time.
     p.save_draft(&ProposalRecord::draft(&pid, scope, json!({"turn": 1}), t0))
@@ -37,7 +40,10 @@ async fn ledger(stores: &Stores) {
         (ProposalState::Draft, &json!({"turn": 2}), t0, t0 + 5)
     );
     // Another account does not see it.
-    assert_eq!(p.get("acct:b", &pid).await.expect("read"), None);
+    assert_eq!(
+        p.get(&format!("{scope}-other"), &pid).await.expect("read"),
+        None
+    );
     // A draft cannot be consumed.
     assert!(matches!(
         p.consume(scope, &pid, "claim-1", t0)
@@ -124,18 +130,10 @@ async fn ledger(stores: &Stores) {
         Consume::Consumed(_)
     ));
     // Booked: attached to its buy, found by it, and no longer given back.
-    assert!(
-        !p.attach(scope, &pid, "claim-1", "mb_1")
-            .await
-            .expect("attach")
-    );
-    assert!(
-        p.attach(scope, &pid, "claim-2", "mb_1")
-            .await
-            .expect("attach")
-    );
+    assert!(!p.attach(scope, &pid, "claim-1", buy).await.expect("attach"));
+    assert!(p.attach(scope, &pid, "claim-2", buy).await.expect("attach"));
     let by_buy = p
-        .by_media_buy(scope, "mb_1")
+        .by_media_buy(scope, buy)
         .await
         .expect("read")
         .expect("found");
@@ -143,7 +141,7 @@ async fn ledger(stores: &Stores) {
         (by_buy.proposal_id.as_str(), by_buy.state),
         (pid.as_str(), ProposalState::Consumed)
     );
-    assert_eq!(p.by_media_buy("acct:b", "mb_1").await.expect("read"), None);
+    assert_eq!(p.by_media_buy("acct:b", buy).await.expect("read"), None);
     assert!(!p.release(scope, &pid, "claim-2").await.expect("release"));
 
     // Another tenant's ledger has none of it, even for the same scope and id.
