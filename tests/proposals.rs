@@ -332,3 +332,174 @@ async fn an_expired_proposal_is_refused_before_the_platform() {
     assert!(e && code(&b) == "PROPOSAL_EXPIRED", "{b}");
     assert_eq!(f.creates(), 0);
 }
+
+// --- the capability overlap, before adopter code --------------------------------------------
+
+#[derive(
+    Clone,
+    Debug,
+    PartialEq,
+    serde::Serialize,
+    serde::Deserialize,
+    adcp_runtime::schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
+#[schemars(crate = "adcp_runtime::schemars")]
+struct Geo {
+    line_item: String,
+}
+
+impl adcp_runtime::Recipe for Geo {
+    fn capability_overlap(&self) -> Option<adcp_runtime::CapabilityOverlap> {
+        Some(adcp_runtime::CapabilityOverlap {
+            pricing_models: Some(vec!["cpm".into()]),
+            targeting_dimensions: Some(vec!["geo_countries".into()]),
+            delivery_types: None,
+        })
+    }
+}
+
+/// A platform whose products carry a recipe that allows CPM and country targeting only.
+#[derive(Default)]
+struct Gated {
+    creates: AtomicUsize,
+    recipes_seen: std::sync::Mutex<Vec<Option<String>>>,
+}
+
+#[decisioning_platform(recipes(geo = Geo))]
+impl Gated {
+    async fn get_products(
+        &self,
+        _ctx: &Ctx,
+        _req: GetProductsRequest,
+    ) -> AdcpResult<GetProductsResponse> {
+        Ok(GetProductsResponse::new(Vec::new()))
+    }
+
+    async fn create_media_buy(
+        &self,
+        ctx: &Ctx,
+        req: CreateMediaBuyRequest,
+    ) -> AdcpResult<Hybrid<CreateMediaBuySuccess>> {
+        self.creates.fetch_add(1, Ordering::SeqCst);
+        let seen = ctx
+            .recipes::<GatedRecipe>()
+            .into_iter()
+            .map(|r| r.map(|GatedRecipe::Geo(g)| g.line_item))
+            .collect();
+        *self.recipes_seen.lock().expect("not poisoned") = seen;
+        let n = req.packages.map_or(0, |p| p.len());
+        let packages = (0..n)
+            .map(|_| Package::new(ctx.new_id("pkg")))
+            .collect::<Vec<_>>();
+        Ok(Hybrid::Now(CreateMediaBuySuccess::new(
+            ctx.new_id("mb"),
+            packages,
+        )))
+    }
+}
+
+/// Holds the products (with recipes) the gate reads.
+struct Shelf;
+
+impl ProposalManager for Shelf {
+    fn capabilities(&self) -> ProposalCapabilities {
+        ProposalCapabilities::default()
+    }
+
+    fn get_products<'a>(
+        &'a self,
+        _ctx: &'a Ctx,
+        _req: &'a GetProductsRequest,
+        _drafts: &'a [adcp_runtime::store::ProposalRecord],
+    ) -> BoxFuture<'a, AdcpResult<GetProductsResponse>> {
+        Box::pin(async { Ok(GetProductsResponse::new(Vec::new())) })
+    }
+
+    fn finalize<'a>(
+        &'a self,
+        _ctx: &'a Ctx,
+        draft: &'a adcp_runtime::store::ProposalRecord,
+    ) -> BoxFuture<'a, AdcpResult<Proposal>> {
+        Box::pin(
+            async move { Ok(serde_json::from_value(draft.proposal.clone()).expect("a proposal")) },
+        )
+    }
+
+    fn product<'a>(
+        &'a self,
+        _ctx: &'a Ctx,
+        product_id: &'a str,
+    ) -> BoxFuture<'a, AdcpResult<Option<adcp_runtime::wire::Product>>> {
+        Box::pin(async move {
+            if product_id != "geo_display" {
+                return Ok(None);
+            }
+            Ok(Some(adcp_runtime::wire::decode(json!({
+                "product_id": product_id, "name": "geo display", "description": "display by country",
+                "publisher_properties": [{"publisher_domain": "p.example", "selection_type": "all"}],
+                "format_ids": [{"agent_url": "https://p.example/mcp", "id": "display_300x250"}],
+                "delivery_type": "non_guaranteed",
+                "pricing_options": [
+                    {"pricing_option_id": "cpm", "pricing_model": "cpm", "currency": "USD", "floor_price": 1.0},
+                    {"pricing_option_id": "cpc", "pricing_model": "cpc", "currency": "USD", "floor_price": 0.5}],
+                "reporting_capabilities": {"available_reporting_frequencies": ["daily"], "expected_delay_minutes": 60,
+                    "timezone": "UTC", "supports_webhooks": false, "available_metrics": ["impressions"],
+                    "date_range_support": "date_range"},
+                "implementation_config": {"recipe_kind": "geo", "line_item": "li-7"},
+            }))
+            .expect("a product")))
+        })
+    }
+}
+
+fn manual(option: &str, targeting: Value) -> Value {
+    let mut package =
+        json!({"product_id": "geo_display", "pricing_option_id": option, "budget": 1000.0});
+    package["targeting_overlay"] = targeting;
+    json!({"idempotency_key": key(), "account": account(), "brand": {"domain": "acme.com"},
+           "start_time": "2031-06-01T00:00:00Z", "end_time": "2031-07-01T00:00:00Z",
+           "packages": [package]})
+}
+
+#[tokio::test]
+async fn packages_outside_the_recipes_overlap_never_reach_the_platform() {
+    let server = Server::with_stores(Gated::default(), Config::default(), Stores::memory());
+    assert!(server.with_proposals(Shelf));
+    let call = |args: Value| {
+        let mut c = Call::new("create_media_buy", args);
+        c.principal = Some(Principal { id: "buyer".into() });
+        server.call(c)
+    };
+    let r = call(manual("cpm", json!({"device_type": ["mobile"]}))).await;
+    assert!(r.is_error, "{}", r.body);
+    assert_eq!(code(&r.body), "INVALID_REQUEST");
+    assert_eq!(
+        r.body["adcp_error"]["field"], "packages[0].targeting_overlay.device_type",
+        "{}",
+        r.body
+    );
+    let r = call(manual("cpc", json!({"geo_countries": ["US"]}))).await;
+    assert_eq!(
+        r.body["adcp_error"]["field"], "packages[0].pricing_option_id",
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        server.platform().creates.load(Ordering::SeqCst),
+        0,
+        "adcp code never ran"
+    );
+
+    // Inside the overlap: booked, the platform handed the package's typed recipe.
+    let r = call(manual("cpm", json!({"geo_countries": ["US"]}))).await;
+    assert!(!r.is_error, "{}", r.body);
+    assert_eq!(server.platform().creates.load(Ordering::SeqCst), 1);
+    let seen = server
+        .platform()
+        .recipes_seen
+        .lock()
+        .expect("not poisoned")
+        .clone();
+    assert_eq!(seen, [Some("li-7".to_owned())]);
+}

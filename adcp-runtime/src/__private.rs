@@ -44,10 +44,13 @@ pub fn reply_hybrid<T: AsyncTask, R: ResponseFor<T>>(
     }
 }
 
-/// Decodes an `implementation_config` as a platform's recipe union.
-pub fn decode_recipe<U: DeserializeOwned>(config: &Value) -> Result<(), String> {
+/// Decodes an `implementation_config` as a platform's recipe union: the recipe's capability
+/// overlap.
+pub fn decode_recipe<U: DeserializeOwned + crate::RecipeUnion>(
+    config: &Value,
+) -> Result<Option<crate::CapabilityOverlap>, String> {
     adcp_wire::decode::<U>(config.clone())
-        .map(|_| ())
+        .map(|u| u.capability_overlap())
         .map_err(|e| e.to_string())
 }
 

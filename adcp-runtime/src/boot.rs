@@ -142,7 +142,7 @@ pub(crate) fn check_with_catalog<P: DecisioningPlatform>(
         match P::decode_recipe(config) {
             None if !d.recipe_kinds.is_empty() => {}
             None => {}
-            Some(Ok(())) => {}
+            Some(Ok(_)) => {}
             Some(Err(e)) => push(
                 "catalog",
                 format!(

@@ -79,6 +79,8 @@ struct Inner {
     now: OffsetDateTime,
     services: Services,
     proposal: Option<crate::store::ProposalRecord>,
+    /// Each requested package's recipe, set by the runtime's overlap check.
+    recipes: std::sync::OnceLock<Vec<Option<serde_json::Value>>>,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -237,6 +239,7 @@ impl CtxBuilder {
             now: self.now.unwrap_or_else(OffsetDateTime::now_utc),
             services,
             proposal: self.proposal,
+            recipes: std::sync::OnceLock::new(),
         }))
     }
 }
@@ -245,6 +248,28 @@ impl Ctx {
     /// The task being served.
     pub fn task(&self) -> &'static TaskSpec {
         self.0.task
+    }
+
+    /// On `create_media_buy` (`packages`) and `update_media_buy` (`new_packages`), with a
+    /// proposal manager composed: each package's recipe, decoded as the platform's recipe
+    /// union `U`, in package order (`None` for a product without one). Every package has been
+    /// checked against its recipe's capability overlap before the handler runs.
+    pub fn recipes<U: crate::RecipeUnion + serde::de::DeserializeOwned>(&self) -> Vec<Option<U>> {
+        self.0
+            .recipes
+            .get()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .map(|r| {
+                r.as_ref()
+                    .and_then(|v| serde_json::from_value(v.clone()).ok())
+            })
+            .collect()
+    }
+
+    pub(crate) fn set_recipes(&self, recipes: Vec<Option<serde_json::Value>>) {
+        let _ = self.0.recipes.set(recipes);
     }
 
     /// On a `create_media_buy` naming `proposal_id`: the committed proposal it accepts, already

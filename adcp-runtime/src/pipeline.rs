@@ -165,6 +165,26 @@ impl<P: DecisioningPlatform> Server<P> {
             .idempotency_key(key.clone())
             .services(self.inner.services.clone())
             .build();
+        // Packages outside their products' recipes never reach the platform.
+        if let Some(m) = self.proposal_manager()
+            && matches!(spec.name, "create_media_buy" | "update_media_buy")
+        {
+            match crate::proposals::gate::<P>(m.as_ref(), &ctx, handler_args).await {
+                Ok(recipes) => ctx.set_recipes(recipes),
+                Err(e) => {
+                    if let Some(a) = &accepted {
+                        crate::proposals::settle(
+                            self.inner.ledger.as_ref(),
+                            &resolved.scope,
+                            a,
+                            None,
+                        )
+                        .await;
+                    }
+                    return Err(e);
+                }
+            }
+        }
         let forced = controller::take_forced_arm(
             &self.state(&resolved.scope),
             spec,

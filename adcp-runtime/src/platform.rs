@@ -81,9 +81,10 @@ pub trait DecisioningPlatform: Send + Sync + Sized + 'static {
     /// The derived description and dispatch tables.
     fn descriptor() -> &'static Descriptor<Self>;
 
-    /// Decodes a product's `implementation_config` as one of the declared recipes, so boot
-    /// validation can check the catalogue; `None` when no recipes are declared.
-    fn decode_recipe(_config: &Value) -> Option<Result<(), String>> {
+    /// Decodes a product's `implementation_config` as one of the declared recipes (its
+    /// capability overlap), so boot validation can check the catalogue and the runtime can
+    /// gate packages before adopter code; `None` when no recipes are declared.
+    fn decode_recipe(_config: &Value) -> Option<Result<Option<CapabilityOverlap>, String>> {
         None
     }
 }

@@ -29,7 +29,7 @@ use adcp_wire::{
     GetProductsResponseRefinementAppliedItemProposalStatus as AppliedStatus,
     GetProductsResponseRefinementAppliedItemRequest as AppliedRequest,
     GetProductsResponseRefinementAppliedItemRequestStatus as RequestStatus, PackageRequest,
-    Proposal, ProposalStatus,
+    Product, Proposal, ProposalStatus,
 };
 use serde_json::{Map, Value, json};
 
@@ -84,6 +84,18 @@ pub trait ProposalManager: Send + Sync + 'static {
         ctx: &'a Ctx,
         draft: &'a ProposalRecord,
     ) -> BoxFuture<'a, AdcpResult<Proposal>>;
+
+    /// A product as the manager holds it, its recipe (`implementation_config`) included: what
+    /// the runtime checks a package of it against (the recipe's capability overlap) before
+    /// the platform runs, and hands the platform as [`Ctx::recipes`]. `None`, the default,
+    /// leaves packages of the product ungated.
+    fn product<'a>(
+        &'a self,
+        _ctx: &'a Ctx,
+        _product_id: &'a str,
+    ) -> BoxFuture<'a, AdcpResult<Option<Product>>> {
+        Box::pin(async { Ok(None) })
+    }
 
     /// The packages a `create_media_buy` accepting `proposal` books: by default one per
     /// allocation, its budget that share of `total_budget`, its pricing option the
@@ -452,4 +464,110 @@ pub(crate) async fn settle(
     if let Err(e) = r {
         tracing::error!(proposal = %id, error = %e, "settling a consumed proposal");
     }
+}
+
+/// The packages of a `create_media_buy` (`packages`) or `update_media_buy` (`new_packages`),
+/// checked against their products' recipes before the platform runs: a pricing model, a
+/// targeting dimension or a delivery type outside the recipe's capability overlap is
+/// `INVALID_REQUEST` naming the package's field. Answers each package's recipe
+/// (`implementation_config`), in order, for [`Ctx::recipes`].
+pub(crate) async fn gate<P: crate::DecisioningPlatform>(
+    manager: &dyn ProposalManager,
+    ctx: &Ctx,
+    args: &Value,
+) -> AdcpResult<Vec<Option<Value>>> {
+    let (field, packages) = match ctx.task().name {
+        "create_media_buy" => ("packages", args.get("packages")),
+        "update_media_buy" => ("new_packages", args.get("new_packages")),
+        _ => return Ok(Vec::new()),
+    };
+    let packages = packages
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
+    let mut recipes = Vec::with_capacity(packages.len());
+    for (i, pkg) in packages.iter().enumerate() {
+        let at = |f: &str| format!("{field}[{i}].{f}");
+        let Some(product_id) = pkg.get("product_id").and_then(Value::as_str) else {
+            recipes.push(None);
+            continue;
+        };
+        let Some(product) = manager.product(ctx, product_id).await? else {
+            recipes.push(None);
+            continue;
+        };
+        let config = product.extra.get("implementation_config").cloned();
+        let overlap = match config.as_ref().and_then(P::decode_recipe) {
+            None | Some(Ok(None)) => None,
+            Some(Ok(Some(o))) => Some(o),
+            Some(Err(e)) => {
+                tracing::error!(product = product_id, error = %e, "a product's recipe does not decode");
+                return Err(AdcpError::internal(
+                    "the product cannot be booked as it stands",
+                ));
+            }
+        };
+        if let Some(o) = overlap {
+            check(&o, &product, pkg, &at)?;
+        }
+        recipes.push(config);
+    }
+    Ok(recipes)
+}
+
+/// One package against a recipe's capability overlap.
+fn check(
+    o: &crate::CapabilityOverlap,
+    product: &Product,
+    pkg: &Value,
+    at: &dyn Fn(&str) -> String,
+) -> AdcpResult<()> {
+    let outside = |field: String, what: &str, value: &str, allowed: &[String]| {
+        AdcpError::invalid_request(
+            field,
+            format!(
+                "{what} `{value}` is not offered on this product (offered: {})",
+                allowed.join(", ")
+            ),
+        )
+        .with_details(json!({"allowed": allowed}))
+    };
+    if let Some(models) = &o.pricing_models {
+        let option = pkg
+            .get("pricing_option_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let model = product
+            .pricing_options
+            .iter()
+            .find(|p| p.pricing_option_id() == option)
+            .map(|p| p.pricing_model().to_string());
+        if let Some(model) = model
+            && !models.contains(&model)
+        {
+            return Err(outside(
+                at("pricing_option_id"),
+                "the pricing model",
+                &model,
+                models,
+            ));
+        }
+    }
+    if let Some(types) = &o.delivery_types {
+        let t = product.delivery_type.to_string();
+        if !types.contains(&t) {
+            return Err(outside(at("product_id"), "the delivery type", &t, types));
+        }
+    }
+    if let (Some(dims), Some(Value::Object(targeting))) =
+        (&o.targeting_dimensions, pkg.get("targeting_overlay"))
+        && let Some(dim) = targeting.keys().find(|k| !dims.contains(k))
+    {
+        return Err(outside(
+            at(&format!("targeting_overlay.{dim}")),
+            "targeting on",
+            dim,
+            dims,
+        ));
+    }
+    Ok(())
 }

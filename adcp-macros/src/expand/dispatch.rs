@@ -102,7 +102,7 @@ pub(super) fn emit(p: &ValidPlatform) -> TokenStream {
     let decode_recipe = p.recipes.as_ref().map(|r| {
         let union = &r.union;
         quote! {
-            fn decode_recipe(config: &#private::Value) -> ::core::option::Option<::core::result::Result<(), ::std::string::String>> {
+            fn decode_recipe(config: &#private::Value) -> ::core::option::Option<::core::result::Result<::core::option::Option<#krate::CapabilityOverlap>, ::std::string::String>> {
                 ::core::option::Option::Some(#private::decode_recipe::<#union>(config))
             }
         }
