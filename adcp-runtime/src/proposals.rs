@@ -244,13 +244,7 @@ async fn record_answer(
         Err(e) => return Err(store_error(&e)),
     }
     if !caps.finalize {
-        let record = ledger
-            .get(scope, &p.proposal_id)
-            .await
-            .map_err(|e| store_error(&e))?;
-        if let Some(record) = record {
-            return commit(ledger, ctx, &record, p, caps).await;
-        }
+        return commit(ledger, ctx, &draft, p, caps).await;
     }
     Ok(p)
 }

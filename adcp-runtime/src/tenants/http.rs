@@ -61,7 +61,7 @@ pub(super) fn refuse(status: StatusCode, e: &AdcpError) -> Response {
 
 async fn front(State(registry): State<TenantRegistry>, mut req: Request) -> Response {
     let path = req.uri().path().to_owned();
-    if registry.inner.admin.is_some() && (path == "/_adcp/tenants" || path.starts_with("/_adcp/")) {
+    if registry.inner.admin.is_some() && path.starts_with("/_adcp/") {
         return admin(&registry, req).await;
     }
     let host = req

@@ -421,7 +421,11 @@ impl TenantRegistry {
             .get(id)
             .map(|r| r.spec.clone())
             .ok_or_else(|| TenantError::NotFound(id.to_owned()))?;
-        let outcome = self.validate(&spec).await;
+        // The buyers' keys are fetched once: validated here, compared with the built ones below.
+        let (outcome, fresh) = match self.fetch_signers(&spec).await {
+            Ok(signers) => (self.validate(&spec).await, Some(signers)),
+            Err(e) => (Err(e), None),
+        };
         if let Err(e) = &outcome {
             tracing::warn!(tenant = %id, error = %e, "tenant validation failed");
         }
@@ -443,11 +447,10 @@ impl TenantRegistry {
         })
         .await?;
         // Keys the buyers rotated or revoked are taken up by a rebuild.
-        if let Some(slot) = self.slot(id) {
-            let fresh = self.fetch_signers(&spec).await.ok();
-            if fresh.is_some_and(|f| f != *slot.signers) {
-                self.mounts_mut().remove(id);
-            }
+        if let (Some(slot), Some(fresh)) = (self.slot(id), fresh)
+            && fresh != *slot.signers
+        {
+            self.mounts_mut().remove(id);
         }
         if !self.inner.lazy {
             self.mount_all().await;
