@@ -72,16 +72,14 @@ async fn seller(
         ref v => serde_json::from_value(v.clone()).map_err(|e| format!("settings: {e}"))?,
     };
     let base = sales_non_guaranteed::config(compliance_testing);
+    // The seller's own settings over what the registry set (URL, keys).
     let config = adcp_runtime::Config {
         name: settings.name.unwrap_or(base.name),
-        ..cx.config
-    };
-    let config = adcp_runtime::Config {
         description: base.description,
         capabilities: base.capabilities,
         compliance_testing,
         allow_private_webhooks,
-        ..config
+        ..cx.config
     };
     let mut seller = sales_non_guaranteed::Seller::new(compliance_testing);
     if let Some(products) = settings.products {
