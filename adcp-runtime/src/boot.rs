@@ -13,7 +13,7 @@ use crate::validate::schemas;
 /// One problem found at boot.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {
-    /// What area (`capabilities`, `config`, `catalog`, `accounts`).
+    /// What area (`capabilities`, `config`, `catalog`, `accounts`, `proposals`).
     pub area: &'static str,
     /// What is wrong.
     pub message: String,
@@ -132,6 +132,15 @@ pub(crate) fn check_with_catalog<P: DecisioningPlatform>(
                 );
             }
         }
+    }
+    // Proposals: a platform claiming proposal mode has a manager to answer with proposals.
+    if d.specialisms.contains(&"sales_proposal_mode") && server.proposal_manager().is_none() {
+        push(
+            "proposals",
+            "`sales_proposal_mode` is claimed but no proposal manager is composed: give \
+             `serve(..).proposals(manager)` (or `Server::with_proposals`)"
+                .into(),
+        );
     }
     // Catalogue: every recipe a product carries is one the platform declares, and decodes.
     for (i, p) in products.iter().enumerate() {

@@ -45,6 +45,9 @@
 //! | `--compliance-testing BOOL` | `ADCP_COMPLIANCE_TESTING` | serve `comply_test_controller` |
 //! | `--log FILTER` | `ADCP_LOG` | tracing filter (`info`, `adcp_runtime=debug`) |
 //! | `--log-format` | `ADCP_LOG_FORMAT` | `text` or `json` |
+//!
+//! An agent wrapping an upstream platform also flattens [`UpstreamArgs`]: `--upstream-url`
+//! (`ADCP_UPSTREAM_URL`) and `--upstream-key` (`ADCP_UPSTREAM_KEY`).
 
 use std::io::IsTerminal as _;
 use std::net::SocketAddr;
@@ -89,6 +92,33 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
+}
+
+/// The flags of an agent wrapping an upstream platform over HTTP (flatten it next to
+/// [`Args`]): `--upstream-url` / `ADCP_UPSTREAM_URL` and `--upstream-key` / `ADCP_UPSTREAM_KEY`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct UpstreamArgs {
+    /// The upstream platform's base URL (`http://127.0.0.1:4100`).
+    #[arg(long = "upstream-url", env = "ADCP_UPSTREAM_URL")]
+    pub upstream_url: String,
+    /// The bearer key the upstream expects.
+    #[arg(
+        long = "upstream-key",
+        env = "ADCP_UPSTREAM_KEY",
+        hide_env_values = true
+    )]
+    pub upstream_key: Option<String>,
+}
+
+impl UpstreamArgs {
+    /// The client for the upstream.
+    pub fn upstream(&self) -> crate::upstream::Upstream {
+        let u = crate::upstream::Upstream::new(&self.upstream_url);
+        match &self.upstream_key {
+            Some(k) => u.bearer(k),
+            None => u,
+        }
+    }
 }
 
 /// The flags every AdCP agent takes.

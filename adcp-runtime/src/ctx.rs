@@ -80,7 +80,7 @@ struct Inner {
     services: Services,
     proposal: Option<crate::store::ProposalRecord>,
     /// Each requested package's recipe, set by the runtime's overlap check.
-    recipes: std::sync::OnceLock<Vec<Option<serde_json::Value>>>,
+    products: std::sync::OnceLock<Vec<Option<adcp_wire::Product>>>,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -239,7 +239,7 @@ impl CtxBuilder {
             now: self.now.unwrap_or_else(OffsetDateTime::now_utc),
             services,
             proposal: self.proposal,
-            recipes: std::sync::OnceLock::new(),
+            products: std::sync::OnceLock::new(),
         }))
     }
 }
@@ -255,21 +255,35 @@ impl Ctx {
     /// union `U`, in package order (`None` for a product without one). Every package has been
     /// checked against its recipe's capability overlap before the handler runs.
     pub fn recipes<U: crate::RecipeUnion + serde::de::DeserializeOwned>(&self) -> Vec<Option<U>> {
-        self.0
-            .recipes
-            .get()
-            .map(Vec::as_slice)
-            .unwrap_or_default()
+        self.products()
             .iter()
-            .map(|r| {
-                r.as_ref()
+            .map(|p| {
+                p.as_ref()
+                    .and_then(|p| p.extra.get("implementation_config"))
                     .and_then(|v| serde_json::from_value(v.clone()).ok())
             })
             .collect()
     }
 
-    pub(crate) fn set_recipes(&self, recipes: Vec<Option<serde_json::Value>>) {
-        let _ = self.0.recipes.set(recipes);
+    /// On `create_media_buy` and `update_media_buy`, with a proposal manager composed: each
+    /// package's product as the manager holds it (recipe included), in package order; `None`
+    /// where the manager does not know the product. The platform books from these rather than
+    /// keeping a catalogue of its own.
+    pub fn products(&self) -> &[Option<adcp_wire::Product>] {
+        self.0.products.get().map(Vec::as_slice).unwrap_or_default()
+    }
+
+    /// The product a package of this request names, hydrated by the runtime (see
+    /// [`Ctx::products`]).
+    pub fn product(&self, product_id: &str) -> Option<&adcp_wire::Product> {
+        self.products()
+            .iter()
+            .flatten()
+            .find(|p| p.product_id == product_id)
+    }
+
+    pub(crate) fn set_products(&self, products: Vec<Option<adcp_wire::Product>>) {
+        let _ = self.0.products.set(products);
     }
 
     /// On a `create_media_buy` naming `proposal_id`: the committed proposal it accepts, already

@@ -11,6 +11,7 @@ mod page;
 mod scenario;
 pub mod time;
 mod tls;
+pub mod upstream;
 mod validate;
 // Storage: the traits, their records and the backends.
 pub mod store;
@@ -97,6 +98,46 @@ pub mod __private;
 /// - Generic impl blocks and trait impl blocks are not supported.
 pub use accounts::{AccountMode, Accounts};
 pub use adcp_macros::decisioning_platform;
+/// Derives [`ProposalManager`] from a proposal manager's own impl block, with its
+/// capabilities declared in the attribute and checked against the block's methods at compile
+/// time (a declared capability without its method, or a method whose capability is not
+/// declared, does not compile).
+///
+/// ```text
+/// async fn get_products(&self, ctx: &Ctx, req: &GetProductsRequest) -> AdcpResult<GetProductsResponse>        // brief, wholesale: required
+/// async fn refine(&self, ctx: &Ctx, req: &GetProductsRequest, drafts: &[ProposalRecord]) -> AdcpResult<GetProductsResponse>  // with `refine`
+/// async fn finalize(&self, ctx: &Ctx, draft: &ProposalRecord) -> AdcpResult<Proposal>                     // with `finalize`
+/// async fn product(&self, ctx: &Ctx, product_id: &str) -> AdcpResult<Option<Product>>                     // optional
+/// ```
+///
+/// | Argument | Meaning | Default |
+/// |---|---|---|
+/// | `refine` | It answers `buying_mode: "refine"` (with `refine`); without it such requests are `UNSUPPORTED_FEATURE`. | off |
+/// | `finalize` | Its proposals are drafts until finalized (with `finalize`); without it they are ready to buy as answered. | off |
+/// | `hold = <Duration>` | How long committed terms are held when the manager sets no `expires_at`. | 24 h |
+/// | `crate = path` | Path to this crate. | `::adcp_runtime` |
+///
+/// ```
+/// use adcp_runtime::store::ProposalRecord;
+/// use adcp_runtime::wire::{GetProductsRequest, GetProductsResponse, Proposal};
+/// use adcp_runtime::{AdcpResult, Ctx, proposal_manager};
+///
+/// struct Planner;
+///
+/// #[proposal_manager(refine, finalize, hold = std::time::Duration::from_secs(3600))]
+/// impl Planner {
+///     async fn get_products(&self, _ctx: &Ctx, _req: &GetProductsRequest) -> AdcpResult<GetProductsResponse> {
+///         Ok(GetProductsResponse::new(Vec::new()))
+///     }
+///     async fn refine(&self, _ctx: &Ctx, _req: &GetProductsRequest, _drafts: &[ProposalRecord]) -> AdcpResult<GetProductsResponse> {
+///         Ok(GetProductsResponse::new(Vec::new()))
+///     }
+///     async fn finalize(&self, _ctx: &Ctx, draft: &ProposalRecord) -> AdcpResult<Proposal> {
+///         draft.decode()
+///     }
+/// }
+/// ```
+pub use adcp_macros::proposal_manager;
 pub use adcp_wire as wire;
 pub use auth::{ApiKeyError, Auth, Caller, TokenVerifier};
 pub use boot::{BootError, Problem, ServeError};

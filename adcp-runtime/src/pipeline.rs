@@ -170,7 +170,7 @@ impl<P: DecisioningPlatform> Server<P> {
             && matches!(spec.name, "create_media_buy" | "update_media_buy")
         {
             match crate::proposals::gate::<P>(m.as_ref(), &ctx, handler_args).await {
-                Ok(recipes) => ctx.set_recipes(recipes),
+                Ok(products) => ctx.set_products(products),
                 Err(e) => {
                     if let Some(a) = &accepted {
                         crate::proposals::settle(
@@ -207,7 +207,7 @@ impl<P: DecisioningPlatform> Server<P> {
                 self.proposal_manager(),
                 descriptor.handler(spec.name),
             ) {
-                ("get_products", Some(m), _) => crate::proposals::get_products(
+                ("get_products", Some(m), _) => crate::proposals::get_products::<P>(
                     m.as_ref(),
                     self.inner.ledger.as_ref(),
                     &ctx,

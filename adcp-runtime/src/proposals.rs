@@ -78,12 +78,20 @@ pub trait ProposalManager: Send + Sync + 'static {
     ) -> BoxFuture<'a, AdcpResult<GetProductsResponse>>;
 
     /// Finalizes a draft: the proposal with firm pricing (its `expires_at`, when set, is the
-    /// hold; otherwise the capabilities' `hold` from now).
+    /// hold; otherwise the capabilities' `hold` from now). Called only when the capabilities
+    /// say `finalize`; the default refuses.
     fn finalize<'a>(
         &'a self,
-        ctx: &'a Ctx,
-        draft: &'a ProposalRecord,
-    ) -> BoxFuture<'a, AdcpResult<Proposal>>;
+        _ctx: &'a Ctx,
+        _draft: &'a ProposalRecord,
+    ) -> BoxFuture<'a, AdcpResult<Proposal>> {
+        Box::pin(async {
+            Err(AdcpError::new(
+                codes::UNSUPPORTED_FEATURE,
+                "this seller does not support: finalize",
+            ))
+        })
+    }
 
     /// A product as the manager holds it, its recipe (`implementation_config`) included: what
     /// the runtime checks a package of it against (the recipe's capability overlap) before
@@ -137,7 +145,7 @@ fn now_ms() -> i64 {
 }
 
 /// `get_products` through the manager, with the ledger kept.
-pub(crate) async fn get_products(
+pub(crate) async fn get_products<P: crate::DecisioningPlatform>(
     manager: &dyn ProposalManager,
     ledger: &dyn ProposalStore,
     ctx: &Ctx,
@@ -148,6 +156,13 @@ pub(crate) async fn get_products(
     let caps = manager.capabilities();
     let scope = ctx.scope();
     let refine = req.refine.as_deref().unwrap_or_default();
+    if !caps.refine && req.buying_mode.to_string() == "refine" {
+        return Err(AdcpError::new(
+            codes::UNSUPPORTED_FEATURE,
+            "this seller does not support: buying_mode refine",
+        )
+        .with_field("buying_mode"));
+    }
     // Entries the runtime answers, by position; drafts the manager is given; finalized ones.
     let mut decided: Vec<Option<Applied>> = vec![None; refine.len()];
     let mut drafts = Vec::new();
@@ -197,6 +212,12 @@ pub(crate) async fn get_products(
     } else {
         manager.get_products(ctx, &req, &drafts).await?
     };
+    for p in &resp.products {
+        if let Err(e) = within_wire::<P>(p) {
+            tracing::error!(product = %p.product_id, error = %e, "a product's recipe offers what the product does not");
+            return Err(AdcpError::internal("the products could not be answered"));
+        }
+    }
     let now = now_ms();
     let mut answered = Vec::new();
     for p in resp.proposals.take().unwrap_or_default() {
@@ -463,13 +484,13 @@ pub(crate) async fn settle(
 /// The packages of a `create_media_buy` (`packages`) or `update_media_buy` (`new_packages`),
 /// checked against their products' recipes before the platform runs: a pricing model, a
 /// targeting dimension or a delivery type outside the recipe's capability overlap is
-/// `INVALID_REQUEST` naming the package's field. Answers each package's recipe
-/// (`implementation_config`), in order, for [`Ctx::recipes`].
+/// `INVALID_REQUEST` naming the package's field. Answers each package's product, in order,
+/// for [`Ctx::products`] and [`Ctx::recipes`].
 pub(crate) async fn gate<P: crate::DecisioningPlatform>(
     manager: &dyn ProposalManager,
     ctx: &Ctx,
     args: &Value,
-) -> AdcpResult<Vec<Option<Value>>> {
+) -> AdcpResult<Vec<Option<Product>>> {
     let (field, packages) = match ctx.task().name {
         "create_media_buy" => ("packages", args.get("packages")),
         "update_media_buy" => ("new_packages", args.get("new_packages")),
@@ -478,19 +499,22 @@ pub(crate) async fn gate<P: crate::DecisioningPlatform>(
     let packages = packages
         .and_then(Value::as_array)
         .map_or(&[][..], Vec::as_slice);
-    let mut recipes = Vec::with_capacity(packages.len());
+    let mut products = Vec::with_capacity(packages.len());
     for (i, pkg) in packages.iter().enumerate() {
         let at = |f: &str| format!("{field}[{i}].{f}");
         let Some(product_id) = pkg.get("product_id").and_then(Value::as_str) else {
-            recipes.push(None);
+            products.push(None);
             continue;
         };
         let Some(product) = manager.product(ctx, product_id).await? else {
-            recipes.push(None);
+            products.push(None);
             continue;
         };
-        let config = product.extra.get("implementation_config").cloned();
-        let overlap = match config.as_ref().and_then(P::decode_recipe) {
+        let overlap = match product
+            .extra
+            .get("implementation_config")
+            .and_then(P::decode_recipe)
+        {
             None | Some(Ok(None)) => None,
             Some(Ok(Some(o))) => Some(o),
             Some(Err(e)) => {
@@ -503,9 +527,52 @@ pub(crate) async fn gate<P: crate::DecisioningPlatform>(
         if let Some(o) = overlap {
             check(&o, &product, pkg, &at)?;
         }
-        recipes.push(config);
+        products.push(Some(product));
     }
-    Ok(recipes)
+    Ok(products)
+}
+
+/// A product's recipe exposes no more than the product declares on the wire: its overlap's
+/// pricing models are among the product's pricing options, its delivery types the product's.
+/// (Targeting dimensions have no per-product wire declaration to compare with.)
+fn within_wire<P: crate::DecisioningPlatform>(product: &Product) -> Result<(), String> {
+    let overlap = match product
+        .extra
+        .get("implementation_config")
+        .and_then(P::decode_recipe)
+    {
+        None | Some(Ok(None)) => return Ok(()),
+        Some(Ok(Some(o))) => o,
+        Some(Err(e)) => return Err(format!("implementation_config does not decode: {e}")),
+    };
+    let models: Vec<String> = product
+        .pricing_options
+        .iter()
+        .map(|p| p.pricing_model().to_string())
+        .collect();
+    if let Some(m) = overlap
+        .pricing_models
+        .iter()
+        .flatten()
+        .find(|m| !models.contains(m))
+    {
+        return Err(format!(
+            "the overlap's pricing model `{m}` is not among the product's pricing options ({})",
+            models.join(", ")
+        ));
+    }
+    let delivery = product.delivery_type.to_string();
+    if let Some(t) = overlap
+        .delivery_types
+        .iter()
+        .flatten()
+        .find(|t| **t != delivery)
+    {
+        return Err(format!(
+            "the overlap's delivery type `{t}` is not the product's (`{delivery}`)"
+        ));
+    }
+    Ok(())
 }
 
 /// One package against a recipe's capability overlap.

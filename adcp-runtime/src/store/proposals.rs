@@ -92,7 +92,15 @@ impl ProposalRecord {
         }
     }
 
-    /// Whether its committed terms have lapsed at `now`.
+    /// The proposal as last answered (or committed), as the wire type.
+    pub fn decode(&self) -> crate::error::AdcpResult<adcp_wire::Proposal> {
+        serde_json::from_value(self.proposal.clone()).map_err(|e| {
+            tracing::error!(proposal = %self.proposal_id, error = %e, "a stored proposal does not decode");
+            crate::error::AdcpError::internal("the stored proposal cannot be read")
+        })
+    }
+
+    /// Whether its committed terms have lapsed at `now`: at `expires_at` and after.
     pub fn expired(&self, now: i64) -> bool {
         self.expires_at.is_some_and(|t| t <= now)
     }
