@@ -64,6 +64,36 @@ fn sales_non_guaranteed_a2a() {
 }
 
 #[test]
+fn sales_proposal_mode_mcp() {
+    check("sales_proposal_mode", false, 8, Some(0));
+}
+
+#[test]
+fn sales_proposal_mode_a2a() {
+    check("sales_proposal_mode", true, 8, Some(0));
+}
+
+#[test]
+fn proposal_finalize_mcp() {
+    check("media_buy_seller/proposal_finalize", false, 5, Some(0));
+}
+
+#[test]
+fn proposal_finalize_a2a() {
+    check("media_buy_seller/proposal_finalize", true, 5, Some(0));
+}
+
+#[test]
+fn refine_products_mcp() {
+    check("media_buy_seller/refine_products", false, 3, Some(0));
+}
+
+#[test]
+fn refine_products_a2a() {
+    check("media_buy_seller/refine_products", true, 3, Some(0));
+}
+
+#[test]
 fn media_buy_seller() {
     check("media_buy_seller", false, 59, None);
 }

@@ -394,8 +394,12 @@ impl Resolver {
                     .map_err(|e| store_error(&e))?;
                 Ok(match declared {
                     Some(a) => a,
+                    // The caller's one sandbox, seen as the brand and operator it named.
                     None if self.compliance_testing && key.sandbox => {
-                        self.sandbox_account(principal)
+                        let mut a = self.sandbox_account(principal);
+                        a.brand = Some(r.brand.clone());
+                        a.operator = Some(r.operator.clone());
+                        a
                     }
                     None => self.key_account(principal, &key, &r.brand),
                 })

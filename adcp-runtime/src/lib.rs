@@ -26,7 +26,7 @@ mod envelope;
 mod idempotency;
 pub mod lifecycle;
 mod platform;
-mod proposals;
+pub mod proposals;
 pub mod signing;
 mod ssrf;
 mod state;

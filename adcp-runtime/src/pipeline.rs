@@ -154,6 +154,13 @@ impl<P: DecisioningPlatform> Server<P> {
                 )
                 .await?
             }
+            ("create_media_buy", None) if args.contains_key("proposal_id") => {
+                return Err(AdcpError::new(
+                    crate::error::codes::UNSUPPORTED_FEATURE,
+                    "this seller makes no proposals: name packages instead",
+                )
+                .with_field("proposal_id"));
+            }
             _ => None,
         };
         let handler_args = accepted.as_ref().map_or(&call.args, |a| &a.args);
@@ -223,6 +230,12 @@ impl<P: DecisioningPlatform> Server<P> {
                     .map(|o| (o, None)),
             },
         };
+        let mut outcome = outcome;
+        if spec.name == "get_products"
+            && let Ok((Outcome::Done(body), _)) = &mut outcome
+        {
+            crate::proposals::strip_recipes(body);
+        }
         if let Some(a) = &accepted {
             // Booked: the buy is the proposal's. Refused: the proposal is given back. Handed
             // off: it stays consumed by this call's claim (a retry finds it again).

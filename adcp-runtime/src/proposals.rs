@@ -129,6 +129,41 @@ pub trait ProposalManager: Send + Sync + 'static {
     }
 }
 
+/// Allocations over weighted products: each product's share of the budget proportional to its
+/// weight, in hundredths of a percent, summing to exactly 100 (AdCP requires it; the rounding
+/// remainder goes to the largest share), each naming the product's first pricing option.
+/// Products with no positive weight are left out.
+pub fn allocations<'a>(
+    weighted: impl IntoIterator<Item = (&'a Product, f64)>,
+) -> Vec<adcp_wire::ProductAllocation> {
+    let weighted: Vec<(&Product, f64)> = weighted
+        .into_iter()
+        .filter(|(_, w)| w.is_finite() && *w > 0.0)
+        .collect();
+    let total: f64 = weighted.iter().map(|(_, w)| w).sum();
+    let mut out: Vec<adcp_wire::ProductAllocation> = weighted
+        .iter()
+        .map(|(p, w)| {
+            let pct = (w / total * 10_000.0).round() / 100.0;
+            let mut a = adcp_wire::ProductAllocation::new(pct, p.product_id.clone());
+            a.pricing_option_id = p
+                .pricing_options
+                .first()
+                .map(|o| o.pricing_option_id().to_owned());
+            a
+        })
+        .collect();
+    let sum: f64 = out.iter().map(|a| a.allocation_percentage).sum();
+    if let Some(largest) = out
+        .iter_mut()
+        .max_by(|a, b| a.allocation_percentage.total_cmp(&b.allocation_percentage))
+    {
+        largest.allocation_percentage =
+            ((largest.allocation_percentage + 100.0 - sum) * 100.0).round() / 100.0;
+    }
+    out
+}
+
 fn store_error(e: &StoreError) -> AdcpError {
     tracing::error!(error = %e, "proposal store");
     AdcpError::internal("the proposal store is unavailable")
@@ -212,6 +247,11 @@ pub(crate) async fn get_products<P: crate::DecisioningPlatform>(
     } else {
         manager.get_products(ctx, &req, &drafts).await?
     };
+    // Omitted products are not answered, whoever answered.
+    let before: Vec<String> = resp.products.iter().map(|p| p.product_id.clone()).collect();
+    let gone = omitted(&req);
+    resp.products
+        .retain(|p| !gone.contains(&p.product_id.as_str()));
     for p in &resp.products {
         if let Err(e) = within_wire::<P>(p) {
             tracing::error!(product = %p.product_id, error = %e, "a product's recipe offers what the product does not");
@@ -231,7 +271,9 @@ pub(crate) async fn get_products<P: crate::DecisioningPlatform>(
         resp.proposals = Some(answered);
     }
     if !refine.is_empty() {
-        resp.refinement_applied = Some(merge(decided, resp.refinement_applied.take(), refine));
+        let observed = observe(manager, ctx, refine, &before, resp.proposals.as_deref()).await?;
+        let reported = resp.refinement_applied.take();
+        resp.refinement_applied = Some(merge(decided, reported, observed, refine));
     }
     serde_json::to_value(resp).map_err(|e| AdcpError::internal(e.to_string()))
 }
@@ -247,6 +289,11 @@ async fn record_answer(
     now: i64,
 ) -> AdcpResult<Proposal> {
     let scope = ctx.scope();
+    let sum: f64 = p.allocations.iter().map(|a| a.allocation_percentage).sum();
+    if p.allocations.is_empty() || (sum - 100.0).abs() > 0.01 {
+        tracing::error!(proposal = %p.proposal_id, sum, "a proposal's allocations do not sum to 100");
+        return Err(AdcpError::internal("the proposals could not be answered"));
+    }
     if let Some(existing) = ledger
         .get(scope, &p.proposal_id)
         .await
@@ -336,17 +383,100 @@ fn decode_proposal(r: &ProposalRecord) -> Option<Proposal> {
 fn merge(
     decided: Vec<Option<Applied>>,
     reported: Option<Vec<Applied>>,
+    observed: Vec<Option<Applied>>,
     refine: &[GetProductsRequestRefineItem],
 ) -> Vec<Applied> {
     let reported = reported.filter(|r| r.len() == refine.len());
     decided
         .into_iter()
+        .zip(observed)
         .enumerate()
-        .map(|(i, d)| {
+        .map(|(i, (d, o))| {
             d.or_else(|| reported.as_ref().and_then(|r| r.get(i).cloned()))
+                .or(o)
                 .unwrap_or_else(|| unreported(&refine[i]))
         })
         .collect()
+}
+
+/// What the runtime can tell of entries the manager did not report on: a product entry
+/// naming a product the account cannot see is `unable`; an omitted or included one that is
+/// known is `applied` (omitted products are removed from every answer); a draft answered
+/// again under its id is `applied`.
+async fn observe(
+    manager: &dyn ProposalManager,
+    ctx: &Ctx,
+    refine: &[GetProductsRequestRefineItem],
+    answered: &[String],
+    proposals: Option<&[Proposal]>,
+) -> AdcpResult<Vec<Option<Applied>>> {
+    use adcp_wire::GetProductsRequestRefineItemProductAction as ProductAction;
+    use adcp_wire::GetProductsResponseRefinementAppliedItemProduct as AppliedProduct;
+    use adcp_wire::GetProductsResponseRefinementAppliedItemProductStatus as ProductStatus;
+    let mut out = Vec::with_capacity(refine.len());
+    for entry in refine {
+        out.push(match entry {
+            GetProductsRequestRefineItem::Product(p) => {
+                let id = &p.product_id;
+                let known = answered.contains(id) || manager.product(ctx, id).await?.is_some();
+                let definite = p.action != Some(ProductAction::MoreLikeThis);
+                match (known, definite) {
+                    (false, _) => {
+                        let mut a = AppliedProduct::new(id.clone(), ProductStatus::Unable);
+                        a.notes = Some("no such product for this account".into());
+                        Some(Applied::Product(a))
+                    }
+                    (true, true) => Some(Applied::Product(AppliedProduct::new(
+                        id.clone(),
+                        ProductStatus::Applied,
+                    ))),
+                    (true, false) => None,
+                }
+            }
+            GetProductsRequestRefineItem::Proposal(p)
+                if proposals
+                    .is_some_and(|ps| ps.iter().any(|x| x.proposal_id == p.proposal_id)) =>
+            {
+                Some(Applied::Proposal(AppliedProposal::new(
+                    p.proposal_id.clone(),
+                    AppliedStatus::Applied,
+                )))
+            }
+            _ => None,
+        });
+    }
+    Ok(out)
+}
+
+/// The products a refine request omits (`{"scope": "product", "action": "omit"}`): the
+/// runtime removes them from the answer; a manager planning proposals leaves them out.
+pub fn omitted(req: &GetProductsRequest) -> Vec<&str> {
+    use adcp_wire::GetProductsRequestRefineItemProductAction as ProductAction;
+    req.refine
+        .iter()
+        .flatten()
+        .filter_map(|r| match r {
+            GetProductsRequestRefineItem::Product(p) if p.action == Some(ProductAction::Omit) => {
+                Some(p.product_id.as_str())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The buyer's free-text asks of a refine request (request-scoped, then proposal-scoped), in
+/// order.
+pub fn asks(req: &GetProductsRequest) -> Vec<&str> {
+    let refine = req.refine.iter().flatten();
+    let request = refine.clone().filter_map(|r| match r {
+        GetProductsRequestRefineItem::Request(r) => Some(r.ask.as_str()),
+        _ => None,
+    });
+    let proposal = refine.filter_map(|r| match r {
+        GetProductsRequestRefineItem::Proposal(p) => p.ask.as_deref(),
+        _ => None,
+    });
+    request.chain(proposal).collect()
 }
 
 fn unreported(entry: &GetProductsRequestRefineItem) -> Applied {
@@ -573,6 +703,17 @@ fn within_wire<P: crate::DecisioningPlatform>(product: &Product) -> Result<(), S
         ));
     }
     Ok(())
+}
+
+/// Recipes are the seller's own configuration, never the buyer's to read: removed from every
+/// product a `get_products` answers, whoever answered it.
+pub(crate) fn strip_recipes(body: &mut Value) {
+    let products = body.get_mut("products").and_then(Value::as_array_mut);
+    for p in products.into_iter().flatten() {
+        if let Some(p) = p.as_object_mut() {
+            p.remove("implementation_config");
+        }
+    }
 }
 
 /// One package against a recipe's capability overlap.

@@ -575,6 +575,92 @@ impl Runner {
     }
 }
 
+/// One of the official SDK's mock upstream platforms (`adcp mock-server <specialism>`: a fake
+/// ad server, DMP or creative platform a template wraps over HTTP), on a free loopback port,
+/// stopped when dropped.
+pub struct MockUpstream {
+    child: std::process::Child,
+    /// Its base URL (`http://127.0.0.1:PORT`).
+    pub url: String,
+    /// The bearer key it expects, as it announced it (empty when it announced none).
+    pub key: String,
+}
+
+impl MockUpstream {
+    /// Its client, with its key.
+    pub fn upstream(&self) -> crate::upstream::Upstream {
+        crate::upstream::Upstream::new(&self.url).bearer(&self.key)
+    }
+}
+
+impl Drop for MockUpstream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Runner {
+    /// Starts `adcp mock-server <specialism>` (`sales-non-guaranteed`, `sales-guaranteed`,
+    /// `signal-marketplace`, ...) and waits until it serves.
+    pub fn mock_server(&self, specialism: &str) -> Result<MockUpstream, String> {
+        use std::io::BufRead as _;
+        let mut last = String::new();
+        // The mock takes no port 0: a free port is picked, and picked again if it was taken.
+        for _ in 0..3 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map_err(|e| e.to_string())?
+                .port();
+            let mut child = Command::new("node")
+                .arg(&self.js)
+                .args(["mock-server", specialism, "--port", &port.to_string()])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .map_err(|e| format!("node runs the mock server: {e}"))?;
+            let stdout = child.stdout.take().ok_or("piped")?;
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let mut url = None;
+                for line in std::io::BufReader::new(stdout)
+                    .lines()
+                    .map_while(Result::ok)
+                {
+                    if url.is_none()
+                        && let Some(u) = line.split_whitespace().find(|w| w.starts_with("http://"))
+                    {
+                        url = Some(u.trim_end_matches('/').to_owned());
+                    }
+                    if let Some(k) = line.trim().strip_prefix("Authorization: Bearer ")
+                        && let Some(u) = url.take()
+                    {
+                        let _ = tx.send((u, k.trim().to_owned()));
+                    }
+                    if line.contains("Key routes")
+                        && let Some(u) = url.take()
+                    {
+                        let _ = tx.send((u, String::new()));
+                    }
+                }
+            });
+            match rx.recv_timeout(std::time::Duration::from_secs(30)) {
+                Ok((url, key)) => return Ok(MockUpstream { child, url, key }),
+                Err(_) => {
+                    let _ = child.kill();
+                    let mut err = String::new();
+                    if let Some(mut e) = child.stderr.take() {
+                        let _ = std::io::Read::read_to_string(&mut e, &mut err);
+                    }
+                    let _ = child.wait();
+                    last = err;
+                }
+            }
+        }
+        Err(format!("mock-server {specialism} did not start: {last}"))
+    }
+}
+
 /// Step counts of a runner result (`summary`).
 pub fn counts(result: &Value) -> Counts {
     let s = &result["summary"];

@@ -12,7 +12,7 @@
 //! let products: serde_json::Value = upstream
 //!     .get("/v1/products")
 //!     .header("X-Network-Code", "net_1")
-//!     .query("budget", "50000")
+//!     .query("budget", &50_000)
 //!     .send()
 //!     .await?;
 //! # Ok(()) }
@@ -101,7 +101,7 @@ pub struct Call<'a> {
 
 impl Call<'_> {
     /// Adds a query parameter.
-    pub fn query(mut self, name: &str, value: impl ToString) -> Self {
+    pub fn query<V: std::fmt::Display + ?Sized>(mut self, name: &str, value: &V) -> Self {
         self.query.push((name.to_owned(), value.to_string()));
         self
     }

@@ -12,6 +12,7 @@ mod controller;
 mod creatives;
 mod media_buys;
 mod products;
+mod proposals;
 mod store;
 mod wire;
 
@@ -24,6 +25,8 @@ use adcp_runtime::{
     decisioning_platform,
 };
 use serde_json::json;
+
+pub use proposals::{LineItem, Planner};
 
 /// The seller. Its state is in the runtime's state store (`Ctx::state`); it caches only the
 /// default catalogue, per agent URL (format ids carry it).
@@ -99,12 +102,18 @@ pub fn agent(config: Config, stores: Stores) -> Serve<Seller> {
     let seller = Seller::new(config.compliance_testing);
     let products = seller.catalog("http://127.0.0.1/mcp").to_vec();
     adcp_runtime::serve(seller)
+        .proposals(Planner(Seller::new(config.compliance_testing)))
         .config(config)
         .stores(stores)
         .catalog(products)
 }
 
-#[decisioning_platform(specialisms(sales_non_guaranteed), accounts = explicit)]
+#[decisioning_platform(
+    specialisms(sales_non_guaranteed, sales_proposal_mode),
+    accounts = explicit,
+    recipes(line_item = LineItem),
+    recipe_union = pub SellerRecipe
+)]
 impl Seller {
     async fn get_products(
         &self,

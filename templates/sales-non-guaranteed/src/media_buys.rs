@@ -169,13 +169,6 @@ pub(crate) async fn create(
     ctx: &Ctx,
     req: CreateMediaBuyRequest,
 ) -> AdcpResult<Hybrid<CreateMediaBuySuccess>> {
-    if req.proposal_id.is_some() {
-        return Err(AdcpError::new(
-            codes::UNSUPPORTED_FEATURE,
-            "this seller sells from its catalogue, not from proposals",
-        )
-        .with_field("proposal_id"));
-    }
     let (start, end) = time::flight(&req.start_time, &req.end_time)?;
     let requested = req.packages.as_deref().unwrap_or_default();
     if requested.is_empty() {

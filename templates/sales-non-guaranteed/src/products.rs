@@ -23,8 +23,11 @@ pub(crate) async fn all(seller: &Seller, ctx: &Ctx) -> AdcpResult<Vec<Product>> 
     Ok(out)
 }
 
-/// One product, seeded or default.
+/// One product: as the runtime hydrated it for this request, seeded, or default.
 pub(crate) async fn one(seller: &Seller, ctx: &Ctx, id: &str) -> AdcpResult<Option<Product>> {
+    if let Some(p) = ctx.product(id) {
+        return Ok(Some(p.clone()));
+    }
     if let Some(p) = ctx.state().get(PRODUCTS, id).await? {
         return Ok(Some(p));
     }
