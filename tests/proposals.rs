@@ -72,6 +72,7 @@ impl Books {
 /// The manager: one proposal per brief, 60/40 over two products; refine renames it.
 struct Planner {
     hold: Duration,
+    grace: Duration,
 }
 
 fn allocation(product: &str, pct: f64) -> ProductAllocation {
@@ -83,8 +84,10 @@ fn allocation(product: &str, pct: f64) -> ProductAllocation {
 impl ProposalManager for Planner {
     fn capabilities(&self) -> ProposalCapabilities {
         ProposalCapabilities {
+            refine: true,
+            finalize: true,
             hold: self.hold,
-            ..ProposalCapabilities::default()
+            grace: self.grace,
         }
     }
 
@@ -138,8 +141,12 @@ struct Fixture {
 
 impl Fixture {
     fn new(hold: Duration) -> Self {
+        Fixture::with_grace(hold, Duration::ZERO)
+    }
+
+    fn with_grace(hold: Duration, grace: Duration) -> Self {
         let server = Server::with_stores(Books::default(), Config::default(), Stores::memory());
-        assert!(server.with_proposals(Planner { hold }));
+        assert!(server.with_proposals(Planner { hold, grace }));
         Fixture { server }
     }
 
@@ -331,6 +338,41 @@ async fn an_expired_proposal_is_refused_before_the_platform() {
         .await;
     assert!(e && code(&b) == "PROPOSAL_EXPIRED", "{b}");
     assert_eq!(f.creates(), 0);
+}
+
+/// The hold's end with a clock-skew grace: an acceptance past `expires_at` but within the
+/// grace is taken; past both it is `PROPOSAL_EXPIRED`. (The ledger's own boundary, expired at
+/// `expires_at` exactly and live a millisecond before, is `tests/proposal_ledger.rs`.)
+#[tokio::test]
+async fn an_acceptance_within_the_grace_is_taken_and_after_it_refused() {
+    let f = Fixture::with_grace(Duration::from_millis(200), Duration::from_secs(3));
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let (_, b) = f.call("buyer", "get_products", brief()).await;
+        let pid = b["proposals"][0]["proposal_id"]
+            .as_str()
+            .expect("a proposal")
+            .to_owned();
+        let finalize =
+            refine(json!([{"scope": "proposal", "proposal_id": pid, "action": "finalize"}]));
+        let (_, c) = f.call("buyer", "get_products", finalize).await;
+        assert_eq!(c["proposals"][0]["proposal_status"], "committed", "{c}");
+        ids.push(pid);
+    }
+    // Past `expires_at` (200 ms), well within the grace (3 s).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (e, b) = f
+        .call("buyer", "create_media_buy", create(&ids[0], 50_000.0))
+        .await;
+    assert!(!e, "within the grace: {b}");
+    // Past both.
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    let (e, b) = f
+        .call("buyer", "create_media_buy", create(&ids[1], 50_000.0))
+        .await;
+    assert!(e && code(&b) == "PROPOSAL_EXPIRED", "{b}");
+    assert_eq!(b["adcp_error"]["field"], "proposal_id");
+    assert_eq!(f.creates(), 1);
 }
 
 // --- the capability overlap, before adopter code --------------------------------------------

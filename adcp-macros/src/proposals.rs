@@ -1,4 +1,4 @@
-//! `#[proposal_manager(refine, finalize, hold = <Duration>)]`: a proposal manager's
+//! `#[proposal_manager(refine, finalize, hold = <Duration>, grace = <Duration>)]`: a proposal manager's
 //! capabilities declared once, checked against the methods of its impl block, and its
 //! `ProposalManager` impl derived. A capability declared without its method, or a method whose
 //! capability is not declared, is a compile error: capabilities are declared, never inferred.
@@ -29,6 +29,10 @@ const METHODS: &[(&str, &str)] = &[
         "product",
         "async fn product(&self, ctx: &Ctx, product_id: &str) -> AdcpResult<Option<Product>>",
     ),
+    (
+        "packages",
+        "fn packages(&self, proposal: &Proposal, total_budget: &CreateMediaBuyRequestTotalBudget) -> AdcpResult<Vec<PackageRequest>>",
+    ),
 ];
 
 fn signature(name: &str) -> &'static str {
@@ -42,6 +46,7 @@ struct Args {
     refine: Option<Ident>,
     finalize: Option<Ident>,
     hold: Option<syn::Expr>,
+    grace: Option<syn::Expr>,
     krate: Path,
 }
 
@@ -50,6 +55,7 @@ fn parse_args(attr: TokenStream, errors: &Errors) -> Args {
         refine: None,
         finalize: None,
         hold: None,
+        grace: None,
         krate: syn::parse_quote!(::adcp_runtime),
     };
     let parser = syn::meta::parser(|meta| {
@@ -62,12 +68,15 @@ fn parse_args(attr: TokenStream, errors: &Errors) -> Args {
         } else if meta.path.is_ident("hold") {
             args.hold = Some(meta.value()?.parse()?);
             Ok(())
+        } else if meta.path.is_ident("grace") {
+            args.grace = Some(meta.value()?.parse()?);
+            Ok(())
         } else if meta.path.is_ident("crate") {
             args.krate = meta.value()?.parse()?;
             Ok(())
         } else {
             Err(meta.error(
-                "unknown argument; expected `refine`, `finalize`, `hold = <Duration>` or `crate = ..`",
+                "unknown argument; expected `refine`, `finalize`, `hold = <Duration>`, `grace = <Duration>` or `crate = ..`",
             ))
         }
     });
@@ -108,10 +117,16 @@ pub(crate) fn proposal_manager(attr: TokenStream, item: TokenStream) -> TokenStr
         let Some((known, _)) = METHODS.iter().find(|(n, _)| *n == name) else {
             continue; // a helper
         };
-        if f.sig.asyncness.is_none() {
+        let sync = *known == "packages";
+        if f.sig.asyncness.is_none() != sync {
+            let what = if sync {
+                "a plain `fn`"
+            } else {
+                "an `async fn`"
+            };
             errors.push_spanned(
                 &f.sig.fn_token,
-                format!("`{name}` must be an `async fn`: {}", signature(known)),
+                format!("`{name}` must be {what}: {}", signature(known)),
             );
         }
         let arity = if *known == "refine" { 4 } else { 3 };
@@ -164,6 +179,10 @@ pub(crate) fn proposal_manager(attr: TokenStream, item: TokenStream) -> TokenStr
         Some(h) => quote_spanned!(h.span()=> #h),
         None => quote!(#k::ProposalCapabilities::default().hold),
     };
+    let grace = match &args.grace {
+        Some(g) => quote_spanned!(g.span()=> #g),
+        None => quote!(#k::proposals::EXPIRY_GRACE),
+    };
     let (imp, _, wh) = block.generics.split_for_impl();
     let refine_arm = if refine {
         quote! {
@@ -196,12 +215,23 @@ pub(crate) fn proposal_manager(attr: TokenStream, item: TokenStream) -> TokenStr
             }
         }
     });
+    let packages_fn = has("packages").map(|_| {
+        quote! {
+            fn packages(
+                &self,
+                proposal: &#k::wire::Proposal,
+                total_budget: &#k::wire::CreateMediaBuyRequestTotalBudget,
+            ) -> #k::AdcpResult<::std::vec::Vec<#k::wire::PackageRequest>> {
+                <#self_ty>::packages(self, proposal, total_budget)
+            }
+        }
+    });
     quote! {
         #block
 
         impl #imp #k::ProposalManager for #self_ty #wh {
             fn capabilities(&self) -> #k::ProposalCapabilities {
-                #k::ProposalCapabilities { refine: #refine, finalize: #finalize, hold: #hold }
+                #k::ProposalCapabilities { refine: #refine, finalize: #finalize, hold: #hold, grace: #grace }
             }
 
             fn get_products<'a>(
@@ -218,6 +248,7 @@ pub(crate) fn proposal_manager(attr: TokenStream, item: TokenStream) -> TokenStr
 
             #finalize_fn
             #product_fn
+            #packages_fn
         }
     }
 }

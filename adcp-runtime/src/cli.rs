@@ -96,7 +96,8 @@ pub enum LogFormat {
 
 /// The flags of an agent wrapping an upstream platform over HTTP (flatten it next to
 /// [`Args`]): `--upstream-url` / `ADCP_UPSTREAM_URL` and `--upstream-key` / `ADCP_UPSTREAM_KEY`.
-#[derive(clap::Args, Clone, Debug)]
+/// `Debug` never shows the key.
+#[derive(clap::Args, Clone)]
 pub struct UpstreamArgs {
     /// The upstream platform's base URL (`http://127.0.0.1:4100`).
     #[arg(long = "upstream-url", env = "ADCP_UPSTREAM_URL")]
@@ -108,6 +109,18 @@ pub struct UpstreamArgs {
         hide_env_values = true
     )]
     pub upstream_key: Option<String>,
+}
+
+impl std::fmt::Debug for UpstreamArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamArgs")
+            .field("upstream_url", &self.upstream_url)
+            .field(
+                "upstream_key",
+                &self.upstream_key.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 impl UpstreamArgs {

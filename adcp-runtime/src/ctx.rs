@@ -250,10 +250,10 @@ impl Ctx {
         self.0.task
     }
 
-    /// On `create_media_buy` (`packages`) and `update_media_buy` (`new_packages`), with a
-    /// proposal manager composed: each package's recipe, decoded as the platform's recipe
-    /// union `U`, in package order (`None` for a product without one). Every package has been
-    /// checked against its recipe's capability overlap before the handler runs.
+    /// The recipes of [`Ctx::products`], decoded as the platform's recipe union `U`, in the
+    /// same order (`None` for a product without one). On `create_media_buy` and
+    /// `update_media_buy` every new package has been checked against its recipe's capability
+    /// overlap before the handler runs.
     pub fn recipes<U: crate::RecipeUnion + serde::de::DeserializeOwned>(&self) -> Vec<Option<U>> {
         self.products()
             .iter()
@@ -265,10 +265,12 @@ impl Ctx {
             .collect()
     }
 
-    /// On `create_media_buy` and `update_media_buy`, with a proposal manager composed: each
-    /// package's product as the manager holds it (recipe included), in package order; `None`
-    /// where the manager does not know the product. The platform books from these rather than
-    /// keeping a catalogue of its own.
+    /// With a proposal manager composed, the products a call is about, as the manager holds
+    /// them (recipe included; `None` where it does not know one): on `create_media_buy`, each
+    /// package's, in package order; on `update_media_buy`, each of `new_packages`, in order,
+    /// then those the buy was booked with; on `get_media_buy_delivery`, those of the buys
+    /// named. The platform books and reports from these rather than from a catalogue of its
+    /// own.
     pub fn products(&self) -> &[Option<adcp_wire::Product>] {
         self.0.products.get().map(Vec::as_slice).unwrap_or_default()
     }

@@ -108,6 +108,7 @@ pub use adcp_macros::decisioning_platform;
 /// async fn refine(&self, ctx: &Ctx, req: &GetProductsRequest, drafts: &[ProposalRecord]) -> AdcpResult<GetProductsResponse>  // with `refine`
 /// async fn finalize(&self, ctx: &Ctx, draft: &ProposalRecord) -> AdcpResult<Proposal>                     // with `finalize`
 /// async fn product(&self, ctx: &Ctx, product_id: &str) -> AdcpResult<Option<Product>>                     // optional
+/// fn packages(&self, proposal: &Proposal, total_budget: &CreateMediaBuyRequestTotalBudget) -> AdcpResult<Vec<PackageRequest>>  // optional
 /// ```
 ///
 /// | Argument | Meaning | Default |
@@ -115,6 +116,7 @@ pub use adcp_macros::decisioning_platform;
 /// | `refine` | It answers `buying_mode: "refine"` (with `refine`); without it such requests are `UNSUPPORTED_FEATURE`. | off |
 /// | `finalize` | Its proposals are drafts until finalized (with `finalize`); without it they are ready to buy as answered. | off |
 /// | `hold = <Duration>` | How long committed terms are held when the manager sets no `expires_at`. | 24 h |
+/// | `grace = <Duration>` | How long after `expires_at` an acceptance is still taken (clock skew). | 5 s |
 /// | `crate = path` | Path to this crate. | `::adcp_runtime` |
 ///
 /// ```

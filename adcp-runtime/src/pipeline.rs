@@ -176,7 +176,40 @@ impl<P: DecisioningPlatform> Server<P> {
         if let Some(m) = self.proposal_manager()
             && matches!(spec.name, "create_media_buy" | "update_media_buy")
         {
-            match crate::proposals::gate::<P>(m.as_ref(), &ctx, handler_args).await {
+            let gated = match crate::proposals::gate::<P>(m.as_ref(), &ctx, handler_args).await {
+                // An update also sees the products the buy was booked with.
+                Ok(mut products) if spec.name == "update_media_buy" => {
+                    let state = self.state(&resolved.scope);
+                    let existing = crate::proposals::gate_existing::<P>(
+                        m.as_ref(),
+                        &ctx,
+                        &state,
+                        handler_args,
+                    )
+                    .await;
+                    let booked = match existing {
+                        Ok(()) => {
+                            crate::proposals::booked(m.as_ref(), &ctx, &state, handler_args).await
+                        }
+                        Err(e) => Err(e),
+                    };
+                    booked.map(|booked| {
+                        for b in booked {
+                            let id = b.as_ref().map(|p| p.product_id.as_str());
+                            let seen = products
+                                .iter()
+                                .flatten()
+                                .any(|p| Some(p.product_id.as_str()) == id);
+                            if !seen {
+                                products.push(b);
+                            }
+                        }
+                        products
+                    })
+                }
+                other => other,
+            };
+            match gated {
                 Ok(products) => ctx.set_products(products),
                 Err(e) => {
                     if let Some(a) = &accepted {
@@ -191,6 +224,12 @@ impl<P: DecisioningPlatform> Server<P> {
                     return Err(e);
                 }
             }
+        }
+        if let Some(m) = self.proposal_manager()
+            && spec.name == "get_media_buy_delivery"
+        {
+            let state = self.state(&resolved.scope);
+            ctx.set_products(crate::proposals::booked(m.as_ref(), &ctx, &state, &call.args).await?);
         }
         let forced = controller::take_forced_arm(
             &self.state(&resolved.scope),
@@ -231,10 +270,16 @@ impl<P: DecisioningPlatform> Server<P> {
             },
         };
         let mut outcome = outcome;
-        if spec.name == "get_products"
-            && let Ok((Outcome::Done(body), _)) = &mut outcome
-        {
-            crate::proposals::strip_recipes(body);
+        match (&mut outcome, spec.name) {
+            (Ok((Outcome::Done(body), _)), "get_products") => {
+                crate::proposals::strip_recipes(body);
+            }
+            (Ok((Outcome::Done(body), _)), "create_media_buy")
+                if self.proposal_manager().is_some() =>
+            {
+                crate::proposals::remember(&self.state(&resolved.scope), body).await;
+            }
+            _ => {}
         }
         if let Some(a) = &accepted {
             // Booked: the buy is the proposal's. Refused: the proposal is given back. Handed

@@ -11,8 +11,9 @@
 //!   exist or is another account's); the rest of the request is answered;
 //! - a second finalize: `unable`, the committed proposal answered as it stands;
 //! - `create_media_buy` with `proposal_id`: `PROPOSAL_NOT_COMMITTED` for a draft,
-//!   `PROPOSAL_EXPIRED` past `expires_at` (no grace: the hold's end is the seller's to set, and
-//!   `expires_at` is what it tells the buyer), and `REFERENCE_NOT_FOUND` on `proposal_id` for
+//!   `PROPOSAL_EXPIRED` from `expires_at` on, after a clock-skew grace
+//!   ([`ProposalCapabilities::grace`], 5 s by default, by the seller's clock; the buyer is
+//!   told `expires_at` only), and `REFERENCE_NOT_FOUND` on `proposal_id` for
 //!   one the account does not have (AdCP 3.0 has no `PROPOSAL_NOT_FOUND`); one consumed by
 //!   another create is `CONFLICT`. Without `packages`, the packages are derived from the
 //!   proposal's allocations and `total_budget`.
@@ -22,7 +23,8 @@
 use std::time::Duration;
 
 use adcp_wire::{
-    CreateMediaBuyRequestTotalBudget, GetProductsRequest, GetProductsRequestRefineItem,
+    CreateMediaBuyRequestTotalBudget, GetProductsRequest,
+    GetProductsRequestBuyingMode as BuyingMode, GetProductsRequestRefineItem,
     GetProductsRequestRefineItemProposalAction as ProposalAction, GetProductsResponse,
     GetProductsResponseRefinementAppliedItem as Applied,
     GetProductsResponseRefinementAppliedItemProposal as AppliedProposal,
@@ -38,7 +40,8 @@ use crate::error::{AdcpError, AdcpResult, codes};
 use crate::store::proposals::{Commit, Consume, ProposalRecord, ProposalStore};
 use crate::store::{BoxFuture, StoreError};
 
-/// What a proposal manager does, declared (never inferred from what it answers).
+/// What a proposal manager does, declared (never inferred from what it answers). The default
+/// declares neither refine nor finalize.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ProposalCapabilities {
     /// It revises products and proposals on `buying_mode: "refine"`.
@@ -48,14 +51,23 @@ pub struct ProposalCapabilities {
     pub finalize: bool,
     /// How long a committed proposal's terms are held when the manager sets no `expires_at`.
     pub hold: Duration,
+    /// How long after `expires_at`, by this seller's clock, a `create_media_buy` accepting the
+    /// proposal is still taken: the buyer's clock and the network may lag the seller's. The
+    /// buyer is never told of it (`expires_at` is what it sees); a manager that releases
+    /// inventory at `expires_at` upstream sets it to zero.
+    pub grace: Duration,
 }
+
+/// The default clock-skew grace on `expires_at` (see [`ProposalCapabilities::grace`]).
+pub const EXPIRY_GRACE: Duration = Duration::from_secs(5);
 
 impl Default for ProposalCapabilities {
     fn default() -> Self {
         ProposalCapabilities {
-            refine: true,
-            finalize: true,
+            refine: false,
+            finalize: false,
             hold: Duration::from_secs(24 * 3600),
+            grace: EXPIRY_GRACE,
         }
     }
 }
@@ -164,6 +176,27 @@ pub fn allocations<'a>(
     out
 }
 
+/// A proposal over weighted products ([`allocations`] of them): under `id` when a draft is
+/// being revised, else a new id; `alignment` (how it answers the brief) cut to the schema's
+/// 2,000 characters. `None` when no product has a positive weight. The runtime records it as
+/// a draft (or, for a manager that does not finalize, committed).
+pub fn plan<'a>(
+    ctx: &Ctx,
+    id: Option<&str>,
+    name: &str,
+    weighted: impl IntoIterator<Item = (&'a Product, f64)>,
+    alignment: &str,
+) -> Option<Proposal> {
+    let allocations = allocations(weighted);
+    if allocations.is_empty() {
+        return None;
+    }
+    let id = id.map_or_else(|| ctx.new_id("proposal"), str::to_owned);
+    let mut p = Proposal::new(allocations, name, id);
+    p.brief_alignment = Some(alignment.chars().take(2000).collect());
+    Some(p)
+}
+
 fn store_error(e: &StoreError) -> AdcpError {
     tracing::error!(error = %e, "proposal store");
     AdcpError::internal("the proposal store is unavailable")
@@ -191,17 +224,25 @@ pub(crate) async fn get_products<P: crate::DecisioningPlatform>(
     let caps = manager.capabilities();
     let scope = ctx.scope();
     let refine = req.refine.as_deref().unwrap_or_default();
-    if !caps.refine && req.buying_mode.to_string() == "refine" {
+    let mode = req.buying_mode;
+    if !caps.refine && mode == BuyingMode::Refine {
         return Err(AdcpError::new(
             codes::UNSUPPORTED_FEATURE,
             "this seller does not support: buying_mode refine",
         )
         .with_field("buying_mode"));
     }
+    if !refine.is_empty() && mode != BuyingMode::Refine {
+        return Err(AdcpError::invalid_request(
+            "refine",
+            "refine is only valid with buying_mode refine",
+        ));
+    }
     // Entries the runtime answers, by position; drafts the manager is given; finalized ones.
     let mut decided: Vec<Option<Applied>> = vec![None; refine.len()];
     let mut drafts = Vec::new();
     let mut finalized: Vec<Proposal> = Vec::new();
+    let mut dropped: Vec<&str> = Vec::new();
     for (i, entry) in refine.iter().enumerate() {
         let GetProductsRequestRefineItem::Proposal(p) = entry else {
             continue;
@@ -213,6 +254,14 @@ pub(crate) async fn get_products<P: crate::DecisioningPlatform>(
         };
         let draft = record.state == crate::store::ProposalState::Draft;
         match p.action {
+            // Omitted: not revised, not answered; it lapses on its own.
+            Some(ProposalAction::Omit) => {
+                dropped.push(id);
+                decided[i] = Some(Applied::Proposal(AppliedProposal::new(
+                    id,
+                    AppliedStatus::Applied,
+                )));
+            }
             Some(ProposalAction::Finalize) if !caps.finalize => {
                 decided[i] = Some(unable(id, "this seller's proposals are not finalized"));
             }
@@ -220,13 +269,18 @@ pub(crate) async fn get_products<P: crate::DecisioningPlatform>(
                 decided[i] = Some(unable(id, "the proposal is committed already"));
                 finalized.extend(decode_proposal(&record));
             }
+            // A finalize the manager refuses is that entry's answer, not the request's.
             Some(ProposalAction::Finalize) => {
-                let proposal = finalize(manager, ledger, ctx, &record, caps).await?;
-                decided[i] = Some(Applied::Proposal(AppliedProposal::new(
-                    id,
-                    AppliedStatus::Applied,
-                )));
-                finalized.push(proposal);
+                match finalize(manager, ledger, ctx, &record, caps).await {
+                    Ok(proposal) => {
+                        decided[i] = Some(Applied::Proposal(AppliedProposal::new(
+                            id,
+                            AppliedStatus::Applied,
+                        )));
+                        finalized.push(proposal);
+                    }
+                    Err(e) => decided[i] = Some(unable(id, e.message())),
+                }
             }
             _ if !draft => {
                 decided[i] = Some(unable(
@@ -260,22 +314,45 @@ pub(crate) async fn get_products<P: crate::DecisioningPlatform>(
     }
     let now = now_ms();
     let mut answered = Vec::new();
-    for p in resp.proposals.take().unwrap_or_default() {
-        if finalized.iter().any(|f| f.proposal_id == p.proposal_id) {
+    // Wholesale answers carry no proposals (AdCP: they are omitted); omitted ones are gone.
+    let given = resp
+        .proposals
+        .take()
+        .filter(|_| mode != BuyingMode::Wholesale);
+    for p in given.unwrap_or_default() {
+        if finalized.iter().any(|f| f.proposal_id == p.proposal_id)
+            || dropped.contains(&p.proposal_id.as_str())
+        {
             continue;
         }
         answered.push(record_answer(ledger, ctx, p, caps, now).await?);
     }
     answered.extend(finalized);
-    if !answered.is_empty() || req.buying_mode.to_string() != "wholesale" {
+    if mode != BuyingMode::Wholesale {
         resp.proposals = Some(answered);
     }
     if !refine.is_empty() {
-        let observed = observe(manager, ctx, refine, &before, resp.proposals.as_deref()).await?;
+        let observed = observe(manager, ctx, refine, &before, &resp).await?;
         let reported = resp.refinement_applied.take();
         resp.refinement_applied = Some(merge(decided, reported, observed, refine));
     }
     serde_json::to_value(resp).map_err(|e| AdcpError::internal(e.to_string()))
+}
+
+/// A proposal the manager answered or finalized is one AdCP allows: at least one allocation,
+/// each share within 0 to 100, summing to 100 (within 0.01). Otherwise an adopter bug, logged.
+fn valid(p: &Proposal) -> AdcpResult<()> {
+    let shares = p.allocations.iter().map(|a| a.allocation_percentage);
+    let sum: f64 = shares.clone().sum();
+    let each = shares
+        .clone()
+        .all(|x| x.is_finite() && (0.0..=100.0).contains(&x));
+    let whole = (sum - 100.0).abs() <= 0.01;
+    if p.allocations.is_empty() || !each || !whole {
+        tracing::error!(proposal = %p.proposal_id, sum, "a proposal's allocations are not shares summing to 100");
+        return Err(AdcpError::internal("the proposals could not be answered"));
+    }
+    Ok(())
 }
 
 /// Records one proposal the manager answered: a draft (finalize-capable managers), or
@@ -289,11 +366,7 @@ async fn record_answer(
     now: i64,
 ) -> AdcpResult<Proposal> {
     let scope = ctx.scope();
-    let sum: f64 = p.allocations.iter().map(|a| a.allocation_percentage).sum();
-    if p.allocations.is_empty() || (sum - 100.0).abs() > 0.01 {
-        tracing::error!(proposal = %p.proposal_id, sum, "a proposal's allocations do not sum to 100");
-        return Err(AdcpError::internal("the proposals could not be answered"));
-    }
+    valid(&p)?;
     if let Some(existing) = ledger
         .get(scope, &p.proposal_id)
         .await
@@ -325,6 +398,7 @@ async fn finalize(
     caps: ProposalCapabilities,
 ) -> AdcpResult<Proposal> {
     let proposal = manager.finalize(ctx, draft).await?;
+    valid(&proposal)?;
     if proposal.proposal_id != draft.proposal_id {
         tracing::error!(asked = %draft.proposal_id, answered = %proposal.proposal_id, "finalize answered another proposal");
         return Err(AdcpError::internal("the proposal could not be finalized"));
@@ -392,11 +466,27 @@ fn merge(
         .zip(observed)
         .enumerate()
         .map(|(i, (d, o))| {
-            d.or_else(|| reported.as_ref().and_then(|r| r.get(i).cloned()))
-                .or(o)
-                .unwrap_or_else(|| unreported(&refine[i]))
+            // A report is taken only where it echoes its entry's scope and id.
+            let report = reported
+                .as_ref()
+                .and_then(|r| r.get(i).cloned())
+                .filter(|a| echoes(a, &refine[i]));
+            d.or(report).or(o).unwrap_or_else(|| unreported(&refine[i]))
         })
         .collect()
+}
+
+fn echoes(a: &Applied, entry: &GetProductsRequestRefineItem) -> bool {
+    match (a, entry) {
+        (Applied::Request(_), GetProductsRequestRefineItem::Request(_)) => true,
+        (Applied::Product(a), GetProductsRequestRefineItem::Product(e)) => {
+            a.product_id == e.product_id
+        }
+        (Applied::Proposal(a), GetProductsRequestRefineItem::Proposal(e)) => {
+            a.proposal_id == e.proposal_id
+        }
+        _ => false,
+    }
 }
 
 /// What the runtime can tell of entries the manager did not report on: a product entry
@@ -408,8 +498,9 @@ async fn observe(
     ctx: &Ctx,
     refine: &[GetProductsRequestRefineItem],
     answered: &[String],
-    proposals: Option<&[Proposal]>,
+    resp: &GetProductsResponse,
 ) -> AdcpResult<Vec<Option<Applied>>> {
+    let proposals = resp.proposals.as_deref();
     use adcp_wire::GetProductsRequestRefineItemProductAction as ProductAction;
     use adcp_wire::GetProductsResponseRefinementAppliedItemProduct as AppliedProduct;
     use adcp_wire::GetProductsResponseRefinementAppliedItemProductStatus as ProductStatus;
@@ -419,7 +510,12 @@ async fn observe(
             GetProductsRequestRefineItem::Product(p) => {
                 let id = &p.product_id;
                 let known = answered.contains(id) || manager.product(ctx, id).await?.is_some();
-                let definite = p.action != Some(ProductAction::MoreLikeThis);
+                // Omitted: known is enough (it was removed); included: it must be answered.
+                let definite = match p.action {
+                    Some(ProductAction::Omit) => true,
+                    Some(ProductAction::MoreLikeThis) => false,
+                    _ => resp.products.iter().any(|x| &x.product_id == id),
+                };
                 match (known, definite) {
                     (false, _) => {
                         let mut a = AppliedProduct::new(id.clone(), ProductStatus::Unable);
@@ -473,7 +569,9 @@ pub fn asks(req: &GetProductsRequest) -> Vec<&str> {
         _ => None,
     });
     let proposal = refine.filter_map(|r| match r {
-        GetProductsRequestRefineItem::Proposal(p) => p.ask.as_deref(),
+        GetProductsRequestRefineItem::Proposal(p) if p.action != Some(ProposalAction::Omit) => {
+            p.ask.as_deref()
+        }
         _ => None,
     });
     request.chain(proposal).collect()
@@ -526,8 +624,9 @@ pub(crate) async fn accept(
     let refused = |code: &'static str, why: &str| {
         AdcpError::new(code, why.to_owned()).with_field("proposal_id")
     };
+    let grace = i64::try_from(manager.capabilities().grace.as_millis()).unwrap_or(i64::MAX);
     let record = match ledger
-        .consume(scope, id, &claim, now_ms())
+        .consume(scope, id, &claim, now_ms().saturating_sub(grace))
         .await
         .map_err(|e| store_error(&e))?
     {
@@ -705,6 +804,70 @@ fn within_wire<P: crate::DecisioningPlatform>(product: &Product) -> Result<(), S
     Ok(())
 }
 
+/// The product of each package of a booked buy, by media buy id: kept by the runtime (ids
+/// only; products and recipes stay the manager's) so calls on the buy later are hydrated too.
+const BOOKED: crate::state::Collection<Vec<Booked>> =
+    crate::state::Collection::new("adcp:booked_products");
+
+/// One package of a booked buy and its product.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct Booked {
+    package_id: Option<String>,
+    product_id: String,
+}
+
+/// After a `create_media_buy` booked a buy (with a manager composed): its packages' products.
+pub(crate) async fn remember(state: &crate::state::State<'_>, body: &Value) {
+    let Some(id) = body.get("media_buy_id").and_then(Value::as_str) else {
+        return;
+    };
+    let text = |p: &Value, k: &str| p.get(k).and_then(Value::as_str).map(str::to_owned);
+    let products: Vec<Booked> = body
+        .get("packages")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|p| {
+            Some(Booked {
+                package_id: text(p, "package_id"),
+                product_id: text(p, "product_id")?,
+            })
+        })
+        .collect();
+    if let Err(e) = state.put(BOOKED, id, &products).await {
+        tracing::warn!(media_buy = id, error = %e, "the booked products were not recorded");
+    }
+}
+
+/// The products of the buys a call names (`media_buy_id` or `media_buy_ids`), each once, in
+/// order: for `update_media_buy` and the delivery and read tasks.
+pub(crate) async fn booked(
+    manager: &dyn ProposalManager,
+    ctx: &Ctx,
+    state: &crate::state::State<'_>,
+    args: &Value,
+) -> AdcpResult<Vec<Option<Product>>> {
+    let one = args.get("media_buy_id").and_then(Value::as_str);
+    let many = args.get("media_buy_ids").and_then(Value::as_array);
+    let buys = one
+        .into_iter()
+        .chain(many.into_iter().flatten().filter_map(Value::as_str))
+        .take(crate::page::MAX_PAGE);
+    let mut ids: Vec<String> = Vec::new();
+    for buy in buys {
+        for b in state.get(BOOKED, buy).await?.unwrap_or_default() {
+            if !ids.contains(&b.product_id) {
+                ids.push(b.product_id);
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(ids.len());
+    for id in &ids {
+        out.push(manager.product(ctx, id).await?);
+    }
+    Ok(out)
+}
+
 /// Recipes are the seller's own configuration, never the buyer's to read: removed from every
 /// product a `get_products` answers, whoever answered it.
 pub(crate) fn strip_recipes(body: &mut Value) {
@@ -714,6 +877,47 @@ pub(crate) fn strip_recipes(body: &mut Value) {
             p.remove("implementation_config");
         }
     }
+}
+
+/// `update_media_buy`'s changes to existing packages (`packages[]`, by `package_id`): a new
+/// `targeting_overlay` is checked against the recipe of the product the package was booked
+/// with.
+pub(crate) async fn gate_existing<P: crate::DecisioningPlatform>(
+    manager: &dyn ProposalManager,
+    ctx: &Ctx,
+    state: &crate::state::State<'_>,
+    args: &Value,
+) -> AdcpResult<()> {
+    let Some(buy) = args.get("media_buy_id").and_then(Value::as_str) else {
+        return Ok(());
+    };
+    let changes = args.get("packages").and_then(Value::as_array);
+    let changes = changes.map_or(&[][..], Vec::as_slice);
+    if changes.iter().all(|c| c.get("targeting_overlay").is_none()) {
+        return Ok(());
+    }
+    let booked = state.get(BOOKED, buy).await?.unwrap_or_default();
+    for (i, change) in changes.iter().enumerate() {
+        let package = change.get("package_id").and_then(Value::as_str);
+        let Some(b) = booked.iter().find(|b| b.package_id.as_deref() == package) else {
+            continue;
+        };
+        let Some(product) = manager.product(ctx, &b.product_id).await? else {
+            continue;
+        };
+        let config = product.extra.get("implementation_config");
+        if let Some(Ok(Some(o))) = config.and_then(P::decode_recipe) {
+            let targeting = json!({"targeting_overlay": change.get("targeting_overlay")});
+            let at = |f: &str| format!("packages[{i}].{f}");
+            let o = crate::CapabilityOverlap {
+                pricing_models: None,
+                delivery_types: None,
+                ..o
+            };
+            check(&o, &product, &targeting, &at)?;
+        }
+    }
+    Ok(())
 }
 
 /// One package against a recipe's capability overlap.

@@ -620,6 +620,22 @@ impl Runner {
                 .spawn()
                 .map_err(|e| format!("node runs the mock server: {e}"))?;
             let stdout = child.stdout.take().ok_or("piped")?;
+            // Both pipes drained for the mock's whole life, so it never blocks on them.
+            let errors = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+            if let Some(stderr) = child.stderr.take() {
+                let errors = errors.clone();
+                std::thread::spawn(move || {
+                    for line in std::io::BufReader::new(stderr)
+                        .lines()
+                        .map_while(Result::ok)
+                    {
+                        if let Ok(mut e) = errors.lock() {
+                            e.push_str(&line);
+                            e.push('\n');
+                        }
+                    }
+                });
+            }
             let (tx, rx) = std::sync::mpsc::channel();
             std::thread::spawn(move || {
                 let mut url = None;
@@ -648,12 +664,8 @@ impl Runner {
                 Ok((url, key)) => return Ok(MockUpstream { child, url, key }),
                 Err(_) => {
                     let _ = child.kill();
-                    let mut err = String::new();
-                    if let Some(mut e) = child.stderr.take() {
-                        let _ = std::io::Read::read_to_string(&mut e, &mut err);
-                    }
                     let _ = child.wait();
-                    last = err;
+                    last = errors.lock().map(|e| e.clone()).unwrap_or_default();
                 }
             }
         }

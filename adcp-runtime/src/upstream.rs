@@ -1,8 +1,9 @@
 //! The platform an adopter wraps: its ad server, DMP or creative platform, over HTTP with JSON.
 //! [`Upstream`] is the client templates use for it, so that failures reach the buyer as AdCP
-//! errors (an unreachable or failing upstream is `SERVICE_UNAVAILABLE`, retryable; a refused
-//! credential is logged and answered as the seller's fault, never as the buyer's) and nothing
-//! about the upstream's own error bodies leaks beyond its message.
+//! errors: an unreachable, overloaded or failing upstream is `SERVICE_UNAVAILABLE`, retryable;
+//! any other refusal (a credential, a redirect, a request it rejects, a 404 on
+//! [`Call::send`]) is logged and answered as the seller's fault, never the buyer's, with
+//! nothing of the upstream's answer in it.
 //!
 //! ```no_run
 //! # async fn f() -> adcp_runtime::AdcpResult<()> {
@@ -26,12 +27,22 @@ use serde_json::Value;
 
 use crate::error::{AdcpError, AdcpResult, Recovery, codes};
 
-/// An upstream platform's HTTP API: a base URL and an optional bearer key.
-#[derive(Clone, Debug)]
+/// An upstream platform's HTTP API: a base URL and an optional bearer key (never shown by
+/// `Debug`).
+#[derive(Clone)]
 pub struct Upstream {
     base: String,
     key: Option<String>,
     client: reqwest::Client,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("base", &self.base)
+            .field("key", &self.key.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 impl Upstream {
@@ -112,15 +123,18 @@ impl Call<'_> {
         self
     }
 
-    /// Sends the call and decodes a 2xx answer; any other answer is an error (see the module).
+    /// Sends the call and decodes a 2xx answer; any other answer is an error (see the module),
+    /// a 404 included (use [`send_opt`](Call::send_opt) where absence is an answer).
     pub async fn send<T: DeserializeOwned>(self) -> AdcpResult<T> {
         let what = format!("{} {}", self.method, self.path);
         match self.send_opt().await? {
             Some(v) => Ok(v),
-            None => Err(AdcpError::new(
-                codes::REFERENCE_NOT_FOUND,
-                format!("the upstream platform has no such resource ({what})"),
-            )),
+            None => {
+                tracing::error!(call = %what, "the upstream answered 404");
+                Err(AdcpError::internal(
+                    "the seller cannot reach its upstream platform",
+                ))
+            }
         }
     }
 
@@ -168,14 +182,15 @@ impl Call<'_> {
                 .map(Some)
                 .map_err(|e| unavailable(format!("undecodable answer: {e}"))),
             404 => Ok(None),
-            401 | 403 => {
-                tracing::error!(call = %what, %status, "the upstream refused this seller's credential");
+            429 | 500..=599 => Err(unavailable(message())),
+            // A refused credential, a redirect, a request the upstream rejects: the seller's
+            // configuration or code, never the buyer's fault.
+            _ => {
+                tracing::error!(call = %what, %status, message = %message(), "the upstream refused the call");
                 Err(AdcpError::internal(
                     "the seller cannot reach its upstream platform",
                 ))
             }
-            429 | 500..=599 => Err(unavailable(message())),
-            _ => Err(AdcpError::new(codes::INVALID_REQUEST, message())),
         }
     }
 }

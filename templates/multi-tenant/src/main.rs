@@ -86,7 +86,9 @@ async fn seller(
         seller = seller.with_products(products)?;
     }
     let products = seller.catalog("http://127.0.0.1/mcp").to_vec();
+    let planner = seller.planner();
     let server = adcp_runtime::serve(seller)
+        .proposals(planner)
         .config(config)
         .stores(cx.stores)
         .catalog(products)

@@ -59,6 +59,15 @@ impl Seller {
         Ok(self)
     }
 
+    /// Its proposal manager, planning over the same products.
+    pub fn planner(&self) -> Planner {
+        Planner(Seller {
+            catalogs: RwLock::default(),
+            test_fixtures: self.test_fixtures,
+            products: self.products.clone(),
+        })
+    }
+
     /// The default catalogue for an agent URL.
     pub fn catalog(&self, agent_url: &str) -> Arc<Vec<Product>> {
         let cached = self.catalogs.read().unwrap_or_else(PoisonError::into_inner);
@@ -100,9 +109,12 @@ pub fn config(compliance_testing: bool) -> Config {
 /// The seller on `config` and `stores`, ready to bind and serve.
 pub fn agent(config: Config, stores: Stores) -> Serve<Seller> {
     let seller = Seller::new(config.compliance_testing);
-    let products = seller.catalog("http://127.0.0.1/mcp").to_vec();
+    let (products, planner) = (
+        seller.catalog("http://127.0.0.1/mcp").to_vec(),
+        seller.planner(),
+    );
     adcp_runtime::serve(seller)
-        .proposals(Planner(Seller::new(config.compliance_testing)))
+        .proposals(planner)
         .config(config)
         .stores(stores)
         .catalog(products)

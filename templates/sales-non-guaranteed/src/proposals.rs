@@ -2,13 +2,11 @@
 //! and one plan spreading the budget over them, weighted by channel; refine re-plans the named
 //! drafts over what is left; finalize holds the plan.
 
-use adcp_runtime::proposals::allocations;
+use adcp_runtime::proposals;
 use adcp_runtime::schemars::JsonSchema;
 use adcp_runtime::serde::{Deserialize, Serialize};
 use adcp_runtime::store::ProposalRecord;
-use adcp_runtime::wire::{
-    GetProductsRequest, GetProductsResponse, Product, Proposal, ProposalStatus,
-};
+use adcp_runtime::wire::{GetProductsRequest, GetProductsResponse, Product, Proposal};
 use adcp_runtime::{AdcpResult, CapabilityOverlap, Ctx, Recipe, proposal_manager};
 
 use crate::{Seller, products};
@@ -43,19 +41,15 @@ impl Recipe for LineItem {
 pub struct Planner(pub(crate) Seller);
 
 fn plan(ctx: &Ctx, id: Option<&str>, products: &[Product], why: &str) -> Option<Proposal> {
-    let video = |p: &&Product| p.product_id.contains("video");
-    let weighted = products
-        .iter()
-        .map(|p| (p, if video(&p) { 3.0 } else { 2.0 }));
-    let allocations = allocations(weighted.take(4));
-    if allocations.is_empty() {
-        return None;
-    }
-    let id = id.map_or_else(|| ctx.new_id("proposal"), str::to_owned);
-    let mut p = Proposal::new(allocations, "Balanced video and display", id);
-    p.proposal_status = Some(ProposalStatus::Draft);
-    p.brief_alignment = Some(why.chars().take(2000).collect());
-    Some(p)
+    let weight = |p: &Product| {
+        if p.product_id.contains("video") {
+            3.0
+        } else {
+            2.0
+        }
+    };
+    let weighted = products.iter().take(4).map(|p| (p, weight(p)));
+    proposals::plan(ctx, id, "Balanced video and display", weighted, why)
 }
 
 #[proposal_manager(refine, finalize)]

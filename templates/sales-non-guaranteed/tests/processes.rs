@@ -186,3 +186,67 @@ async fn two_replicas_share_one_postgresql() {
     let id = booked["media_buy_id"].as_str().expect("booked");
     assert!(buy_exists(&a.mcp, id).await);
 }
+
+/// A proposal finalized, the seller killed with SIGKILL, then accepted on the restarted seller:
+/// the committed proposal and its hold survived; once booked, it is booked once, across
+/// another SIGKILL.
+#[tokio::test]
+async fn a_finalized_proposal_survives_sigkill_and_is_booked_once() {
+    let dir = temp_dir("proposal-kill");
+    let data = dir.to_string_lossy().into_owned();
+    let args = ["--data-dir", data.as_str()];
+    // A live (not sandbox) account: its ledger is its own.
+    let account = json!({"brand": {"domain": "acme-outdoor.com"}, "operator": "acme-outdoor.com"});
+    let seller = Process::spawn(Path::new(SELLER), &args);
+    let brief = json!({"buying_mode": "brief", "brief": "video and display", "account": account});
+    let (is_error, found) = mcp(&seller.mcp, "get_products", &brief).await;
+    assert!(!is_error, "{found}");
+    let id = found["proposals"][0]["proposal_id"]
+        .as_str()
+        .expect("a proposal")
+        .to_owned();
+    let finalize = json!({"buying_mode": "refine", "account": account,
+        "refine": [{"scope": "proposal", "proposal_id": id, "action": "finalize"}]});
+    let (is_error, committed) = mcp(&seller.mcp, "get_products", &finalize).await;
+    assert!(!is_error, "{committed}");
+    assert_eq!(
+        committed["proposals"][0]["proposal_status"], "committed",
+        "{committed}"
+    );
+    seller.kill9();
+
+    let seller = Process::spawn(Path::new(SELLER), &args);
+    let accept = |key: &str| {
+        json!({"idempotency_key": key, "account": account, "brand": {"domain": "acme-outdoor.com"},
+               "proposal_id": id, "total_budget": {"amount": 30000, "currency": "USD"},
+               "start_time": "2031-06-01T00:00:00Z", "end_time": "2031-06-30T23:59:59Z"})
+    };
+    let first = key("accept");
+    let (is_error, buy) = mcp(&seller.mcp, "create_media_buy", &accept(&first)).await;
+    assert!(!is_error, "{buy}\n{}", seller.log());
+    let media_buy_id = buy["media_buy_id"].as_str().expect("booked").to_owned();
+    let budgets: f64 = buy["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .map(|p| p["budget"].as_f64().unwrap_or_default())
+        .sum();
+    assert!((budgets - 30_000.0).abs() < 0.01, "{buy}");
+    seller.kill9();
+
+    let seller = Process::spawn(Path::new(SELLER), &args);
+    let (_, replay) = mcp(&seller.mcp, "create_media_buy", &accept(&first)).await;
+    assert_eq!(replay["media_buy_id"], media_buy_id.as_str(), "{replay}");
+    let (is_error, again) = mcp(&seller.mcp, "create_media_buy", &accept(&key("again"))).await;
+    assert!(is_error, "{again}");
+    assert_eq!(again["adcp_error"]["code"], "CONFLICT", "{again}");
+    let ask = json!({"account": account, "media_buy_ids": [media_buy_id]});
+    let (_, buys) = mcp(&seller.mcp, "get_media_buys", &ask).await;
+    assert_eq!(
+        buys["media_buys"].as_array().map(Vec::len),
+        Some(1),
+        "{buys}"
+    );
+    drop(seller);
+    let _ = std::fs::remove_dir_all(dir);
+}

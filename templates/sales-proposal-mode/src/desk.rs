@@ -11,40 +11,30 @@
 //! Sandbox accounts may be served by another upstream (a mock) than live ones.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use adcp_runtime::proposals::{self, allocations};
+use adcp_runtime::proposals;
 use adcp_runtime::store::ProposalRecord;
 use adcp_runtime::upstream::Upstream;
 use adcp_runtime::wire::{
-    DeliveryForecast, GetProductsRequest, GetProductsResponse, Product, Proposal, ProposalStatus,
+    DeliveryForecast, GetProductsRequest, GetProductsResponse, Product, Proposal,
     ProposalTotalBudgetGuidance, decode,
 };
-use adcp_runtime::{AdcpError, AdcpResult, Ctx, codes, proposal_manager};
-use serde::Deserialize;
+use adcp_runtime::{AdcpError, AdcpResult, Collection, Ctx, codes, proposal_manager};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// Targeting a buyer may set on the upstream's line items (no audiences, no keywords).
-const TARGETING: &[&str] = &[
-    "geo_countries",
-    "geo_countries_exclude",
-    "geo_regions",
-    "geo_regions_exclude",
-    "geo_metros",
-    "device_type",
-    "daypart_targets",
-    "frequency_cap",
-    "language",
-    "property_list",
-    "collection_list",
-    "collection_list_exclude",
-];
+#[rustfmt::skip]
+const TARGETING: &[&str] = &["geo_countries", "geo_countries_exclude", "geo_regions",
+    "geo_regions_exclude", "geo_metros", "device_type", "daypart_targets", "frequency_cap",
+    "language", "property_list", "collection_list", "collection_list_exclude"];
 
 /// The budget a plan is forecast for when the brief names none.
 const DEFAULT_BUDGET: f64 = 50_000.0;
 
 /// A network the upstream sells, as its lookup answers.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 struct Network {
     network_code: String,
     adcp_publisher: String,
@@ -80,12 +70,19 @@ struct Listing {
     products: Vec<Listed>,
 }
 
+/// The networks an account has been offered, kept with the account: a buy names their
+/// products after a restart, or under another brand of the same account.
+const OFFERED: Collection<Vec<Network>> = Collection::new("desk:networks");
+
+/// Domain lookups kept at most (buyers choose the domains); then forgotten.
+const LOOKUPS: usize = 10_000;
+
 /// The proposal manager over an upstream ad server.
 pub struct Desk {
     live: Upstream,
     sandbox: Option<Upstream>,
-    /// Which network sells for a domain (`None`: none does), as the upstream answered.
-    networks: Mutex<HashMap<String, Option<Network>>>,
+    /// Which network sells for a domain at an upstream (`None`: none does).
+    lookups: Mutex<HashMap<(String, String), Option<Network>>>,
 }
 
 impl Desk {
@@ -94,7 +91,7 @@ impl Desk {
         Desk {
             live,
             sandbox: None,
-            networks: Mutex::default(),
+            lookups: Mutex::default(),
         }
     }
 
@@ -111,51 +108,55 @@ impl Desk {
         }
     }
 
-    /// The networks selling for the account: its brand's, then its operator's.
+    /// The networks selling for the account: those it was offered, its brand's, its
+    /// operator's.
     async fn networks(&self, ctx: &Ctx) -> AdcpResult<Vec<Network>> {
-        let a = ctx.account();
-        let brand = a.brand.as_ref().map(|b| b.domain.as_str());
-        let mut out: Vec<Network> = Vec::new();
-        for domain in brand.into_iter().chain(a.operator.as_deref()) {
-            let known = self.cache().get(domain).cloned();
+        let mut out = ctx.state().get(OFFERED, "all").await?.unwrap_or_default();
+        let before = out.len();
+        let (a, up) = (ctx.account(), self.upstream(ctx));
+        for domain in a
+            .brand
+            .iter()
+            .map(|b| b.domain.as_str())
+            .chain(a.operator.as_deref())
+        {
+            let key = (up.url().to_owned(), domain.to_owned());
+            let known = self.cache().get(&key).cloned();
             let network = match known {
                 Some(n) => n,
                 None => {
-                    let call = self.upstream(ctx).get("/_lookup/network");
-                    let n: Option<Network> =
-                        call.query("adcp_publisher", domain).send_opt().await?;
-                    self.cache().insert(domain.to_owned(), n.clone());
+                    let call = up.get("/_lookup/network").query("adcp_publisher", domain);
+                    let n: Option<Network> = call.send_opt().await?;
+                    let mut cache = self.cache();
+                    if cache.len() >= LOOKUPS {
+                        cache.clear();
+                    }
+                    cache.insert(key, n.clone());
                     n
                 }
             };
             if let Some(n) = network
-                && !out.iter().any(|o| o.network_code == n.network_code)
+                && !out
+                    .iter()
+                    .any(|o: &Network| o.network_code == n.network_code)
             {
                 out.push(n);
             }
         }
+        if out.len() > before {
+            ctx.state().put(OFFERED, "all", &out).await?;
+        }
         Ok(out)
     }
 
-    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, Option<Network>>> {
-        self.networks.lock().unwrap_or_else(PoisonError::into_inner)
+    fn cache(&self) -> MutexGuard<'_, HashMap<(String, String), Option<Network>>> {
+        self.lookups.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Every product the account can buy, forecast at `budget`.
     async fn catalogue(&self, ctx: &Ctx, budget: f64) -> AdcpResult<Vec<Product>> {
-        let networks = self.networks(ctx).await?;
-        self.products(ctx, networks, budget).await
-    }
-
-    /// The products of `networks`.
-    async fn products(
-        &self,
-        ctx: &Ctx,
-        networks: Vec<Network>,
-        budget: f64,
-    ) -> AdcpResult<Vec<Product>> {
         let mut out = Vec::new();
-        for n in networks {
+        for n in self.networks(ctx).await? {
             let listing: Listing = self
                 .upstream(ctx)
                 .get("/v1/products")
@@ -224,20 +225,19 @@ fn product(agent_url: &str, network: &Network, p: Listed) -> AdcpResult<Product>
 /// The budget a brief names (`$50K`, `$1.5M`, `$20,000`), if any.
 fn budget_in(brief: &str) -> Option<f64> {
     let after = brief.split('$').nth(1)?;
-    let digits: String = after
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ',')
-        .filter(|c| *c != ',')
-        .collect();
-    let n: f64 = digits.parse().ok()?;
-    Some(match after[digits.len()..].chars().next() {
+    let scanned = after
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == ','))
+        .unwrap_or(after.len());
+    let n: f64 = after[..scanned].replace(',', "").parse().ok()?;
+    Some(match after[scanned..].chars().next() {
         Some('K' | 'k') => n * 1e3,
         Some('M' | 'm') => n * 1e6,
         _ => n,
     })
 }
 
-/// A plan over `products`: video and CTV weighted above display, at most four products.
+/// A plan over `products`: video and CTV weighted above display, at most four products,
+/// each allocation with its forecast, the budget as guidance.
 fn plan(
     ctx: &Ctx,
     id: Option<&str>,
@@ -245,30 +245,29 @@ fn plan(
     budget: f64,
     why: &str,
 ) -> Option<Proposal> {
-    let weight = |p: &Product| {
-        let video = p
-            .channels
+    let video = |p: &Product| {
+        p.channels
             .iter()
             .flatten()
-            .any(|c| matches!(c.to_string().as_str(), "olv" | "ctv"));
-        if video { 3.0 } else { 2.0 }
+            .any(|c| matches!(c.to_string().as_str(), "olv" | "ctv"))
     };
-    let mut allocs = allocations(products.iter().take(4).map(|p| (p, weight(p))));
-    if allocs.is_empty() {
-        return None;
+    let weighted = products
+        .iter()
+        .take(4)
+        .map(|p| (p, if video(p) { 3.0 } else { 2.0 }));
+    let name = "Balanced reach across video and display";
+    let mut p = proposals::plan(ctx, id, name, weighted, why)?;
+    for a in &mut p.allocations {
+        let product = products.iter().find(|p| p.product_id == a.product_id);
+        a.forecast = product.and_then(|p| p.forecast.clone());
     }
-    for a in &mut allocs {
-        let p = products.iter().find(|p| p.product_id == a.product_id);
-        a.forecast = p.and_then(|p| p.forecast.clone());
-    }
-    let currency = products[0].pricing_options[0].currency().to_owned();
-    let id = id.map_or_else(|| ctx.new_id("proposal"), str::to_owned);
-    let mut p = Proposal::new(allocs, "Balanced reach across video and display", id);
-    p.proposal_status = Some(ProposalStatus::Draft);
-    p.brief_alignment = Some(why.chars().take(2000).collect());
+    let currency = products
+        .first()
+        .and_then(|p| p.pricing_options.first())
+        .map(|o| o.currency().to_owned());
     p.total_budget_guidance = Some(ProposalTotalBudgetGuidance {
         recommended: Some(budget),
-        currency: Some(currency),
+        currency,
         ..Default::default()
     });
     Some(p)
@@ -302,8 +301,14 @@ impl Desk {
         req: &GetProductsRequest,
         drafts: &[ProposalRecord],
     ) -> AdcpResult<GetProductsResponse> {
+        let guidance = drafts
+            .first()
+            .and_then(|d| d.decode().ok()?.total_budget_guidance);
+        let budget = guidance
+            .and_then(|g| g.recommended)
+            .unwrap_or(DEFAULT_BUDGET);
         let gone = proposals::omitted(req);
-        let mut products = self.catalogue(ctx, DEFAULT_BUDGET).await?;
+        let mut products = self.catalogue(ctx, budget).await?;
         products.retain(|p| !gone.contains(&p.product_id.as_str()));
         let why = proposals::asks(req).join(" / ");
         let ids: Vec<Option<&str>> = match drafts {
@@ -312,7 +317,7 @@ impl Desk {
         };
         let plans: Vec<Proposal> = ids
             .into_iter()
-            .filter_map(|id| plan(ctx, id, &products, DEFAULT_BUDGET, &why))
+            .filter_map(|id| plan(ctx, id, &products, budget, &why))
             .collect();
         let mut resp = GetProductsResponse::new(products);
         resp.proposals = Some(plans);
@@ -328,23 +333,16 @@ impl Desk {
                 let why = format!("`{}` is no longer offered; discover anew", a.product_id);
                 return Err(AdcpError::new(codes::PRODUCT_UNAVAILABLE, why).with_field("refine"));
             };
-            let o = &product.pricing_options[0];
-            let price = o
-                .fixed_price()
-                .map_or("auction".to_owned(), |f| format!("{f:.2} {}", o.currency()));
+            let o = product.pricing_options.first();
+            let fixed = o.and_then(|o| Some(format!("{:.2} {}", o.fixed_price()?, o.currency())));
+            let price = fixed.unwrap_or_else(|| "auction".to_owned());
             a.rationale = Some(format!("firm: {price} per thousand"));
         }
         Ok(p)
     }
 
-    /// The account's networks first; then every network the desk has met, as a buyer may
-    /// book a product it discovered under another brand of the same account.
     async fn product(&self, ctx: &Ctx, product_id: &str) -> AdcpResult<Option<Product>> {
-        let find = |ps: Vec<Product>| ps.into_iter().find(|p| p.product_id == product_id);
-        if let Some(p) = find(self.catalogue(ctx, DEFAULT_BUDGET).await?) {
-            return Ok(Some(p));
-        }
-        let met: Vec<Network> = self.cache().values().flatten().cloned().collect();
-        Ok(find(self.products(ctx, met, DEFAULT_BUDGET).await?))
+        let products = self.catalogue(ctx, DEFAULT_BUDGET).await?;
+        Ok(products.into_iter().find(|p| p.product_id == product_id))
     }
 }

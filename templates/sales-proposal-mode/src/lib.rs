@@ -26,9 +26,12 @@ pub fn config(compliance_testing: bool) -> Config {
     }
 }
 
-/// The seller on `config` and `stores`, its proposals from `desk`.
+/// The seller on `config` and `stores`, its proposals from `desk`: it sells what the desk
+/// offers (and, under compliance testing, the runner's `test-product`), nothing of its own.
 pub fn agent(config: Config, stores: Stores, desk: Desk) -> Serve<Seller> {
-    let seller = Seller::new(config.compliance_testing);
+    let seller = Seller::new(config.compliance_testing)
+        .with_products(Vec::new())
+        .expect("an empty catalogue is always valid");
     let products = seller.catalog("http://127.0.0.1/mcp").to_vec();
     adcp_runtime::serve(seller)
         .proposals(desk)

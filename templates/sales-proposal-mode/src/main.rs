@@ -16,6 +16,9 @@ struct Cli {
     /// Another upstream for sandbox accounts (a mock, while live accounts reach a real one).
     #[arg(long, env = "ADCP_SANDBOX_UPSTREAM_URL")]
     sandbox_upstream_url: Option<String>,
+    /// The bearer key of the sandbox upstream (the live key is never sent to it).
+    #[arg(long, env = "ADCP_SANDBOX_UPSTREAM_KEY", hide_env_values = true)]
+    sandbox_upstream_key: Option<String>,
 }
 
 #[tokio::main]
@@ -25,8 +28,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = cli.adcp.config(sales_proposal_mode::config(true))?;
     let mut desk = sales_proposal_mode::Desk::new(cli.upstream.upstream());
     if let Some(url) = &cli.sandbox_upstream_url {
-        let key = cli.upstream.upstream_key.clone().unwrap_or_default();
-        desk = desk.sandbox(adcp_runtime::upstream::Upstream::new(url).bearer(key));
+        let sandbox = adcp_runtime::upstream::Upstream::new(url);
+        desk = desk.sandbox(match &cli.sandbox_upstream_key {
+            Some(k) => sandbox.bearer(k),
+            None => sandbox,
+        });
     }
     sales_proposal_mode::agent(config, cli.adcp.stores().await?, desk)
         .bind(cli.adcp.bind)
