@@ -14,7 +14,7 @@ use adcp_runtime::wire::{
 };
 use adcp_runtime::{
     AdcpError, AdcpResult, BoxFuture, Call, Config, Ctx, Hybrid, Principal, ProposalCapabilities,
-    ProposalManager, Server, Stores, codes, decisioning_platform,
+    ProposalManager, Server, Stores, TaskHandoff, codes, decisioning_platform,
 };
 use serde_json::{Value, json};
 
@@ -73,6 +73,8 @@ impl Books {
 struct Planner {
     hold: Duration,
     grace: Duration,
+    /// Finalize after a review of this long, handed off.
+    review: Option<Duration>,
 }
 
 fn allocation(product: &str, pct: f64) -> ProductAllocation {
@@ -125,12 +127,22 @@ impl ProposalManager for Planner {
         &'a self,
         _ctx: &'a Ctx,
         draft: &'a adcp_runtime::store::ProposalRecord,
-    ) -> BoxFuture<'a, AdcpResult<Proposal>> {
+    ) -> BoxFuture<'a, AdcpResult<Hybrid<Proposal>>> {
         Box::pin(async move {
             let mut p: Proposal =
                 serde_json::from_value(draft.proposal.clone()).expect("a proposal");
             p.description = Some("firm pricing".into());
-            Ok(p)
+            Ok(match self.review {
+                None => Hybrid::Now(p),
+                // A human signs the terms off later: the call hands off.
+                Some(d) => Hybrid::Later(
+                    TaskHandoff::spawn(async move {
+                        tokio::time::sleep(d).await;
+                        Ok(p)
+                    })
+                    .message("the terms are with our yield team"),
+                ),
+            })
         })
     }
 }
@@ -145,8 +157,16 @@ impl Fixture {
     }
 
     fn with_grace(hold: Duration, grace: Duration) -> Self {
+        Fixture::with(Planner {
+            hold,
+            grace,
+            review: None,
+        })
+    }
+
+    fn with(planner: Planner) -> Self {
         let server = Server::with_stores(Books::default(), Config::default(), Stores::memory());
-        assert!(server.with_proposals(Planner { hold, grace }));
+        assert!(server.with_proposals(planner));
         Fixture { server }
     }
 
@@ -340,6 +360,56 @@ async fn an_expired_proposal_is_refused_before_the_platform() {
     assert_eq!(f.creates(), 0);
 }
 
+/// A finalize that needs a human: the call is answered `submitted`; its task completes with
+/// the committed proposal, which is then bought.
+#[tokio::test]
+async fn a_finalize_handed_off_to_review_completes_its_task_committed() {
+    let f = Fixture::with(Planner {
+        hold: Duration::from_secs(3600),
+        grace: Duration::ZERO,
+        review: Some(Duration::from_millis(200)),
+    });
+    let (_, b) = f.call("buyer", "get_products", brief()).await;
+    let pid = b["proposals"][0]["proposal_id"]
+        .as_str()
+        .expect("a proposal")
+        .to_owned();
+    let finalize = refine(json!([{"scope": "proposal", "proposal_id": pid, "action": "finalize"}]));
+    let (e, handed) = f.call("buyer", "get_products", finalize).await;
+    assert!(!e, "{handed}");
+    assert_eq!(handed["status"], "submitted", "{handed}");
+    let task_id = handed["task_id"].as_str().expect("a task").to_owned();
+    // Not bought while in review: still a draft.
+    let (e, b) = f
+        .call("buyer", "create_media_buy", create(&pid, 10_000.0))
+        .await;
+    assert!(e && code(&b) == "PROPOSAL_NOT_COMMITTED", "{b}");
+    let mut task = Value::Null;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let args = json!({"task_id": task_id, "include_result": true, "account": account()});
+        task = f.call("buyer", "tasks_get", args).await.1;
+        if task["status"] == "completed" {
+            break;
+        }
+    }
+    assert_eq!(task["status"], "completed", "{task}");
+    let result = &task["result"];
+    assert_eq!(
+        result["proposals"][0]["proposal_status"], "committed",
+        "{task}"
+    );
+    assert_eq!(
+        result["refinement_applied"][0]["status"], "applied",
+        "{task}"
+    );
+    let (e, b) = f
+        .call("buyer", "create_media_buy", create(&pid, 10_000.0))
+        .await;
+    assert!(!e, "{b}");
+    assert_eq!(f.creates(), 1);
+}
+
 /// The hold's end with a clock-skew grace: an acceptance past `expires_at` but within the
 /// grace is taken; past both it is `PROPOSAL_EXPIRED`. (The ledger's own boundary, expired at
 /// `expires_at` exactly and live a millisecond before, is `tests/proposal_ledger.rs`.)
@@ -462,10 +532,11 @@ impl ProposalManager for Shelf {
         &'a self,
         _ctx: &'a Ctx,
         draft: &'a adcp_runtime::store::ProposalRecord,
-    ) -> BoxFuture<'a, AdcpResult<Proposal>> {
-        Box::pin(
-            async move { Ok(serde_json::from_value(draft.proposal.clone()).expect("a proposal")) },
-        )
+    ) -> BoxFuture<'a, AdcpResult<Hybrid<Proposal>>> {
+        Box::pin(async move {
+            let p: Proposal = serde_json::from_value(draft.proposal.clone()).expect("a proposal");
+            Ok(p.into())
+        })
     }
 
     fn product<'a>(

@@ -23,7 +23,7 @@ const METHODS: &[(&str, &str)] = &[
     ),
     (
         "finalize",
-        "async fn finalize(&self, ctx: &Ctx, draft: &ProposalRecord) -> AdcpResult<Proposal>",
+        "async fn finalize(&self, ctx: &Ctx, draft: &ProposalRecord) -> AdcpResult<Proposal> (or AdcpResult<Hybrid<Proposal>>)",
     ),
     (
         "product",
@@ -199,8 +199,12 @@ pub(crate) fn proposal_manager(attr: TokenStream, item: TokenStream) -> TokenStr
                 &'a self,
                 ctx: &'a #k::Ctx,
                 draft: &'a #k::store::ProposalRecord,
-            ) -> #k::store::BoxFuture<'a, #k::AdcpResult<#k::wire::Proposal>> {
-                ::std::boxed::Box::pin(<#self_ty>::finalize(self, ctx, draft))
+            ) -> #k::store::BoxFuture<'a, #k::AdcpResult<#k::Hybrid<#k::wire::Proposal>>> {
+                ::std::boxed::Box::pin(async move {
+                    <#self_ty>::finalize(self, ctx, draft)
+                        .await
+                        .map(::core::convert::Into::into)
+                })
             }
         }
     });

@@ -107,6 +107,7 @@ pub use adcp_macros::decisioning_platform;
 /// async fn get_products(&self, ctx: &Ctx, req: &GetProductsRequest) -> AdcpResult<GetProductsResponse>        // brief, wholesale: required
 /// async fn refine(&self, ctx: &Ctx, req: &GetProductsRequest, drafts: &[ProposalRecord]) -> AdcpResult<GetProductsResponse>  // with `refine`
 /// async fn finalize(&self, ctx: &Ctx, draft: &ProposalRecord) -> AdcpResult<Proposal>                     // with `finalize`
+/// async fn finalize(&self, ctx: &Ctx, draft: &ProposalRecord) -> AdcpResult<Hybrid<Proposal>>             //   or a hand-off
 /// async fn product(&self, ctx: &Ctx, product_id: &str) -> AdcpResult<Option<Product>>                     // optional
 /// fn packages(&self, proposal: &Proposal, total_budget: &CreateMediaBuyRequestTotalBudget) -> AdcpResult<Vec<PackageRequest>>  // optional
 /// ```

@@ -255,12 +255,12 @@ impl<P: DecisioningPlatform> Server<P> {
             ) {
                 ("get_products", Some(m), _) => crate::proposals::get_products::<P>(
                     m.as_ref(),
-                    self.inner.ledger.as_ref(),
+                    &self.inner.ledger,
                     &ctx,
                     &call.args,
                 )
                 .await
-                .map(|body| (Outcome::Done(body), None)),
+                .map(|o| (o, None)),
                 (_, _, Some(h)) => (h.call)(&self.inner.platform, ctx, handler_args.clone())
                     .await
                     .map(|o| (o, None)),

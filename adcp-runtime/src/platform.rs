@@ -285,6 +285,14 @@ impl<T: Send + 'static> TaskHandoff<T> {
         self
     }
 
+    pub(crate) fn status(&self) -> HandoffStatus {
+        self.status
+    }
+
+    pub(crate) fn message_text(&self) -> Option<String> {
+        self.message.clone()
+    }
+
     pub(crate) fn erase(self, encode: fn(T) -> AdcpResult<Value>) -> Handoff {
         Handoff {
             status: self.status,

@@ -20,6 +20,7 @@
 //!
 //! [`ProposalStore`]: crate::store::ProposalStore
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use adcp_wire::{
@@ -37,6 +38,7 @@ use serde_json::{Map, Value, json};
 
 use crate::ctx::Ctx;
 use crate::error::{AdcpError, AdcpResult, codes};
+use crate::platform::{Handoff, Hybrid, Outcome, TaskHandoff, Work};
 use crate::store::proposals::{Commit, Consume, ProposalRecord, ProposalStore};
 use crate::store::{BoxFuture, StoreError};
 
@@ -90,13 +92,15 @@ pub trait ProposalManager: Send + Sync + 'static {
     ) -> BoxFuture<'a, AdcpResult<GetProductsResponse>>;
 
     /// Finalizes a draft: the proposal with firm pricing (its `expires_at`, when set, is the
-    /// hold; otherwise the capabilities' `hold` from now). Called only when the capabilities
-    /// say `finalize`; the default refuses.
+    /// hold; otherwise the capabilities' `hold` from now), now or after a hand-off (a human
+    /// review: `Hybrid::Later(TaskHandoff::spawn(..))`; the `get_products` call is answered
+    /// `submitted` and its task completes with the committed proposal). Called only when the
+    /// capabilities say `finalize`; the default refuses.
     fn finalize<'a>(
         &'a self,
         _ctx: &'a Ctx,
         _draft: &'a ProposalRecord,
-    ) -> BoxFuture<'a, AdcpResult<Proposal>> {
+    ) -> BoxFuture<'a, AdcpResult<Hybrid<Proposal>>> {
         Box::pin(async {
             Err(AdcpError::new(
                 codes::UNSUPPORTED_FEATURE,
@@ -215,10 +219,11 @@ fn now_ms() -> i64 {
 /// `get_products` through the manager, with the ledger kept.
 pub(crate) async fn get_products<P: crate::DecisioningPlatform>(
     manager: &dyn ProposalManager,
-    ledger: &dyn ProposalStore,
+    store: &Arc<dyn ProposalStore>,
     ctx: &Ctx,
     args: &Value,
-) -> AdcpResult<Value> {
+) -> AdcpResult<Outcome> {
+    let ledger = store.as_ref();
     let req: GetProductsRequest = adcp_wire::decode(args.clone())
         .map_err(|e| AdcpError::invalid_request(e.path, e.message))?;
     let caps = manager.capabilities();
@@ -243,6 +248,7 @@ pub(crate) async fn get_products<P: crate::DecisioningPlatform>(
     let mut drafts = Vec::new();
     let mut finalized: Vec<Proposal> = Vec::new();
     let mut dropped: Vec<&str> = Vec::new();
+    let mut pending: Vec<(usize, ProposalRecord, TaskHandoff<Proposal>)> = Vec::new();
     for (i, entry) in refine.iter().enumerate() {
         let GetProductsRequestRefineItem::Proposal(p) = entry else {
             continue;
@@ -271,14 +277,18 @@ pub(crate) async fn get_products<P: crate::DecisioningPlatform>(
             }
             // A finalize the manager refuses is that entry's answer, not the request's.
             Some(ProposalAction::Finalize) => {
-                match finalize(manager, ledger, ctx, &record, caps).await {
-                    Ok(proposal) => {
-                        decided[i] = Some(Applied::Proposal(AppliedProposal::new(
-                            id,
-                            AppliedStatus::Applied,
-                        )));
-                        finalized.push(proposal);
+                let answer = manager.finalize(ctx, &record).await;
+                match answer {
+                    Ok(Hybrid::Now(p)) => {
+                        match commit_finalized(ledger, ctx, &record, p, caps).await {
+                            Ok(proposal) => {
+                                decided[i] = Some(applied(id));
+                                finalized.push(proposal);
+                            }
+                            Err(e) => decided[i] = Some(unable(id, e.message())),
+                        }
                     }
+                    Ok(Hybrid::Later(h)) => pending.push((i, record, h)),
                     Err(e) => decided[i] = Some(unable(id, e.message())),
                 }
             }
@@ -331,12 +341,61 @@ pub(crate) async fn get_products<P: crate::DecisioningPlatform>(
     if mode != BuyingMode::Wholesale {
         resp.proposals = Some(answered);
     }
-    if !refine.is_empty() {
-        let observed = observe(manager, ctx, refine, &before, &resp).await?;
-        let reported = resp.refinement_applied.take();
-        resp.refinement_applied = Some(merge(decided, reported, observed, refine));
+    let observed = observe(manager, ctx, refine, &before, &resp).await?;
+    let finish = move |mut resp: GetProductsResponse, decided, refine: &[_]| {
+        if !refine.is_empty() {
+            let reported = resp.refinement_applied.take();
+            resp.refinement_applied = Some(merge(decided, reported, observed, refine));
+        }
+        serde_json::to_value(resp).map_err(|e| AdcpError::internal(e.to_string()))
+    };
+    if pending.is_empty() {
+        return finish(resp, decided, refine).map(Outcome::Done);
     }
-    serde_json::to_value(resp).map_err(|e| AdcpError::internal(e.to_string()))
+    // A finalize handed off (a human review): the call's task completes once every handed-off
+    // finalize has answered and been committed.
+    let (status, message) = (pending[0].2.status(), pending[0].2.message_text());
+    let (store, ctx, refine) = (store.clone(), ctx.clone(), refine.to_vec());
+    let work = async move {
+        let mut decided = decided;
+        for (i, record, h) in pending {
+            let id = record.proposal_id.clone();
+            let done = match h
+                .erase(|p| serde_json::to_value(p).map_err(|e| AdcpError::internal(e.to_string())))
+                .work
+            {
+                Work::Spawn(w) => w.await.and_then(|v| {
+                    serde_json::from_value::<Proposal>(v)
+                        .map_err(|e| AdcpError::internal(e.to_string()))
+                }),
+                _ => {
+                    tracing::error!(proposal = %id, "a finalize hand-off must be TaskHandoff::spawn");
+                    Err(AdcpError::internal("the proposal could not be finalized"))
+                }
+            };
+            let committed = match done {
+                Ok(p) => commit_finalized(store.as_ref(), &ctx, &record, p, caps).await,
+                Err(e) => Err(e),
+            };
+            match committed {
+                Ok(p) => {
+                    decided[i] = Some(applied(&id));
+                    resp.proposals.get_or_insert_with(Vec::new).push(p);
+                }
+                Err(e) => decided[i] = Some(unable(&id, e.message())),
+            }
+        }
+        finish(resp, decided, &refine)
+    };
+    Ok(Outcome::Handoff(Handoff {
+        status,
+        message,
+        work: Work::Spawn(Box::pin(work)),
+    }))
+}
+
+fn applied(proposal_id: &str) -> Applied {
+    Applied::Proposal(AppliedProposal::new(proposal_id, AppliedStatus::Applied))
 }
 
 /// A proposal the manager answered or finalized is one AdCP allows: at least one allocation,
@@ -390,14 +449,14 @@ async fn record_answer(
     Ok(p)
 }
 
-async fn finalize(
-    manager: &dyn ProposalManager,
+/// A finalized proposal checked and committed with its hold.
+async fn commit_finalized(
     ledger: &dyn ProposalStore,
     ctx: &Ctx,
     draft: &ProposalRecord,
+    proposal: Proposal,
     caps: ProposalCapabilities,
 ) -> AdcpResult<Proposal> {
-    let proposal = manager.finalize(ctx, draft).await?;
     valid(&proposal)?;
     if proposal.proposal_id != draft.proposal_id {
         tracing::error!(asked = %draft.proposal_id, answered = %proposal.proposal_id, "finalize answered another proposal");

@@ -43,10 +43,27 @@ impl Briefs {
     }
 }
 
+/// A manager whose finalize may hand off to a review.
+struct Reviewed;
+
+#[proposal_manager(finalize, grace = std::time::Duration::ZERO)]
+impl Reviewed {
+    async fn get_products(&self, _ctx: &Ctx, _req: &GetProductsRequest) -> AdcpResult<GetProductsResponse> {
+        Ok(GetProductsResponse::new(Vec::new()))
+    }
+
+    async fn finalize(&self, _ctx: &Ctx, draft: &ProposalRecord) -> AdcpResult<adcp_runtime::Hybrid<Proposal>> {
+        let p = draft.decode()?;
+        Ok(adcp_runtime::Hybrid::Later(adcp_runtime::TaskHandoff::spawn(async move { Ok(p) })))
+    }
+}
+
 fn main() {
     let caps = Planner.capabilities();
     assert!(caps.refine && caps.finalize);
     assert_eq!(caps.hold.as_secs(), 600);
     let caps = Briefs.capabilities();
     assert!(!caps.refine && !caps.finalize);
+    let caps = Reviewed.capabilities();
+    assert!(caps.finalize && caps.grace.is_zero());
 }
