@@ -399,7 +399,7 @@ impl Ctx {
     /// }
     /// ```
     pub fn state(&self) -> State<'_> {
-        State::new(self.0.services.state.as_ref(), &self.0.scope)
+        State::new(self.0.services.state.as_ref(), &self.0.scope).publishing(self.events())
     }
 
     /// Documents shared by every account of this server (a catalogue the platform seeds,

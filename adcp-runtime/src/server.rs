@@ -177,7 +177,7 @@ impl<P: DecisioningPlatform> Server<P> {
     ///
     /// [`Ctx::state`]: crate::Ctx::state
     pub fn state<'a>(&'a self, scope: &'a str) -> State<'a> {
-        State::new(self.inner.services.state.as_ref(), scope)
+        State::new(self.inner.services.state.as_ref(), scope).publishing(self.events())
     }
 
     /// The webhook outbox.

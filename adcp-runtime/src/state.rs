@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::error::{AdcpError, AdcpResult};
-use crate::store::{StateStore, StoreError};
+use crate::store::{StateStore, StatusChange, StoreError};
 
 fn store_error(e: &StoreError) -> AdcpError {
     tracing::error!(error = %e, "state store");
@@ -107,12 +107,24 @@ impl<T> std::fmt::Debug for Collection<T> {
 pub struct State<'s> {
     store: &'s dyn StateStore,
     scope: &'s str,
+    bus: Option<&'s crate::events::Bus>,
 }
 
 impl<'s> State<'s> {
     /// Typed access to the documents of `scope` in `store`.
     pub fn new(store: &'s dyn StateStore, scope: &'s str) -> Self {
-        State { store, scope }
+        State {
+            store,
+            scope,
+            bus: None,
+        }
+    }
+
+    /// Status changes recorded through these documents are also published on `bus`, once
+    /// their write has committed.
+    pub fn publishing(mut self, bus: &'s crate::events::Bus) -> Self {
+        self.bus = Some(bus);
+        self
     }
 
     /// The scope these documents belong to.
@@ -216,6 +228,137 @@ impl<'s> State<'s> {
         Err(kept_changing())
     }
 
+    /// [`State::entry`] for a document with a status (`status` reads it as its wire value):
+    /// when `f` changes it, or makes the document, the change (from, to, `cause`, now) is
+    /// recorded in the same transaction as the write, kept as the resource's audit trail
+    /// ([`State::history`]), and published on the bus once committed (an [`Event`] of
+    /// resource `collection` whose data carries `from`, `cause` and the document `version`).
+    ///
+    /// [`Event`]: crate::Event
+    pub async fn entry_recorded<T, R>(
+        &self,
+        collection: Collection<T>,
+        id: &str,
+        status: impl Fn(&T) -> String,
+        cause: &str,
+        mut f: impl FnMut(&mut Option<T>) -> AdcpResult<R>,
+    ) -> AdcpResult<R>
+    where
+        T: Serialize + DeserializeOwned,
+    {
+        for _ in 0..CAS_ATTEMPTS {
+            let current = self
+                .store
+                .get(self.scope, collection.name, id)
+                .await
+                .map_err(|e| store_error(&e))?;
+            let (mut slot, expected) = match current {
+                Some(v) => (Some(decode::<T>(v.value)?), Some(v.version)),
+                None => (None, None),
+            };
+            let from = slot.as_ref().map(&status);
+            let r = f(&mut slot)?;
+            let Some(doc) = &slot else {
+                return Ok(r);
+            };
+            let to = status(doc);
+            let value =
+                serde_json::to_value(doc).map_err(|e| AdcpError::internal(e.to_string()))?;
+            let change = (from.as_ref() != Some(&to)).then(|| StatusChange {
+                resource: collection.name.to_owned(),
+                id: id.to_owned(),
+                from: from.clone(),
+                to: to.clone(),
+                cause: cause.to_owned(),
+                at: crate::time::millis(crate::time::now_ms()),
+                version: expected.unwrap_or(0) + 1,
+            });
+            let written = match &change {
+                Some(c) => {
+                    self.store
+                        .compare_and_set_recorded(
+                            self.scope,
+                            collection.name,
+                            id,
+                            expected,
+                            &value,
+                            c,
+                        )
+                        .await
+                }
+                None => {
+                    self.store
+                        .compare_and_set(self.scope, collection.name, id, expected, &value)
+                        .await
+                }
+            }
+            .map_err(|e| store_error(&e))?;
+            if written {
+                if let (Some(c), Some(bus)) = (change, self.bus) {
+                    let mut event = crate::events::Event::new(c.resource, c.id, self.scope, c.to);
+                    event.data = serde_json::json!({
+                        "from": c.from, "cause": c.cause, "version": c.version, "at": c.at,
+                    });
+                    bus.publish(event);
+                }
+                return Ok(r);
+            }
+        }
+        Err(kept_changing())
+    }
+
+    /// [`State::modify`] with the status change recorded: see [`State::entry_recorded`].
+    pub async fn modify_recorded<T, R>(
+        &self,
+        collection: Collection<T>,
+        id: &str,
+        status: impl Fn(&T) -> String,
+        cause: &str,
+        missing: impl Fn() -> AdcpError,
+        mut f: impl FnMut(&mut T) -> AdcpResult<R>,
+    ) -> AdcpResult<R>
+    where
+        T: Serialize + DeserializeOwned,
+    {
+        self.entry_recorded(collection, id, status, cause, |slot| match slot {
+            Some(doc) => f(doc),
+            None => Err(missing()),
+        })
+        .await
+    }
+
+    /// Writes a new or replaced document with its status change recorded: see
+    /// [`State::entry_recorded`].
+    pub async fn put_recorded<T>(
+        &self,
+        collection: Collection<T>,
+        id: &str,
+        status: impl Fn(&T) -> String,
+        cause: &str,
+        value: &T,
+    ) -> AdcpResult<()>
+    where
+        T: Serialize + DeserializeOwned + Clone,
+    {
+        self.entry_recorded(collection, id, status, cause, |slot| {
+            *slot = Some(value.clone());
+            Ok(())
+        })
+        .await
+    }
+
+    /// A document's status changes, oldest first: its audit trail.
+    pub async fn history<T>(
+        &self,
+        collection: Collection<T>,
+        id: &str,
+    ) -> AdcpResult<Vec<StatusChange>> {
+        self.store
+            .status_history(self.scope, collection.name, id)
+            .await
+            .map_err(|e| store_error(&e))
+    }
+
     /// Changes a document that starts as `T::default()` when there is none (a counter, a
     /// set): [`State::entry`] with a default.
     pub async fn update<T, R>(
@@ -282,11 +425,27 @@ impl<'s> State<'s> {
             ControllerCode::NotFound
                 .error(format!("no such {} in this sandbox", lifecycle.resource))
         };
-        self.modify(collection, id, missing, |doc| {
-            let moved = lifecycle.force(status(doc), to)?;
-            touch(doc);
-            Ok(moved)
-        })
+        // The controller's moves are in the audit trail too, under its own cause (`status`
+        // reaches through a `&mut`: it is read on a copy).
+        let read = |doc: &T| -> String {
+            let copy = serde_json::to_value(doc).ok();
+            let mut copy: Option<T> = copy.and_then(|v| serde_json::from_value(v).ok());
+            copy.as_mut()
+                .map(|d| status(d).to_string())
+                .unwrap_or_default()
+        };
+        self.modify_recorded(
+            collection,
+            id,
+            read,
+            "comply_test_controller",
+            missing,
+            |doc| {
+                let moved = lifecycle.force(status(doc), to)?;
+                touch(doc);
+                Ok(moved)
+            },
+        )
         .await
     }
 

@@ -1,9 +1,30 @@
 //! Adopter state as stored: JSON documents per (scope, collection, id), each with a version
 //! for compare-and-set.
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{BoxFuture, StoreError};
+
+/// A document's status change, recorded in the same transaction as the write that made it:
+/// the audit trail of a resource, in order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatusChange {
+    /// The document's collection (the resource type: `media_buys`).
+    pub resource: String,
+    /// The document's id.
+    pub id: String,
+    /// Its status before (`None`: it did not exist).
+    pub from: Option<String>,
+    /// Its status after.
+    pub to: String,
+    /// What caused it (`update_media_buy`, `controller`, `review`, ...).
+    pub cause: String,
+    /// When (unix milliseconds).
+    pub at: i64,
+    /// The document's version the write made: orders the changes of one resource.
+    pub version: i64,
+}
 
 /// A stored document and its version (for compare-and-set).
 #[derive(Clone, Debug, PartialEq)]
@@ -39,6 +60,33 @@ pub trait StateStore: Send + Sync + 'static {
         scope: &'a str,
         collection: &'a str,
     ) -> BoxFuture<'a, Result<Vec<(String, Value)>, StoreError>>;
+    /// [`compare_and_set`](StateStore::compare_and_set), recording `change` (with the version
+    /// written) in the same transaction, or neither. The default cannot: it refuses, so a
+    /// store without an audit trail is never mistaken for one.
+    fn compare_and_set_recorded<'a>(
+        &'a self,
+        _scope: &'a str,
+        _collection: &'a str,
+        _id: &'a str,
+        _expected: Option<i64>,
+        _value: &'a Value,
+        _change: &'a StatusChange,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async {
+            Err(StoreError::Database(
+                "this state store records no status changes".into(),
+            ))
+        })
+    }
+    /// The status changes of a document, oldest first (none by default).
+    fn status_history<'a>(
+        &'a self,
+        _scope: &'a str,
+        _collection: &'a str,
+        _id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<StatusChange>, StoreError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
     /// Deletes a document.
     fn delete<'a>(
         &'a self,

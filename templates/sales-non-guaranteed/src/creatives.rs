@@ -46,15 +46,22 @@ async fn assign(ctx: &Ctx, package_id: &str, creative_id: &str) -> AdcpResult<bo
     };
     let gone = || AdcpError::internal("the buy disappeared while a creative was assigned");
     ctx.state()
-        .modify(MEDIA_BUYS, &buy.media_buy_id, gone, |b| {
-            if let Some(pkg) = b.packages.iter_mut().find(|p| p.package_id == package_id)
-                && !pkg.creative_ids.iter().any(|c| c == creative_id)
-            {
-                pkg.creative_ids.push(creative_id.to_owned());
-            }
-            start_if_ready(b);
-            Ok(())
-        })
+        .modify_recorded(
+            MEDIA_BUYS,
+            &buy.media_buy_id,
+            MediaBuy::status_text,
+            "sync_creatives",
+            gone,
+            |b| {
+                if let Some(pkg) = b.packages.iter_mut().find(|p| p.package_id == package_id)
+                    && !pkg.creative_ids.iter().any(|c| c == creative_id)
+                {
+                    pkg.creative_ids.push(creative_id.to_owned());
+                }
+                start_if_ready(b);
+                Ok(())
+            },
+        )
         .await?;
     Ok(true)
 }

@@ -216,7 +216,16 @@ pub(crate) async fn create(
         ));
         return Ok(Hybrid::Later(handoff));
     }
-    ctx.state().put(MEDIA_BUYS, &buy.media_buy_id, &buy).await?;
+    let cause = ctx.task().name;
+    ctx.state()
+        .put_recorded(
+            MEDIA_BUYS,
+            &buy.media_buy_id,
+            MediaBuy::status_text,
+            cause,
+            &buy,
+        )
+        .await?;
     Ok(Hybrid::Now(wire::created(&buy)))
 }
 
@@ -226,9 +235,13 @@ pub(crate) async fn review(ctx: &Ctx, buy: MediaBuy) -> AdcpResult<CreateMediaBu
     tokio::time::sleep(REVIEW_TIME).await;
     let booked = ctx
         .state()
-        .entry(MEDIA_BUYS, &buy.media_buy_id, |slot| {
-            Ok(slot.get_or_insert_with(|| buy.clone()).clone())
-        })
+        .entry_recorded(
+            MEDIA_BUYS,
+            &buy.media_buy_id,
+            MediaBuy::status_text,
+            "review",
+            |slot| Ok(slot.get_or_insert_with(|| buy.clone()).clone()),
+        )
         .await?;
     Ok(wire::created(&booked))
 }
@@ -262,34 +275,44 @@ pub(crate) async fn update(
     }
     let missing = || media_buy_not_found("media_buy_id");
     ctx.state()
-        .modify(MEDIA_BUYS, &id, missing, |b| {
-            if let Some(rev) = req.revision
-                && rev != b.revision
-            {
-                return Err(AdcpError::new(
-                    codes::CONFLICT,
-                    format!("the buy is at revision {}, not {rev}", b.revision),
-                )
-                .with_field("revision")
-                .with_details(json!({"expected_version": rev, "current_version": b.revision})));
-            }
-            let mut affected = Vec::new();
-            if req.canceled.is_some() {
-                transition(b, MediaBuyStatus::Canceled)?;
-                for p in &mut b.packages {
-                    p.canceled = true;
+        .modify_recorded(
+            MEDIA_BUYS,
+            &id,
+            MediaBuy::status_text,
+            "update_media_buy",
+            missing,
+            |b| {
+                if let Some(rev) = req.revision
+                    && rev != b.revision
+                {
+                    return Err(AdcpError::new(
+                        codes::CONFLICT,
+                        format!("the buy is at revision {}, not {rev}", b.revision),
+                    )
+                    .with_field("revision")
+                    .with_details(
+                        json!({"expected_version": rev, "current_version": b.revision}),
+                    ));
                 }
-                affected.extend(b.packages.iter().map(wire::package));
-            } else {
-                change(b, &req, &known, &added, &mut affected)?;
-            }
-            let mut resp = UpdateMediaBuySuccess::new(b.media_buy_id.clone());
-            resp.status = Some(b.status);
-            resp.revision = Some(b.revision);
-            resp.affected_packages = Some(affected);
-            resp.valid_actions = Some(adcp_runtime::lifecycle::media_buy_valid_actions(b.status));
-            Ok(resp)
-        })
+                let mut affected = Vec::new();
+                if req.canceled.is_some() {
+                    transition(b, MediaBuyStatus::Canceled)?;
+                    for p in &mut b.packages {
+                        p.canceled = true;
+                    }
+                    affected.extend(b.packages.iter().map(wire::package));
+                } else {
+                    change(b, &req, &known, &added, &mut affected)?;
+                }
+                let mut resp = UpdateMediaBuySuccess::new(b.media_buy_id.clone());
+                resp.status = Some(b.status);
+                resp.revision = Some(b.revision);
+                resp.affected_packages = Some(affected);
+                resp.valid_actions =
+                    Some(adcp_runtime::lifecycle::media_buy_valid_actions(b.status));
+                Ok(resp)
+            },
+        )
         .await
 }
 

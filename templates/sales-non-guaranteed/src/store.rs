@@ -64,6 +64,11 @@ pub(crate) struct MediaBuy {
 }
 
 impl MediaBuy {
+    /// Its status as the wire writes it: what the audit trail records (`State::*_recorded`).
+    pub(crate) fn status_text(&self) -> String {
+        self.status.to_string()
+    }
+
     pub(crate) fn total_budget(&self) -> f64 {
         self.packages
             .iter()

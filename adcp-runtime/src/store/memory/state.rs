@@ -5,13 +5,67 @@ use std::sync::{Mutex, PoisonError};
 
 use serde_json::Value;
 
-use crate::store::state::{StateStore, Versioned};
+use crate::store::state::{StateStore, StatusChange, Versioned};
 use crate::store::{BoxFuture, StoreError};
 
 /// State in memory.
 #[derive(Default)]
 pub struct MemoryStateStore {
-    docs: Mutex<BTreeMap<(String, String, String), Versioned>>,
+    docs: Mutex<Docs>,
+}
+
+type Key = (String, String, String);
+
+/// The documents and their status changes, under one lock (so a write and its change are one).
+#[derive(Default)]
+struct Docs {
+    current: BTreeMap<Key, Versioned>,
+    changes: BTreeMap<Key, Vec<StatusChange>>,
+}
+
+impl std::ops::Deref for Docs {
+    type Target = BTreeMap<Key, Versioned>;
+    fn deref(&self) -> &Self::Target {
+        &self.current
+    }
+}
+
+impl std::ops::DerefMut for Docs {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.current
+    }
+}
+
+impl MemoryStateStore {
+    fn cas(
+        &self,
+        key: Key,
+        expected: Option<i64>,
+        value: &Value,
+        change: Option<&StatusChange>,
+    ) -> bool {
+        let mut docs = self.docs.lock().unwrap_or_else(PoisonError::into_inner);
+        let current = docs.get(&key).map(|v| v.version);
+        if current != expected {
+            return false;
+        }
+        let version = current.unwrap_or(0) + 1;
+        if let Some(c) = change {
+            let recorded = StatusChange {
+                version,
+                ..c.clone()
+            };
+            docs.changes.entry(key.clone()).or_default().push(recorded);
+        }
+        docs.insert(
+            key,
+            Versioned {
+                value: value.clone(),
+                version,
+            },
+        );
+        true
+    }
 }
 
 impl StateStore for MemoryStateStore {
@@ -40,19 +94,34 @@ impl StateStore for MemoryStateStore {
         value: &'a Value,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
         let key = (scope.to_owned(), collection.to_owned(), id.to_owned());
-        let mut docs = self.docs.lock().unwrap_or_else(PoisonError::into_inner);
-        let current = docs.get(&key).map(|v| v.version);
-        let ok = current == expected;
-        if ok {
-            docs.insert(
-                key,
-                Versioned {
-                    value: value.clone(),
-                    version: current.unwrap_or(0) + 1,
-                },
-            );
-        }
+        let ok = self.cas(key, expected, value, None);
         Box::pin(async move { Ok(ok) })
+    }
+
+    fn compare_and_set_recorded<'a>(
+        &'a self,
+        scope: &'a str,
+        collection: &'a str,
+        id: &'a str,
+        expected: Option<i64>,
+        value: &'a Value,
+        change: &'a StatusChange,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let key = (scope.to_owned(), collection.to_owned(), id.to_owned());
+        let ok = self.cas(key, expected, value, Some(change));
+        Box::pin(async move { Ok(ok) })
+    }
+
+    fn status_history<'a>(
+        &'a self,
+        scope: &'a str,
+        collection: &'a str,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<StatusChange>, StoreError>> {
+        let key = (scope.to_owned(), collection.to_owned(), id.to_owned());
+        let docs = self.docs.lock().unwrap_or_else(PoisonError::into_inner);
+        let r = docs.changes.get(&key).cloned().unwrap_or_default();
+        Box::pin(async move { Ok(r) })
     }
 
     fn list<'a>(

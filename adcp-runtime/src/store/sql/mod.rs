@@ -45,6 +45,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "proposals",
         include_str!("../../../migrations/0004_proposals.sql"),
     ),
+    (
+        5,
+        "status changes",
+        include_str!("../../../migrations/0005_status_changes.sql"),
+    ),
 ];
 
 fn migrator() -> sqlx::migrate::Migrator {

@@ -5,6 +5,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{SqlStore, backend, json_column};
+use crate::store::state::StatusChange;
 use crate::store::{BoxFuture, StateStore, StoreError, Versioned};
 
 impl StateStore for SqlStore {
@@ -39,38 +40,75 @@ impl StateStore for SqlStore {
         value: &'a Value,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
-            let r =
-                match expected {
-                    None => sqlx::query(
-                        "INSERT INTO adcp_state (scope, collection, id, value, version, tenant) \
-                         VALUES ($1, $2, $3, $4, 1, $5) \
-                         ON CONFLICT (tenant, scope, collection, id) DO NOTHING",
-                    )
-                    .bind(scope.to_owned())
-                    .bind(collection.to_owned())
-                    .bind(id.to_owned())
-                    .bind(value.to_string())
-                    .bind(self.tenant().to_owned())
-                    .execute(&self.pool)
-                    .await,
-                    Some(v) => {
-                        sqlx::query(
-                            "UPDATE adcp_state SET value = $1, version = version + 1 \
-                         WHERE scope = $2 AND collection = $3 AND id = $4 AND version = $5 \
-                         AND tenant = $6",
-                        )
-                        .bind(value.to_string())
-                        .bind(scope.to_owned())
-                        .bind(collection.to_owned())
-                        .bind(id.to_owned())
-                        .bind(v)
-                        .bind(self.tenant().to_owned())
-                        .execute(&self.pool)
-                        .await
-                    }
-                }
-                .map_err(backend)?;
-            Ok(r.rows_affected() == 1)
+            self.cas(&self.pool, scope, collection, id, expected, value)
+                .await
+        })
+    }
+
+    fn compare_and_set_recorded<'a>(
+        &'a self,
+        scope: &'a str,
+        collection: &'a str,
+        id: &'a str,
+        expected: Option<i64>,
+        value: &'a Value,
+        change: &'a StatusChange,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await.map_err(backend)?;
+            if !self
+                .cas(&mut *tx, scope, collection, id, expected, value)
+                .await?
+            {
+                return Ok(false);
+            }
+            sqlx::query(
+                "INSERT INTO adcp_status_changes (change_id, tenant, scope, collection, id, \
+                 version, from_status, to_status, cause, at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(uuid::Uuid::new_v4().simple().to_string())
+            .bind(self.tenant().to_owned())
+            .bind(scope.to_owned())
+            .bind(collection.to_owned())
+            .bind(id.to_owned())
+            .bind(expected.unwrap_or(0) + 1)
+            .bind(change.from.clone())
+            .bind(change.to.clone())
+            .bind(change.cause.clone())
+            .bind(change.at)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            tx.commit().await.map_err(backend)?;
+            Ok(true)
+        })
+    }
+
+    fn status_history<'a>(
+        &'a self,
+        scope: &'a str,
+        collection: &'a str,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<StatusChange>, StoreError>> {
+        Box::pin(async move {
+            let sql = "SELECT collection, id, version, from_status, to_status, cause, at \
+                       FROM adcp_status_changes \
+                       WHERE tenant = $1 AND scope = $2 AND collection = $3 AND id = $4 \
+                       ORDER BY at, version";
+            let change = |row: &AnyRow| {
+                Ok(StatusChange {
+                    resource: row.try_get("collection").map_err(backend)?,
+                    id: row.try_get("id").map_err(backend)?,
+                    version: row.try_get("version").map_err(backend)?,
+                    from: row.try_get("from_status").map_err(backend)?,
+                    to: row.try_get("to_status").map_err(backend)?,
+                    cause: row.try_get("cause").map_err(backend)?,
+                    at: row.try_get("at").map_err(backend)?,
+                })
+            };
+            self.select(sql, &[self.tenant(), scope, collection, id], change)
+                .await
         })
     }
 
@@ -111,5 +149,52 @@ impl StateStore for SqlStore {
             .map_err(backend)?;
             Ok(())
         })
+    }
+}
+
+impl SqlStore {
+    /// The compare-and-set, on the pool or inside a transaction.
+    async fn cas<'c>(
+        &self,
+        ex: impl sqlx::Executor<'c, Database = sqlx::Any>,
+        scope: &str,
+        collection: &str,
+        id: &str,
+        expected: Option<i64>,
+        value: &Value,
+    ) -> Result<bool, StoreError> {
+        let r = match expected {
+            None => {
+                sqlx::query(
+                    "INSERT INTO adcp_state (scope, collection, id, value, version, tenant) \
+                 VALUES ($1, $2, $3, $4, 1, $5) \
+                 ON CONFLICT (tenant, scope, collection, id) DO NOTHING",
+                )
+                .bind(scope.to_owned())
+                .bind(collection.to_owned())
+                .bind(id.to_owned())
+                .bind(value.to_string())
+                .bind(self.tenant().to_owned())
+                .execute(ex)
+                .await
+            }
+            Some(v) => {
+                sqlx::query(
+                    "UPDATE adcp_state SET value = $1, version = version + 1 \
+                 WHERE scope = $2 AND collection = $3 AND id = $4 AND version = $5 \
+                 AND tenant = $6",
+                )
+                .bind(value.to_string())
+                .bind(scope.to_owned())
+                .bind(collection.to_owned())
+                .bind(id.to_owned())
+                .bind(v)
+                .bind(self.tenant().to_owned())
+                .execute(ex)
+                .await
+            }
+        }
+        .map_err(backend)?;
+        Ok(r.rows_affected() == 1)
     }
 }

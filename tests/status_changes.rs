@@ -1,0 +1,196 @@
+//! Status changes of adopter state: recorded in the same write as the change, kept as each
+//! resource's audit trail in order, scoped by tenant and account, and published once
+//! committed; on memory, SQLite and (with `DATABASE_URL`) PostgreSQL.
+
+use adcp_conformance::harness::{postgres_url, temp_dir};
+use adcp_runtime::wire::{GetSignalsRequest, GetSignalsResponse};
+use adcp_runtime::{
+    AdcpError, AdcpResult, Collection, Config, Ctx, Server, Stores, decisioning_platform,
+};
+use serde::{Deserialize, Serialize};
+
+struct Signals;
+
+#[decisioning_platform(specialisms(signal_owned))]
+impl Signals {
+    async fn get_signals(
+        &self,
+        _ctx: &Ctx,
+        _req: GetSignalsRequest,
+    ) -> AdcpResult<GetSignalsResponse> {
+        Ok(GetSignalsResponse::new(Vec::new()))
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Buy {
+    status: String,
+    budget: f64,
+}
+
+const BUYS: Collection<Buy> = Collection::new("media_buys");
+
+fn status(b: &Buy) -> String {
+    b.status.clone()
+}
+
+fn gone() -> AdcpError {
+    AdcpError::new("MEDIA_BUY_NOT_FOUND", "no such media buy")
+}
+
+async fn audit(stores: Stores) {
+    let server = Server::with_stores(Signals, Config::default(), stores.clone());
+    let mut events = server.events().subscribe();
+    let scope = format!("acct:{}", uuid::Uuid::new_v4().simple());
+    let id = format!("mb_{}", uuid::Uuid::new_v4().simple());
+    let state = server.state(&scope);
+    let buy = Buy {
+        status: "pending_creatives".into(),
+        budget: 1000.0,
+    };
+    state
+        .put_recorded(BUYS, &id, status, "create_media_buy", &buy)
+        .await
+        .expect("made");
+    let set = |to: &'static str, budget: f64| {
+        move |b: &mut Buy| {
+            b.status = to.into();
+            b.budget = budget;
+            Ok(())
+        }
+    };
+    state
+        .modify_recorded(
+            BUYS,
+            &id,
+            status,
+            "sync_creatives",
+            gone,
+            set("active", 1000.0),
+        )
+        .await
+        .expect("active");
+    // A write that leaves the status alone records nothing.
+    state
+        .modify_recorded(
+            BUYS,
+            &id,
+            status,
+            "update_media_buy",
+            gone,
+            set("active", 2000.0),
+        )
+        .await
+        .expect("budget");
+    state
+        .modify_recorded(
+            BUYS,
+            &id,
+            status,
+            "update_media_buy",
+            gone,
+            set("paused", 2000.0),
+        )
+        .await
+        .expect("paused");
+
+    let trail = state.history(BUYS, &id).await.expect("history");
+    let seen: Vec<(Option<&str>, &str, &str, i64)> = trail
+        .iter()
+        .map(|c| {
+            (
+                c.from.as_deref(),
+                c.to.as_str(),
+                c.cause.as_str(),
+                c.version,
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (None, "pending_creatives", "create_media_buy", 1),
+            (Some("pending_creatives"), "active", "sync_creatives", 2),
+            (Some("active"), "paused", "update_media_buy", 4),
+        ]
+    );
+    assert!(
+        trail
+            .iter()
+            .all(|c| c.resource == "media_buys" && c.id == id)
+    );
+    // The document is the last write's.
+    let now = state.get(BUYS, &id).await.expect("read").expect("stored");
+    assert_eq!((now.status.as_str(), now.budget), ("paused", 2000.0));
+
+    // Published once committed, in order, with the change's reference.
+    for (to, version) in [("pending_creatives", 1), ("active", 2), ("paused", 4)] {
+        let e = events.recv().await.expect("an event");
+        assert_eq!(
+            (e.resource.as_str(), e.id.as_str(), e.scope.as_str()),
+            ("media_buys", id.as_str(), scope.as_str())
+        );
+        assert_eq!(
+            (e.status.as_str(), e.data["version"].as_i64()),
+            (to, Some(version))
+        );
+    }
+    assert!(
+        events.try_recv().is_err(),
+        "a write without a status change publishes nothing"
+    );
+
+    // A stale write records no change: the write and its change are one.
+    let stale = stores
+        .state
+        .compare_and_set_recorded(
+            &scope,
+            "media_buys",
+            &id,
+            Some(1),
+            &serde_json::json!({}),
+            &trail[0],
+        )
+        .await
+        .expect("answered");
+    assert!(!stale);
+    assert_eq!(state.history(BUYS, &id).await.expect("history").len(), 3);
+
+    // Another account, another tenant: nothing.
+    assert!(
+        server
+            .state("acct:other")
+            .history(BUYS, &id)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    let other = stores.for_tenant(&format!("t{}", uuid::Uuid::new_v4().simple()));
+    assert!(
+        other
+            .state
+            .status_history(&scope, "media_buys", &id)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn on_memory() {
+    audit(Stores::memory()).await;
+}
+
+#[tokio::test]
+async fn on_sqlite() {
+    let dir = temp_dir("status-changes");
+    audit(Stores::sqlite(&dir).await.expect("SQLite opens")).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn on_postgres() {
+    if let Some(url) = postgres_url() {
+        audit(Stores::open(&url).await.expect("PostgreSQL opens")).await;
+    }
+}
