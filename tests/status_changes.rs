@@ -194,3 +194,92 @@ async fn on_postgres() {
         audit(Stores::open(&url).await.expect("PostgreSQL opens")).await;
     }
 }
+
+/// Two replicas on one PostgreSQL: the changes made on one reach a subscriber on the other
+/// once each and in order, and an event too large for a notification arrives whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_hears_the_others_changes_once_in_order() {
+    let Some(url) = postgres_url() else { return };
+    let a = Server::with_stores(
+        Signals,
+        Config::default(),
+        Stores::open(&url).await.expect("opens"),
+    );
+    let b = Server::with_stores(
+        Signals,
+        Config::default(),
+        Stores::open(&url).await.expect("opens"),
+    );
+    b.start();
+    let mut heard = b.events().subscribe();
+    // The listener's LISTEN is in place once a probe published on `a` reaches `b`.
+    let probe = format!("probe-{}", uuid::Uuid::new_v4().simple());
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    'probe: loop {
+        a.events()
+            .publish(adcp_runtime::Event::new("probe", &probe, "probe", "up"));
+        let wait = tokio::time::sleep(std::time::Duration::from_millis(200));
+        tokio::pin!(wait);
+        loop {
+            tokio::select! {
+                e = heard.recv() => if e.is_ok_and(|e| e.id == probe) { break 'probe },
+                () = &mut wait => break,
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the other replica never listened"
+        );
+    }
+    let scope = format!("acct:{}", uuid::Uuid::new_v4().simple());
+    let id = format!("mb_{}", uuid::Uuid::new_v4().simple());
+    let state = a.state(&scope);
+    let buy = Buy {
+        status: "s0".into(),
+        budget: 1.0,
+    };
+    state
+        .put_recorded(BUYS, &id, status, "create_media_buy", &buy)
+        .await
+        .expect("made");
+    for i in 1..20 {
+        let to = format!("s{i}");
+        state
+            .modify_recorded(BUYS, &id, status, "update_media_buy", gone, |b| {
+                b.status.clone_from(&to);
+                Ok(())
+            })
+            .await
+            .expect("moved");
+    }
+    let mut big = adcp_runtime::Event::new("report", &id, &scope, "ready");
+    big.data = serde_json::json!({"rows": "x".repeat(20_000)});
+    a.events().publish(big);
+
+    let mut versions = Vec::new();
+    let mut whole = false;
+    let until = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !whole && tokio::time::Instant::now() < until {
+        let Ok(Ok(e)) = tokio::time::timeout_at(until, heard.recv()).await else {
+            break;
+        };
+        if e.scope != scope {
+            continue;
+        }
+        match e.resource.as_str() {
+            "media_buys" => versions.push(e.data["version"].as_i64().unwrap_or_default()),
+            "report" => whole = e.data["rows"].as_str().is_some_and(|r| r.len() == 20_000),
+            _ => {}
+        }
+    }
+    assert_eq!(
+        versions,
+        (1..=20).collect::<Vec<i64>>(),
+        "once each, in order"
+    );
+    assert!(whole, "the large event arrived whole");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    while let Ok(e) = heard.try_recv() {
+        assert!(e.scope != scope, "heard twice: {e:?}");
+    }
+}

@@ -128,25 +128,40 @@ impl Bus {
     }
 }
 
-/// The PostgreSQL relay: `NOTIFY adcp_events, '<event json>'`, and a listener that hands
-/// other replicas' events to the local bus.
+/// The PostgreSQL relay: `NOTIFY adcp_events, '<event json>'`, sent one after another from one
+/// task (so each replica hears a publisher's events in the order published), and a listener
+/// that hands other replicas' events to the local bus. An event too large for a notification
+/// is kept in `adcp_event_payloads` and the notification carries its reference.
 #[cfg(feature = "postgres")]
 pub(crate) mod pg {
-    use std::sync::{Arc, Weak};
+    use std::sync::{Arc, Mutex, PoisonError, Weak};
     use std::time::Duration;
 
     use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
+    use tokio::sync::mpsc;
 
     use super::{Bus, Event, Relay};
 
     /// The channel every replica listens on.
     pub(crate) const CHANNEL: &str = "adcp_events";
 
-    /// Largest NOTIFY payload PostgreSQL accepts is 8000 bytes; larger events lose `data`.
+    /// Largest NOTIFY payload PostgreSQL accepts is 8000 bytes.
     const MAX_PAYLOAD: usize = 7900;
 
+    /// How long a large event's payload is kept for listeners to read.
+    const KEEP: Duration = Duration::from_secs(600);
+
+    /// A notification naming a kept payload.
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Reference {
+        #[serde(rename = "ref")]
+        id: String,
+    }
+
     struct PgRelay {
-        pool: PgPool,
+        queue: mpsc::UnboundedSender<String>,
+        /// The sending end's task, started at the first event (inside the runtime).
+        pending: Mutex<Option<(PgPool, mpsc::UnboundedReceiver<String>)>>,
     }
 
     fn pool(url: &str) -> Option<PgPool> {
@@ -159,29 +174,94 @@ pub(crate) mod pg {
 
     /// The relay for the database at `url`.
     pub(crate) fn relay(url: &str) -> Option<Arc<dyn Relay>> {
-        Some(Arc::new(PgRelay { pool: pool(url)? }))
+        let (queue, rx) = mpsc::unbounded_channel();
+        Some(Arc::new(PgRelay {
+            queue,
+            pending: Mutex::new(Some((pool(url)?, rx))),
+        }))
+    }
+
+    fn millis() -> i64 {
+        crate::time::millis(crate::time::now_ms())
+    }
+
+    /// Sends the queued events in order until the relay is dropped.
+    async fn send(pool: PgPool, mut rx: mpsc::UnboundedReceiver<String>) {
+        let mut last_sweep = millis();
+        while let Some(mut payload) = rx.recv().await {
+            if payload.len() > MAX_PAYLOAD {
+                let id = uuid::Uuid::new_v4().simple().to_string();
+                let kept = sqlx::query(
+                    "INSERT INTO adcp_event_payloads (id, body, created_at) VALUES ($1, $2, $3)",
+                )
+                .bind(&id)
+                .bind(&payload)
+                .bind(millis())
+                .execute(&pool)
+                .await;
+                if let Err(e) = kept {
+                    tracing::warn!(error = %e, "keeping a large event");
+                    continue;
+                }
+                payload = serde_json::to_string(&Reference { id }).unwrap_or_default();
+            }
+            if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANNEL)
+                .bind(payload)
+                .execute(&pool)
+                .await
+            {
+                tracing::warn!(error = %e, "relaying an event");
+            }
+            let now = millis();
+            let keep = i64::try_from(KEEP.as_millis()).unwrap_or(i64::MAX);
+            if now - last_sweep > keep / 10 {
+                last_sweep = now;
+                let _ = sqlx::query("DELETE FROM adcp_event_payloads WHERE created_at < $1")
+                    .bind(now - keep)
+                    .execute(&pool)
+                    .await;
+            }
+        }
     }
 
     impl Relay for PgRelay {
         fn relay(&self, event: &Event) {
-            let mut payload = serde_json::to_string(event).unwrap_or_default();
-            if payload.len() > MAX_PAYLOAD {
-                let mut slim = event.clone();
-                slim.data = serde_json::Value::Null;
-                payload = serde_json::to_string(&slim).unwrap_or_default();
+            if let Some((pool, rx)) = self
+                .pending
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take()
+            {
+                tokio::spawn(send(pool, rx));
             }
-            let pool = self.pool.clone();
-            tokio::spawn(async move {
-                if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)")
-                    .bind(CHANNEL)
-                    .bind(payload)
-                    .execute(&pool)
-                    .await
-                {
-                    tracing::warn!(error = %e, "relaying an event");
-                }
-            });
+            let payload = serde_json::to_string(event).unwrap_or_default();
+            let _ = self.queue.send(payload);
         }
+    }
+
+    /// An event from a notification: inline, or read from the kept payloads.
+    async fn event(pool: &PgPool, payload: &str) -> Option<Event> {
+        let text = match serde_json::from_str::<Reference>(payload) {
+            Ok(r) => {
+                let row: Result<(String,), _> =
+                    sqlx::query_as("SELECT body FROM adcp_event_payloads WHERE id = $1")
+                        .bind(&r.id)
+                        .fetch_one(pool)
+                        .await;
+                match row {
+                    Ok((body,)) => body,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "a large event's payload is gone");
+                        return None;
+                    }
+                }
+            }
+            Err(_) => payload.to_owned(),
+        };
+        serde_json::from_str::<Event>(&text)
+            .map_err(|e| tracing::warn!(error = %e, "an event that does not decode"))
+            .ok()
     }
 
     /// Hands other replicas' events to `bus` while `alive` can be upgraded, reconnecting on
@@ -206,10 +286,11 @@ pub(crate) mod pg {
                 while alive.strong_count() > 0 {
                     match tokio::time::timeout(Duration::from_secs(1), listener.recv()).await {
                         Err(_) => {} // look at `alive` again
-                        Ok(Ok(n)) => match serde_json::from_str::<Event>(n.payload()) {
-                            Ok(e) => bus.deliver_remote(e),
-                            Err(e) => tracing::warn!(error = %e, "an event that does not decode"),
-                        },
+                        Ok(Ok(n)) => {
+                            if let Some(e) = event(&pool, n.payload()).await {
+                                bus.deliver_remote(e);
+                            }
+                        }
                         Ok(Err(e)) => {
                             tracing::warn!(error = %e, "event listener lost its connection");
                             break;

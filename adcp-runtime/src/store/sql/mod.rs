@@ -50,6 +50,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "status changes",
         include_str!("../../../migrations/0005_status_changes.sql"),
     ),
+    (
+        6,
+        "event payloads",
+        include_str!("../../../migrations/0006_event_payloads.sql"),
+    ),
 ];
 
 fn migrator() -> sqlx::migrate::Migrator {
