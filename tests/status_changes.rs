@@ -283,3 +283,89 @@ async fn a_replica_hears_the_others_changes_once_in_order() {
         assert!(e.scope != scope, "heard twice: {e:?}");
     }
 }
+
+/// Emits a webhook of its own from a handler.
+struct Notifier {
+    url: String,
+}
+
+#[decisioning_platform(specialisms(signal_owned))]
+impl Notifier {
+    async fn get_signals(
+        &self,
+        ctx: &Ctx,
+        _req: GetSignalsRequest,
+    ) -> AdcpResult<GetSignalsResponse> {
+        let report = serde_json::json!({"notification_type": "scheduled", "sequence_number": 1});
+        let bearer = serde_json::json!({"schemes": ["Bearer"], "credentials": "a-token-of-thirty-two-characters!!"});
+        ctx.emit_webhook(&self.url, report.clone(), None).await?;
+        ctx.emit_webhook(&format!("{}-bearer", self.url), report, Some(&bearer))
+            .await?;
+        // Not a URL: the caller is told, nothing is queued.
+        let refused = ctx
+            .emit_webhook("ftp://x", serde_json::json!({}), None)
+            .await;
+        assert!(refused.is_err());
+        Ok(GetSignalsResponse::new(Vec::new()))
+    }
+}
+
+/// An adopter's own webhooks go through the outbox like the runtime's: an idempotency key,
+/// the server's signature, or the buyer's bearer token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adopters_webhook_goes_through_the_outbox_signed() {
+    let receiver = adcp_conformance::harness::Receiver::start(vec![503])
+        .await
+        .expect("a receiver");
+    let (key, _jwks) = adcp_runtime::test_util::signing_key("webhook-1");
+    let config = Config {
+        allow_private_webhooks: true,
+        webhook_signing_key: Some(key),
+        webhook_retry: adcp_runtime::Retry {
+            max_attempts: 3,
+            base: std::time::Duration::from_millis(50),
+            cap: std::time::Duration::from_millis(50),
+        },
+        ..Config::default()
+    };
+    let server = Server::with_stores(
+        Notifier {
+            url: receiver.url("/report"),
+        },
+        config,
+        Stores::memory(),
+    );
+    server.start();
+    let reply = server
+        .call(adcp_runtime::Call::new(
+            "get_signals",
+            serde_json::json!({"signal_spec": "sports fans"}),
+        ))
+        .await;
+    assert!(!reply.is_error, "{}", reply.body);
+    let signed = receiver
+        .wait_delivered("/report", 1, std::time::Duration::from_secs(10))
+        .await;
+    // The first attempt was answered 503 and retried with the same key.
+    assert!(signed.len() >= 2, "{}", signed.len());
+    let key = signed[0].json()["idempotency_key"]
+        .as_str()
+        .expect("a key")
+        .to_owned();
+    assert!(
+        signed
+            .iter()
+            .all(|h| h.json()["idempotency_key"] == key.as_str())
+    );
+    let last = signed.last().expect("delivered");
+    assert_eq!(last.json()["notification_type"], "scheduled");
+    assert!(last.header("signature").is_some() && last.header("signature-input").is_some());
+    let bearer = receiver
+        .wait_delivered("/report-bearer", 1, std::time::Duration::from_secs(10))
+        .await;
+    let auth = bearer
+        .last()
+        .and_then(|h| h.header("authorization"))
+        .unwrap_or_default();
+    assert_eq!(auth, "Bearer a-token-of-thirty-two-characters!!");
+}

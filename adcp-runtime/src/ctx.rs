@@ -26,6 +26,8 @@ pub(crate) struct Services {
     pub(crate) supported_billing: Arc<[BillingParty]>,
     /// The tenant whose stores these are (empty on a single-tenant server).
     pub(crate) tenant: Arc<str>,
+    /// The webhook outbox (`None` for contexts built outside a server).
+    pub(crate) outbox: Option<Arc<dyn crate::store::Outbox>>,
 }
 
 impl Services {
@@ -43,6 +45,7 @@ impl Services {
             },
             supported_billing: Arc::from(Vec::new()),
             tenant: "".into(),
+            outbox: None,
         }
     }
 }
@@ -411,5 +414,51 @@ impl Ctx {
     /// The server's status-change bus: publish what changed, for subscribers on every replica.
     pub fn events(&self) -> &crate::events::Bus {
         self.0.services.tasks.bus()
+    }
+
+    /// Sends `payload` to `url` as a webhook of this account, through the server's outbox: the
+    /// same as the runtime's own (its `idempotency_key` added and kept across retries, the
+    /// SSRF guard, retries with backoff and the receiver's `Retry-After`, signed with the
+    /// server's webhook key, or with the buyer's `authentication` (`{schemes, credentials}`:
+    /// `Bearer` or `HMAC-SHA256`) when given). Written before this returns, so a crash after
+    /// it loses nothing. Returns the webhook's `idempotency_key`.
+    pub async fn emit_webhook(
+        &self,
+        url: &str,
+        payload: serde_json::Value,
+        authentication: Option<&serde_json::Value>,
+    ) -> crate::AdcpResult<String> {
+        let Some(outbox) = &self.0.services.outbox else {
+            return Err(crate::AdcpError::internal(
+                "this context has no webhook outbox (it was built outside a server)",
+            ));
+        };
+        match url::Url::parse(url) {
+            Ok(u) if matches!(u.scheme(), "https" | "http") => {}
+            _ => {
+                return Err(crate::AdcpError::invalid_request(
+                    "url",
+                    "not an http(s) URL",
+                ));
+            }
+        }
+        let auth = authentication.and_then(crate::store::PushAuth::from_adcp);
+        let mut d = crate::store::Delivery::new(url, payload, auth, None);
+        d.scope = self.0.scope.clone();
+        outbox
+            .enqueue(std::slice::from_ref(&d))
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "enqueueing a webhook");
+                crate::AdcpError::internal("the webhook could not be queued")
+            })?;
+        // Wakes the dispatchers (on every replica) rather than waiting for their poll.
+        self.events().publish(crate::events::Event::new(
+            "webhook",
+            d.id.clone(),
+            self.0.scope.clone(),
+            "pending",
+        ));
+        Ok(d.idempotency_key)
     }
 }

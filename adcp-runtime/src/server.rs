@@ -90,6 +90,7 @@ impl<P: DecisioningPlatform> Server<P> {
             },
             supported_billing: supported_billing(&config.capabilities).into(),
             tenant,
+            outbox: Some(outbox.clone()),
         };
         Server {
             inner: Arc::new(Inner {

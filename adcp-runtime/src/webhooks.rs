@@ -28,7 +28,7 @@ use crate::time::{now_ms, rfc3339};
 
 impl PushAuth {
     /// From an AdCP `push_notification_config.authentication` (`{schemes, credentials}`).
-    fn from_adcp(auth: &Value) -> Option<PushAuth> {
+    pub(crate) fn from_adcp(auth: &Value) -> Option<PushAuth> {
         let credentials = auth.get("credentials")?.as_str()?.to_owned();
         let schemes: Vec<&str> = auth
             .get("schemes")
@@ -254,8 +254,30 @@ impl Retry {
 #[derive(Debug, PartialEq, Eq)]
 enum Attempt {
     Delivered,
-    Retry(String),
+    /// Retry, after the receiver's `Retry-After` when it gave one.
+    Retry(String, Option<Duration>),
     GiveUp(String),
+}
+
+/// The longest `Retry-After` honoured: a receiver asking for longer is retried then.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// A `Retry-After` header: delta-seconds or an HTTP date (RFC 9110), capped.
+fn retry_after(headers: &reqwest::header::HeaderMap, now: OffsetDateTime) -> Option<Duration> {
+    let v = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    let wait = match v.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => {
+            let at =
+                OffsetDateTime::parse(v, &::time::format_description::well_known::Rfc2822).ok()?;
+            Duration::try_from(at - now).unwrap_or(Duration::ZERO)
+        }
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
 }
 
 /// Delivers the outbox.
@@ -360,12 +382,13 @@ impl Dispatcher {
                 d.last_error = None;
                 tracing::debug!(url = %d.url, task_id = ?d.task_id, attempts = d.attempts, "webhook delivered");
             }
-            Attempt::Retry(why) if d.attempts < self.retry.max_attempts => {
-                d.next_attempt_at = now_ms() + self.retry.delay(d.attempts);
+            Attempt::Retry(why, after) if d.attempts < self.retry.max_attempts => {
+                let wait = after.unwrap_or_else(|| self.retry.delay(d.attempts));
+                d.next_attempt_at = now_ms() + wait;
                 tracing::info!(url = %d.url, attempts = d.attempts, error = %why, "webhook will be retried");
                 d.last_error = Some(why);
             }
-            Attempt::Retry(why) | Attempt::GiveUp(why) => {
+            Attempt::Retry(why, _) | Attempt::GiveUp(why) => {
                 d.state = DeliveryState::Failed;
                 tracing::warn!(url = %d.url, attempts = d.attempts, error = %why, "webhook not delivered");
                 d.last_error = Some(why);
@@ -419,7 +442,11 @@ impl Dispatcher {
                     || status.as_u16() == 429
                     || status.as_u16() == 408
                 {
-                    Attempt::Retry(format!("HTTP {}", status.as_u16()))
+                    // 429 and 503 may say when to come back (RFC 9110 §10.2.3).
+                    let after = matches!(status.as_u16(), 429 | 503)
+                        .then(|| retry_after(resp.headers(), OffsetDateTime::now_utc()))
+                        .flatten();
+                    Attempt::Retry(format!("HTTP {}", status.as_u16()), after)
                 } else {
                     Attempt::GiveUp(format!("HTTP {}", status.as_u16()))
                 }
@@ -431,7 +458,7 @@ impl Dispatcher {
                 if refusal(&e).is_some() {
                     Attempt::GiveUp(why)
                 } else {
-                    Attempt::Retry(why)
+                    Attempt::Retry(why, None)
                 }
             }
         }
@@ -589,6 +616,82 @@ mod tests {
         let why = recorded.last_error.unwrap_or_default();
         assert!(why.contains("no public address"), "{why}");
         assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn retry_after_is_seconds_or_a_date_and_capped() {
+        use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+        let now = ::time::macros::datetime!(2026-12-02 08:00:00 UTC);
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(RETRY_AFTER, HeaderValue::from_str(v).expect("a header"));
+            retry_after(&h, now)
+        };
+        assert_eq!(with("120"), Some(Duration::from_secs(120)));
+        assert_eq!(
+            with("Wed, 02 Dec 2026 08:05:00 GMT"),
+            Some(Duration::from_secs(300))
+        );
+        assert_eq!(with("Wed, 02 Dec 2026 07:00:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(with("86400"), Some(MAX_RETRY_AFTER));
+        assert_eq!(with("soon"), None);
+        assert_eq!(retry_after(&HeaderMap::new(), now), None);
+    }
+
+    #[tokio::test]
+    async fn a_503_with_retry_after_is_retried_when_the_receiver_asked() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(|| async {
+                (
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    [(axum::http::header::RETRY_AFTER, "600")],
+                )
+            }),
+        );
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let outbox: Arc<dyn Outbox> = Arc::new(crate::store::MemoryStore::default());
+        let d = Delivery::new(
+            &url,
+            json!({"status": "completed"}),
+            None,
+            Some("task_busy"),
+        );
+        outbox.enqueue(std::slice::from_ref(&d)).await.unwrap();
+        let fast = Retry {
+            max_attempts: 5,
+            base: Duration::from_millis(1),
+            cap: Duration::from_millis(1),
+        };
+        let policy = Policy {
+            allow_private: true,
+        };
+        let dispatcher = Arc::new(Dispatcher::new(
+            outbox.clone(),
+            policy,
+            "replica".into(),
+            fast,
+        ));
+        let before = now_ms();
+        assert_eq!(dispatcher.tick().await, 1);
+        let mut recorded = d.clone();
+        for _ in 0..300 {
+            recorded = outbox.for_task("task_busy").await.unwrap().remove(0);
+            if recorded.attempts > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        server.abort();
+        assert_eq!(recorded.state, DeliveryState::Pending);
+        assert_eq!(recorded.attempts, 1);
+        // Not the 1 ms backoff: the ten minutes the receiver asked for.
+        assert!(
+            recorded.next_attempt_at >= before + Duration::from_secs(600),
+            "{recorded:?}"
+        );
     }
 
     #[test]
