@@ -153,7 +153,7 @@ async fn audit(stores: Stores) {
         )
         .await
         .expect("answered");
-    assert!(!stale);
+    assert_eq!(stale, None);
     assert_eq!(state.history(BUYS, &id).await.expect("history").len(), 3);
 
     // Another account, another tenant: nothing.
@@ -305,7 +305,17 @@ impl Notifier {
         let refused = ctx
             .emit_webhook("ftp://x", serde_json::json!({}), None)
             .await;
-        assert!(refused.is_err());
+        let field = |r: AdcpResult<String>| r.err().and_then(|e| e.field().map(str::to_owned));
+        assert_eq!(field(refused).as_deref(), Some("url"));
+        let odd = serde_json::json!({"schemes": ["Basic"], "credentials": "x"});
+        let refused = ctx
+            .emit_webhook(&self.url, serde_json::json!({}), Some(&odd))
+            .await;
+        assert_eq!(field(refused).as_deref(), Some("authentication"));
+        let refused = ctx
+            .emit_webhook(&self.url, serde_json::json!([1]), None)
+            .await;
+        assert_eq!(field(refused).as_deref(), Some("payload"));
         Ok(GetSignalsResponse::new(Vec::new()))
     }
 }

@@ -1,6 +1,7 @@
 -- The audit trail of adopter state: one row per status change of a document, written in the
--- same transaction as the document's write. Ordered per document by the version it wrote
--- (and `at`, as a document deleted and made again restarts its versions).
+-- same transaction as the document's write. Ordered per document by `seq` (1, 2, ...), given
+-- under the document's own write lock, so neither clocks nor a document deleted and made
+-- again (its versions restart) disorder it.
 
 CREATE TABLE IF NOT EXISTS adcp_status_changes (
     change_id TEXT PRIMARY KEY,
@@ -8,6 +9,7 @@ CREATE TABLE IF NOT EXISTS adcp_status_changes (
     scope TEXT NOT NULL,
     collection TEXT NOT NULL,
     id TEXT NOT NULL,
+    seq BIGINT NOT NULL,
     version BIGINT NOT NULL,
     from_status TEXT,
     to_status TEXT NOT NULL,
@@ -16,6 +18,6 @@ CREATE TABLE IF NOT EXISTS adcp_status_changes (
 );
 
 CREATE INDEX IF NOT EXISTS adcp_status_changes_doc
-    ON adcp_status_changes (tenant, scope, collection, id, at, version);
+    ON adcp_status_changes (tenant, scope, collection, id, seq);
 
 UPDATE adcp_meta SET value = '5' WHERE name = 'schema_version';

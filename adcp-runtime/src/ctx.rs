@@ -28,6 +28,8 @@ pub(crate) struct Services {
     pub(crate) tenant: Arc<str>,
     /// The webhook outbox (`None` for contexts built outside a server).
     pub(crate) outbox: Option<Arc<dyn crate::store::Outbox>>,
+    /// Where webhooks may go.
+    pub(crate) webhook_policy: crate::ssrf::Policy,
 }
 
 impl Services {
@@ -46,6 +48,9 @@ impl Services {
             supported_billing: Arc::from(Vec::new()),
             tenant: "".into(),
             outbox: None,
+            webhook_policy: crate::ssrf::Policy {
+                allow_private: false,
+            },
         }
     }
 }
@@ -433,16 +438,27 @@ impl Ctx {
                 "this context has no webhook outbox (it was built outside a server)",
             ));
         };
-        match url::Url::parse(url) {
-            Ok(u) if matches!(u.scheme(), "https" | "http") => {}
-            _ => {
-                return Err(crate::AdcpError::invalid_request(
-                    "url",
-                    "not an http(s) URL",
-                ));
-            }
+        if let Err(refused) = self.0.services.webhook_policy.check_url(url) {
+            return Err(crate::AdcpError::invalid_request(
+                "url",
+                format!("the webhook URL is refused: {refused}"),
+            ));
         }
-        let auth = authentication.and_then(crate::store::PushAuth::from_adcp);
+        if !payload.is_object() {
+            return Err(crate::AdcpError::invalid_request(
+                "payload",
+                "a webhook payload is a JSON object (its idempotency_key is added to it)",
+            ));
+        }
+        let auth = match authentication {
+            None => None,
+            Some(a) => Some(crate::store::PushAuth::from_adcp(a).ok_or_else(|| {
+                crate::AdcpError::invalid_request(
+                    "authentication",
+                    "expected {schemes: [\"Bearer\" | \"HMAC-SHA256\"], credentials}",
+                )
+            })?),
+        };
         let mut d = crate::store::Delivery::new(url, payload, auth, None);
         d.scope = self.0.scope.clone();
         outbox

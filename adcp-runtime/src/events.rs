@@ -103,6 +103,11 @@ impl Bus {
         &self.origin
     }
 
+    /// The tenant whose bus this is (empty on a single-tenant server).
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
     /// Publishes an event to this process's subscribers and, through the relay, to every other
     /// replica's.
     pub fn publish(&self, mut event: Event) {
@@ -151,17 +156,26 @@ pub(crate) mod pg {
     /// How long a large event's payload is kept for listeners to read.
     const KEEP: Duration = Duration::from_secs(600);
 
-    /// A notification naming a kept payload.
+    /// A notification naming a kept payload, with what a listener filters on before reading it.
     #[derive(serde::Serialize, serde::Deserialize)]
     struct Reference {
         #[serde(rename = "ref")]
         id: String,
+        origin: String,
+        tenant: String,
     }
 
+    /// Events waiting to be sent; when PostgreSQL is slow or down, newer ones are dropped (and
+    /// counted in the log) rather than kept without bound.
+    const QUEUE: usize = 4096;
+
+    /// An event's JSON, and the reference it is sent by if it is too large.
+    type Queued = (String, Reference);
+
     struct PgRelay {
-        queue: mpsc::UnboundedSender<String>,
-        /// The sending end's task, started at the first event (inside the runtime).
-        pending: Mutex<Option<(PgPool, mpsc::UnboundedReceiver<String>)>>,
+        queue: mpsc::Sender<Queued>,
+        /// The sending task, when it could not be started with the relay (no runtime then).
+        pending: Mutex<Option<(PgPool, mpsc::Receiver<Queued>)>>,
     }
 
     fn pool(url: &str) -> Option<PgPool> {
@@ -174,36 +188,54 @@ pub(crate) mod pg {
 
     /// The relay for the database at `url`.
     pub(crate) fn relay(url: &str) -> Option<Arc<dyn Relay>> {
-        let (queue, rx) = mpsc::unbounded_channel();
+        let (queue, rx) = mpsc::channel(QUEUE);
+        let pool = pool(url)?;
+        let pending = match tokio::runtime::Handle::try_current() {
+            Ok(h) => {
+                h.spawn(send(pool, rx));
+                None
+            }
+            Err(_) => Some((pool, rx)),
+        };
         Some(Arc::new(PgRelay {
             queue,
-            pending: Mutex::new(Some((pool(url)?, rx))),
+            pending: Mutex::new(pending),
         }))
     }
 
-    fn millis() -> i64 {
-        crate::time::millis(crate::time::now_ms())
-    }
+    /// The database's clock in unix milliseconds: one clock for every replica's payloads.
+    const DB_NOW: &str = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)";
 
-    /// Sends the queued events in order until the relay is dropped.
-    async fn send(pool: PgPool, mut rx: mpsc::UnboundedReceiver<String>) {
-        let mut last_sweep = millis();
-        while let Some(mut payload) = rx.recv().await {
+    /// Sends the queued events in order until the relay is dropped; sweeps kept payloads.
+    async fn send(pool: PgPool, mut rx: mpsc::Receiver<Queued>) {
+        let keep = i64::try_from(KEEP.as_millis()).unwrap_or(i64::MAX);
+        let mut sweep = tokio::time::interval(KEEP / 10);
+        loop {
+            let (mut payload, reference) = tokio::select! {
+                next = rx.recv() => match next {
+                    Some(next) => next,
+                    None => return,
+                },
+                _ = sweep.tick() => {
+                    let sql = format!("DELETE FROM adcp_event_payloads WHERE created_at < {DB_NOW} - $1");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(keep).execute(&pool).await;
+                    continue;
+                }
+            };
             if payload.len() > MAX_PAYLOAD {
-                let id = uuid::Uuid::new_v4().simple().to_string();
-                let kept = sqlx::query(
-                    "INSERT INTO adcp_event_payloads (id, body, created_at) VALUES ($1, $2, $3)",
-                )
-                .bind(&id)
-                .bind(&payload)
-                .bind(millis())
-                .execute(&pool)
-                .await;
+                let sql = format!(
+                    "INSERT INTO adcp_event_payloads (id, body, created_at) VALUES ($1, $2, {DB_NOW})"
+                );
+                let kept = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(&reference.id)
+                    .bind(&payload)
+                    .execute(&pool)
+                    .await;
                 if let Err(e) = kept {
                     tracing::warn!(error = %e, "keeping a large event");
                     continue;
                 }
-                payload = serde_json::to_string(&Reference { id }).unwrap_or_default();
+                payload = serde_json::to_string(&reference).unwrap_or_default();
             }
             if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(CHANNEL)
@@ -213,36 +245,34 @@ pub(crate) mod pg {
             {
                 tracing::warn!(error = %e, "relaying an event");
             }
-            let now = millis();
-            let keep = i64::try_from(KEEP.as_millis()).unwrap_or(i64::MAX);
-            if now - last_sweep > keep / 10 {
-                last_sweep = now;
-                let _ = sqlx::query("DELETE FROM adcp_event_payloads WHERE created_at < $1")
-                    .bind(now - keep)
-                    .execute(&pool)
-                    .await;
-            }
         }
     }
 
     impl Relay for PgRelay {
         fn relay(&self, event: &Event) {
-            if let Some((pool, rx)) = self
-                .pending
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take()
-            {
-                tokio::spawn(send(pool, rx));
+            if let Ok(h) = tokio::runtime::Handle::try_current() {
+                let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Some((pool, rx)) = pending.take() {
+                    h.spawn(send(pool, rx));
+                }
             }
             let payload = serde_json::to_string(event).unwrap_or_default();
-            let _ = self.queue.send(payload);
+            let reference = Reference {
+                id: uuid::Uuid::new_v4().simple().to_string(),
+                origin: event.origin.clone(),
+                tenant: event.tenant.clone(),
+            };
+            if let Err(e) = self.queue.try_send((payload, reference)) {
+                tracing::warn!(error = %e, resource = %event.resource, id = %event.id, "an event was not relayed to the other replicas");
+            }
         }
     }
 
-    /// An event from a notification: inline, or read from the kept payloads.
-    async fn event(pool: &PgPool, payload: &str) -> Option<Event> {
+    /// An event from a notification: inline, or read from the kept payloads (unless it is
+    /// this bus's own or another tenant's, which it would not deliver anyway).
+    async fn event(pool: &PgPool, bus: &Bus, payload: &str) -> Option<Event> {
         let text = match serde_json::from_str::<Reference>(payload) {
+            Ok(r) if r.origin == bus.origin() || r.tenant != bus.tenant() => return None,
             Ok(r) => {
                 let row: Result<(String,), _> =
                     sqlx::query_as("SELECT body FROM adcp_event_payloads WHERE id = $1")
@@ -287,7 +317,7 @@ pub(crate) mod pg {
                     match tokio::time::timeout(Duration::from_secs(1), listener.recv()).await {
                         Err(_) => {} // look at `alive` again
                         Ok(Ok(n)) => {
-                            if let Some(e) = event(&pool, n.payload()).await {
+                            if let Some(e) = event(&pool, &bus, n.payload()).await {
                                 bus.deliver_remote(e);
                             }
                         }

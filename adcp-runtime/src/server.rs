@@ -91,6 +91,9 @@ impl<P: DecisioningPlatform> Server<P> {
             supported_billing: supported_billing(&config.capabilities).into(),
             tenant,
             outbox: Some(outbox.clone()),
+            webhook_policy: ssrf::Policy {
+                allow_private: config.allow_private_webhooks,
+            },
         };
         Server {
             inner: Arc::new(Inner {

@@ -232,7 +232,9 @@ impl<'s> State<'s> {
     /// when `f` changes it, or makes the document, the change (from, to, `cause`, now) is
     /// recorded in the same transaction as the write, kept as the resource's audit trail
     /// ([`State::history`]), and published on the bus once committed (an [`Event`] of
-    /// resource `collection` whose data carries `from`, `cause` and the document `version`).
+    /// resource `collection` whose data carries `from`, `cause`, the document `version` and
+    /// the change's `seq`). Concurrent writers may publish out of order: a subscriber orders
+    /// by `seq` and reads the trail on a gap.
     ///
     /// [`Event`]: crate::Event
     pub async fn entry_recorded<T, R>(
@@ -272,32 +274,27 @@ impl<'s> State<'s> {
                 cause: cause.to_owned(),
                 at: crate::time::millis(crate::time::now_ms()),
                 version: expected.unwrap_or(0) + 1,
+                seq: 0,
             });
             let written = match &change {
-                Some(c) => {
-                    self.store
-                        .compare_and_set_recorded(
-                            self.scope,
-                            collection.name,
-                            id,
-                            expected,
-                            &value,
-                            c,
-                        )
-                        .await
-                }
-                None => {
-                    self.store
-                        .compare_and_set(self.scope, collection.name, id, expected, &value)
-                        .await
-                }
+                Some(c) => self
+                    .store
+                    .compare_and_set_recorded(self.scope, collection.name, id, expected, &value, c)
+                    .await
+                    .map(|seq| seq.map(Some)),
+                None => self
+                    .store
+                    .compare_and_set(self.scope, collection.name, id, expected, &value)
+                    .await
+                    .map(|ok| ok.then_some(None)),
             }
             .map_err(|e| store_error(&e))?;
-            if written {
-                if let (Some(c), Some(bus)) = (change, self.bus) {
+            if let Some(seq) = written {
+                if let (Some(c), Some(seq), Some(bus)) = (change, seq, self.bus) {
                     let mut event = crate::events::Event::new(c.resource, c.id, self.scope, c.to);
                     event.data = serde_json::json!({
-                        "from": c.from, "cause": c.cause, "version": c.version, "at": c.at,
+                        "from": c.from, "cause": c.cause, "version": c.version, "seq": seq,
+                        "at": c.at,
                     });
                     bus.publish(event);
                 }
@@ -430,9 +427,11 @@ impl<'s> State<'s> {
         let read = |doc: &T| -> String {
             let copy = serde_json::to_value(doc).ok();
             let mut copy: Option<T> = copy.and_then(|v| serde_json::from_value(v).ok());
-            copy.as_mut()
-                .map(|d| status(d).to_string())
-                .unwrap_or_default()
+            match copy.as_mut() {
+                Some(d) => status(d).to_string(),
+                // It was decoded from JSON a moment ago, so it round-trips.
+                None => "unknown".to_owned(),
+            }
         };
         self.modify_recorded(
             collection,

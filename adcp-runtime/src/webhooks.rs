@@ -383,7 +383,9 @@ impl Dispatcher {
                 tracing::debug!(url = %d.url, task_id = ?d.task_id, attempts = d.attempts, "webhook delivered");
             }
             Attempt::Retry(why, after) if d.attempts < self.retry.max_attempts => {
-                let wait = after.unwrap_or_else(|| self.retry.delay(d.attempts));
+                // A receiver's `Retry-After: 0` is not a licence to spin: at least the base.
+                let wait =
+                    after.map_or_else(|| self.retry.delay(d.attempts), |a| a.max(self.retry.base));
                 d.next_attempt_at = now_ms() + wait;
                 tracing::info!(url = %d.url, attempts = d.attempts, error = %why, "webhook will be retried");
                 d.last_error = Some(why);

@@ -22,8 +22,12 @@ pub struct StatusChange {
     pub cause: String,
     /// When (unix milliseconds).
     pub at: i64,
-    /// The document's version the write made: orders the changes of one resource.
+    /// The document's version the write made.
     pub version: i64,
+    /// Its place in the resource's trail (1, 2, ...), given by the store: what orders the
+    /// changes of one resource, across replicas and clocks, and after the document was deleted
+    /// and made again. 0 before it is recorded.
+    pub seq: i64,
 }
 
 /// A stored document and its version (for compare-and-set).
@@ -61,8 +65,10 @@ pub trait StateStore: Send + Sync + 'static {
         collection: &'a str,
     ) -> BoxFuture<'a, Result<Vec<(String, Value)>, StoreError>>;
     /// [`compare_and_set`](StateStore::compare_and_set), recording `change` (with the version
-    /// written) in the same transaction, or neither. The default cannot: it refuses, so a
-    /// store without an audit trail is never mistaken for one.
+    /// written and its `seq`) in the same transaction, or neither; returns the `seq` given
+    /// (`None`: another writer changed the document first). The default cannot: it refuses,
+    /// so a store without an audit trail is never mistaken for one (a store of one's own must
+    /// implement it for the `*_recorded` writes).
     fn compare_and_set_recorded<'a>(
         &'a self,
         _scope: &'a str,
@@ -71,7 +77,7 @@ pub trait StateStore: Send + Sync + 'static {
         _expected: Option<i64>,
         _value: &'a Value,
         _change: &'a StatusChange,
-    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+    ) -> BoxFuture<'a, Result<Option<i64>, StoreError>> {
         Box::pin(async {
             Err(StoreError::Database(
                 "this state store records no status changes".into(),

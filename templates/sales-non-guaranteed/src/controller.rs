@@ -154,7 +154,10 @@ pub(crate) async fn seed_media_buy(ctx: &Ctx, mut p: Params) -> AdcpResult<Contr
         updated_at: at,
         revision: 1,
     };
-    ctx.state().put(MEDIA_BUYS, &mid, &buy).await?;
+    let cause = "comply_test_controller";
+    ctx.state()
+        .put_recorded(MEDIA_BUYS, &mid, MediaBuy::status_text, cause, &buy)
+        .await?;
     Ok(ControllerReply::Seeded)
 }
 

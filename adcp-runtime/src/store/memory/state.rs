@@ -43,19 +43,22 @@ impl MemoryStateStore {
         expected: Option<i64>,
         value: &Value,
         change: Option<&StatusChange>,
-    ) -> bool {
+    ) -> Option<i64> {
         let mut docs = self.docs.lock().unwrap_or_else(PoisonError::into_inner);
         let current = docs.get(&key).map(|v| v.version);
         if current != expected {
-            return false;
+            return None;
         }
         let version = current.unwrap_or(0) + 1;
+        let mut seq = 0;
         if let Some(c) = change {
-            let recorded = StatusChange {
+            let trail = docs.changes.entry(key.clone()).or_default();
+            seq = i64::try_from(trail.len()).unwrap_or(i64::MAX - 1) + 1;
+            trail.push(StatusChange {
                 version,
+                seq,
                 ..c.clone()
-            };
-            docs.changes.entry(key.clone()).or_default().push(recorded);
+            });
         }
         docs.insert(
             key,
@@ -64,7 +67,7 @@ impl MemoryStateStore {
                 version,
             },
         );
-        true
+        Some(seq)
     }
 }
 
@@ -94,7 +97,7 @@ impl StateStore for MemoryStateStore {
         value: &'a Value,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
         let key = (scope.to_owned(), collection.to_owned(), id.to_owned());
-        let ok = self.cas(key, expected, value, None);
+        let ok = self.cas(key, expected, value, None).is_some();
         Box::pin(async move { Ok(ok) })
     }
 
@@ -106,7 +109,7 @@ impl StateStore for MemoryStateStore {
         expected: Option<i64>,
         value: &'a Value,
         change: &'a StatusChange,
-    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+    ) -> BoxFuture<'a, Result<Option<i64>, StoreError>> {
         let key = (scope.to_owned(), collection.to_owned(), id.to_owned());
         let ok = self.cas(key, expected, value, Some(change));
         Box::pin(async move { Ok(ok) })

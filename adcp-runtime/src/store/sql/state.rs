@@ -53,19 +53,32 @@ impl StateStore for SqlStore {
         expected: Option<i64>,
         value: &'a Value,
         change: &'a StatusChange,
-    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+    ) -> BoxFuture<'a, Result<Option<i64>, StoreError>> {
         Box::pin(async move {
             let mut tx = self.pool.begin().await.map_err(backend)?;
+            // Dropped without commit on the way out: rolled back.
             if !self
                 .cas(&mut *tx, scope, collection, id, expected, value)
                 .await?
             {
-                return Ok(false);
+                return Ok(None);
             }
+            // The document's row is locked by the write above: the next `seq` is this one's.
+            let (seq,): (i64,) = sqlx::query_as(
+                "SELECT COALESCE(MAX(seq), 0) + 1 FROM adcp_status_changes \
+                 WHERE tenant = $1 AND scope = $2 AND collection = $3 AND id = $4",
+            )
+            .bind(self.tenant().to_owned())
+            .bind(scope.to_owned())
+            .bind(collection.to_owned())
+            .bind(id.to_owned())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?;
             sqlx::query(
                 "INSERT INTO adcp_status_changes (change_id, tenant, scope, collection, id, \
-                 version, from_status, to_status, cause, at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                 version, from_status, to_status, cause, at, seq) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
             .bind(uuid::Uuid::new_v4().simple().to_string())
             .bind(self.tenant().to_owned())
@@ -77,11 +90,12 @@ impl StateStore for SqlStore {
             .bind(change.to.clone())
             .bind(change.cause.clone())
             .bind(change.at)
+            .bind(seq)
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
             tx.commit().await.map_err(backend)?;
-            Ok(true)
+            Ok(Some(seq))
         })
     }
 
@@ -92,15 +106,16 @@ impl StateStore for SqlStore {
         id: &'a str,
     ) -> BoxFuture<'a, Result<Vec<StatusChange>, StoreError>> {
         Box::pin(async move {
-            let sql = "SELECT collection, id, version, from_status, to_status, cause, at \
+            let sql = "SELECT collection, id, version, seq, from_status, to_status, cause, at \
                        FROM adcp_status_changes \
                        WHERE tenant = $1 AND scope = $2 AND collection = $3 AND id = $4 \
-                       ORDER BY at, version";
+                       ORDER BY seq";
             let change = |row: &AnyRow| {
                 Ok(StatusChange {
                     resource: row.try_get("collection").map_err(backend)?,
                     id: row.try_get("id").map_err(backend)?,
                     version: row.try_get("version").map_err(backend)?,
+                    seq: row.try_get("seq").map_err(backend)?,
                     from: row.try_get("from_status").map_err(backend)?,
                     to: row.try_get("to_status").map_err(backend)?,
                     cause: row.try_get("cause").map_err(backend)?,
