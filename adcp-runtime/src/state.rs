@@ -194,38 +194,13 @@ impl<'s> State<'s> {
         &self,
         collection: Collection<T>,
         id: &str,
-        mut f: impl FnMut(&mut Option<T>) -> AdcpResult<R>,
+        f: impl FnMut(&mut Option<T>) -> AdcpResult<R>,
     ) -> AdcpResult<R>
     where
         T: Serialize + DeserializeOwned,
     {
-        for _ in 0..CAS_ATTEMPTS {
-            let current = self
-                .store
-                .get(self.scope, collection.name, id)
-                .await
-                .map_err(|e| store_error(&e))?;
-            let (mut slot, expected) = match current {
-                Some(v) => (Some(decode::<T>(v.value)?), Some(v.version)),
-                None => (None, None),
-            };
-            let r = f(&mut slot)?;
-            let Some(doc) = &slot else {
-                // Nothing to write (a document is removed with `delete`).
-                return Ok(r);
-            };
-            let value =
-                serde_json::to_value(doc).map_err(|e| AdcpError::internal(e.to_string()))?;
-            if self
-                .store
-                .compare_and_set(self.scope, collection.name, id, expected, &value)
-                .await
-                .map_err(|e| store_error(&e))?
-            {
-                return Ok(r);
-            }
-        }
-        Err(kept_changing())
+        self.write(collection, id, None::<(fn(&T) -> String, &str)>, f)
+            .await
     }
 
     /// [`State::entry`] for a document with a status (`status` reads it as its wire value):
@@ -243,6 +218,21 @@ impl<'s> State<'s> {
         id: &str,
         status: impl Fn(&T) -> String,
         cause: &str,
+        f: impl FnMut(&mut Option<T>) -> AdcpResult<R>,
+    ) -> AdcpResult<R>
+    where
+        T: Serialize + DeserializeOwned,
+    {
+        self.write(collection, id, Some((status, cause)), f).await
+    }
+
+    /// The read-change-write loop of [`State::entry`], recording the status change when
+    /// `recorded` gives the status reader and the cause.
+    async fn write<T, R, S: Fn(&T) -> String>(
+        &self,
+        collection: Collection<T>,
+        id: &str,
+        recorded: Option<(S, &str)>,
         mut f: impl FnMut(&mut Option<T>) -> AdcpResult<R>,
     ) -> AdcpResult<R>
     where
@@ -258,23 +248,28 @@ impl<'s> State<'s> {
                 Some(v) => (Some(decode::<T>(v.value)?), Some(v.version)),
                 None => (None, None),
             };
-            let from = slot.as_ref().map(&status);
+            let from = recorded
+                .as_ref()
+                .and_then(|(status, _)| slot.as_ref().map(status));
             let r = f(&mut slot)?;
             let Some(doc) = &slot else {
+                // Nothing to write (a document is removed with `delete`).
                 return Ok(r);
             };
-            let to = status(doc);
             let value =
                 serde_json::to_value(doc).map_err(|e| AdcpError::internal(e.to_string()))?;
-            let change = (from.as_ref() != Some(&to)).then(|| StatusChange {
-                resource: collection.name.to_owned(),
-                id: id.to_owned(),
-                from: from.clone(),
-                to: to.clone(),
-                cause: cause.to_owned(),
-                at: crate::time::millis(crate::time::now_ms()),
-                version: expected.unwrap_or(0) + 1,
-                seq: 0,
+            let change = recorded.as_ref().and_then(|(status, cause)| {
+                let to = status(doc);
+                (from.as_ref() != Some(&to)).then(|| StatusChange {
+                    resource: collection.name.to_owned(),
+                    id: id.to_owned(),
+                    from: from.clone(),
+                    to,
+                    cause: (*cause).to_owned(),
+                    at: crate::time::millis(crate::time::now_ms()),
+                    version: expected.unwrap_or(0) + 1,
+                    seq: 0,
+                })
             });
             let written = match &change {
                 Some(c) => self
