@@ -1,5 +1,5 @@
 //! What each server runs off the request path (see [`Server::start`]): the webhook
-//! dispatcher, the lease keeper that renews this replica's hold on the work it runs and adopts
+//! dispatcher, the delivery-report loop, the lease keeper that renews this replica's hold on the work it runs and adopts
 //! the work of replicas that died, the idempotency vacuum, and on PostgreSQL the event
 //! listener.
 
@@ -38,6 +38,11 @@ impl<P: DecisioningPlatform> Server<P> {
         }
         tokio::spawn(dispatcher.run(self.events().subscribe(), alive));
         let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(crate::reporting::run(
+            weak.clone(),
+            self.events().subscribe(),
+            c.reporting_poll,
+        ));
         tokio::spawn(keep_leases(weak.clone(), c.task_lease));
         tokio::spawn(vacuum(weak, c.replay_ttl));
     }

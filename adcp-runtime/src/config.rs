@@ -56,6 +56,11 @@ pub struct Config {
     /// The key outbound webhooks are signed with (RFC 9421 webhook profile) when the buyer
     /// registered no `authentication`; published at `/.well-known/jwks.json`.
     pub webhook_signing_key: Option<Arc<crate::signing::SigningKey>>,
+    /// The clock delivery reports are scheduled by (the system's; a test may move its own).
+    pub clock: crate::reporting::Clock,
+    /// How often each replica looks for delivery reports that are due (a report made due on
+    /// any replica wakes them sooner).
+    pub reporting_poll: std::time::Duration,
 }
 
 impl Default for Config {
@@ -77,6 +82,8 @@ impl Default for Config {
             auth: None,
             request_signing: None,
             webhook_signing_key: None,
+            clock: crate::reporting::Clock::system(),
+            reporting_poll: std::time::Duration::from_secs(5),
         }
     }
 }

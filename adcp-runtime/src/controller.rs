@@ -92,6 +92,14 @@ pub(crate) async fn take_forced_arm(
         .await
 }
 
+/// The media buy a scenario's params name.
+fn request_buy(params: &Value) -> Option<String> {
+    params
+        .get("media_buy_id")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
 fn controller_code(e: &AdcpError) -> &'static str {
     ControllerCode::of(e).as_str()
 }
@@ -282,19 +290,29 @@ pub(crate) async fn handle<P: DecisioningPlatform>(
                     None,
                 ));
             };
+            let params_value = params.clone();
             let params = match adcp_wire::decode(params) {
                 Ok(p) => p,
                 Err(e) => return Ok(failure("INVALID_PARAMS", e.to_string(), None)),
             };
             let spec = adcp_wire::task("comply_test_controller")
                 .ok_or_else(|| AdcpError::internal("no controller in the catalogue"))?;
+            let (scope, buy) = (resolved.scope.clone(), request_buy(&params_value));
             let ctx = CtxBuilder::new(spec)
                 .principal(call.principal.clone())
                 .resolved(resolved)
                 .agent_url(call.agent_url.clone())
                 .services(services.clone())
                 .build();
-            Ok(match (handler.call)(platform, ctx, params).await {
+            let answer = (handler.call)(platform, ctx, params).await;
+            // A simulated delivery or a forced status is reported at once to a buyer who
+            // asked for delivery reports.
+            if let (Ok(_), Some(buy), "simulate_delivery" | "force_media_buy_status") =
+                (&answer, &buy, other)
+            {
+                crate::reporting::due_now(services, &scope, buy).await;
+            }
+            Ok(match answer {
                 Ok(ControllerReply::Seeded) => success(json!({})),
                 Ok(ControllerReply::Transition { previous, current }) => {
                     success(json!({"previous_state": previous, "current_state": current}))

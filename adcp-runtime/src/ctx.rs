@@ -421,6 +421,29 @@ impl Ctx {
         self.0.services.tasks.bus()
     }
 
+    /// Restates a past period of one of this account's buys to a buyer who asked for delivery
+    /// reports (`reporting_webhook`): the next report covers `start`..`end` again, marked
+    /// `adjusted` (corrected data, same measurement window) or `window_update` (a wider
+    /// window, such as C3 after live), with the platform's `get_media_buy_delivery` for that
+    /// period. `false`: the buyer asked for no reports, or the final one was sent.
+    pub async fn restate_delivery(
+        &self,
+        media_buy_id: &str,
+        start: OffsetDateTime,
+        end: OffsetDateTime,
+        kind: crate::Restated,
+    ) -> crate::AdcpResult<bool> {
+        crate::reporting::restate(
+            &self.0.services,
+            &self.0.scope,
+            media_buy_id,
+            start,
+            end,
+            kind,
+        )
+        .await
+    }
+
     /// Sends `payload` to `url` as a webhook of this account, through the server's outbox: the
     /// same as the runtime's own (its `idempotency_key` added and kept across retries, the
     /// SSRF guard, retries with backoff and the receiver's `Retry-After`, signed with the

@@ -38,6 +38,7 @@ mod background;
 mod boot;
 mod handoff;
 mod pipeline;
+mod reporting;
 mod server;
 // Transports and starting.
 mod a2a;
@@ -156,6 +157,7 @@ pub use platform::{
     HandoffStatus, Hybrid, Job, Recipe, RecipeUnion, ScenarioParams, TaskHandoff,
 };
 pub use proposals::{ProposalCapabilities, ProposalManager};
+pub use reporting::{Clock, Restated};
 pub use schemars;
 pub use serde;
 pub use serde_json;

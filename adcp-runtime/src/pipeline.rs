@@ -79,6 +79,13 @@ impl<P: DecisioningPlatform> Server<P> {
         }
         validate::validate_request(spec, &call.args)?;
         self.check_push_urls(&call)?;
+        if matches!(spec.name, "create_media_buy" | "update_media_buy") {
+            crate::reporting::check(
+                args,
+                self.webhook_policy(),
+                descriptor.implements("get_media_buy_delivery"),
+            )?;
+        }
         if spec.name == "get_adcp_capabilities" {
             return Ok(Reply {
                 body: self.capabilities(),
@@ -301,6 +308,10 @@ impl<P: DecisioningPlatform> Server<P> {
                 envelope::echo_sandbox(&mut body, spec, resolved.account.sandbox);
                 self.notify_sync_completion(spec, &resolved, &call, &body)
                     .await;
+                if matches!(spec.name, "create_media_buy" | "update_media_buy") {
+                    self.subscribe_reporting(&resolved, &call, self.agent_url(&call), &body)
+                        .await;
+                }
                 body
             }
             Ok((Outcome::Handoff(h), task_id)) => {
@@ -311,7 +322,12 @@ impl<P: DecisioningPlatform> Server<P> {
                     key: key.as_deref(),
                     a2a_push: call.a2a_push.as_ref(),
                 };
-                self.hand_off(spec, args, h, task_id, &job).await?
+                let body = self.hand_off(spec, args, h, task_id, &job).await?;
+                if spec.name == "create_media_buy" {
+                    self.subscribe_reporting(&resolved, &call, self.agent_url(&call), &body)
+                        .await;
+                }
+                body
             }
             Err(e) => return Err(e), // errors are not stored: the in-flight key is released
         };

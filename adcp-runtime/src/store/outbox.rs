@@ -92,7 +92,8 @@ pub struct Delivery {
 
 /// Where deliveries wait. Every task store is one.
 pub trait Outbox: Send + Sync + 'static {
-    /// Adds deliveries not tied to a task change.
+    /// Adds deliveries not tied to a task change. A delivery whose id is already queued is
+    /// left as it was (so one made under a deterministic id is queued once).
     fn enqueue<'a>(&'a self, deliveries: &'a [Delivery]) -> BoxFuture<'a, Result<(), StoreError>>;
     /// Claims up to `limit` pending deliveries due at `now` for `owner` until `until`.
     fn claim_due<'a>(

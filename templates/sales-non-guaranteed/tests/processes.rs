@@ -250,3 +250,74 @@ async fn a_finalized_proposal_survives_sigkill_and_is_booked_once() {
     drop(seller);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A delivery report made due by a state change (simulated delivery) and not yet delivered
+/// when the seller is killed: delivered once after the restart, under the same idempotency
+/// key; the buyer's subscription survives too (the next report is number 2).
+#[tokio::test]
+async fn a_delivery_report_killed_before_delivery_is_delivered_once_after_restart() {
+    let dir = temp_dir("report-kill");
+    let data = dir.to_string_lossy().into_owned();
+    let args = ["--data-dir", data.as_str(), "--allow-private-webhooks"];
+    let receiver = Receiver::start(vec![]).await.expect("a receiver");
+    receiver.answer(503);
+    let seller = Process::spawn(Path::new(SELLER), &args);
+    let mut request = create(&key("reported"), 5000.0, None);
+    request["start_time"] = json!("asap");
+    request["end_time"] = json!("2099-01-01T00:00:00Z");
+    request["reporting_webhook"] = json!({
+        "url": receiver.url("/reports"),
+        "authentication": {"schemes": ["Bearer"], "credentials": "a-bearer-token-of-32-characters!!"},
+        "reporting_frequency": "daily"
+    });
+    let (is_error, buy) = mcp(&seller.mcp, "create_media_buy", &request).await;
+    assert!(!is_error, "{buy}");
+    let media_buy_id = buy["media_buy_id"].as_str().expect("a buy").to_owned();
+    let simulate = json!({"account": request["account"], "scenario": "simulate_delivery",
+        "params": {"media_buy_id": media_buy_id, "impressions": 1000}});
+    let (is_error, simulated) = mcp(&seller.mcp, "comply_test_controller", &simulate).await;
+    assert!(!is_error, "{simulated}");
+    // The first attempt is refused (503); the seller dies before it retries.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while receiver.hits().is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    seller.kill9();
+    let refused = receiver.hits();
+    assert_eq!(refused.len(), 1, "one refused attempt before the kill");
+    let key_of = |h: &adcp_conformance::harness::Hit| h.json()["idempotency_key"].clone();
+
+    receiver.answer(200);
+    let seller = Process::spawn(Path::new(SELLER), &args);
+    receiver
+        .wait_delivered("/reports", 1, Duration::from_secs(20))
+        .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let hits: Vec<_> = receiver
+        .hits()
+        .into_iter()
+        .filter(|h| h.status < 300)
+        .collect();
+    assert_eq!(hits.len(), 1, "delivered once\n{}", seller.log());
+    let report = hits[0].json();
+    assert_eq!(
+        key_of(&hits[0]),
+        key_of(&refused[0]),
+        "the same notification"
+    );
+    assert_eq!(report["result"]["sequence_number"], 1);
+    assert_eq!(
+        hits[0].header("authorization"),
+        Some("Bearer a-bearer-token-of-32-characters!!")
+    );
+
+    let (is_error, _) = mcp(&seller.mcp, "comply_test_controller", &simulate).await;
+    assert!(!is_error);
+    let hits = receiver
+        .wait_delivered("/reports", 2, Duration::from_secs(10))
+        .await;
+    let last = hits.last().expect("a second report").json();
+    assert_eq!(last["result"]["sequence_number"], 2, "{last}");
+    drop(seller);
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -35,7 +35,11 @@ impl MemoryStore {
 }
 
 fn push(outbox: &mut Vec<Leased<Delivery>>, deliveries: &[Delivery]) {
-    outbox.extend(deliveries.iter().map(|d| Leased {
+    let fresh: Vec<&Delivery> = deliveries
+        .iter()
+        .filter(|d| !outbox.iter().any(|o| o.value.id == d.id))
+        .collect();
+    outbox.extend(fresh.into_iter().map(|d| Leased {
         value: d.clone(),
         owner: None,
         until: None,

@@ -60,7 +60,8 @@ impl SqlStore {
             sqlx::query(
                 "INSERT INTO adcp_outbox (id, task_id, url, body, auth, idempotency_key, state, \
                  attempts, next_attempt_at, last_error, created_at, scope, tenant) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+                 ON CONFLICT (id) DO NOTHING",
             )
             .bind(d.id.clone())
             .bind(d.task_id.clone())
