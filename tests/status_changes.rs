@@ -388,3 +388,88 @@ async fn an_adopters_webhook_goes_through_the_outbox_signed() {
         .unwrap_or_default();
     assert_eq!(auth, "Bearer a-token-of-thirty-two-characters!!");
 }
+
+/// Records what it is asked to post; answers 503 (come back in 0 s) once, then 200.
+#[derive(Clone, Default)]
+struct Egress {
+    posted: std::sync::Arc<std::sync::Mutex<Vec<adcp_runtime::WebhookRequest>>>,
+}
+
+impl adcp_runtime::WebhookTransport for Egress {
+    fn post<'a>(
+        &'a self,
+        request: &'a adcp_runtime::WebhookRequest,
+    ) -> adcp_runtime::store::BoxFuture<
+        'a,
+        Result<adcp_runtime::WebhookResponse, adcp_runtime::WebhookSendError>,
+    > {
+        let mut posted = self
+            .posted
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        posted.push(request.clone());
+        let status = if posted.len() == 1 { 503 } else { 200 };
+        Box::pin(async move {
+            Ok(adcp_runtime::WebhookResponse {
+                status,
+                retry_after: Some("0".into()),
+            })
+        })
+    }
+}
+
+/// An operator's own transport carries every webhook (here to a name that does not
+/// resolve, which the built-in client could not reach), signed and retried by the runtime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_leave_through_the_operators_transport() {
+    let egress = Egress::default();
+    let (key, _jwks) = adcp_runtime::test_util::signing_key("webhook-1");
+    let config = Config {
+        webhook_signing_key: Some(key),
+        webhook_transport: Some(adcp_runtime::Transport::new(egress.clone())),
+        webhook_retry: adcp_runtime::Retry {
+            max_attempts: 3,
+            base: std::time::Duration::from_millis(20),
+            cap: std::time::Duration::from_millis(20),
+        },
+        ..Config::default()
+    };
+    let url = "https://buyer.invalid/report".to_owned();
+    let server = Server::with_stores(Notifier { url: url.clone() }, config, Stores::memory());
+    server.start();
+    let reply = server
+        .call(adcp_runtime::Call::new(
+            "get_signals",
+            serde_json::json!({"signal_spec": "sports fans"}),
+        ))
+        .await;
+    assert!(!reply.is_error, "{}", reply.body);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let posted = loop {
+        let posted = egress.posted.lock().map(|p| p.clone()).unwrap_or_default();
+        if posted.len() >= 3 || tokio::time::Instant::now() > deadline {
+            break posted;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    // Two webhooks, the first post refused with 503 and retried: three posts.
+    assert_eq!(posted.len(), 3, "{posted:?}");
+    let signed: Vec<_> = posted.iter().filter(|p| p.url == url).collect();
+    assert!(!signed.is_empty());
+    for p in &signed {
+        let header = |n: &str| p.headers.iter().any(|(k, _)| k == n);
+        assert!(header("signature") && header("signature-input") && header("content-digest"));
+        let body: serde_json::Value = serde_json::from_str(&p.body).expect("json");
+        assert!(body["idempotency_key"].is_string());
+    }
+    let bearer = posted
+        .iter()
+        .find(|p| p.url.ends_with("-bearer"))
+        .expect("the bearer one");
+    assert!(
+        bearer
+            .headers
+            .iter()
+            .any(|(k, v)| k == "authorization" && v.starts_with("Bearer "))
+    );
+}

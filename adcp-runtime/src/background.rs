@@ -29,7 +29,8 @@ impl<P: DecisioningPlatform> Server<P> {
                 self.inner.services.tasks.replica().to_owned(),
                 c.webhook_retry,
             )
-            .signing_key(c.webhook_signing_key.clone()),
+            .signing_key(c.webhook_signing_key.clone())
+            .transport(c.webhook_transport.clone()),
         );
         let alive = Arc::downgrade(&self.inner.alive);
         #[cfg(feature = "postgres")]

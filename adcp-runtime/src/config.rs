@@ -56,6 +56,9 @@ pub struct Config {
     /// The key outbound webhooks are signed with (RFC 9421 webhook profile) when the buyer
     /// registered no `authentication`; published at `/.well-known/jwks.json`.
     pub webhook_signing_key: Option<Arc<crate::signing::SigningKey>>,
+    /// How webhooks leave the agent (`None`: the runtime's SSRF-guarded client); see
+    /// [`crate::WebhookTransport`].
+    pub webhook_transport: Option<crate::webhooks::Transport>,
     /// The clock delivery reports are scheduled by (the system's; a test may move its own).
     pub clock: crate::reporting::Clock,
     /// How often each replica looks for delivery reports that are due (a report made due on
@@ -82,6 +85,7 @@ impl Default for Config {
             auth: None,
             request_signing: None,
             webhook_signing_key: None,
+            webhook_transport: None,
             clock: crate::reporting::Clock::system(),
             reporting_poll: std::time::Duration::from_secs(5),
         }

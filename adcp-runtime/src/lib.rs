@@ -170,7 +170,9 @@ pub use tasks::{DEFAULT_LEASE, NewTask, TaskRegistry};
 pub use tenants::{
     TenantContext, TenantError, TenantRegistry, TenantRegistryBuilder, TenantServer, TenantStatus,
 };
-pub use webhooks::Retry;
+pub use webhooks::{
+    Retry, Transport, WebhookRequest, WebhookResponse, WebhookSendError, WebhookTransport,
+};
 
 /// The guides' Rust examples compile and run as doctests, so a renamed path breaks the build
 /// rather than the reader.

@@ -269,6 +269,11 @@ impl<P: DecisioningPlatform> Server<P> {
         };
         let now = self.inner.config.clock.now();
         let (start, end) = flight(args, now);
+        let services = &self.inner.services;
+        // A canceled buy's final report goes now.
+        if args.get("canceled") == Some(&Value::Bool(true)) {
+            due_now(services, &resolved.scope, buy).await;
+        }
         if hook.is_none() && start.is_none() && end.is_none() {
             return;
         }
@@ -288,7 +293,6 @@ impl<P: DecisioningPlatform> Server<P> {
                 });
             Some((url, frequency, auth, token, metrics))
         });
-        let services = &self.inner.services;
         let written = store(services)
             .entry(SUBSCRIPTIONS, &key(&resolved.scope, buy), |slot| {
                 match (slot.as_mut(), &parsed) {
@@ -307,7 +311,11 @@ impl<P: DecisioningPlatform> Server<P> {
                         let mut s = Subscription {
                             id: uuid::Uuid::new_v4().simple().to_string(),
                             scope: resolved.scope.clone(),
-                            media_buy_id: if task_id.is_some() { String::new() } else { buy.to_owned() },
+                            media_buy_id: if task_id.is_some() {
+                                String::new()
+                            } else {
+                                buy.to_owned()
+                            },
                             account: resolved.account.clone(),
                             principal: call.principal.clone(),
                             agent_url: agent_url.clone(),
@@ -336,10 +344,6 @@ impl<P: DecisioningPlatform> Server<P> {
             .await;
         if let Err(e) = written {
             tracing::error!(media_buy_id = buy, error = %e, "recording a reporting webhook");
-        }
-        // A canceled buy's final report goes now.
-        if args.get("canceled") == Some(&Value::Bool(true)) {
-            due_now(services, &resolved.scope, buy).await;
         }
     }
 

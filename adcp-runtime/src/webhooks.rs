@@ -263,12 +263,8 @@ enum Attempt {
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 /// A `Retry-After` header: delta-seconds or an HTTP date (RFC 9110), capped.
-fn retry_after(headers: &reqwest::header::HeaderMap, now: OffsetDateTime) -> Option<Duration> {
-    let v = headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim();
+fn retry_after(v: &str, now: OffsetDateTime) -> Option<Duration> {
+    let v = v.trim();
     let wait = match v.parse::<u64>() {
         Ok(secs) => Duration::from_secs(secs),
         Err(_) => {
@@ -283,7 +279,7 @@ fn retry_after(headers: &reqwest::header::HeaderMap, now: OffsetDateTime) -> Opt
 /// Delivers the outbox.
 pub(crate) struct Dispatcher {
     outbox: Arc<dyn Outbox>,
-    client: reqwest::Client,
+    transport: Transport,
     policy: Policy,
     owner: String,
     retry: Retry,
@@ -305,13 +301,21 @@ impl Dispatcher {
     ) -> Self {
         Dispatcher {
             outbox,
-            client: ssrf::client(policy),
+            transport: Transport(Arc::new(Guarded(ssrf::client(policy)))),
             policy,
             owner,
             retry,
             in_flight: Arc::new(Semaphore::new(16)),
             signing_key: None,
         }
+    }
+
+    /// Posts through `transport` instead of the SSRF-guarded client.
+    pub(crate) fn transport(mut self, transport: Option<Transport>) -> Self {
+        if let Some(t) = transport {
+            self.transport = t;
+        }
+        self
     }
 
     /// Signs deliveries that carry no buyer-chosen authentication with `key` (RFC 9421,
@@ -402,18 +406,13 @@ impl Dispatcher {
     }
 
     async fn attempt(&self, d: &Delivery) -> Attempt {
-        let url = match self.policy.check_url(&d.url) {
-            Ok(u) => u,
-            Err(refused) => return Attempt::GiveUp(refused.to_string()),
-        };
-        let mut req = self
-            .client
-            .post(url)
-            .header("content-type", "application/json")
-            .body(d.body.clone());
+        if let Err(refused) = self.policy.check_url(&d.url) {
+            return Attempt::GiveUp(refused.to_string());
+        }
+        let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
         if let Some(auth) = &d.auth {
             for (name, value) in auth.headers(d.body.as_bytes(), OffsetDateTime::now_utc()) {
-                req = req.header(name, value);
+                headers.push((name.to_owned(), value));
             }
         } else if let Some(key) = &self.signing_key {
             let now = OffsetDateTime::now_utc().unix_timestamp();
@@ -427,43 +426,129 @@ impl Dispatcher {
                 d.body.as_bytes(),
                 now,
             ) {
-                Ok(headers) => {
-                    for (name, value) in headers {
-                        req = req.header(name, value);
-                    }
+                Ok(signed) => {
+                    headers.extend(signed.into_iter().map(|(n, v)| (n.to_owned(), v)));
                 }
                 Err(e) => return Attempt::GiveUp(e.to_string()),
             }
         }
-        match req.send().await {
+        let request = WebhookRequest {
+            url: d.url.clone(),
+            headers,
+            body: d.body.clone(),
+        };
+        match self.transport.0.post(&request).await {
             Ok(resp) => {
-                let status = resp.status();
-                if status.is_success() {
+                let status = resp.status;
+                if (200..300).contains(&status) {
                     Attempt::Delivered
-                } else if status.is_server_error()
-                    || status.as_u16() == 429
-                    || status.as_u16() == 408
-                {
+                } else if status >= 500 || status == 429 || status == 408 {
                     // 429 and 503 may say when to come back (RFC 9110 §10.2.3).
-                    let after = matches!(status.as_u16(), 429 | 503)
-                        .then(|| retry_after(resp.headers(), OffsetDateTime::now_utc()))
+                    let after = matches!(status, 429 | 503)
+                        .then(|| {
+                            resp.retry_after
+                                .as_deref()
+                                .and_then(|v| retry_after(v, OffsetDateTime::now_utc()))
+                        })
                         .flatten();
-                    Attempt::Retry(format!("HTTP {}", status.as_u16()), after)
+                    Attempt::Retry(format!("HTTP {status}"), after)
                 } else {
-                    Attempt::GiveUp(format!("HTTP {}", status.as_u16()))
+                    Attempt::GiveUp(format!("HTTP {status}"))
                 }
             }
-            Err(e) => {
+            Err(WebhookSendError::Refused(why)) => Attempt::GiveUp(why),
+            Err(WebhookSendError::Failed(why)) => Attempt::Retry(why, None),
+        }
+    }
+}
+
+/// One webhook POST, as the dispatcher makes it: the exact body every signature covers, and
+/// its headers (content type, the buyer's legacy authentication or the RFC 9421 signature).
+#[derive(Clone, Debug)]
+pub struct WebhookRequest {
+    /// Where to.
+    pub url: String,
+    /// The headers to send, lower-case names.
+    pub headers: Vec<(String, String)>,
+    /// The body, byte for byte.
+    pub body: String,
+}
+
+/// What the receiver answered.
+#[derive(Clone, Debug)]
+pub struct WebhookResponse {
+    /// The HTTP status.
+    pub status: u16,
+    /// Its `Retry-After` header, if any (honoured on 429 and 503).
+    pub retry_after: Option<String>,
+}
+
+/// Why a webhook was not answered.
+#[derive(Clone, Debug)]
+pub enum WebhookSendError {
+    /// The destination is refused (an egress policy): not retried.
+    Refused(String),
+    /// A network failure: retried with backoff.
+    Failed(String),
+}
+
+/// How webhooks leave the agent. The default posts through the runtime's SSRF-guarded client
+/// (every resolved address checked); an operator whose egress must go through its own proxy
+/// or policy engine supplies one ([`crate::Config::webhook_transport`]). The outbox, the
+/// retries, the signing and the URL checks stay the runtime's.
+pub trait WebhookTransport: Send + Sync + 'static {
+    /// Posts `request`; answers the receiver's status.
+    fn post<'a>(
+        &'a self,
+        request: &'a WebhookRequest,
+    ) -> crate::store::BoxFuture<'a, Result<WebhookResponse, WebhookSendError>>;
+}
+
+/// A [`WebhookTransport`] as a server's settings hold it.
+#[derive(Clone)]
+pub struct Transport(Arc<dyn WebhookTransport>);
+
+impl Transport {
+    /// Wraps `transport`.
+    pub fn new(transport: impl WebhookTransport) -> Self {
+        Transport(Arc::new(transport))
+    }
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Transport(..)")
+    }
+}
+
+/// The default transport: the SSRF-guarded client.
+struct Guarded(reqwest::Client);
+
+impl WebhookTransport for Guarded {
+    fn post<'a>(
+        &'a self,
+        request: &'a WebhookRequest,
+    ) -> crate::store::BoxFuture<'a, Result<WebhookResponse, WebhookSendError>> {
+        Box::pin(async move {
+            let mut req = self.0.post(&request.url).body(request.body.clone());
+            for (name, value) in &request.headers {
+                req = req.header(name, value);
+            }
+            match req.send().await {
+                Ok(resp) => Ok(WebhookResponse {
+                    status: resp.status().as_u16(),
+                    retry_after: resp
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned),
+                }),
                 // The guard's refusal (no public address for the name) is final; a network
                 // failure is retried.
-                let why = error_chain(&e);
-                if refusal(&e).is_some() {
-                    Attempt::GiveUp(why)
-                } else {
-                    Attempt::Retry(why, None)
-                }
+                Err(e) if refusal(&e).is_some() => Err(WebhookSendError::Refused(error_chain(&e))),
+                Err(e) => Err(WebhookSendError::Failed(error_chain(&e))),
             }
-        }
+        })
     }
 }
 
@@ -622,13 +707,8 @@ mod tests {
 
     #[test]
     fn retry_after_is_seconds_or_a_date_and_capped() {
-        use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
         let now = ::time::macros::datetime!(2026-12-02 08:00:00 UTC);
-        let with = |v: &str| {
-            let mut h = HeaderMap::new();
-            h.insert(RETRY_AFTER, HeaderValue::from_str(v).expect("a header"));
-            retry_after(&h, now)
-        };
+        let with = |v: &str| retry_after(v, now);
         assert_eq!(with("120"), Some(Duration::from_secs(120)));
         assert_eq!(
             with("Wed, 02 Dec 2026 08:05:00 GMT"),
@@ -637,7 +717,6 @@ mod tests {
         assert_eq!(with("Wed, 02 Dec 2026 07:00:00 GMT"), Some(Duration::ZERO));
         assert_eq!(with("86400"), Some(MAX_RETRY_AFTER));
         assert_eq!(with("soon"), None);
-        assert_eq!(retry_after(&HeaderMap::new(), now), None);
     }
 
     #[tokio::test]

@@ -232,7 +232,12 @@ async fn a_reviewed_buy_reports_once_its_task_has_booked_it() {
     let task_id = submitted["task_id"].as_str().expect("a task");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let buy = loop {
-        let task = call(&server, "tasks_get", json!({"account": account(), "task_id": task_id})).await;
+        let task = call(
+            &server,
+            "tasks_get",
+            json!({"account": account(), "task_id": task_id}),
+        )
+        .await;
         if let Some(b) = task["result"]["media_buy_id"].as_str() {
             break b.to_owned();
         }
@@ -247,6 +252,9 @@ async fn a_reviewed_buy_reports_once_its_task_has_booked_it() {
     )
     .await;
     let all = reports(&receiver, 1).await;
-    assert_eq!(all[0]["result"]["media_buy_deliveries"][0]["media_buy_id"], buy.as_str());
+    assert_eq!(
+        all[0]["result"]["media_buy_deliveries"][0]["media_buy_id"],
+        buy.as_str()
+    );
     assert_eq!(all[0]["result"]["sequence_number"], 1);
 }
