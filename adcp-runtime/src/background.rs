@@ -1,5 +1,5 @@
 //! What each server runs off the request path (see [`Server::start`]): the webhook
-//! dispatcher, the delivery-report loop, the lease keeper that renews this replica's hold on the work it runs and adopts
+//! dispatcher, the delivery-report loop, the status-change poller, the lease keeper that renews this replica's hold on the work it runs and adopts
 //! the work of replicas that died, the idempotency vacuum, and on PostgreSQL the event
 //! listener.
 
@@ -37,8 +37,14 @@ impl<P: DecisioningPlatform> Server<P> {
         if let Some(url) = &self.inner.postgres_url {
             crate::events::pg::listen(url, self.events().clone(), alive.clone());
         }
-        tokio::spawn(dispatcher.run(self.events().subscribe(), alive));
+        tokio::spawn(dispatcher.run(self.events().subscribe(), alive.clone()));
         let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(poll_changes(
+            self.inner.services.state.clone(),
+            self.events().clone(),
+            self.events().subscribe(),
+            alive,
+        ));
         tokio::spawn(crate::reporting::run(
             weak.clone(),
             self.events().subscribe(),
@@ -100,5 +106,82 @@ async fn vacuum<P: DecisioningPlatform>(weak: Weak<Inner<P>>, ttl: Duration) {
         }
         drop(inner);
         tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
+}
+
+/// How long after a change is recorded the poller first looks for it: the writer's own
+/// publish and the PostgreSQL relay get there first.
+const CHANGE_GRACE: i64 = 2_000;
+/// How far back each poll reads again, for a transaction that committed after a later one.
+const CHANGE_LOOKBACK: i64 = 30_000;
+
+/// The change poller (on SQL stores): every status change recorded in the store reaches this
+/// replica's subscribers, once, even when no relay told them (SQLite shared by processes, a
+/// PostgreSQL listener that lost its connection). Changes the bus brought are remembered
+/// and not delivered again; what the poll finds that the bus did not is delivered late,
+/// in the order recorded.
+async fn poll_changes(
+    state: Arc<dyn crate::store::StateStore>,
+    bus: crate::events::Bus,
+    mut heard: tokio::sync::broadcast::Receiver<crate::events::Event>,
+    alive: Weak<()>,
+) {
+    use std::collections::HashMap;
+    let key = |scope: &str, resource: &str, id: &str, seq: i64| {
+        format!("{scope}\u{1f}{resource}\u{1f}{id}\u{1f}{seq}")
+    };
+    let now = || crate::time::millis(crate::time::now_ms());
+    let mut cursor = now() - CHANGE_GRACE;
+    let mut seen: HashMap<String, i64> = HashMap::new();
+    while alive.strong_count() > 0 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        loop {
+            match heard.try_recv() {
+                Ok(e) => {
+                    if let Some(seq) = e.data.get("seq").and_then(serde_json::Value::as_i64) {
+                        seen.insert(key(&e.scope, &e.resource, &e.id, seq), now());
+                    }
+                }
+                Err(tokio::sync::broadcast::error::TryRecvError::Lagged(n)) => {
+                    tracing::debug!(missed = n, "the change poller fell behind the bus");
+                }
+                Err(_) => break,
+            }
+        }
+        let until = now() - CHANGE_GRACE;
+        let changes = match state
+            .changes_between(cursor - CHANGE_LOOKBACK, until, 1000)
+            .await
+        {
+            Ok(Some(c)) => c,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "polling status changes");
+                continue;
+            }
+        };
+        let full = changes.len() == 1000;
+        for (scope, c) in changes {
+            let k = key(&scope, &c.resource, &c.id, c.seq);
+            if seen.contains_key(&k) {
+                continue;
+            }
+            seen.insert(k, now());
+            if full {
+                cursor = cursor.max(c.at);
+            }
+            let mut event = crate::events::Event::new(c.resource, c.id, scope, c.to);
+            event.data = serde_json::json!({
+                "from": c.from, "cause": c.cause, "version": c.version, "seq": c.seq,
+                "at": c.at, "polled": true,
+            });
+            event.origin = "store".into();
+            bus.deliver_polled(event);
+        }
+        if !full {
+            cursor = cursor.max(until);
+        }
+        let horizon = now() - 2 * CHANGE_LOOKBACK - CHANGE_GRACE;
+        seen.retain(|_, at| *at >= horizon);
     }
 }

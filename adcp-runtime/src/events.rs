@@ -127,6 +127,13 @@ impl Bus {
         }
     }
 
+    /// Delivers a change the poller read from the store (one no relay brought) to this
+    /// process's subscribers.
+    pub(crate) fn deliver_polled(&self, mut event: Event) {
+        event.tenant = self.tenant.to_string();
+        let _ = self.local.send(event);
+    }
+
     /// Receives every event published from now on, by any replica.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.local.subscribe()

@@ -36,7 +36,7 @@ pub use outbox::{Delivery, DeliveryState, Outbox, PushAuth};
 pub use proposals::{ProposalRecord, ProposalState, ProposalStore};
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use sql::SqlStore;
-pub use state::{StateStore, StatusChange, Versioned};
+pub use state::{ScopedChange, StateStore, StatusChange, Versioned};
 pub use tasks::{JobSpec, Owner, TaskRecord, TaskStatus, TaskStore};
 
 /// A boxed, sendable future: what the store traits (and handler tables) return.

@@ -39,6 +39,9 @@ pub struct Versioned {
     pub version: i64,
 }
 
+/// A status change with the data scope of its document.
+pub type ScopedChange = (String, StatusChange);
+
 /// Where adopter state lives.
 pub trait StateStore: Send + Sync + 'static {
     /// A document.
@@ -92,6 +95,18 @@ pub trait StateStore: Send + Sync + 'static {
         _id: &'a str,
     ) -> BoxFuture<'a, Result<Vec<StatusChange>, StoreError>> {
         Box::pin(async { Ok(Vec::new()) })
+    }
+    /// The status changes recorded at `from` (ms) or later and before `until`, of every
+    /// scope, oldest first, at most `limit`, each with its scope: what the change poller
+    /// hands to in-process subscribers when no relay told them (`None` by default: a store
+    /// that one process owns has no one else's changes to catch up on).
+    fn changes_between<'a>(
+        &'a self,
+        _from: i64,
+        _until: i64,
+        _limit: u32,
+    ) -> BoxFuture<'a, Result<Option<Vec<ScopedChange>>, StoreError>> {
+        Box::pin(async { Ok(None) })
     }
     /// Deletes a document.
     fn delete<'a>(

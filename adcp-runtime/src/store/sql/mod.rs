@@ -55,6 +55,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "event payloads",
         include_str!("../../../migrations/0006_event_payloads.sql"),
     ),
+    (
+        7,
+        "status change order",
+        include_str!("../../../migrations/0007_status_change_order.sql"),
+    ),
 ];
 
 fn migrator() -> sqlx::migrate::Migrator {

@@ -5,7 +5,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{SqlStore, backend, json_column};
-use crate::store::state::StatusChange;
+use crate::store::state::{ScopedChange, StatusChange};
 use crate::store::{BoxFuture, StateStore, StoreError, Versioned};
 
 impl StateStore for SqlStore {
@@ -124,6 +124,45 @@ impl StateStore for SqlStore {
             };
             self.select(sql, &[self.tenant(), scope, collection, id], change)
                 .await
+        })
+    }
+
+    fn changes_between<'a>(
+        &'a self,
+        from: i64,
+        until: i64,
+        limit: u32,
+    ) -> BoxFuture<'a, Result<Option<Vec<ScopedChange>>, StoreError>> {
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "SELECT scope, collection, id, version, seq, from_status, to_status, cause, at \
+                 FROM adcp_status_changes WHERE tenant = $1 AND at >= $2 AND at < $3 \
+                 ORDER BY at, seq LIMIT $4",
+            )
+            .bind(self.tenant().to_owned())
+            .bind(from)
+            .bind(until)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push((
+                    row.try_get("scope").map_err(backend)?,
+                    StatusChange {
+                        resource: row.try_get("collection").map_err(backend)?,
+                        id: row.try_get("id").map_err(backend)?,
+                        version: row.try_get("version").map_err(backend)?,
+                        seq: row.try_get("seq").map_err(backend)?,
+                        from: row.try_get("from_status").map_err(backend)?,
+                        to: row.try_get("to_status").map_err(backend)?,
+                        cause: row.try_get("cause").map_err(backend)?,
+                        at: row.try_get("at").map_err(backend)?,
+                    },
+                ));
+            }
+            Ok(Some(out))
         })
     }
 
