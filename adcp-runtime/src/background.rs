@@ -45,7 +45,7 @@ impl<P: DecisioningPlatform> Server<P> {
             self.events().subscribe(),
             alive,
         ));
-        tokio::spawn(crate::reporting::run(
+        tokio::spawn(crate::reports::run(
             weak.clone(),
             self.events().subscribe(),
             c.reporting_poll,

@@ -60,7 +60,7 @@ pub struct Config {
     /// [`crate::WebhookTransport`].
     pub webhook_transport: Option<crate::webhooks::Transport>,
     /// The clock delivery reports are scheduled by (the system's; a test may move its own).
-    pub clock: crate::reporting::Clock,
+    pub clock: crate::time::Clock,
     /// How often each replica looks for delivery reports that are due (a report made due on
     /// any replica wakes them sooner).
     pub reporting_poll: std::time::Duration,
@@ -86,7 +86,7 @@ impl Default for Config {
             request_signing: None,
             webhook_signing_key: None,
             webhook_transport: None,
-            clock: crate::reporting::Clock::system(),
+            clock: crate::time::Clock::system(),
             reporting_poll: std::time::Duration::from_secs(5),
         }
     }

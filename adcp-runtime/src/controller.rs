@@ -310,7 +310,13 @@ pub(crate) async fn handle<P: DecisioningPlatform>(
             if let (Ok(_), Some(buy), "simulate_delivery" | "force_media_buy_status") =
                 (&answer, &buy, other)
             {
-                crate::reporting::due_now(services, &scope, buy).await;
+                crate::reporting::due_now(
+                    services.state.as_ref(),
+                    services.tasks.bus(),
+                    &scope,
+                    buy,
+                )
+                .await;
             }
             Ok(match answer {
                 Ok(ControllerReply::Seeded) => success(json!({})),

@@ -434,7 +434,8 @@ impl Ctx {
         kind: crate::Restated,
     ) -> crate::AdcpResult<bool> {
         crate::reporting::restate(
-            &self.0.services,
+            self.0.services.state.as_ref(),
+            self.0.services.tasks.bus(),
             &self.0.scope,
             media_buy_id,
             start,

@@ -39,6 +39,7 @@ mod boot;
 mod handoff;
 mod pipeline;
 mod reporting;
+mod reports;
 mod server;
 // Transports and starting.
 mod a2a;
@@ -157,7 +158,7 @@ pub use platform::{
     HandoffStatus, Hybrid, Job, Recipe, RecipeUnion, ScenarioParams, TaskHandoff,
 };
 pub use proposals::{ProposalCapabilities, ProposalManager};
-pub use reporting::{Clock, Restated};
+pub use reporting::Restated;
 pub use schemars;
 pub use serde;
 pub use serde_json;
@@ -170,6 +171,7 @@ pub use tasks::{DEFAULT_LEASE, NewTask, TaskRegistry};
 pub use tenants::{
     TenantContext, TenantError, TenantRegistry, TenantRegistryBuilder, TenantServer, TenantStatus,
 };
+pub use time::Clock;
 pub use webhooks::{
     Retry, Transport, WebhookRequest, WebhookResponse, WebhookSendError, WebhookTransport,
 };

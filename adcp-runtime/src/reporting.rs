@@ -22,70 +22,31 @@
 //! and its sequence number, the outbox keeps the first delivery queued under an id, and the
 //! subscription moves on only after its report is queued. A crash between the two sends the
 //! same report again under the same id, which the outbox ignores.
-
-use std::sync::Arc;
-use std::sync::Mutex;
-
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
+use serde_json::{Map, Value};
 use time::{Duration, OffsetDateTime};
 
-use crate::accounts::Resolved;
-use crate::ctx::{CtxBuilder, Services};
 use crate::error::{AdcpError, AdcpResult};
-use crate::platform::{DecisioningPlatform, Outcome};
-use crate::server::Server;
+use crate::events::Bus;
 use crate::state::{Collection, State};
-use crate::store::{Account, Delivery, Principal, PushAuth};
-use crate::time::{from_millis, millis, rfc3339};
+use crate::store::{Account, Principal, PushAuth, StateStore};
+use crate::time::{from_millis, millis};
 
 /// The scope the runtime keeps subscriptions in (one per server's stores, so per tenant).
-const SCOPE: &str = "adcp:reporting";
-const SUBSCRIPTIONS: Collection<Subscription> = Collection::new("subscriptions");
-
-/// The clock reporting runs by: the system's, or one a test moves.
-#[derive(Clone, Debug, Default)]
-pub struct Clock(Option<Arc<Mutex<OffsetDateTime>>>);
-
-impl Clock {
-    /// The system clock.
-    pub fn system() -> Self {
-        Clock(None)
-    }
-
-    /// A clock that stands at `at` until moved.
-    pub fn manual(at: OffsetDateTime) -> Self {
-        Clock(Some(Arc::new(Mutex::new(at))))
-    }
-
-    /// Now, at the stores' millisecond precision.
-    pub fn now(&self) -> OffsetDateTime {
-        match &self.0 {
-            None => crate::time::now_ms(),
-            Some(t) => *t.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
-        }
-    }
-
-    /// Moves a manual clock on by `by` (the system clock is not moved).
-    pub fn advance(&self, by: Duration) {
-        if let Some(t) = &self.0 {
-            *t.lock().unwrap_or_else(std::sync::PoisonError::into_inner) += by;
-        }
-    }
-}
+pub(crate) const SCOPE: &str = "adcp:reporting";
+pub(crate) const SUBSCRIPTIONS: Collection<Subscription> = Collection::new("subscriptions");
 
 /// How often a buyer asked for reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-enum Frequency {
+pub(crate) enum Frequency {
     Hourly,
     Daily,
     Monthly,
 }
 
 impl Frequency {
-    fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "hourly" => Frequency::Hourly,
             "daily" => Frequency::Daily,
@@ -95,7 +56,7 @@ impl Frequency {
     }
 
     /// The first period boundary after `t` (UTC).
-    fn next_boundary(self, t: OffsetDateTime) -> OffsetDateTime {
+    pub(crate) fn next_boundary(self, t: OffsetDateTime) -> OffsetDateTime {
         let t = t.to_offset(time::UtcOffset::UTC);
         let hour =
             t.replace_time(time::Time::from_hms(t.hour(), 0, 0).unwrap_or(time::Time::MIDNIGHT));
@@ -118,10 +79,10 @@ impl Frequency {
 
 /// A past period the adopter restates.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct Restatement {
-    start: i64,
-    end: i64,
-    kind: Restated,
+pub(crate) struct Restatement {
+    pub(crate) start: i64,
+    pub(crate) end: i64,
+    pub(crate) kind: Restated,
 }
 
 /// Why a period is reported again.
@@ -136,48 +97,48 @@ pub enum Restated {
 
 /// One media buy's reporting webhook, as stored.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct Subscription {
+pub(crate) struct Subscription {
     /// Random, so that keys of a buy's reports never repeat another's.
-    id: String,
-    scope: String,
-    media_buy_id: String,
-    account: Account,
-    principal: Option<Principal>,
-    agent_url: String,
-    url: String,
-    auth: Option<PushAuth>,
-    token: Option<String>,
-    frequency: Frequency,
-    metrics: Option<Vec<String>>,
+    pub(crate) id: String,
+    pub(crate) scope: String,
+    pub(crate) media_buy_id: String,
+    pub(crate) account: Account,
+    pub(crate) principal: Option<Principal>,
+    pub(crate) agent_url: String,
+    pub(crate) url: String,
+    pub(crate) auth: Option<PushAuth>,
+    pub(crate) token: Option<String>,
+    pub(crate) frequency: Frequency,
+    pub(crate) metrics: Option<Vec<String>>,
     /// The flight, in milliseconds.
-    start: i64,
-    end: i64,
+    pub(crate) start: i64,
+    pub(crate) end: i64,
     /// The end of the last period reported (the flight's start before the first).
-    reported_to: i64,
+    pub(crate) reported_to: i64,
     /// When the next report is due.
-    next_due: i64,
+    pub(crate) next_due: i64,
     /// The last `sequence_number` sent.
-    sequence: u64,
+    pub(crate) sequence: u64,
     /// The currency of the last report.
-    currency: Option<String>,
-    restatements: Vec<Restatement>,
-    closed: bool,
+    pub(crate) currency: Option<String>,
+    pub(crate) restatements: Vec<Restatement>,
+    pub(crate) closed: bool,
     /// The task of a create that was handed off: the subscription waits for its buy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    task_id: Option<String>,
+    pub(crate) task_id: Option<String>,
 }
 
-fn key(scope: &str, media_buy_id: &str) -> String {
+pub(crate) fn key(scope: &str, media_buy_id: &str) -> String {
     format!("{scope}\u{1f}{media_buy_id}")
 }
 
-fn store(services: &Services) -> State<'_> {
-    State::new(services.state.as_ref(), SCOPE).publishing(services.tasks.bus())
+pub(crate) fn store<'a>(state: &'a dyn StateStore, bus: &'a Bus) -> State<'a> {
+    State::new(state, SCOPE).publishing(bus)
 }
 
 /// Wakes the report loops (on every replica).
-fn wake(services: &Services, scope: &str, media_buy_id: &str) {
-    services.tasks.bus().publish(crate::events::Event::new(
+pub(crate) fn wake(bus: &Bus, scope: &str, media_buy_id: &str) {
+    bus.publish(crate::events::Event::new(
         "reporting",
         media_buy_id,
         scope,
@@ -223,7 +184,7 @@ pub(crate) fn check(
 }
 
 /// The flight a create or update names, where it names one.
-fn flight(args: &Map<String, Value>, now: OffsetDateTime) -> (Option<i64>, Option<i64>) {
+pub(crate) fn flight(args: &Map<String, Value>, now: OffsetDateTime) -> (Option<i64>, Option<i64>) {
     let start = match args.get("start_time") {
         Some(Value::String(s)) if s == "asap" => Some(millis(now)),
         Some(Value::String(s)) => crate::time::parse("start_time", s).ok().map(millis),
@@ -237,379 +198,11 @@ fn flight(args: &Map<String, Value>, now: OffsetDateTime) -> (Option<i64>, Optio
     (start, end)
 }
 
-impl<P: DecisioningPlatform> Server<P> {
-    /// Records (create) or changes (update: a new webhook, a new flight) the reporting
-    /// subscription of the buy a call completed. Best effort after the answer is made: a
-    /// failure is logged, not the buyer's.
-    pub(crate) async fn subscribe_reporting(
-        &self,
-        resolved: &Resolved,
-        call: &crate::Call,
-        agent_url: String,
-        body: &Value,
-    ) {
-        let Value::Object(args) = &call.args else {
-            return;
-        };
-        let hook = args.get("reporting_webhook");
-        // A create handed off waits for its task's buy (see `activate`).
-        let task_id = body
-            .get("media_buy_id")
-            .is_none()
-            .then(|| body.get("task_id").and_then(Value::as_str))
-            .flatten();
-        let pending = task_id.map(|t| format!("task:{t}"));
-        let Some(buy) = body
-            .get("media_buy_id")
-            .or_else(|| args.get("media_buy_id"))
-            .and_then(Value::as_str)
-            .or(pending.as_deref())
-        else {
-            return;
-        };
-        let now = self.inner.config.clock.now();
-        let (start, end) = flight(args, now);
-        let services = &self.inner.services;
-        // A canceled buy's final report goes now.
-        if args.get("canceled") == Some(&Value::Bool(true)) {
-            due_now(services, &resolved.scope, buy).await;
-        }
-        if hook.is_none() && start.is_none() && end.is_none() {
-            return;
-        }
-        let parsed = hook.and_then(|h| {
-            let url = h.get("url")?.as_str()?.to_owned();
-            let frequency = Frequency::parse(h.get("reporting_frequency")?.as_str()?)?;
-            let auth = h.get("authentication").and_then(PushAuth::from_adcp);
-            let token = h.get("token").and_then(Value::as_str).map(str::to_owned);
-            let metrics = h
-                .get("requested_metrics")
-                .and_then(Value::as_array)
-                .map(|m| {
-                    m.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_owned)
-                        .collect()
-                });
-            Some((url, frequency, auth, token, metrics))
-        });
-        let written = store(services)
-            .entry(SUBSCRIPTIONS, &key(&resolved.scope, buy), |slot| {
-                match (slot.as_mut(), &parsed) {
-                    (Some(s), _) if s.closed => {}
-                    (Some(s), hook) => {
-                        if let Some((url, frequency, auth, token, metrics)) = hook.clone() {
-                            (s.url, s.frequency, s.auth, s.token, s.metrics) =
-                                (url, frequency, auth, token, metrics);
-                        }
-                        s.start = start.unwrap_or(s.start);
-                        s.end = end.unwrap_or(s.end);
-                        s.next_due = next_due(s);
-                    }
-                    (None, Some((url, frequency, auth, token, metrics))) => {
-                        let start = start.unwrap_or_else(|| millis(now));
-                        let mut s = Subscription {
-                            id: uuid::Uuid::new_v4().simple().to_string(),
-                            scope: resolved.scope.clone(),
-                            media_buy_id: if task_id.is_some() {
-                                String::new()
-                            } else {
-                                buy.to_owned()
-                            },
-                            account: resolved.account.clone(),
-                            principal: call.principal.clone(),
-                            agent_url: agent_url.clone(),
-                            url: url.clone(),
-                            auth: auth.clone(),
-                            token: token.clone(),
-                            frequency: *frequency,
-                            metrics: metrics.clone(),
-                            start,
-                            end: end.unwrap_or(i64::MAX),
-                            reported_to: start.max(millis(now)),
-                            next_due: 0,
-                            sequence: 0,
-                            currency: None,
-                            restatements: Vec::new(),
-                            closed: false,
-                            task_id: task_id.map(str::to_owned),
-                        };
-                        s.next_due = next_due(&s);
-                        *slot = Some(s);
-                    }
-                    (None, _) => {}
-                }
-                Ok(())
-            })
-            .await;
-        if let Err(e) = written {
-            tracing::error!(media_buy_id = buy, error = %e, "recording a reporting webhook");
-        }
-    }
-
-    /// Gives a handed-off create's subscription its buy once the task completed, or drops it
-    /// when the task ended otherwise. `false`: the task is still running.
-    async fn activate(&self, pending: &Subscription) -> AdcpResult<bool> {
-        let Some(task_id) = &pending.task_id else {
-            return Ok(true);
-        };
-        let owner = crate::store::Owner::Scope(&pending.scope);
-        let task = self.inner.services.tasks.get(owner, task_id).await?;
-        let services = &self.inner.services;
-        let pending_key = key(&pending.scope, &format!("task:{task_id}"));
-        let buy = match &task {
-            Some(t) if !t.status.is_final() => return Ok(false),
-            Some(t) if t.status == crate::store::TaskStatus::Completed => t
-                .result
-                .as_ref()
-                .and_then(|r| r.get("media_buy_id"))
-                .and_then(Value::as_str),
-            _ => None,
-        };
-        if let Some(buy) = buy {
-            let mut s = pending.clone();
-            s.media_buy_id = buy.to_owned();
-            s.task_id = None;
-            store(services)
-                .entry(SUBSCRIPTIONS, &key(&s.scope, buy), |slot| {
-                    if slot.is_none() {
-                        *slot = Some(s.clone());
-                    }
-                    Ok(())
-                })
-                .await?;
-        }
-        store(services).delete(SUBSCRIPTIONS, &pending_key).await?;
-        Ok(true)
-    }
-
-    /// Sends every report that is due; returns how many it queued.
-    pub(crate) async fn report_due(&self) -> usize {
-        let now = self.inner.config.clock.now();
-        let subs = match store(&self.inner.services).list(SUBSCRIPTIONS).await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "reading reporting subscriptions");
-                return 0;
-            }
-        };
-        let mut sent = 0;
-        for s in subs {
-            if s.task_id.is_some() {
-                if let Err(e) = self.activate(&s).await {
-                    tracing::warn!(error = %e, "reading the task of a reporting webhook");
-                }
-                continue;
-            }
-            if s.closed || (s.next_due > millis(now) && s.restatements.is_empty()) {
-                continue;
-            }
-            match self.report(s, now).await {
-                Ok(true) => sent += 1,
-                Ok(false) => {}
-                Err(e) => tracing::warn!(error = %e, "sending a delivery report"),
-            }
-        }
-        sent
-    }
-
-    /// Builds, queues and records one report of `s`.
-    async fn report(&self, s: Subscription, now: OffsetDateTime) -> AdcpResult<bool> {
-        let restating = s.restatements.first().cloned();
-        let (start, end) = match &restating {
-            Some(r) => (r.start, r.end),
-            // Made due now: up to now. On schedule: up to the last boundary passed (one report
-            // for every period missed while no replica ran).
-            None if s.next_due == 0 => (s.reported_to, millis(now).min(s.end).max(s.reported_to)),
-            None => (s.reported_to, last_boundary(&s, millis(now))),
-        };
-        let delivery = self.delivery_of(&s, start, end).await;
-        let mut final_ = restating.is_none() && end >= s.end;
-        let (kind, mut result) = match (&delivery, &restating) {
-            (Ok(body), _) => {
-                let status = body
-                    .get("media_buy_deliveries")
-                    .and_then(Value::as_array)
-                    .and_then(|a| {
-                        a.iter().find(|d| {
-                            d.get("media_buy_id").and_then(Value::as_str) == Some(&s.media_buy_id)
-                        })
-                    })
-                    .and_then(|d| d.get("status"))
-                    .and_then(Value::as_str);
-                final_ |= restating.is_none()
-                    && matches!(status, Some("completed" | "canceled" | "rejected"));
-                let kind = match (&restating, final_) {
-                    (Some(r), _) if r.kind == Restated::Adjusted => "adjusted",
-                    (Some(_), _) => "window_update",
-                    (None, true) => "final",
-                    (None, false) => "scheduled",
-                };
-                (kind, report_body(body, s.metrics.as_deref()))
-            }
-            (Err(e), _) if e.code() == "MEDIA_BUY_NOT_FOUND" => {
-                // The buy is gone (or no longer the account's): nothing more to report.
-                tracing::info!(media_buy_id = %s.media_buy_id, "the buy of a reporting webhook is gone");
-                self.advance(&s, |s| s.closed = true).await?;
-                return Ok(false);
-            }
-            (Err(e), _) => {
-                tracing::info!(media_buy_id = %s.media_buy_id, error = %e, "delivery data not available; reporting it delayed");
-                final_ = false;
-                let mut r = Map::new();
-                r.insert(
-                    "currency".into(),
-                    json!(s.currency.as_deref().unwrap_or("XXX")),
-                );
-                r.insert("media_buy_deliveries".into(), json!([]));
-                r.insert("partial_data".into(), json!(true));
-                ("delayed", r)
-            }
-        };
-        let sequence = s.sequence + 1;
-        let delayed = kind == "delayed";
-        let next = if final_ {
-            None
-        } else if delayed {
-            Some(millis(now) + millis_of(Duration::HOUR).min(period(s.frequency)))
-        } else {
-            let mut after = s.clone();
-            after.reported_to = if restating.is_some() {
-                s.reported_to
-            } else {
-                end
-            };
-            Some(next_due(&after))
-        };
-        result.insert("notification_type".into(), json!(kind));
-        result.insert("sequence_number".into(), json!(sequence));
-        result.insert(
-            "reporting_period".into(),
-            json!({"start": rfc3339(from_millis(start)), "end": rfc3339(from_millis(end))}),
-        );
-        if let Some(n) = next {
-            result.insert("next_expected_at".into(), json!(rfc3339(from_millis(n))));
-        }
-        let currency = result
-            .get("currency")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        let mut envelope = json!({
-            "task_id": format!("rpt_{}_{sequence}", s.id),
-            "task_type": "media_buy_delivery",
-            "protocol": "media-buy",
-            "status": "completed",
-            "timestamp": rfc3339(now),
-            "message": format!("{} delivery report {sequence} for media buy {}", kind, s.media_buy_id),
-            "result": result,
-        });
-        if let Some(t) = &s.token {
-            envelope["token"] = json!(t);
-        }
-        let mut d = Delivery::new(&s.url, envelope, s.auth.clone(), None);
-        let digest = Sha256::digest(format!("{}|{}|{sequence}", s.id, s.scope));
-        let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-        d.id = format!("rpt_{hex}");
-        d.idempotency_key = format!("whk_{hex}");
-        if let Ok(mut body) = serde_json::from_str::<Value>(&d.body) {
-            body["idempotency_key"] = json!(d.idempotency_key);
-            d.body = body.to_string();
-        }
-        d.scope.clone_from(&s.scope);
-        self.inner
-            .outbox
-            .enqueue(std::slice::from_ref(&d))
-            .await
-            .map_err(|e| AdcpError::internal(format!("queueing a delivery report: {e}")))?;
-        self.advance(&s, |t| {
-            t.sequence = sequence;
-            if let Some(c) = &currency {
-                t.currency = Some(c.clone());
-            }
-            if restating.is_some() {
-                t.restatements.remove(0);
-            } else if !delayed {
-                t.reported_to = end;
-            }
-            t.closed = final_;
-            t.next_due = next.unwrap_or(i64::MAX);
-        })
-        .await?;
-        wake(&self.inner.services, &s.scope, &s.media_buy_id);
-        Ok(true)
-    }
-
-    /// Moves `s` on with `f`, unless another replica already sent its next report.
-    async fn advance(&self, s: &Subscription, f: impl Fn(&mut Subscription)) -> AdcpResult<()> {
-        store(&self.inner.services)
-            .entry(SUBSCRIPTIONS, &key(&s.scope, &s.media_buy_id), |slot| {
-                if let Some(t) = slot.as_mut()
-                    && t.sequence == s.sequence
-                    && t.id == s.id
-                {
-                    f(t);
-                }
-                Ok(())
-            })
-            .await
-    }
-
-    /// The platform's delivery data for `s`'s buy over a period.
-    async fn delivery_of(&self, s: &Subscription, start: i64, end: i64) -> AdcpResult<Value> {
-        let d = P::descriptor();
-        let (Some(h), Some(task)) = (
-            d.handler("get_media_buy_delivery"),
-            adcp_wire::task("get_media_buy_delivery"),
-        ) else {
-            return Err(AdcpError::internal("the platform does not report delivery"));
-        };
-        let day = |t: i64| from_millis(t).date().to_string();
-        let args = json!({
-            "media_buy_ids": [s.media_buy_id],
-            "start_date": day(start),
-            "end_date": day(end),
-        });
-        let ctx = CtxBuilder::new(task)
-            .principal(s.principal.clone())
-            .resolved(Resolved {
-                account: s.account.clone(),
-                scope: s.scope.clone(),
-            })
-            .agent_url(s.agent_url.clone())
-            .services(self.inner.services.clone())
-            .build();
-        match (h.call)(&self.inner.platform, ctx, args).await? {
-            Outcome::Done(body) => {
-                let listed = body
-                    .get("media_buy_deliveries")
-                    .and_then(Value::as_array)
-                    .is_some_and(|a| {
-                        a.iter().any(|d| {
-                            d.get("media_buy_id").and_then(Value::as_str) == Some(&s.media_buy_id)
-                        })
-                    });
-                if listed {
-                    Ok(body)
-                } else {
-                    Err(AdcpError::new(
-                        "MEDIA_BUY_NOT_FOUND",
-                        "the buy is not in its delivery",
-                    ))
-                }
-            }
-            Outcome::Handoff(_) => Err(AdcpError::new(
-                crate::error::codes::SERVICE_UNAVAILABLE,
-                "delivery data is being prepared",
-            )),
-        }
-    }
-}
-
-fn millis_of(d: Duration) -> i64 {
+pub(crate) fn millis_of(d: Duration) -> i64 {
     i64::try_from(d.whole_milliseconds()).unwrap_or(i64::MAX)
 }
 
-fn period(f: Frequency) -> i64 {
+pub(crate) fn period(f: Frequency) -> i64 {
     match f {
         Frequency::Hourly => millis_of(Duration::HOUR),
         Frequency::Daily => millis_of(Duration::DAY),
@@ -618,13 +211,13 @@ fn period(f: Frequency) -> i64 {
 }
 
 /// When `s`'s next scheduled report is due: its period's end, or the flight's.
-fn next_due(s: &Subscription) -> i64 {
+pub(crate) fn next_due(s: &Subscription) -> i64 {
     let boundary = millis(s.frequency.next_boundary(from_millis(s.reported_to)));
     boundary.min(s.end)
 }
 
 /// The last period end of `s` at or before `now` (the flight's end at the latest).
-fn last_boundary(s: &Subscription, now: i64) -> i64 {
+pub(crate) fn last_boundary(s: &Subscription, now: i64) -> i64 {
     let mut end = next_due(s);
     loop {
         let next = millis(s.frequency.next_boundary(from_millis(end))).min(s.end);
@@ -635,83 +228,10 @@ fn last_boundary(s: &Subscription, now: i64) -> i64 {
     }
 }
 
-/// The metrics a report always carries, whatever was requested.
-const ALWAYS: &[&str] = &["impressions", "spend"];
-
-/// The standard metric names (`enums/available-metric.json`).
-fn standard_metrics() -> &'static [String] {
-    static METRICS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    METRICS.get_or_init(|| {
-        adcp_wire::SCHEMA_FILES
-            .iter()
-            .find(|(path, _)| path.ends_with("enums/available-metric.json"))
-            .and_then(|(_, text)| serde_json::from_str::<Value>(text).ok())
-            .and_then(|v| v.get("enum").cloned())
-            .and_then(|e| serde_json::from_value(e).ok())
-            .unwrap_or_default()
-    })
-}
-
-/// The webhook form of a delivery answer: the fields only API answers carry dropped, and the
-/// standard metrics the buyer did not ask for left out (`impressions` and `spend` stay).
-fn report_body(body: &Value, requested: Option<&[String]>) -> Map<String, Value> {
-    let mut r = body.as_object().cloned().unwrap_or_default();
-    for k in [
-        "aggregated_totals",
-        "context",
-        "status",
-        "task_id",
-        "adcp_error",
-    ] {
-        r.remove(k);
-    }
-    let unavailable = r
-        .get("media_buy_deliveries")
-        .and_then(Value::as_array)
-        .map_or(0, |a| {
-            a.iter()
-                .filter(|d| {
-                    matches!(
-                        d.get("status").and_then(Value::as_str),
-                        Some("reporting_delayed" | "failed")
-                    )
-                })
-                .count()
-        });
-    if unavailable > 0 {
-        r.insert("partial_data".into(), json!(true));
-        r.insert("unavailable_count".into(), json!(unavailable));
-    } else {
-        r.insert("partial_data".into(), json!(false));
-    }
-    if let Some(requested) = requested
-        && let Some(Value::Array(deliveries)) = r.get_mut("media_buy_deliveries")
-    {
-        let drop = |m: &mut Value| {
-            if let Value::Object(m) = m {
-                m.retain(|k, _| {
-                    ALWAYS.contains(&k.as_str())
-                        || requested.iter().any(|r| r == k)
-                        || !standard_metrics().iter().any(|s| s == k)
-                });
-            }
-        };
-        for d in deliveries {
-            if let Some(t) = d.get_mut("totals") {
-                drop(t);
-            }
-            if let Some(Value::Array(ps)) = d.get_mut("by_package") {
-                ps.iter_mut().for_each(drop);
-            }
-        }
-    }
-    r
-}
-
 /// Makes the report of `scope`'s `media_buy_id` due now (the compliance controller simulated
 /// its delivery or forced its status), if a buyer asked for reports.
-pub(crate) async fn due_now(services: &Services, scope: &str, media_buy_id: &str) {
-    let marked = store(services)
+pub(crate) async fn due_now(state: &dyn StateStore, bus: &Bus, scope: &str, media_buy_id: &str) {
+    let marked = store(state, bus)
         .entry(SUBSCRIPTIONS, &key(scope, media_buy_id), |slot| {
             Ok(match slot.as_mut() {
                 Some(s) if !s.closed => {
@@ -724,7 +244,7 @@ pub(crate) async fn due_now(services: &Services, scope: &str, media_buy_id: &str
         })
         .await;
     match marked {
-        Ok(true) => wake(services, scope, media_buy_id),
+        Ok(true) => wake(bus, scope, media_buy_id),
         Ok(false) => {}
         Err(e) => tracing::warn!(error = %e, "marking a delivery report due"),
     }
@@ -734,7 +254,8 @@ pub(crate) async fn due_now(services: &Services, scope: &str, media_buy_id: &str
 /// [`crate::Ctx::restate_delivery`]). `false`: the buyer asked for no reports, or the last
 /// one was sent.
 pub(crate) async fn restate(
-    services: &Services,
+    state: &dyn StateStore,
+    bus: &Bus,
     scope: &str,
     media_buy_id: &str,
     start: OffsetDateTime,
@@ -747,7 +268,7 @@ pub(crate) async fn restate(
             "a restated period ends after it starts",
         ));
     }
-    let queued = store(services)
+    let queued = store(state, bus)
         .entry(SUBSCRIPTIONS, &key(scope, media_buy_id), |slot| {
             Ok(match slot.as_mut() {
                 Some(s) if !s.closed => {
@@ -763,36 +284,7 @@ pub(crate) async fn restate(
         })
         .await?;
     if queued {
-        wake(services, scope, media_buy_id);
+        wake(bus, scope, media_buy_id);
     }
     Ok(queued)
-}
-
-/// Runs the report loop while `alive` can be upgraded: woken by the bus (a report made due
-/// on any replica) and by `poll`.
-pub(crate) async fn run<P: DecisioningPlatform>(
-    weak: std::sync::Weak<crate::server::Inner<P>>,
-    mut wake: tokio::sync::broadcast::Receiver<crate::events::Event>,
-    poll: std::time::Duration,
-) {
-    loop {
-        let Some(inner) = weak.upgrade() else { return };
-        let server = Server { inner };
-        server.report_due().await;
-        drop(server);
-        let deadline = tokio::time::sleep(poll);
-        tokio::pin!(deadline);
-        loop {
-            tokio::select! {
-                r = wake.recv() => match r {
-                    Ok(e) if e.resource == "reporting" && e.status == "due" => break,
-                    // A handed-off create may have its buy now.
-                    Ok(e) if e.resource == "task" && e.status == "completed" => break,
-                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                },
-                () = &mut deadline => break,
-            }
-        }
-    }
 }

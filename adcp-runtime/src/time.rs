@@ -90,3 +90,34 @@ pub(crate) fn from_millis(ms: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
+
+/// The clock delivery reports are scheduled by: the system's, or one a test moves.
+#[derive(Clone, Debug, Default)]
+pub struct Clock(Option<std::sync::Arc<std::sync::Mutex<OffsetDateTime>>>);
+
+impl Clock {
+    /// The system clock.
+    pub fn system() -> Self {
+        Clock(None)
+    }
+
+    /// A clock that stands at `at` until moved.
+    pub fn manual(at: OffsetDateTime) -> Self {
+        Clock(Some(std::sync::Arc::new(std::sync::Mutex::new(at))))
+    }
+
+    /// Now, at the stores' millisecond precision.
+    pub fn now(&self) -> OffsetDateTime {
+        match &self.0 {
+            None => now_ms(),
+            Some(t) => *t.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
+        }
+    }
+
+    /// Moves a manual clock on by `by` (the system clock is not moved).
+    pub fn advance(&self, by: Duration) {
+        if let Some(t) = &self.0 {
+            *t.lock().unwrap_or_else(std::sync::PoisonError::into_inner) += by;
+        }
+    }
+}
