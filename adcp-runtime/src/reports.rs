@@ -223,14 +223,7 @@ impl<P: DecisioningPlatform> Server<P> {
         let mut final_ = restating.is_none() && end >= s.end;
         let (kind, mut result) = match (&delivery, &restating) {
             (Ok(body), _) => {
-                let status = body
-                    .get("media_buy_deliveries")
-                    .and_then(Value::as_array)
-                    .and_then(|a| {
-                        a.iter().find(|d| {
-                            d.get("media_buy_id").and_then(Value::as_str) == Some(&s.media_buy_id)
-                        })
-                    })
+                let status = delivery_entry(body, &s.media_buy_id)
                     .and_then(|d| d.get("status"))
                     .and_then(Value::as_str);
                 final_ |= restating.is_none()
@@ -384,15 +377,7 @@ impl<P: DecisioningPlatform> Server<P> {
             .build();
         match (h.call)(&self.inner.platform, ctx, args).await? {
             Outcome::Done(body) => {
-                let listed = body
-                    .get("media_buy_deliveries")
-                    .and_then(Value::as_array)
-                    .is_some_and(|a| {
-                        a.iter().any(|d| {
-                            d.get("media_buy_id").and_then(Value::as_str) == Some(&s.media_buy_id)
-                        })
-                    });
-                if listed {
+                if delivery_entry(&body, &s.media_buy_id).is_some() {
                     Ok(body)
                 } else {
                     Err(AdcpError::new(
@@ -407,6 +392,14 @@ impl<P: DecisioningPlatform> Server<P> {
             )),
         }
     }
+}
+
+/// The entry of `media_buy_id` in a delivery answer.
+fn delivery_entry<'a>(body: &'a Value, media_buy_id: &str) -> Option<&'a Value> {
+    body.get("media_buy_deliveries")?
+        .as_array()?
+        .iter()
+        .find(|d| d.get("media_buy_id").and_then(Value::as_str) == Some(media_buy_id))
 }
 
 /// The metrics a report always carries, whatever was requested.
