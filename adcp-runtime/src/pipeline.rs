@@ -216,6 +216,11 @@ impl<P: DecisioningPlatform> Server<P> {
                 }
                 other => other,
             };
+            // What the products declare about reporting, against the buyer's webhook.
+            let gated = gated.and_then(|p| {
+                crate::reporting::check_products(args, &p)?;
+                Ok(p)
+            });
             match gated {
                 Ok(products) => ctx.set_products(products),
                 Err(e) => {

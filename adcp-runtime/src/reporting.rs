@@ -183,6 +183,60 @@ pub(crate) fn check(
     Ok(())
 }
 
+/// Checks a `reporting_webhook` against what the products of the call's packages declare
+/// (`reporting_capabilities`): webhooks supported, the frequency offered by every one, the
+/// requested metrics available.
+pub(crate) fn check_products(
+    args: &Map<String, Value>,
+    products: &[Option<adcp_wire::Product>],
+) -> AdcpResult<()> {
+    let Some(hook) = args.get("reporting_webhook") else {
+        return Ok(());
+    };
+    let frequency = hook.get("reporting_frequency").and_then(Value::as_str);
+    let metrics: Vec<&str> = hook
+        .get("requested_metrics")
+        .and_then(Value::as_array)
+        .map(|m| m.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    for p in products.iter().flatten() {
+        let Ok(product) = serde_json::to_value(p) else {
+            continue;
+        };
+        let Some(caps) = product.get("reporting_capabilities") else {
+            continue;
+        };
+        let id = product["product_id"].as_str().unwrap_or_default();
+        let listed = |k: &str, v: &str| {
+            caps.get(k)
+                .and_then(Value::as_array)
+                .is_some_and(|a| a.iter().any(|x| x.as_str() == Some(v)))
+        };
+        if caps.get("supports_webhooks") == Some(&Value::Bool(false)) {
+            return Err(AdcpError::new(
+                crate::error::codes::UNSUPPORTED_FEATURE,
+                format!("product `{id}` sends no reporting webhooks"),
+            )
+            .with_field("reporting_webhook"));
+        }
+        if let Some(f) = frequency
+            && !listed("available_reporting_frequencies", f)
+        {
+            return Err(AdcpError::invalid_request(
+                "reporting_webhook.reporting_frequency",
+                format!("product `{id}` does not report `{f}`"),
+            ));
+        }
+        if let Some(m) = metrics.iter().find(|m| !listed("available_metrics", m)) {
+            return Err(AdcpError::invalid_request(
+                "reporting_webhook.requested_metrics",
+                format!("product `{id}` does not report `{m}`"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The flight a create or update names, where it names one.
 pub(crate) fn flight(args: &Map<String, Value>, now: OffsetDateTime) -> (Option<i64>, Option<i64>) {
     let start = match args.get("start_time") {

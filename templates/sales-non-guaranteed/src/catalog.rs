@@ -79,7 +79,7 @@ pub(crate) fn product(agent_url: &str, fields: &Value) -> AdcpResult<Product> {
             "available_reporting_frequencies": ["hourly", "daily"],
             "expected_delay_minutes": 60,
             "timezone": "UTC",
-            "supports_webhooks": false,
+            "supports_webhooks": true,
             "available_metrics": ["impressions", "spend", "clicks", "ctr"],
             "date_range_support": "date_range",
         },

@@ -258,3 +258,47 @@ async fn a_reviewed_buy_reports_once_its_task_has_booked_it() {
     );
     assert_eq!(all[0]["result"]["sequence_number"], 1);
 }
+
+/// A frequency or metric the products do not offer is refused before anything is booked.
+#[tokio::test]
+async fn a_reporting_webhook_the_products_cannot_serve_is_refused() {
+    let server = sales_non_guaranteed::agent(sales_non_guaranteed::config(true), Stores::memory())
+        .into_server()
+        .expect("boots");
+    let ask = |frequency: &str, metrics: Value| {
+        json!({
+            "idempotency_key": format!("rpt-{}", uuid::Uuid::new_v4()),
+            "account": account(),
+            "brand": {"domain": "acme.example"},
+            "start_time": "asap",
+            "end_time": "2099-01-01T00:00:00Z",
+            "packages": [{"product_id": "test-product", "pricing_option_id": "default", "budget": 5000.0}],
+            "reporting_webhook": {
+                "url": "https://buyer.example/reports",
+                "authentication": {"schemes": ["Bearer"], "credentials": SECRET},
+                "reporting_frequency": frequency,
+                "requested_metrics": metrics
+            }
+        })
+    };
+    for (request, field) in [
+        (
+            ask("monthly", json!([])),
+            "reporting_webhook.reporting_frequency",
+        ),
+        (
+            ask("daily", json!(["grps"])),
+            "reporting_webhook.requested_metrics",
+        ),
+    ] {
+        let reply = server.call(Call::new("create_media_buy", request)).await;
+        assert!(reply.is_error, "{}", reply.body);
+        assert_eq!(reply.body["adcp_error"]["field"], field, "{}", reply.body);
+    }
+    let buys = call(&server, "get_media_buys", json!({"account": account()})).await;
+    assert_eq!(
+        buys["media_buys"].as_array().map(Vec::len),
+        Some(0),
+        "nothing booked"
+    );
+}
