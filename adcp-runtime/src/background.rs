@@ -1,7 +1,7 @@
 //! What each server runs off the request path (see [`Server::start`]): the webhook
-//! dispatcher, the delivery-report loop, the status-change poller, the lease keeper that renews this replica's hold on the work it runs and adopts
-//! the work of replicas that died, the idempotency vacuum, and on PostgreSQL the event
-//! listener.
+//! dispatcher, the delivery-report loop, the status-change poller, the lease keeper that
+//! renews this replica's hold on the work it runs and adopts the work of replicas that died,
+//! the idempotency vacuum, and on PostgreSQL the event listener.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
@@ -170,11 +170,8 @@ async fn poll_changes(
             if full {
                 cursor = cursor.max(c.at);
             }
-            let mut event = crate::events::Event::new(c.resource, c.id, scope, c.to);
-            event.data = serde_json::json!({
-                "from": c.from, "cause": c.cause, "version": c.version, "seq": c.seq,
-                "at": c.at, "polled": true,
-            });
+            let mut event = crate::events::Event::of_change(&scope, &c, c.seq);
+            event.data["polled"] = serde_json::json!(true);
             event.origin = "store".into();
             bus.deliver_polled(event);
         }

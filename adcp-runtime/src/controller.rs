@@ -290,14 +290,14 @@ pub(crate) async fn handle<P: DecisioningPlatform>(
                     None,
                 ));
             };
-            let params_value = params.clone();
+            let buy = request_buy(&params);
             let params = match adcp_wire::decode(params) {
                 Ok(p) => p,
                 Err(e) => return Ok(failure("INVALID_PARAMS", e.to_string(), None)),
             };
             let spec = adcp_wire::task("comply_test_controller")
                 .ok_or_else(|| AdcpError::internal("no controller in the catalogue"))?;
-            let (scope, buy) = (resolved.scope.clone(), request_buy(&params_value));
+            let scope = resolved.scope.clone();
             let ctx = CtxBuilder::new(spec)
                 .principal(call.principal.clone())
                 .resolved(resolved)

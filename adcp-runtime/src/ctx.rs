@@ -492,13 +492,8 @@ impl Ctx {
                 tracing::error!(error = %e, "enqueueing a webhook");
                 crate::AdcpError::internal("the webhook could not be queued")
             })?;
-        // Wakes the dispatchers (on every replica) rather than waiting for their poll.
-        self.events().publish(crate::events::Event::new(
-            "webhook",
-            d.id.clone(),
-            self.0.scope.clone(),
-            "pending",
-        ));
+        self.events()
+            .publish(crate::events::Event::webhook_queued(&d.id, &self.0.scope));
         Ok(d.idempotency_key)
     }
 }

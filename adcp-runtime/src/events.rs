@@ -51,6 +51,24 @@ impl Event {
     }
 }
 
+impl Event {
+    /// The event of a recorded status change of a document in `scope` (its `seq` in the
+    /// resource's trail): `data` carries `from`, `cause`, `version`, `seq` and `at`.
+    pub(crate) fn of_change(scope: &str, c: &crate::store::StatusChange, seq: i64) -> Self {
+        let mut event = Event::new(c.resource.clone(), c.id.clone(), scope, c.to.clone());
+        event.data = serde_json::json!({
+            "from": c.from, "cause": c.cause, "version": c.version, "seq": seq, "at": c.at,
+        });
+        event
+    }
+
+    /// The event that wakes the webhook dispatchers (on every replica) for a delivery just
+    /// queued, rather than their waiting for the poll.
+    pub(crate) fn webhook_queued(delivery_id: &str, scope: &str) -> Self {
+        Event::new("webhook", delivery_id, scope, "pending")
+    }
+}
+
 /// Where published events go beyond this process.
 pub(crate) trait Relay: Send + Sync + 'static {
     /// Sends an event to the other replicas.

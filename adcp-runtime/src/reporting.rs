@@ -132,8 +132,9 @@ pub(crate) fn key(scope: &str, media_buy_id: &str) -> String {
     format!("{scope}\u{1f}{media_buy_id}")
 }
 
-pub(crate) fn store<'a>(state: &'a dyn StateStore, bus: &'a Bus) -> State<'a> {
-    State::new(state, SCOPE).publishing(bus)
+/// Where subscriptions are kept.
+pub(crate) fn store(state: &dyn StateStore) -> State<'_> {
+    State::new(state, SCOPE)
 }
 
 /// Wakes the report loops (on every replica).
@@ -256,14 +257,6 @@ pub(crate) fn millis_of(d: Duration) -> i64 {
     i64::try_from(d.whole_milliseconds()).unwrap_or(i64::MAX)
 }
 
-pub(crate) fn period(f: Frequency) -> i64 {
-    match f {
-        Frequency::Hourly => millis_of(Duration::HOUR),
-        Frequency::Daily => millis_of(Duration::DAY),
-        Frequency::Monthly => millis_of(Duration::days(28)),
-    }
-}
-
 /// When `s`'s next scheduled report is due: its period's end, or the flight's.
 pub(crate) fn next_due(s: &Subscription) -> i64 {
     let boundary = millis(s.frequency.next_boundary(from_millis(s.reported_to)));
@@ -285,7 +278,7 @@ pub(crate) fn last_boundary(s: &Subscription, now: i64) -> i64 {
 /// Makes the report of `scope`'s `media_buy_id` due now (the compliance controller simulated
 /// its delivery or forced its status), if a buyer asked for reports.
 pub(crate) async fn due_now(state: &dyn StateStore, bus: &Bus, scope: &str, media_buy_id: &str) {
-    let marked = store(state, bus)
+    let marked = store(state)
         .entry(SUBSCRIPTIONS, &key(scope, media_buy_id), |slot| {
             Ok(match slot.as_mut() {
                 Some(s) if !s.closed => {
@@ -322,7 +315,7 @@ pub(crate) async fn restate(
             "a restated period ends after it starts",
         ));
     }
-    let queued = store(state, bus)
+    let queued = store(state)
         .entry(SUBSCRIPTIONS, &key(scope, media_buy_id), |slot| {
             Ok(match slot.as_mut() {
                 Some(s) if !s.closed => {

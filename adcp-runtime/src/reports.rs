@@ -10,13 +10,18 @@ use crate::error::{AdcpError, AdcpResult};
 use crate::platform::{DecisioningPlatform, Outcome};
 use crate::reporting::{
     Frequency, Restated, SUBSCRIPTIONS, Subscription, due_now, flight, key, last_boundary,
-    millis_of, next_due, period, wake,
+    millis_of, next_due,
 };
 use crate::server::Server;
 use crate::store::{Delivery, PushAuth};
 use crate::time::{from_millis, millis, rfc3339};
 
 impl<P: DecisioningPlatform> Server<P> {
+    /// Where the reporting subscriptions are kept.
+    fn subscriptions(&self) -> crate::state::State<'_> {
+        crate::reporting::store(self.inner.services.state.as_ref())
+    }
+
     /// Records (create) or changes (update: a new webhook, a new flight) the reporting
     /// subscription of the buy a call completed. Best effort after the answer is made: a
     /// failure is logged, not the buyer's.
@@ -78,7 +83,8 @@ impl<P: DecisioningPlatform> Server<P> {
                 });
             Some((url, frequency, auth, token, metrics))
         });
-        let written = crate::reporting::store(services.state.as_ref(), services.tasks.bus())
+        let written = self
+            .subscriptions()
             .entry(SUBSCRIPTIONS, &key(&resolved.scope, buy), |slot| {
                 match (slot.as_mut(), &parsed) {
                     (Some(s), _) if s.closed => {}
@@ -136,17 +142,16 @@ impl<P: DecisioningPlatform> Server<P> {
     }
 
     /// Gives a handed-off create's subscription its buy once the task completed, or drops it
-    /// when the task ended otherwise. `false`: the task is still running.
-    async fn activate(&self, pending: &Subscription) -> AdcpResult<bool> {
+    /// when the task ended otherwise; while the task runs, leaves it waiting.
+    async fn activate(&self, pending: &Subscription) -> AdcpResult<()> {
         let Some(task_id) = &pending.task_id else {
-            return Ok(true);
+            return Ok(());
         };
         let owner = crate::store::Owner::Scope(&pending.scope);
         let task = self.inner.services.tasks.get(owner, task_id).await?;
-        let services = &self.inner.services;
         let pending_key = key(&pending.scope, &format!("task:{task_id}"));
         let buy = match &task {
-            Some(t) if !t.status.is_final() => return Ok(false),
+            Some(t) if !t.status.is_final() => return Ok(()),
             Some(t) if t.status == crate::store::TaskStatus::Completed => t
                 .result
                 .as_ref()
@@ -158,7 +163,7 @@ impl<P: DecisioningPlatform> Server<P> {
             let mut s = pending.clone();
             s.media_buy_id = buy.to_owned();
             s.task_id = None;
-            crate::reporting::store(services.state.as_ref(), services.tasks.bus())
+            self.subscriptions()
                 .entry(SUBSCRIPTIONS, &key(&s.scope, buy), |slot| {
                     if slot.is_none() {
                         *slot = Some(s.clone());
@@ -167,22 +172,15 @@ impl<P: DecisioningPlatform> Server<P> {
                 })
                 .await?;
         }
-        crate::reporting::store(services.state.as_ref(), services.tasks.bus())
+        self.subscriptions()
             .delete(SUBSCRIPTIONS, &pending_key)
-            .await?;
-        Ok(true)
+            .await
     }
 
     /// Sends every report that is due; returns how many it queued.
     pub(crate) async fn report_due(&self) -> usize {
         let now = self.inner.config.clock.now();
-        let subs = match crate::reporting::store(
-            self.inner.services.state.as_ref(),
-            self.inner.services.tasks.bus(),
-        )
-        .list(SUBSCRIPTIONS)
-        .await
-        {
+        let subs = match self.subscriptions().list(SUBSCRIPTIONS).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "reading reporting subscriptions");
@@ -265,7 +263,8 @@ impl<P: DecisioningPlatform> Server<P> {
         let next = if final_ {
             None
         } else if delayed {
-            Some(millis(now) + millis_of(Duration::HOUR).min(period(s.frequency)))
+            // Every frequency's period is an hour or more: look again in an hour.
+            Some(millis(now) + millis_of(Duration::HOUR))
         } else {
             let mut after = s.clone();
             after.reported_to = if restating.is_some() {
@@ -300,15 +299,10 @@ impl<P: DecisioningPlatform> Server<P> {
         if let Some(t) = &s.token {
             envelope["token"] = json!(t);
         }
-        let mut d = Delivery::new(&s.url, envelope, s.auth.clone(), None);
         let digest = Sha256::digest(format!("{}|{}|{sequence}", s.id, s.scope));
         let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+        let mut d = Delivery::keyed(&s.url, envelope, s.auth.clone(), None, format!("whk_{hex}"));
         d.id = format!("rpt_{hex}");
-        d.idempotency_key = format!("whk_{hex}");
-        if let Ok(mut body) = serde_json::from_str::<Value>(&d.body) {
-            body["idempotency_key"] = json!(d.idempotency_key);
-            d.body = body.to_string();
-        }
         d.scope.clone_from(&s.scope);
         self.inner
             .outbox
@@ -329,26 +323,24 @@ impl<P: DecisioningPlatform> Server<P> {
             t.next_due = next.unwrap_or(i64::MAX);
         })
         .await?;
-        wake(self.inner.services.tasks.bus(), &s.scope, &s.media_buy_id);
+        self.events()
+            .publish(crate::events::Event::webhook_queued(&d.id, &s.scope));
         Ok(true)
     }
 
     /// Moves `s` on with `f`, unless another replica already sent its next report.
     async fn advance(&self, s: &Subscription, f: impl Fn(&mut Subscription)) -> AdcpResult<()> {
-        crate::reporting::store(
-            self.inner.services.state.as_ref(),
-            self.inner.services.tasks.bus(),
-        )
-        .entry(SUBSCRIPTIONS, &key(&s.scope, &s.media_buy_id), |slot| {
-            if let Some(t) = slot.as_mut()
-                && t.sequence == s.sequence
-                && t.id == s.id
-            {
-                f(t);
-            }
-            Ok(())
-        })
-        .await
+        self.subscriptions()
+            .entry(SUBSCRIPTIONS, &key(&s.scope, &s.media_buy_id), |slot| {
+                if let Some(t) = slot.as_mut()
+                    && t.sequence == s.sequence
+                    && t.id == s.id
+                {
+                    f(t);
+                }
+                Ok(())
+            })
+            .await
     }
 
     /// The platform's delivery data for `s`'s buy over a period.
@@ -485,7 +477,8 @@ pub(crate) async fn run<P: DecisioningPlatform>(
     loop {
         let Some(inner) = weak.upgrade() else { return };
         let server = Server { inner };
-        server.report_due().await;
+        // A report sent may leave the subscription more to send (a second restatement).
+        while server.report_due().await > 0 {}
         drop(server);
         let deadline = tokio::time::sleep(poll);
         tokio::pin!(deadline);

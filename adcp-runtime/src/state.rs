@@ -286,12 +286,7 @@ impl<'s> State<'s> {
             .map_err(|e| store_error(&e))?;
             if let Some(seq) = written {
                 if let (Some(c), Some(seq), Some(bus)) = (change, seq, self.bus) {
-                    let mut event = crate::events::Event::new(c.resource, c.id, self.scope, c.to);
-                    event.data = serde_json::json!({
-                        "from": c.from, "cause": c.cause, "version": c.version, "seq": seq,
-                        "at": c.at,
-                    });
-                    bus.publish(event);
+                    bus.publish(crate::events::Event::of_change(self.scope, &c, seq));
                 }
                 return Ok(r);
             }

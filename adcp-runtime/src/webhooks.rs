@@ -79,13 +79,19 @@ impl PushAuth {
 
 impl Delivery {
     /// A pending delivery of `payload` (to which its `idempotency_key` is added) to `url`.
-    pub fn new(
+    pub fn new(url: &str, payload: Value, auth: Option<PushAuth>, task_id: Option<&str>) -> Self {
+        let key = format!("whk_{}", uuid::Uuid::new_v4().simple());
+        Delivery::keyed(url, payload, auth, task_id, key)
+    }
+
+    /// [`Delivery::new`] under a chosen `idempotency_key` (the delivery's id is random).
+    pub(crate) fn keyed(
         url: &str,
         mut payload: Value,
         auth: Option<PushAuth>,
         task_id: Option<&str>,
+        key: String,
     ) -> Self {
-        let key = format!("whk_{}", uuid::Uuid::new_v4().simple());
         if let Value::Object(m) = &mut payload {
             m.insert("idempotency_key".into(), json!(key));
         }

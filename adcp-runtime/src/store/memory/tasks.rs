@@ -34,12 +34,11 @@ impl MemoryStore {
     }
 }
 
-fn push(outbox: &mut Vec<Leased<Delivery>>, deliveries: &[Delivery]) {
-    let fresh: Vec<&Delivery> = deliveries
-        .iter()
-        .filter(|d| !outbox.iter().any(|o| o.value.id == d.id))
-        .collect();
-    outbox.extend(fresh.into_iter().map(|d| Leased {
+fn push<'d>(
+    outbox: &mut Vec<Leased<Delivery>>,
+    deliveries: impl IntoIterator<Item = &'d Delivery>,
+) {
+    outbox.extend(deliveries.into_iter().map(|d| Leased {
         value: d.clone(),
         owner: None,
         until: None,
@@ -175,7 +174,13 @@ impl TaskStore for MemoryStore {
 
 impl Outbox for MemoryStore {
     fn enqueue<'a>(&'a self, deliveries: &'a [Delivery]) -> BoxFuture<'a, Result<(), StoreError>> {
-        push(&mut self.lock().outbox, deliveries);
+        // An id already queued keeps its delivery (deliveries of task changes have fresh ids).
+        let mut me = self.lock();
+        let fresh: Vec<&Delivery> = deliveries
+            .iter()
+            .filter(|d| !me.outbox.iter().any(|o| o.value.id == d.id))
+            .collect();
+        push(&mut me.outbox, fresh);
         Box::pin(async { Ok(()) })
     }
 

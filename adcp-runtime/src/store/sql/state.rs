@@ -8,6 +8,20 @@ use super::{SqlStore, backend, json_column};
 use crate::store::state::{ScopedChange, StatusChange};
 use crate::store::{BoxFuture, StateStore, StoreError, Versioned};
 
+/// A row of `adcp_status_changes`.
+fn status_change(row: &AnyRow) -> Result<StatusChange, StoreError> {
+    Ok(StatusChange {
+        resource: row.try_get("collection").map_err(backend)?,
+        id: row.try_get("id").map_err(backend)?,
+        version: row.try_get("version").map_err(backend)?,
+        seq: row.try_get("seq").map_err(backend)?,
+        from: row.try_get("from_status").map_err(backend)?,
+        to: row.try_get("to_status").map_err(backend)?,
+        cause: row.try_get("cause").map_err(backend)?,
+        at: row.try_get("at").map_err(backend)?,
+    })
+}
+
 impl StateStore for SqlStore {
     fn get<'a>(
         &'a self,
@@ -110,19 +124,7 @@ impl StateStore for SqlStore {
                        FROM adcp_status_changes \
                        WHERE tenant = $1 AND scope = $2 AND collection = $3 AND id = $4 \
                        ORDER BY seq";
-            let change = |row: &AnyRow| {
-                Ok(StatusChange {
-                    resource: row.try_get("collection").map_err(backend)?,
-                    id: row.try_get("id").map_err(backend)?,
-                    version: row.try_get("version").map_err(backend)?,
-                    seq: row.try_get("seq").map_err(backend)?,
-                    from: row.try_get("from_status").map_err(backend)?,
-                    to: row.try_get("to_status").map_err(backend)?,
-                    cause: row.try_get("cause").map_err(backend)?,
-                    at: row.try_get("at").map_err(backend)?,
-                })
-            };
-            self.select(sql, &[self.tenant(), scope, collection, id], change)
+            self.select(sql, &[self.tenant(), scope, collection, id], status_change)
                 .await
         })
     }
@@ -146,23 +148,10 @@ impl StateStore for SqlStore {
             .fetch_all(&self.pool)
             .await
             .map_err(backend)?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                out.push((
-                    row.try_get("scope").map_err(backend)?,
-                    StatusChange {
-                        resource: row.try_get("collection").map_err(backend)?,
-                        id: row.try_get("id").map_err(backend)?,
-                        version: row.try_get("version").map_err(backend)?,
-                        seq: row.try_get("seq").map_err(backend)?,
-                        from: row.try_get("from_status").map_err(backend)?,
-                        to: row.try_get("to_status").map_err(backend)?,
-                        cause: row.try_get("cause").map_err(backend)?,
-                        at: row.try_get("at").map_err(backend)?,
-                    },
-                ));
-            }
-            Ok(Some(out))
+            rows.iter()
+                .map(|row| Ok((row.try_get("scope").map_err(backend)?, status_change(row)?)))
+                .collect::<Result<_, StoreError>>()
+                .map(Some)
         })
     }
 
