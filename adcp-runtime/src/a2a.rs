@@ -6,6 +6,13 @@
 //! artifact carries the AdCP response as a DataPart (`result`, `submitted` or `error`). The
 //! AdCP status, including a hand-off's `submitted` with its `task_id`, is in the artifact data;
 //! the AdCP task id is also in the artifact's `metadata.adcp_task_id`.
+//!
+//! `tasks/get` reads a call's transport task, and an AdCP task by its `task_id` (the `Task.id`
+//! of its push notifications): that task follows the AdCP work to its end. Both are read from
+//! the task registry, so any replica answers; a handed-off call's transport task
+//! (`call_<task_id>`) gains the work's `result` (or `error`) artifact once the work is done.
+//! Transport tasks of calls answered at once are final when answered and are kept in this
+//! replica's memory. Each is readable only by the principal that made it.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -18,27 +25,30 @@ use crate::config::{Call, Reply};
 use crate::envelope::{A2aTask, Artifact};
 use crate::platform::DecisioningPlatform;
 use crate::server::Server;
-use crate::store::Principal;
+use crate::store::{Owner, Principal, TaskRecord};
 use crate::time::rfc3339;
+use crate::webhooks;
 
 const PROTOCOL_VERSION: &str = "0.3.0";
 /// A2A tasks kept for `tasks/get`.
 const MAX_TASKS: usize = 10_000;
 
-use crate::jsonrpc::{self, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND};
+use crate::jsonrpc::{self, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND};
+/// The `Task.id` of a call that handed off: this prefix and the AdCP `task_id`.
+const CALL_PREFIX: &str = "call_";
 const TASK_NOT_FOUND: i64 = -32001;
 const TASK_NOT_CANCELABLE: i64 = -32002;
 const PUSH_NOT_SUPPORTED: i64 = -32003;
 const UNSUPPORTED_OPERATION: i64 = -32004;
 
-/// A2A tasks this server created, newest kept.
+/// A2A tasks of calls answered at once, newest kept, each with the principal that made it.
 #[derive(Default)]
 pub(crate) struct A2aTasks {
-    inner: Mutex<(HashMap<String, Value>, VecDeque<String>)>,
+    inner: Mutex<(HashMap<String, (String, Value)>, VecDeque<String>)>,
 }
 
 impl A2aTasks {
-    fn put(&self, task: &Value) {
+    fn put(&self, principal: &str, task: &Value) {
         let Some(id) = task["id"].as_str() else {
             return;
         };
@@ -47,7 +57,8 @@ impl A2aTasks {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let (map, order) = &mut *g;
-        if map.insert(id.to_owned(), task.clone()).is_none() {
+        let entry = (principal.to_owned(), task.clone());
+        if map.insert(id.to_owned(), entry).is_none() {
             order.push_back(id.to_owned());
         }
         while order.len() > MAX_TASKS {
@@ -57,13 +68,14 @@ impl A2aTasks {
         }
     }
 
-    fn get(&self, id: &str) -> Option<Value> {
+    fn get(&self, principal: &str, id: &str) -> Option<Value> {
         self.inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .0
             .get(id)
-            .cloned()
+            .filter(|(owner, _)| owner == principal)
+            .map(|(_, task)| task.clone())
     }
 }
 
@@ -123,8 +135,12 @@ fn task_for(reply: &Reply, message: &Value, context_id: &str, routed: bool) -> V
     let adcp_task_id = (artifact_name == "submitted")
         .then(|| reply.body.get("task_id").and_then(Value::as_str))
         .flatten();
-    let mut task = A2aTask::new(uuid::Uuid::new_v4().to_string(), context_id, state, now());
-    task.artifact = Some(Artifact {
+    let id = adcp_task_id.map_or_else(
+        || uuid::Uuid::new_v4().to_string(),
+        |t| format!("{CALL_PREFIX}{t}"),
+    );
+    let mut task = A2aTask::new(id, context_id, state, now());
+    task.artifacts.push(Artifact {
         name: artifact_name,
         data: reply.body.clone(),
         adcp_task_id: adcp_task_id.map(str::to_owned),
@@ -194,17 +210,93 @@ fn invocation(message: &Value) -> Result<(String, Value), String> {
     Ok((skill.to_owned(), input))
 }
 
-/// The message's inline `configuration.pushNotificationConfig`, with its `contextId`: the AdCP
-/// task the call hands off to notifies it in the A2A `Task` shape.
-fn push_config(params: &Value, context_id: &str) -> Option<Value> {
+/// The message's `contextId`, with its inline `configuration.pushNotificationConfig` when it
+/// gave one: the AdCP task the call hands off to notifies it in the A2A `Task` shape, and its
+/// A2A task is rendered in that context.
+fn push_config(params: &Value, context_id: &str) -> Value {
     let mut cfg = params
-        .get("configuration")?
-        .get("pushNotificationConfig")?
-        .clone();
-    cfg.get("url")?.as_str()?;
-    cfg.as_object_mut()?
-        .insert("contextId".into(), json!(context_id));
-    Some(cfg)
+        .pointer("/configuration/pushNotificationConfig")
+        .filter(|c| c.get("url").and_then(Value::as_str).is_some())
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    if let Some(m) = cfg.as_object_mut() {
+        m.insert("contextId".into(), json!(context_id));
+    }
+    cfg
+}
+
+/// A handed-off call's transport task, from its AdCP task: completed with the `submitted`
+/// artifact, and the work's outcome once it has one.
+fn call_task(t: &TaskRecord) -> Value {
+    let context_id = t
+        .a2a_push
+        .as_ref()
+        .and_then(|p| p.get("contextId"))
+        .and_then(Value::as_str)
+        .unwrap_or(&t.task_id);
+    let mut task = A2aTask::new(
+        format!("{CALL_PREFIX}{}", t.task_id),
+        context_id,
+        "completed",
+        rfc3339(t.created_at),
+    );
+    let mut submitted = json!({"status": "submitted", "task_id": t.task_id});
+    if let Some(m) = &t.message {
+        submitted["message"] = json!(m);
+    }
+    task.artifacts.push(Artifact {
+        name: "submitted",
+        data: submitted,
+        adcp_task_id: Some(t.task_id.clone()),
+    });
+    task.artifacts.extend(webhooks::outcome_artifact(t));
+    task.into_value()
+}
+
+/// `tasks/get` and `tasks/cancel`: the task `id` names, if `principal` made it; the JSON-RPC
+/// error otherwise.
+async fn read_task<P: DecisioningPlatform>(
+    server: &Server<P>,
+    tasks: &A2aTasks,
+    principal: &str,
+    id: &str,
+    cancel: bool,
+) -> Result<Value, (i64, String)> {
+    let finished = || {
+        (
+            TASK_NOT_CANCELABLE,
+            "the task has already finished".to_owned(),
+        )
+    };
+    if let Some(t) = tasks.get(principal, id) {
+        return if cancel { Err(finished()) } else { Ok(t) };
+    }
+    let store_failed = |e: crate::AdcpError| (INTERNAL_ERROR, e.message().to_owned());
+    let registry = &server.inner.services.tasks;
+    let (task_id, call) = match id.strip_prefix(CALL_PREFIX) {
+        Some(t) => (t, true),
+        None => (id, false),
+    };
+    let record = registry
+        .get(Owner::Principal(principal), task_id)
+        .await
+        .map_err(store_failed)?
+        .ok_or_else(|| (TASK_NOT_FOUND, "task not found".to_owned()))?;
+    if !cancel {
+        return Ok(if call {
+            call_task(&record)
+        } else {
+            webhooks::a2a_task(&record, None)
+        });
+    }
+    if call || record.status.is_final() {
+        return Err(finished());
+    }
+    let canceled = registry
+        .cancel(&record.scope, task_id)
+        .await
+        .map_err(store_failed)?;
+    Ok(webhooks::a2a_task(&canceled, None))
 }
 
 /// The skill a `message/send` invokes.
@@ -241,6 +333,7 @@ pub(crate) async fn handle<P: DecisioningPlatform>(
         return jsonrpc::error(&id, INVALID_REQUEST, "`jsonrpc` must be \"2.0\"");
     }
     let params = msg.get("params").cloned().unwrap_or(Value::Null);
+    let who = crate::accounts::principal_id(principal.as_ref()).to_owned();
     let result = match msg.get("method").and_then(Value::as_str).unwrap_or("") {
         "message/send" => {
             let Some(message) = params.get("message").filter(|m| m.is_object()) else {
@@ -252,17 +345,17 @@ pub(crate) async fn handle<P: DecisioningPlatform>(
                 .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
             let (reply, routed) = match invocation(message) {
                 Ok((skill, input)) => {
-                    if adcp_wire::task(&skill).is_none() {
+                    let Some(spec) = crate::envelope::task_named(&skill) else {
                         let e = crate::envelope::unknown_task(&skill, "skill");
                         return jsonrpc::adcp_error(&id, INVALID_PARAMS, &e, input.get("context"));
-                    }
+                    };
                     let reply = server
                         .call(Call {
-                            tool: skill,
+                            tool: spec.name.to_owned(),
                             args: input,
                             principal,
                             agent_url,
-                            a2a_push: push_config(&params, &context_id),
+                            a2a_push: Some(push_config(&params, &context_id)),
                         })
                         .await;
                     (reply, true)
@@ -280,28 +373,24 @@ pub(crate) async fn handle<P: DecisioningPlatform>(
             let mut reply = reply;
             disambiguate_status(&mut reply);
             let task = task_for(&reply, message, &context_id, routed);
-            tasks.put(&task);
+            if !task["id"]
+                .as_str()
+                .is_some_and(|t| t.starts_with(CALL_PREFIX))
+            {
+                tasks.put(&who, &task);
+            }
             task
         }
-        "tasks/get" => match params
-            .get("id")
-            .and_then(Value::as_str)
-            .and_then(|i| tasks.get(i))
-        {
-            Some(t) => t,
-            None => return jsonrpc::error(&id, TASK_NOT_FOUND, "task not found"),
-        },
-        "tasks/cancel" => match params
-            .get("id")
-            .and_then(Value::as_str)
-            .and_then(|i| tasks.get(i))
-        {
-            // Every A2A task of this server is final when message/send returns.
-            Some(_) => {
-                return jsonrpc::error(&id, TASK_NOT_CANCELABLE, "the task has already finished");
+        method @ ("tasks/get" | "tasks/cancel") => {
+            let Some(task_id) = params.get("id").and_then(Value::as_str) else {
+                return jsonrpc::error(&id, INVALID_PARAMS, "`params.id` names the task");
+            };
+            let cancel = method == "tasks/cancel";
+            match read_task(server, tasks, &who, task_id, cancel).await {
+                Ok(t) => t,
+                Err((code, why)) => return jsonrpc::error(&id, code, &why),
             }
-            None => return jsonrpc::error(&id, TASK_NOT_FOUND, "task not found"),
-        },
+        }
         "message/stream" | "tasks/resubscribe" => {
             return jsonrpc::error(
                 &id,

@@ -103,8 +103,9 @@ pub struct Call {
     pub principal: Option<Principal>,
     /// This agent's URL as the caller reached it.
     pub agent_url: String,
-    /// An A2A `pushNotificationConfig` (with the message's `contextId`), for A2A-shaped
-    /// webhooks.
+    /// An A2A call's message `contextId`, with its `pushNotificationConfig` when it gave one
+    /// (`url`, ...: A2A-shaped webhooks). A hand-off keeps it, so its A2A task is rendered in
+    /// the caller's context on any replica.
     pub a2a_push: Option<Value>,
 }
 

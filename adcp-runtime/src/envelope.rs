@@ -72,6 +72,17 @@ pub(crate) fn unknown_task(task: &str, field: &str) -> AdcpError {
     .with_recovery(crate::error::Recovery::Terminal)
 }
 
+/// The task a name invokes: the AdCP task names, and the legacy slash names the official
+/// buyer client polls with (`tasks/get`, `tasks/list`) for `tasks_get` and `tasks_list`.
+pub(crate) fn task_named(name: &str) -> Option<&'static adcp_wire::TaskSpec> {
+    let name = match name {
+        "tasks/get" => "tasks_get",
+        "tasks/list" => "tasks_list",
+        other => other,
+    };
+    adcp_wire::task(name)
+}
+
 /// The body of a failed call.
 pub(crate) fn error(e: &AdcpError) -> Value {
     let err = e.to_json();
@@ -130,12 +141,12 @@ pub(crate) struct A2aTask {
     pub(crate) timestamp: String,
     /// Parts of the agent's status message; no message when empty.
     pub(crate) status_parts: Vec<Value>,
-    pub(crate) artifact: Option<Artifact>,
+    pub(crate) artifacts: Vec<Artifact>,
     pub(crate) metadata: Option<Value>,
     pub(crate) history: Option<Vec<Value>>,
 }
 
-/// The one artifact an AdCP task carries: its response (`result`, `submitted` or `error`).
+/// An artifact carrying an AdCP response (`result`, `submitted` or `error`).
 pub(crate) struct Artifact {
     pub(crate) name: &'static str,
     pub(crate) data: Value,
@@ -155,7 +166,7 @@ impl A2aTask {
             state: state.into(),
             timestamp,
             status_parts: Vec::new(),
-            artifact: None,
+            artifacts: Vec::new(),
             metadata: None,
             history: None,
         }
@@ -171,20 +182,28 @@ impl A2aTask {
         }
         let mut task = json!({
             "kind": "task",
-            "id": self.id,
+            "id": &self.id,
             "contextId": self.context_id,
             "status": status,
         });
-        if let Some(a) = self.artifact {
-            let mut artifact = json!({
-                "artifactId": uuid::Uuid::new_v4().to_string(),
-                "name": a.name,
-                "parts": [{"kind": "data", "data": a.data}],
-            });
-            if let Some(id) = a.adcp_task_id {
-                artifact["metadata"] = json!({"adcp_task_id": id});
-            }
-            task["artifacts"] = json!([artifact]);
+        if !self.artifacts.is_empty() {
+            let artifacts: Vec<Value> = self
+                .artifacts
+                .into_iter()
+                .map(|a| {
+                    // Stable across reads of the same task.
+                    let mut artifact = json!({
+                        "artifactId": format!("{}-{}", self.id, a.name),
+                        "name": a.name,
+                        "parts": [{"kind": "data", "data": a.data}],
+                    });
+                    if let Some(id) = a.adcp_task_id {
+                        artifact["metadata"] = json!({"adcp_task_id": id});
+                    }
+                    artifact
+                })
+                .collect();
+            task["artifacts"] = Value::Array(artifacts);
         }
         if let Some(m) = self.metadata {
             task["metadata"] = m;

@@ -112,6 +112,13 @@ impl<P: DecisioningPlatform, E: Endpoint> FromRequest<Arc<AppState<P>>> for Inbo
     }
 }
 
+/// The AdCP name of an operation (`tasks/get` is `tasks_get`); unknown names as given.
+fn canonical(name: &str) -> String {
+    envelope::task_named(name)
+        .map_or(name, |t| t.name)
+        .to_owned()
+}
+
 impl Binding {
     fn path(&self) -> String {
         match self {
@@ -125,9 +132,9 @@ impl Binding {
     fn operation(&self, message: &Value) -> Option<String> {
         match self {
             Binding::Mcp => (message.get("method").and_then(Value::as_str) == Some("tools/call"))
-                .then(|| message.pointer("/params/name")?.as_str().map(str::to_owned))
+                .then(|| message.pointer("/params/name")?.as_str().map(canonical))
                 .flatten(),
-            Binding::A2a => a2a::skill_of(message),
+            Binding::A2a => a2a::skill_of(message).map(|s| canonical(&s)),
             Binding::Raw(tool) => Some(tool.clone()),
         }
     }

@@ -13,6 +13,8 @@ pub(crate) const INVALID_REQUEST: i64 = -32600;
 pub(crate) const METHOD_NOT_FOUND: i64 = -32601;
 /// Bad parameters.
 pub(crate) const INVALID_PARAMS: i64 = -32602;
+/// The server failed (a store it could not read).
+pub(crate) const INTERNAL_ERROR: i64 = -32603;
 
 /// A JSON-RPC result.
 pub(crate) fn result(id: &Value, result: Value) -> Value {

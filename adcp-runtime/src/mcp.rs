@@ -126,19 +126,19 @@ pub(crate) async fn handle<P: DecisioningPlatform>(
                     ),
                 );
             };
-            if adcp_wire::task(name).is_none() {
+            let Some(spec) = crate::envelope::task_named(name) else {
                 let e = crate::envelope::unknown_task(name, "params.name");
                 let context = params.pointer("/arguments/context");
                 let err = jsonrpc::adcp_error(&id, jsonrpc::INVALID_PARAMS, &e, context);
                 return respond(headers, StatusCode::OK, &err);
-            }
+            };
             let args = params
                 .get("arguments")
                 .cloned()
                 .unwrap_or_else(|| json!({}));
             let reply = server
                 .call(Call {
-                    tool: name.to_owned(),
+                    tool: spec.name.to_owned(),
                     args,
                     principal: caller.principal().cloned(),
                     agent_url,

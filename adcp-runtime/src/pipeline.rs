@@ -368,8 +368,8 @@ impl<P: DecisioningPlatform> Server<P> {
             .args
             .get("push_notification_config")
             .filter(|p| p.get("url").is_some());
-        if !self.inner.config.webhooks_on_sync_completion
-            || (push.is_none() && call.a2a_push.is_none())
+        let a2a_push = call.a2a_push.as_ref().filter(|p| p.get("url").is_some());
+        if !self.inner.config.webhooks_on_sync_completion || (push.is_none() && a2a_push.is_none())
         {
             return;
         }

@@ -187,12 +187,17 @@ fn mcp_payload(t: &TaskRecord, cfg: &Map<String, Value>) -> Value {
     Value::Object(m)
 }
 
-/// The A2A `Task` for a push notification: results as an artifact once final, the status
-/// message otherwise.
+/// The A2A `Task` for a push notification.
 fn a2a_payload(t: &TaskRecord, cfg: &Map<String, Value>) -> Value {
-    let context_id = cfg
-        .get("contextId")
-        .and_then(Value::as_str)
+    let context_id = cfg.get("contextId").and_then(Value::as_str);
+    a2a_task(t, context_id)
+}
+
+/// An AdCP task as an A2A `Task` whose `id` is the AdCP `task_id` (its push notifications and
+/// `tasks/get` by that id): results as an artifact once final, the status message otherwise.
+pub(crate) fn a2a_task(t: &TaskRecord, context_id: Option<&str>) -> Value {
+    let context_id = context_id
+        .or_else(|| t.a2a_push.as_ref()?.get("contextId")?.as_str())
         .unwrap_or(&t.task_id);
     let mut task = A2aTask::new(
         t.task_id.clone(),
@@ -201,17 +206,8 @@ fn a2a_payload(t: &TaskRecord, cfg: &Map<String, Value>) -> Value {
         rfc3339(t.updated_at),
     );
     task.metadata = Some(json!({"adcp_task_id": t.task_id, "task_type": t.task_type}));
-    if let Some(data) = outcome(t) {
-        let name = if t.status == TaskStatus::Failed {
-            "error"
-        } else {
-            "result"
-        };
-        task.artifact = Some(Artifact {
-            name,
-            data,
-            adcp_task_id: Some(t.task_id.clone()),
-        });
+    if let Some(a) = outcome_artifact(t) {
+        task.artifacts.push(a);
     } else {
         if let Some(msg) = &t.message {
             task.status_parts.push(json!({"kind": "text", "text": msg}));
@@ -221,6 +217,21 @@ fn a2a_payload(t: &TaskRecord, cfg: &Map<String, Value>) -> Value {
         );
     }
     task.into_value()
+}
+
+/// A final task's outcome as an A2A artifact: `result` (completed) or `error` (failed).
+pub(crate) fn outcome_artifact(t: &TaskRecord) -> Option<Artifact> {
+    let data = outcome(t)?;
+    let name = if t.status == TaskStatus::Failed {
+        "error"
+    } else {
+        "result"
+    };
+    Some(Artifact {
+        name,
+        data,
+        adcp_task_id: Some(t.task_id.clone()),
+    })
 }
 
 /// Retry timing.

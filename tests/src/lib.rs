@@ -431,6 +431,66 @@ pub mod harness {
         }
     }
 
+    /// One A2A JSON-RPC call (`message/send`, `tasks/get`, ...) to the agent at `base` (its
+    /// `/a2a` endpoint); returns the JSON-RPC response.
+    pub async fn a2a(base: &str, method: &str, params: Value) -> Value {
+        let body =
+            serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        adcp_runtime::test_util::http_client()
+            .post(format!("{}/a2a", base.trim_end_matches('/')))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("the agent answers")
+            .bytes()
+            .await
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .expect("a JSON-RPC answer")
+    }
+
+    /// `message/send` of one AdCP call (`skill` with `input`) in the A2A context `context_id`.
+    pub async fn a2a_send(base: &str, skill: &str, input: &Value, context_id: &str) -> Value {
+        let message = serde_json::json!({
+            "kind": "message", "role": "user", "messageId": uuid_like(), "contextId": context_id,
+            "parts": [{"kind": "data", "data": {"skill": skill, "input": input}}],
+        });
+        a2a(
+            base,
+            "message/send",
+            serde_json::json!({"message": message}),
+        )
+        .await
+    }
+
+    /// The official buyer client (`@adcp/sdk`, `tests/client/track.cjs`) against the agent at
+    /// `url` over `protocol` (`mcp`: the MCP endpoint; `a2a`: the base URL): a
+    /// `create_media_buy` with `request`, then `submitted.track()` until the task is final and
+    /// `waitForCompletion()`. Returns what the client saw (`status`, `task_id`, `tracked`,
+    /// `final`, `completion`).
+    pub fn buyer_client_track(url: &str, protocol: &str, request: &Value) -> Value {
+        let modules = runner()
+            .package_dir()
+            .parent()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let out = Command::new("node")
+            .arg(root().join("tests/client/track.cjs"))
+            .args([url, protocol, &request.to_string()])
+            .env("NODE_PATH", modules)
+            .output()
+            .expect("node runs the buyer client");
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "the client printed no JSON ({e}): {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+    }
+
     /// The workspace root.
     pub fn root() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use adcp_conformance::harness::{Process, Receiver, mcp, postgres_url, temp_dir};
+use adcp_conformance::harness::{Process, Receiver, a2a, a2a_send, mcp, postgres_url, temp_dir};
 use serde_json::{Value, json};
 
 const SELLER: &str = env!("CARGO_BIN_EXE_reference-seller");
@@ -175,6 +175,36 @@ async fn two_replicas_share_one_postgresql() {
         .filter(|h| h.path == "/replica-hook")
         .collect();
     assert_eq!(hits.len(), 1, "{hits:?}");
+
+    // An A2A call handed off on A: its tasks are read on B, and follow the work there.
+    let base = |p: &Process| p.mcp.trim_end_matches("/mcp").to_owned();
+    let sent = a2a_send(
+        &base(&a),
+        "create_media_buy",
+        &create(&key("a2a"), REVIEWED_BUDGET, None),
+        "ctx-replicas",
+    )
+    .await;
+    let call_id = sent["result"]["id"]
+        .as_str()
+        .expect("a call task")
+        .to_owned();
+    let work_id = sent["result"]["artifacts"][0]["parts"][0]["data"]["task_id"]
+        .as_str()
+        .expect("an AdCP task")
+        .to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let work = loop {
+        let got = a2a(&base(&b), "tasks/get", json!({"id": work_id})).await;
+        if got["result"]["status"]["state"] == "completed" || Instant::now() >= deadline {
+            break got;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(work["result"]["status"]["state"], "completed", "{work}");
+    assert_eq!(work["result"]["contextId"], "ctx-replicas", "{work}");
+    let own = a2a(&base(&b), "tasks/get", json!({"id": call_id})).await;
+    assert_eq!(own["result"]["artifacts"][1]["name"], "result", "{own}");
 
     // A synchronous buy on B is visible on A.
     let (_, booked) = mcp(
