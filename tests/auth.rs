@@ -17,6 +17,8 @@ const KEY: &str = "key-of-buyer-a-0123456789";
 fn seller(auth: Auth) -> axum::Router {
     let mut config = sales_non_guaranteed::config(true);
     config.auth = Some(auth);
+    // The name these requests give as `Host`.
+    config.allowed_hosts = vec!["seller.test".into()];
     let server = sales_non_guaranteed::agent(config, adcp_runtime::Stores::memory())
         .into_server()
         .expect("the reference seller boots");

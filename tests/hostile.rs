@@ -11,7 +11,9 @@ use serde_json::{Map, Value, json};
 use tower::ServiceExt;
 
 fn seller() -> axum::Router {
-    let config = sales_non_guaranteed::config(true);
+    let mut config = sales_non_guaranteed::config(true);
+    // The name these requests give as `Host`.
+    config.allowed_hosts = vec!["seller.test".into()];
     let server = sales_non_guaranteed::agent(config, adcp_runtime::Stores::memory())
         .into_server()
         .expect("the reference seller boots");
@@ -312,7 +314,9 @@ fn judge(
 /// upper-snake code and the caller's context; never a transport failure or a 500.
 #[test]
 fn generated_arguments_never_break_a_tool() {
-    let config = sales_non_guaranteed::config(true);
+    let mut config = sales_non_guaranteed::config(true);
+    // The name these requests give as `Host`.
+    config.allowed_hosts = vec!["seller.test".into()];
     let server = sales_non_guaranteed::agent(config, adcp_runtime::Stores::memory())
         .into_server()
         .expect("the reference seller boots");

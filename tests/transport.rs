@@ -8,7 +8,9 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 fn server() -> axum::Router {
-    let config = sales_non_guaranteed::config(true);
+    let mut config = sales_non_guaranteed::config(true);
+    // The name these requests give as `Host`.
+    config.allowed_hosts = vec!["seller.test".into()];
     router(
         sales_non_guaranteed::agent(config, adcp_runtime::Stores::memory())
             .into_server()
@@ -148,4 +150,186 @@ async fn agent_card_lists_every_tool_as_a_skill() {
     assert!(skills.contains(&"create_media_buy"));
     assert_eq!(card["url"], "http://seller.test/a2a");
     assert_eq!(card["protocolVersion"], "0.3.0");
+}
+
+/// One request to the reference seller as `build` makes it; the status, content type and body.
+async fn exchange(
+    build: axum::http::request::Builder,
+    body: &str,
+) -> (StatusCode, String, Vec<u8>) {
+    let req = build.body(Body::from(body.to_owned())).expect("request");
+    let resp = server().oneshot(req).await.expect("served");
+    let status = resp.status();
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 22)
+        .await
+        .expect("body")
+        .to_vec();
+    (status, ct, bytes)
+}
+
+fn mcp_post(host: &str) -> axum::http::request::Builder {
+    Request::post("/mcp")
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("host", host)
+}
+
+/// DNS rebinding: a page whose name resolves to the agent sends its own name as `Host` (and
+/// `Origin`); the agent answers only to its loopback names and the names it was given.
+#[tokio::test]
+async fn a_foreign_host_or_origin_is_refused_with_a_clear_error() {
+    let call = mcp_call("get_adcp_capabilities", &json!({})).to_string();
+    let rebound =
+        mcp_post("rebind.attacker.example").header("origin", "http://rebind.attacker.example");
+    let (status, _, body) = exchange(rebound, &call).await;
+    assert_eq!(status, StatusCode::MISDIRECTED_REQUEST);
+    let body: Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(
+        body["error"]["data"]["adcp_error"]["field"], "Host",
+        "{body}"
+    );
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("rebind.attacker.example") && message.contains("--allowed-host"),
+        "{body}"
+    );
+
+    // The agent card is not built from a forged Host either.
+    let card = Request::get("/.well-known/agent-card.json").header("host", "evil.example");
+    let (status, _, body) = exchange(card, "").await;
+    assert_eq!(status, StatusCode::MISDIRECTED_REQUEST);
+    assert!(!String::from_utf8_lossy(&body).contains("evil.example/a2a"));
+
+    // A browser page elsewhere, sending to a loopback name.
+    let cross = mcp_post("127.0.0.1:3000").header("origin", "https://evil.example");
+    let (status, _, body) = exchange(cross, &call).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let body: Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(
+        body["error"]["data"]["adcp_error"]["field"], "Origin",
+        "{body}"
+    );
+
+    // Loopback names, the allowed name and a same-site origin are served; so is A2A.
+    for host in [
+        "127.0.0.1:3000",
+        "localhost:3000",
+        "[::1]:3000",
+        "seller.test",
+    ] {
+        let (status, _, _) = exchange(mcp_post(host), &call).await;
+        assert_eq!(status, StatusCode::OK, "{host}");
+    }
+    let same = mcp_post("seller.test").header("origin", "http://seller.test");
+    assert_eq!(exchange(same, &call).await.0, StatusCode::OK);
+    let a2a = Request::post("/a2a")
+        .header("content-type", "application/json")
+        .header("host", "rebind.attacker.example");
+    let (status, _, _) = exchange(
+        a2a,
+        &a2a_send("get_adcp_capabilities", &json!({})).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::MISDIRECTED_REQUEST);
+}
+
+#[tokio::test]
+async fn accept_is_read_with_its_q_values_and_media_types_ignore_case() {
+    let call = mcp_call("get_adcp_capabilities", &json!({})).to_string();
+    let with_accept = |accept: &str| {
+        Request::post("/mcp")
+            .header("content-type", "application/json")
+            .header("accept", accept.to_owned())
+            .header("host", "127.0.0.1")
+    };
+    // JSON refused, nothing else offered: 406, not JSON anyway.
+    let (status, _, body) = exchange(with_accept("application/json;q=0"), &call).await;
+    assert_eq!(status, StatusCode::NOT_ACCEPTABLE);
+    let body: Value = serde_json::from_slice(&body).expect("an error body");
+    assert_eq!(
+        body["error"]["data"]["adcp_error"]["field"], "Accept",
+        "{body}"
+    );
+    // JSON refused, an event stream accepted: one SSE event.
+    let (status, ct, body) = exchange(
+        with_accept("application/json;q=0, text/event-stream"),
+        &call,
+    )
+    .await;
+    assert_eq!((status, ct.as_str()), (StatusCode::OK, "text/event-stream"));
+    assert!(String::from_utf8_lossy(&body).starts_with("event: message\ndata: {"));
+    // The stream preferred by q-value.
+    let (_, ct, _) = exchange(
+        with_accept("application/json;q=0.2, text/event-stream;q=0.9"),
+        &call,
+    )
+    .await;
+    assert_eq!(ct, "text/event-stream");
+    // Both at the default weight, or a wildcard: JSON.
+    for accept in [
+        "application/json, text/event-stream",
+        "*/*",
+        "application/*",
+    ] {
+        let (_, ct, _) = exchange(with_accept(accept), &call).await;
+        assert_eq!(ct, "application/json", "{accept}");
+    }
+    // Media types are case-insensitive, parameters aside.
+    let upper = Request::post("/mcp")
+        .header("content-type", "Application/JSON; charset=UTF-8")
+        .header("accept", "APPLICATION/JSON")
+        .header("host", "127.0.0.1");
+    let (status, ct, _) = exchange(upper, &call).await;
+    assert_eq!((status, ct.as_str()), (StatusCode::OK, "application/json"));
+    let (status, _, _) = exchange(
+        Request::post("/mcp")
+            .header("content-type", "text/plain")
+            .header("host", "127.0.0.1"),
+        &call,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}
+
+#[tokio::test]
+async fn tools_list_is_the_same_bytes_every_time_with_the_callers_id() {
+    let list = |id: u32| json!({"jsonrpc": "2.0", "id": id, "method": "tools/list"}).to_string();
+    let app = server();
+    let mut bodies = Vec::new();
+    for id in [1, 2] {
+        let req = mcp_post("127.0.0.1")
+            .body(Body::from(list(id)))
+            .expect("request");
+        let resp = app.clone().oneshot(req).await.expect("served");
+        bodies.push(
+            axum::body::to_bytes(resp.into_body(), 1 << 22)
+                .await
+                .expect("body"),
+        );
+    }
+    let first: Value = serde_json::from_slice(&bodies[0]).expect("JSON");
+    let second: Value = serde_json::from_slice(&bodies[1]).expect("JSON");
+    assert_eq!(
+        (first["id"].clone(), second["id"].clone()),
+        (json!(1), json!(2))
+    );
+    assert_eq!(first["result"], second["result"]);
+    let tools = first["result"]["tools"].as_array().expect("tools");
+    assert!(
+        tools
+            .iter()
+            .any(|t| t["name"] == "create_media_buy" && t["inputSchema"].is_object())
+    );
+    let tail = |b: &[u8]| b.iter().position(|c| *c == b',').map(|i| b[i..].to_vec());
+    assert_eq!(
+        tail(&bodies[0]),
+        tail(&bodies[1]),
+        "one serialisation, the id aside"
+    );
 }

@@ -144,6 +144,15 @@ pub struct Args {
     /// proxy: URLs the agent advertises are built from it.
     #[arg(long, env = "ADCP_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Another host name the agent is reached by (repeatable, or comma-separated), besides
+    /// loopback names and the public URL's host: requests naming any other `Host` or browser
+    /// `Origin` are refused.
+    #[arg(
+        long = "allowed-host",
+        env = "ADCP_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Vec<String>,
     /// Directory of the embedded SQLite store (tasks, idempotency records, webhooks, state).
     #[arg(long, env = "ADCP_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
@@ -276,6 +285,8 @@ impl Args {
     /// `base` with the flags applied: public URL, compliance testing, private webhooks,
     /// authentication, request signing and the webhook signing key.
     pub fn config(&self, mut base: Config) -> Result<Config, CliError> {
+        base.allowed_hosts
+            .extend(self.allowed_hosts.iter().cloned());
         if let Some(u) = &self.public_url {
             base.public_url = Some(u.clone());
         }

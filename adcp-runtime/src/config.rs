@@ -20,9 +20,13 @@ pub struct Config {
     pub version: String,
     /// What the agent does, in a sentence.
     pub description: String,
-    /// The public base URL (`https://seller.example`); derived from each request's `Host` when
-    /// unset.
+    /// The public base URL (`https://seller.example`). Unset, the URLs the agent advertises
+    /// name the loopback `Host` it was reached at.
     pub public_url: Option<String>,
+    /// Host names (optionally with a port) the agent answers to besides loopback names and the
+    /// host of `public_url`: requests naming any other `Host` or browser `Origin` are refused
+    /// (DNS rebinding).
+    pub allowed_hosts: Vec<String>,
     /// Compliance testing: serves `comply_test_controller` to sandbox accounts and maps the
     /// runner's test identities to one sandbox scope. Webhooks to loopback need
     /// `allow_private_webhooks` as well.
@@ -73,6 +77,7 @@ impl Default for Config {
             version: env!("CARGO_PKG_VERSION").into(),
             description: "An AdCP agent served by adcp-rs".into(),
             public_url: None,
+            allowed_hosts: Vec::new(),
             compliance_testing: false,
             capabilities: json!({}),
             replay_ttl: crate::idempotency::DEFAULT_RETENTION,

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use crate::a2a::{self, A2aTasks};
 use crate::auth::{self, Caller};
 use crate::error::{AdcpError, codes};
+use crate::hosts::Hosts;
 use crate::platform::DecisioningPlatform;
 use crate::server::Server;
 use crate::{envelope, mcp};
@@ -30,11 +31,13 @@ pub(crate) struct PathPrefix(pub(crate) String);
 
 struct AppState<P> {
     server: Server<P>,
-    tools: OnceLock<Arc<Value>>,
+    tools: OnceLock<Arc<str>>,
     a2a: A2aTasks,
+    hosts: Hosts,
 }
 
-/// The base URL a request reached this agent at.
+/// This agent's base URL: the configured public URL; unset, the loopback `Host` the request
+/// named (the host guard refused any other), over plain HTTP.
 fn base_url<P: DecisioningPlatform>(server: &Server<P>, headers: &HeaderMap) -> String {
     if let Some(u) = &server.config().public_url {
         return u.trim_end_matches('/').to_owned();
@@ -43,11 +46,33 @@ fn base_url<P: DecisioningPlatform>(server: &Server<P>, headers: &HeaderMap) -> 
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("127.0.0.1");
-    let scheme = headers
-        .get("x-forwarded-proto")
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("http");
-    format!("{scheme}://{host}")
+    format!("http://{host}")
+}
+
+/// Refuses a request naming a `Host` or `Origin` this agent is not known by, before any
+/// route sees it; in the JSON-RPC shape on the JSON-RPC endpoints.
+async fn host_guard<P: DecisioningPlatform>(
+    State(s): State<Arc<AppState<P>>>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match s.hosts.check(req.uri(), req.headers()) {
+        Ok(()) => next.run(req).await,
+        Err((status, e)) => {
+            tracing::info!(
+                status = status.as_u16(),
+                reason = e.message(),
+                "foreign host refused"
+            );
+            let path = req.uri().path();
+            let body = if path.ends_with("/mcp") || path.ends_with("/a2a") {
+                crate::jsonrpc::adcp_error(&Value::Null, crate::jsonrpc::INVALID_REQUEST, &e, None)
+            } else {
+                envelope::error(&e)
+            };
+            (status, Json(body)).into_response()
+        }
+    }
 }
 
 /// Where a request arrived: which shape its answers take, and where its operation is named.
@@ -216,12 +241,34 @@ async fn inbound<P: DecisioningPlatform, E: Endpoint>(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if !content_type.is_empty() && !content_type.starts_with("application/json") {
+    if !content_type.is_empty() && !crate::media::is_json(content_type) {
         let e = AdcpError::invalid_request(
             "Content-Type",
             format!("Content-Type must be application/json, not `{content_type}`"),
         );
         return Err(binding.refuse(StatusCode::UNSUPPORTED_MEDIA_TYPE, &e, &Value::Null));
+    }
+    let accept = parts
+        .headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    let answerable = crate::media::quality(accept, "application/json") > 0.0
+        || (matches!(binding, Binding::Mcp)
+            && crate::media::quality(accept, "text/event-stream") > 0.0);
+    if !answerable {
+        let e = AdcpError::invalid_request(
+            "Accept",
+            format!(
+                "the answer is application/json{}, which `{}` refuses",
+                if matches!(binding, Binding::Mcp) {
+                    " or text/event-stream"
+                } else {
+                    ""
+                },
+                accept.unwrap_or_default()
+            ),
+        );
+        return Err(binding.refuse(StatusCode::NOT_ACCEPTABLE, &e, &Value::Null));
     }
     let message: Value = match (&binding, bytes.is_empty()) {
         (Binding::Raw(_), true) => json!({}),
@@ -465,10 +512,15 @@ async fn not_found() -> Response {
 /// The router of a server, to nest in an application of one's own (an agent on its own is
 /// started with [`serve`](crate::serve)).
 pub fn router<P: DecisioningPlatform>(server: Server<P>) -> Router {
+    let hosts = Hosts::new(
+        server.config().public_url.as_deref(),
+        &server.config().allowed_hosts,
+    );
     let state = Arc::new(AppState {
         server,
         tools: OnceLock::new(),
         a2a: A2aTasks::default(),
+        hosts,
     });
     Router::new()
         .route(
@@ -487,6 +539,11 @@ pub fn router<P: DecisioningPlatform>(server: Server<P>) -> Router {
             "/.well-known/oauth-protected-resource/{resource}",
             get(resource_metadata::<P>),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            host_guard::<P>,
+        ))
+        // Health checks come from orchestrators by address, not by the agent's name.
         .route("/health", get(|| async { "ok" }))
         .fallback(not_found)
         .with_state(state)

@@ -7,6 +7,8 @@
 // Leaves: errors, time, pagination, scenario types, validation, TLS, the event bus.
 mod error;
 mod events;
+mod hosts;
+mod media;
 mod page;
 mod scenario;
 pub mod time;

@@ -35,11 +35,8 @@ pub(crate) fn tool_call_answer(id: &Value, reply: &Reply) -> String {
     )
 }
 
-/// The `tools/list` result, built once.
-fn tools_list<P: DecisioningPlatform>(
-    server: &Server<P>,
-    cache: &OnceLock<Arc<Value>>,
-) -> Arc<Value> {
+/// The `tools/list` result, serialised once: each call splices it into its answer.
+fn tools_list<P: DecisioningPlatform>(server: &Server<P>, cache: &OnceLock<Arc<str>>) -> Arc<str> {
     cache
         .get_or_init(|| {
             let tools: Vec<Value> = server
@@ -54,7 +51,7 @@ fn tools_list<P: DecisioningPlatform>(
                     })
                 })
                 .collect();
-            Arc::new(json!({"tools": tools}))
+            serde_json::to_string(&json!({"tools": tools})).unwrap_or_default().into()
         })
         .clone()
 }
@@ -62,7 +59,7 @@ fn tools_list<P: DecisioningPlatform>(
 /// Serves one POST to the MCP endpoint.
 pub(crate) async fn handle<P: DecisioningPlatform>(
     server: &Server<P>,
-    cache: &OnceLock<Arc<Value>>,
+    cache: &OnceLock<Arc<str>>,
     headers: &HeaderMap,
     agent_url: String,
     caller: &crate::auth::Caller,
@@ -113,7 +110,17 @@ pub(crate) async fn handle<P: DecisioningPlatform>(
             )
         }
         "ping" => jsonrpc::result(&id, json!({})),
-        "tools/list" => jsonrpc::result(&id, (*tools_list(server, cache)).clone()),
+        "tools/list" => {
+            let tools = tools_list(server, cache);
+            let id = serde_json::to_string(&id).unwrap_or_default();
+            let mut text = String::with_capacity(tools.len() + id.len() + 32);
+            text.push_str(r#"{"id":"#);
+            text.push_str(&id);
+            text.push_str(r#","jsonrpc":"2.0","result":"#);
+            text.push_str(&tools);
+            text.push('}');
+            return respond_text(headers, StatusCode::OK, text);
+        }
         "tools/call" => {
             let Some(name) = params.get("name").and_then(Value::as_str) else {
                 return respond(
@@ -156,7 +163,7 @@ pub(crate) async fn handle<P: DecisioningPlatform>(
     respond(headers, StatusCode::OK, &out)
 }
 
-/// JSON unless the client accepts only an event stream.
+/// JSON unless the client prefers an event stream (a higher q-value, or JSON refused).
 fn respond(headers: &HeaderMap, status: StatusCode, body: &Value) -> Response {
     respond_text(
         headers,
@@ -167,14 +174,10 @@ fn respond(headers: &HeaderMap, status: StatusCode, body: &Value) -> Response {
 
 /// [`respond`] with the JSON already serialised.
 fn respond_text(headers: &HeaderMap, status: StatusCode, text: String) -> Response {
-    let accept = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let sse_only = accept.contains("text/event-stream")
-        && !accept.contains("application/json")
-        && !accept.contains("*/*");
-    let (content_type, payload) = if sse_only {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let json = crate::media::quality(accept, "application/json");
+    let sse = crate::media::quality(accept, "text/event-stream");
+    let (content_type, payload) = if sse > json {
         (
             "text/event-stream",
             format!("event: message\ndata: {text}\n\n"),

@@ -633,6 +633,7 @@ impl TenantRegistry {
     fn config(&self, spec: &TenantSpec, signers: &[Value]) -> Result<Config, TenantError> {
         let mut config = Config {
             public_url: Some(spec.public_url.clone()),
+            allowed_hosts: spec.hosts.clone(),
             webhook_signing_key: webhook_key(spec)?,
             ..Config::default()
         };
