@@ -333,3 +333,166 @@ async fn tools_list_is_the_same_bytes_every_time_with_the_callers_id() {
         "one serialisation, the id aside"
     );
 }
+
+/// A request of MCP's stateless revision: its version in `_meta` and in the headers.
+fn stateless(
+    method: &str,
+    mut params: Value,
+    version: &str,
+) -> (axum::http::request::Builder, String) {
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": version,
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "probe", "version": "1"},
+    });
+    let mut req = mcp_post("127.0.0.1")
+        .header("mcp-protocol-version", version)
+        .header("mcp-method", method);
+    if let Some(name) = params["name"].as_str() {
+        req = req.header("mcp-name", name.to_owned());
+    }
+    let body = json!({"jsonrpc": "2.0", "id": 5, "method": method, "params": params});
+    (req, body.to_string())
+}
+
+async fn json_exchange(req: axum::http::request::Builder, body: &str) -> (StatusCode, Value) {
+    let (status, _, bytes) = exchange(req, body).await;
+    (status, serde_json::from_slice(&bytes).expect("JSON"))
+}
+
+#[tokio::test]
+async fn mcp_2026_07_28_is_served_statelessly_beside_the_negotiated_versions() {
+    // A client of the negotiated era asking for the new revision gets the newest it knows.
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2026-07-28", "capabilities": {}, "clientInfo": {"name": "c", "version": "1"}}});
+    let (_, body) = json_exchange(mcp_post("127.0.0.1"), &init.to_string()).await;
+    assert_eq!(body["result"]["protocolVersion"], "2025-11-25", "{body}");
+
+    let (req, body) = stateless("server/discover", json!({}), "2026-07-28");
+    let (status, body) = json_exchange(req, &body).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let r = &body["result"];
+    assert_eq!(r["resultType"], "complete");
+    assert!(
+        r["supportedVersions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("2026-07-28"))
+    );
+    assert!(r["capabilities"]["tools"].is_object());
+    assert!(
+        r["ttlMs"].as_u64().is_some() && r["cacheScope"] == "public",
+        "{body}"
+    );
+    assert!(
+        r["_meta"]["io.modelcontextprotocol/serverInfo"]["name"].is_string(),
+        "{body}"
+    );
+
+    let (req, body) = stateless("tools/list", json!({}), "2026-07-28");
+    let (_, body) = json_exchange(req, &body).await;
+    let r = &body["result"];
+    assert_eq!(
+        (r["resultType"].clone(), r["cacheScope"].clone()),
+        (json!("complete"), json!("public"))
+    );
+    assert!(
+        r["tools"].as_array().is_some_and(|t| t.len() > 10) && r["ttlMs"].is_u64(),
+        "{body}"
+    );
+
+    let (req, body) = stateless(
+        "tools/call",
+        json!({"name": "get_adcp_capabilities", "arguments": {"context": {"correlation_id": "s-1"}}}),
+        "2026-07-28",
+    );
+    let (_, body) = json_exchange(req, &body).await;
+    let r = &body["result"];
+    assert_eq!(r["resultType"], "complete", "{body}");
+    assert_eq!(r["isError"], false);
+    assert_eq!(r["structuredContent"]["context"]["correlation_id"], "s-1");
+
+    // The handshake and ping are gone from the revision.
+    for method in ["initialize", "ping"] {
+        let (req, body) = stateless(method, json!({}), "2026-07-28");
+        let (status, body) = json_exchange(req, &body).await;
+        assert_eq!(
+            (status, body["error"]["code"].clone()),
+            (StatusCode::NOT_FOUND, json!(-32601)),
+            "{method}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn mcp_2026_07_28_requests_are_checked_as_the_revision_says() {
+    // The header and the body disagree.
+    let (req, body) = stateless(
+        "tools/call",
+        json!({"name": "get_adcp_capabilities", "arguments": {}}),
+        "2026-07-28",
+    );
+    let (status, answer) = json_exchange(req.header("mcp-name", "get_products"), &body).await;
+    // Two Mcp-Name values are not the body's name either.
+    assert_eq!(
+        (status, answer["error"]["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!(-32020)),
+        "{answer}"
+    );
+    let body = json!({"jsonrpc": "2.0", "id": 5, "method": "tools/list", "params": {"_meta": {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {}}}});
+    let (status, answer) = json_exchange(
+        mcp_post("127.0.0.1").header("mcp-method", "tools/list"),
+        &body.to_string(),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["error"]["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!(-32020)),
+        "{answer}"
+    );
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("MCP-Protocol-Version")
+    );
+
+    // The revision's header without its `_meta`.
+    let list = json!({"jsonrpc": "2.0", "id": 5, "method": "server/discover", "params": {}});
+    let modern = mcp_post("127.0.0.1")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "server/discover");
+    let (status, answer) = json_exchange(modern, &list.to_string()).await;
+    assert_eq!(
+        (status, answer["error"]["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!(-32602)),
+        "{answer}"
+    );
+
+    // A version this server does not speak: the ones it does.
+    let (req, body) = stateless("server/discover", json!({}), "2099-01-01");
+    let (status, answer) = json_exchange(req, &body).await;
+    assert_eq!(
+        (status, answer["error"]["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!(-32022)),
+        "{answer}"
+    );
+    assert_eq!(answer["error"]["data"]["requested"], "2099-01-01");
+    assert!(
+        answer["error"]["data"]["supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("2026-07-28"))
+    );
+
+    // A negotiated-era request is untouched by all of this.
+    let (status, answer) = json_exchange(
+        mcp_post("127.0.0.1").header("mcp-protocol-version", "2025-11-25"),
+        &json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(answer["result"]["resultType"].is_null() && answer["result"]["tools"].is_array());
+}
