@@ -6,10 +6,11 @@ use adcp_runtime::Page;
 use adcp_runtime::lifecycle::MEDIA_BUY;
 use adcp_runtime::time::{self, rfc3339};
 use adcp_runtime::wire::{
-    CreateMediaBuyRequest, CreateMediaBuySuccess, GetMediaBuyDeliveryRequest,
+    CanceledBy, CreateMediaBuyRequest, CreateMediaBuySuccess, GetMediaBuyDeliveryRequest,
     GetMediaBuyDeliveryResponse, GetMediaBuyDeliveryResponseReportingPeriod, GetMediaBuysRequest,
-    GetMediaBuysRequestStatusFilter, GetMediaBuysResponse, MeasurementTerms, MediaBuyStatus,
-    PackageRequest, StartTiming, UpdateMediaBuyRequest, UpdateMediaBuySuccess,
+    GetMediaBuysRequestStatusFilter, GetMediaBuysResponse,
+    GetMediaBuysResponseMediaBuysItemCancellation as Cancellation, MeasurementTerms,
+    MediaBuyStatus, PackageRequest, StartTiming, UpdateMediaBuyRequest, UpdateMediaBuySuccess,
 };
 use adcp_runtime::{AdcpError, AdcpResult, Ctx, Hybrid, TaskHandoff, codes};
 use serde_json::json;
@@ -195,6 +196,7 @@ pub(crate) async fn create(
         updated_at: now,
         revision: 1,
         packages,
+        cancellation: None,
     };
     if buy.has_creatives() {
         buy.status = buy.running_status();
@@ -297,6 +299,9 @@ pub(crate) async fn update(
                 let mut affected = Vec::new();
                 if req.canceled.is_some() {
                     transition(b, MediaBuyStatus::Canceled)?;
+                    let mut c = Cancellation::new(rfc3339(time::now()), CanceledBy::Buyer);
+                    c.reason.clone_from(&req.cancellation_reason);
+                    b.cancellation = Some(c);
                     for p in &mut b.packages {
                         p.canceled = true;
                     }
@@ -338,7 +343,8 @@ fn change(
     }
     match req.paused {
         Some(true) => transition(b, MediaBuyStatus::Paused)?,
-        // A resumed buy runs again: its lifecycle has no way back to pending.
+        // The lifecycle's only way out of `paused` is `active` (the official runner checks
+        // it), even for a buy still without creatives or before its flight.
         Some(false) if b.status == MediaBuyStatus::Paused => transition(b, MediaBuyStatus::Active)?,
         Some(false) => {
             return Err(state_error(

@@ -5,8 +5,9 @@
 
 use adcp_runtime::Collection;
 use adcp_runtime::wire::{
-    CreativeAsset, CreativeStatus, Format, FormatId, MediaBuyStatus, PricingModel, Product,
-    SyncGovernanceRequestAccountsItem, Targeting,
+    CreativeAsset, CreativeStatus, Format, FormatId,
+    GetMediaBuysResponseMediaBuysItemCancellation as Cancellation, MediaBuyStatus, PricingModel,
+    Product, SyncGovernanceRequestAccountsItem, Targeting,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -61,6 +62,9 @@ pub(crate) struct MediaBuy {
     pub(crate) updated_at: OffsetDateTime,
     pub(crate) revision: i64,
     pub(crate) packages: Vec<PackageState>,
+    /// Who canceled the buy, when and why; set when it is canceled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) cancellation: Option<Cancellation>,
 }
 
 impl MediaBuy {

@@ -9,6 +9,7 @@ use adcp_runtime::wire::{
     GetMediaBuyDeliveryResponseMediaBuyDeliveriesItemStatus as DeliveryStatus,
     GetMediaBuyDeliveryResponseMediaBuyDeliveriesItemTotals as Totals,
     GetMediaBuysResponseMediaBuysItem, GetMediaBuysResponseMediaBuysItemPackagesItem,
+    GetMediaBuysResponseMediaBuysItemPackagesItemCancellation as PackageCancellation,
     ListCreativesResponseCreativesItem, Package, PricingModel,
 };
 
@@ -48,6 +49,13 @@ pub(crate) fn media_buy(b: &MediaBuy) -> GetMediaBuysResponseMediaBuysItem {
             w.currency = Some(b.currency.clone());
             w.paused = Some(p.paused);
             w.canceled = Some(p.canceled);
+            if p.canceled {
+                w.cancellation = b.cancellation.as_ref().map(|c| {
+                    let mut pc = PackageCancellation::new(c.canceled_at.clone(), c.canceled_by);
+                    pc.reason.clone_from(&c.reason);
+                    pc
+                });
+            }
             w.targeting_overlay.clone_from(&p.targeting_overlay);
             w.start_time = Some(rfc3339(b.start_time));
             w.end_time = Some(rfc3339(b.end_time));
@@ -68,6 +76,7 @@ pub(crate) fn media_buy(b: &MediaBuy) -> GetMediaBuysResponseMediaBuysItem {
     w.confirmed_at = Some(rfc3339(b.created_at));
     w.revision = Some(b.revision);
     w.valid_actions = Some(media_buy_valid_actions(b.status));
+    w.cancellation.clone_from(&b.cancellation);
     w
 }
 
