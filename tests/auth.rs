@@ -15,8 +15,13 @@ use tower::ServiceExt;
 const KEY: &str = "key-of-buyer-a-0123456789";
 
 fn seller(auth: Auth) -> axum::Router {
+    seller_with(auth, |_| {})
+}
+
+fn seller_with(auth: Auth, configure: impl FnOnce(&mut adcp_runtime::Config)) -> axum::Router {
     let mut config = sales_non_guaranteed::config(true);
     config.auth = Some(auth);
+    configure(&mut config);
     // The name these requests give as `Host`.
     config.allowed_hosts = vec!["seller.test".into()];
     let server = sales_non_guaranteed::agent(config, adcp_runtime::Stores::memory())
@@ -288,4 +293,57 @@ async fn without_an_issuer_there_is_no_metadata() {
         .unwrap();
     let resp = app.oneshot(req).await.unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+}
+
+const KEY_B: &str = "key-of-buyer-b-0123456789";
+
+/// A flood from one principal is answered `RATE_LIMITED` (an AdCP answer, with
+/// `retry_after`), while another principal is served.
+#[tokio::test]
+async fn a_flooding_principal_is_rate_limited_and_another_is_served() {
+    let auth = keys().key("buyer-b", KEY_B).expect("a long enough key");
+    let app = seller_with(auth, |c| {
+        c.rate_limit = adcp_runtime::RateLimit::per_second(1).map(|r| r.burst(3));
+    });
+    let bearer_a = format!("Bearer {KEY}");
+    let bearer_b = format!("Bearer {KEY_B}");
+    let mut answers = Vec::new();
+    for _ in 0..6 {
+        let a = post(
+            &app,
+            "/mcp",
+            Some(("authorization", &bearer_a)),
+            &call("list_creatives"),
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::OK);
+        answers.push(a.body["result"].clone());
+    }
+    let limited: Vec<&Value> = answers.iter().filter(|r| r["isError"] == true).collect();
+    assert!(limited.len() >= 2, "{answers:?}");
+    assert!(
+        answers[..3].iter().all(|r| r["isError"] == false),
+        "the burst is served"
+    );
+    let e = &limited[0]["structuredContent"]["adcp_error"];
+    assert_eq!(e["code"], "RATE_LIMITED", "{e}");
+    assert_eq!(e["recovery"], "transient");
+    assert!(e["retry_after"].as_u64().is_some_and(|s| s >= 1), "{e}");
+    assert_eq!(
+        limited[0]["structuredContent"]["context"]["trace"], "auth",
+        "context echoed"
+    );
+
+    let b = post(
+        &app,
+        "/mcp",
+        Some(("authorization", &bearer_b)),
+        &call("list_creatives"),
+    )
+    .await;
+    assert_eq!(
+        b.body["result"]["isError"], false,
+        "another principal is served: {}",
+        b.body
+    );
 }

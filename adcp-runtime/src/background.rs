@@ -98,6 +98,7 @@ async fn keep_leases<P: DecisioningPlatform>(weak: Weak<Inner<P>>, lease: Durati
 async fn vacuum<P: DecisioningPlatform>(weak: Weak<Inner<P>>, ttl: Duration) {
     loop {
         let Some(inner) = weak.upgrade() else { return };
+        inner.limiter.sweep();
         let before = time::OffsetDateTime::now_utc() - ttl.saturating_mul(2);
         match inner.idempotency.vacuum(before).await {
             Ok(0) => {}

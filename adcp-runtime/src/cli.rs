@@ -178,6 +178,16 @@ pub struct Args {
         hide_env_values = true
     )]
     pub api_keys: Vec<String>,
+    /// Calls a second each principal may make (0 or unset: unlimited); over it, calls are
+    /// answered `RATE_LIMITED` with `retry_after`. Counted per replica.
+    #[arg(long, env = "ADCP_RATE_LIMIT")]
+    pub rate_limit: Option<u32>,
+    /// Calls a principal may make at once after a quiet spell (default: `--rate-limit`).
+    #[arg(long, env = "ADCP_RATE_LIMIT_BURST", requires = "rate_limit")]
+    pub rate_limit_burst: Option<u32>,
+    /// Calls a second the agent takes from all callers together (0 or unset: unlimited).
+    #[arg(long, env = "ADCP_SERVER_RATE_LIMIT")]
+    pub server_rate_limit: Option<u32>,
     /// An API key by its sha256, as `PRINCIPAL=HEX` (repeatable), so the key itself need not
     /// be in the configuration.
     #[arg(
@@ -292,6 +302,18 @@ impl Args {
         }
         if let Some(on) = self.compliance_testing {
             base.compliance_testing = on;
+        }
+        if let Some(rate) = self.rate_limit.and_then(crate::RateLimit::per_second) {
+            base.rate_limit = Some(match self.rate_limit_burst {
+                Some(b) => rate.burst(b),
+                None => rate,
+            });
+        }
+        if let Some(rate) = self
+            .server_rate_limit
+            .and_then(crate::RateLimit::per_second)
+        {
+            base.server_rate_limit = Some(rate);
         }
         base.allow_private_webhooks |= self.allow_private_webhooks;
         if let Some(auth) = self.auth()? {

@@ -68,6 +68,12 @@ pub struct Config {
     /// How often each replica looks for delivery reports that are due (a report made due on
     /// any replica wakes them sooner).
     pub reporting_poll: std::time::Duration,
+    /// Calls a second each principal may make (`None`: unlimited); over it a call is answered
+    /// `RATE_LIMITED` with `retry_after`. Counted per replica.
+    pub rate_limit: Option<crate::limits::RateLimit>,
+    /// Calls a second the server takes from everyone together: a tenant's share of a
+    /// [`TenantRegistry`](crate::TenantRegistry)'s process. Counted per replica.
+    pub server_rate_limit: Option<crate::limits::RateLimit>,
 }
 
 impl Default for Config {
@@ -93,6 +99,8 @@ impl Default for Config {
             webhook_transport: None,
             clock: crate::time::Clock::system(),
             reporting_poll: std::time::Duration::from_secs(5),
+            rate_limit: None,
+            server_rate_limit: None,
         }
     }
 }

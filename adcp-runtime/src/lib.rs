@@ -27,6 +27,7 @@ mod ctx;
 mod envelope;
 mod idempotency;
 pub mod lifecycle;
+mod limits;
 mod platform;
 pub mod proposals;
 pub mod signing;
@@ -154,6 +155,7 @@ pub use error::{AdcpError, AdcpResult, Recovery, codes};
 pub use events::{Bus, Event};
 pub use http::{BODY_LIMIT, router};
 pub use idempotency::{DEFAULT_RETENTION, MAX_RESPONSE_BYTES};
+pub use limits::RateLimit;
 pub use page::{DEFAULT_PAGE, MAX_PAGE, Page};
 pub use platform::{
     BoxFuture, CapabilityOverlap, ControllerCode, ControllerReply, DecisioningPlatform,

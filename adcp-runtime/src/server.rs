@@ -33,6 +33,7 @@ pub(crate) struct Inner<P> {
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) postgres_url: Option<String>,
     pub(crate) started: AtomicBool,
+    pub(crate) limiter: crate::limits::Limiter,
     /// Background loops hold a weak reference and stop when the server is dropped.
     pub(crate) alive: Arc<()>,
 }
@@ -95,6 +96,7 @@ impl<P: DecisioningPlatform> Server<P> {
                 allow_private: config.allow_private_webhooks,
             },
         };
+        let limiter = crate::limits::Limiter::new(config.rate_limit, config.server_rate_limit);
         Server {
             inner: Arc::new(Inner {
                 platform,
@@ -108,6 +110,7 @@ impl<P: DecisioningPlatform> Server<P> {
                 stores: description,
                 postgres_url,
                 started: AtomicBool::new(false),
+                limiter,
                 alive: Arc::new(()),
             }),
         }

@@ -65,11 +65,21 @@ async fn a_resumed_buy_follows_the_lifecycle_and_assigning_creatives_keeps_it_ru
     let buy = read(&seller, &id).await;
     assert_eq!(buy["status"], "active");
     assert!(
-        buy["valid_actions"].as_array().is_some_and(|a| a.contains(&json!("pause"))),
+        buy["valid_actions"]
+            .as_array()
+            .is_some_and(|a| a.contains(&json!("pause"))),
         "{buy}"
     );
-    let delivery = call(&seller, "get_media_buy_delivery", json!({"media_buy_ids": [id]})).await;
-    assert_eq!(delivery["media_buy_deliveries"][0]["totals"]["impressions"], 0.0, "{delivery}");
+    let delivery = call(
+        &seller,
+        "get_media_buy_delivery",
+        json!({"media_buy_ids": [id]}),
+    )
+    .await;
+    assert_eq!(
+        delivery["media_buy_deliveries"][0]["totals"]["impressions"], 0.0,
+        "{delivery}"
+    );
 
     call(
         &seller,
@@ -84,7 +94,10 @@ async fn a_resumed_buy_follows_the_lifecycle_and_assigning_creatives_keeps_it_ru
                "creative_assignments": [{"creative_id": "cr-life"}]}]}),
     )
     .await;
-    assert_eq!(assigned["status"], "active", "no way back to pending: {assigned}");
+    assert_eq!(
+        assigned["status"], "active",
+        "no way back to pending: {assigned}"
+    );
 }
 
 #[tokio::test]
