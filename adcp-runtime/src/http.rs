@@ -493,6 +493,43 @@ async fn card<P: DecisioningPlatform>(
     Json(a2a::agent_card(&s.server, &url))
 }
 
+/// Readiness: 200 when the stores answer, 503 otherwise (liveness is `/health`).
+async fn ready<P: DecisioningPlatform>(State(s): State<Arc<AppState<P>>>) -> Response {
+    match s.server.ready().await {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready: the store does not answer");
+            (StatusCode::SERVICE_UNAVAILABLE, "the store does not answer").into_response()
+        }
+    }
+}
+
+async fn metrics<P: DecisioningPlatform>(State(s): State<Arc<AppState<P>>>) -> Response {
+    let mut r = s.server.metrics().await.into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    r
+}
+
+/// One line per HTTP request: method, path, status, latency (no query, no headers).
+async fn access_log(req: Request, next: axum::middleware::Next) -> Response {
+    let began = std::time::Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let resp = next.run(req).await;
+    tracing::info!(
+        target: "adcp::access",
+        method = %method,
+        path = %path,
+        status = resp.status().as_u16(),
+        latency_ms = began.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    resp
+}
+
 async fn method_not_allowed() -> Response {
     let mut r = Response::new(Body::from("only POST is served here"));
     *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
@@ -543,8 +580,12 @@ pub fn router<P: DecisioningPlatform>(server: Server<P>) -> Router {
             state.clone(),
             host_guard::<P>,
         ))
-        // Health checks come from orchestrators by address, not by the agent's name.
+        // Health checks and scrapes come from orchestrators by address, not by the agent's
+        // name.
         .route("/health", get(|| async { "ok" }))
+        .route("/ready", get(ready::<P>))
+        .route("/metrics", get(metrics::<P>))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(access_log))
         .with_state(state)
 }

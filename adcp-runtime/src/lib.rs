@@ -28,6 +28,7 @@ mod envelope;
 mod idempotency;
 pub mod lifecycle;
 mod limits;
+mod metrics;
 mod platform;
 pub mod proposals;
 pub mod signing;

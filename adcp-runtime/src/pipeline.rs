@@ -27,11 +27,26 @@ impl<P: DecisioningPlatform> Server<P> {
     /// Serves one call: the AdCP answer, envelope included (errors too: a call always gets an
     /// answer).
     pub async fn call(&self, call: Call) -> Reply {
+        use tracing::Instrument as _;
         self.start();
-        tracing::debug!(tool = %call.tool, args = %envelope::redacted(&call.args), "call");
-        let context = call.args.get("context").cloned();
+        let began = std::time::Instant::now();
         let task_name = call.tool.clone();
-        let result = self.run(call).await;
+        // One span per call: what it is and for whom, never its credentials or arguments.
+        let span = tracing::info_span!(
+            "call",
+            task = %task_name,
+            tenant = %self.tenant(),
+            principal = %accounts::principal_id(call.principal.as_ref()),
+            account = tracing::field::Empty,
+            request_id = %uuid::Uuid::new_v4(),
+        );
+        let context = call.args.get("context").cloned();
+        let result = async {
+            tracing::debug!(args = %envelope::redacted(&call.args), "call");
+            self.run(call).await
+        }
+        .instrument(span.clone())
+        .await;
         let mut reply = match result {
             Ok(reply) => reply,
             Err(e) => Reply {
@@ -43,7 +58,19 @@ impl<P: DecisioningPlatform> Server<P> {
         if self.inner.config.validate_responses && !reply.is_error {
             validate::check_response(&task_name, &reply.body);
         }
-        tracing::debug!(tool = %task_name, is_error = reply.is_error, body = %envelope::redacted(&reply.body), "reply");
+        let code = reply
+            .is_error
+            .then(|| {
+                reply
+                    .body
+                    .pointer("/adcp_error/code")
+                    .and_then(Value::as_str)
+            })
+            .flatten();
+        self.inner.metrics.record(&task_name, code, began.elapsed());
+        span.in_scope(|| {
+            tracing::debug!(is_error = reply.is_error, body = %envelope::redacted(&reply.body), "reply");
+        });
         reply
     }
 
@@ -104,6 +131,7 @@ impl<P: DecisioningPlatform> Server<P> {
             .resolve(call.principal.as_ref(), args)
             .await?;
         let principal = accounts::principal_id(call.principal.as_ref());
+        tracing::Span::current().record("account", resolved.scope.as_str());
         match spec.name {
             "tasks_get" | "tasks_list" => {
                 let registry = &self.inner.services.tasks;
@@ -139,6 +167,7 @@ impl<P: DecisioningPlatform> Server<P> {
                 {
                     Admission::Run(f) => Some(f),
                     Admission::Replay(body) => {
+                        self.inner.metrics.replay();
                         return Ok(Reply {
                             body,
                             is_error: false,

@@ -34,6 +34,7 @@ pub(crate) struct Inner<P> {
     pub(crate) postgres_url: Option<String>,
     pub(crate) started: AtomicBool,
     pub(crate) limiter: crate::limits::Limiter,
+    pub(crate) metrics: crate::metrics::Metrics,
     /// Background loops hold a weak reference and stop when the server is dropped.
     pub(crate) alive: Arc<()>,
 }
@@ -111,9 +112,38 @@ impl<P: DecisioningPlatform> Server<P> {
                 postgres_url,
                 started: AtomicBool::new(false),
                 limiter,
+                metrics: crate::metrics::Metrics::default(),
                 alive: Arc::new(()),
             }),
         }
+    }
+
+    /// The Prometheus text exposition of this server's metrics (served at `/metrics`).
+    pub async fn metrics(&self) -> String {
+        let depths = crate::metrics::Depths {
+            open_tasks: self
+                .inner
+                .services
+                .tasks
+                .store()
+                .open_count()
+                .await
+                .ok()
+                .flatten(),
+            pending_deliveries: self.inner.outbox.pending_count().await.ok().flatten(),
+        };
+        self.inner.metrics.render(self.tenant(), &depths)
+    }
+
+    /// Whether the stores answer: the readiness `/ready` reports.
+    pub async fn ready(&self) -> Result<(), crate::StoreError> {
+        self.inner
+            .services
+            .tasks
+            .store()
+            .get("adcp-readiness-probe")
+            .await
+            .map(|_| ())
     }
 
     /// The tenant whose stores this server serves (empty when it is not one of a

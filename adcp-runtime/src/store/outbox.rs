@@ -113,4 +113,8 @@ pub trait Outbox: Send + Sync + 'static {
     /// The deliveries of a task, oldest first.
     fn for_task<'a>(&'a self, task_id: &'a str)
     -> BoxFuture<'a, Result<Vec<Delivery>, StoreError>>;
+    /// How many deliveries wait (`/metrics`); `None` when the store does not count them.
+    fn pending_count(&self) -> BoxFuture<'_, Result<Option<u64>, StoreError>> {
+        Box::pin(async { Ok(None) })
+    }
 }

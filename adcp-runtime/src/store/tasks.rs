@@ -213,6 +213,10 @@ pub trait TaskStore: Send + Sync + 'static {
         owner: &'a str,
         until: OffsetDateTime,
     ) -> BoxFuture<'a, Result<bool, StoreError>>;
+    /// How many tasks are unfinished (`/metrics`); `None` when the store does not count them.
+    fn open_count(&self) -> BoxFuture<'_, Result<Option<u64>, StoreError>> {
+        Box::pin(async { Ok(None) })
+    }
 }
 
 /// Whose tasks to list.

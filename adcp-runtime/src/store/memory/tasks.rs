@@ -46,6 +46,16 @@ fn push<'d>(
 }
 
 impl TaskStore for MemoryStore {
+    fn open_count(&self) -> BoxFuture<'_, Result<Option<u64>, StoreError>> {
+        let n = self
+            .lock()
+            .tasks
+            .values()
+            .filter(|t| !t.value.status.is_final())
+            .count();
+        Box::pin(async move { Ok(Some(n as u64)) })
+    }
+
     fn insert<'a>(
         &'a self,
         task: &'a TaskRecord,
@@ -173,6 +183,16 @@ impl TaskStore for MemoryStore {
 }
 
 impl Outbox for MemoryStore {
+    fn pending_count(&self) -> BoxFuture<'_, Result<Option<u64>, StoreError>> {
+        let n = self
+            .lock()
+            .outbox
+            .iter()
+            .filter(|d| d.value.state == crate::store::DeliveryState::Pending)
+            .count();
+        Box::pin(async move { Ok(Some(n as u64)) })
+    }
+
     fn enqueue<'a>(&'a self, deliveries: &'a [Delivery]) -> BoxFuture<'a, Result<(), StoreError>> {
         // An id already queued keeps its delivery (deliveries of task changes have fresh ids).
         let mut me = self.lock();

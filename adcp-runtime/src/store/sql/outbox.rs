@@ -98,6 +98,19 @@ impl SqlStore {
 }
 
 impl Outbox for SqlStore {
+    fn pending_count(&self) -> BoxFuture<'_, Result<Option<u64>, StoreError>> {
+        Box::pin(async move {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM adcp_outbox WHERE tenant = $1 AND state = 'pending'",
+            )
+            .bind(self.tenant().to_owned())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+            Ok(Some(u64::try_from(n).unwrap_or(0)))
+        })
+    }
+
     fn enqueue<'a>(&'a self, deliveries: &'a [Delivery]) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             let mut tx = self.pool.begin().await.map_err(backend)?;

@@ -54,6 +54,20 @@ fn task_from_row(r: &AnyRow) -> Result<TaskRecord, StoreError> {
 }
 
 impl TaskStore for SqlStore {
+    fn open_count(&self) -> BoxFuture<'_, Result<Option<u64>, StoreError>> {
+        Box::pin(async move {
+            let n: i64 = sqlx::query_scalar(concat!(
+                "SELECT COUNT(*) FROM adcp_tasks WHERE tenant = $1 AND status IN ",
+                open_statuses!()
+            ))
+            .bind(self.tenant().to_owned())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+            Ok(Some(u64::try_from(n).unwrap_or(0)))
+        })
+    }
+
     fn insert<'a>(
         &'a self,
         task: &'a TaskRecord,
