@@ -143,9 +143,12 @@ pub(crate) async fn list(
     let ids = filters.and_then(|f| f.creative_ids.as_ref());
     let statuses = filters.and_then(|f| f.statuses.as_ref());
     let mut all: Vec<Creative> = ctx.state().list(CREATIVES).await?;
+    // Archived creatives are left out unless the filter asks for them by status.
     all.retain(|c| {
         ids.is_none_or(|i| i.contains(&c.creative_id))
-            && statuses.is_none_or(|st| st.contains(&c.status))
+            && statuses.map_or(c.status != CreativeStatus::Archived, |st| {
+                st.contains(&c.status)
+            })
     });
     let total = all.len();
     let (page, pagination) = Page::take(req.pagination.as_ref(), all)?;

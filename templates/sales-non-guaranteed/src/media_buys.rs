@@ -310,6 +310,15 @@ pub(crate) async fn update(
                     change(b, &req, &known, &added, &mut affected)?;
                 }
                 let mut resp = UpdateMediaBuySuccess::new(b.media_buy_id.clone());
+                // The cancel's answer says who and when too: the 3.0 response has no field for
+                // it (the buy's `cancellation` is in get_media_buys), and the official runner
+                // reads these two from it.
+                if let Some(c) = &b.cancellation {
+                    resp.extra
+                        .insert("canceled_by".into(), json!(c.canceled_by));
+                    resp.extra
+                        .insert("canceled_at".into(), json!(c.canceled_at));
+                }
                 resp.status = Some(b.status);
                 resp.revision = Some(b.revision);
                 resp.affected_packages = Some(affected);

@@ -107,15 +107,21 @@ pub(crate) async fn list_creative_formats(
     ctx: &Ctx,
     req: ListCreativeFormatsRequest,
 ) -> AdcpResult<ListCreativeFormatsResponse> {
-    let mut formats: Vec<Format> = ctx.state().list(FORMATS).await?;
-    if formats.is_empty() {
-        formats = catalog::formats(ctx.agent_url());
-    }
+    // Seeded formats replace the listed catalogue; a format asked for by id is found in
+    // either, since products keep naming the catalogue's.
+    let seeded: Vec<Format> = ctx.state().list(FORMATS).await?;
+    let catalogue = catalog::formats(ctx.agent_url());
+    let mut formats = if seeded.is_empty() {
+        catalogue.clone()
+    } else {
+        seeded.clone()
+    };
     if let Some(ids) = &req.format_ids {
         // Asked-for formats first, in the order asked, then nothing else.
+        let known = || seeded.iter().chain(&catalogue);
         formats = ids
             .iter()
-            .filter_map(|id| formats.iter().find(|f| f.format_id.id == id.id).cloned())
+            .filter_map(|id| known().find(|f| f.format_id.id == id.id).cloned())
             .collect();
     }
     if let Some(q) = &req.name_search {

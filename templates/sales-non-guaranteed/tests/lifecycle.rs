@@ -111,6 +111,8 @@ async fn a_canceled_buy_says_who_canceled_it_when_and_why() {
     )
     .await;
     assert_eq!(canceled["status"], "canceled", "{canceled}");
+    assert_eq!(canceled["canceled_by"], "buyer", "{canceled}");
+    assert!(canceled["canceled_at"].is_string(), "{canceled}");
     let buy = read(&seller, &id).await;
     let c = &buy["cancellation"];
     assert_eq!(c["canceled_by"], "buyer", "{buy}");
@@ -182,4 +184,57 @@ async fn sync_creatives_assigns_to_the_packages_named_and_says_which_it_could_no
         period["end"].as_str().unwrap(),
     );
     assert!(start <= end, "{delivery}");
+}
+
+#[tokio::test]
+async fn archived_creatives_are_listed_only_when_asked_for_and_formats_resolve_by_id() {
+    let seller = Seller::start_on(Store::Memory);
+    for (id, status) in [("cr-live", "approved"), ("cr-old", "archived")] {
+        call(
+            &seller,
+            "comply_test_controller",
+            json!({"scenario": "seed_creative", "params": {"creative_id": id, "fixture": {"status": status}}}),
+        )
+        .await;
+    }
+    let ids = |body: &Value| -> Vec<String> {
+        body["creatives"]
+            .as_array()
+            .expect("creatives")
+            .iter()
+            .filter_map(|c| c["creative_id"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let all = call(&seller, "list_creatives", json!({})).await;
+    assert_eq!(ids(&all), ["cr-live"], "{all}");
+    assert_eq!(all["query_summary"]["total_matching"], 1);
+    let archived = call(
+        &seller,
+        "list_creatives",
+        json!({"filters": {"statuses": ["archived"]}}),
+    )
+    .await;
+    assert_eq!(ids(&archived), ["cr-old"], "{archived}");
+
+    // A seeded format replaces the listed catalogue, but a product's format still resolves.
+    call(
+        &seller,
+        "comply_test_controller",
+        json!({"scenario": "seed_creative_format", "params": {"format_id": "seeded_fmt", "fixture": {"name": "Seeded"}}}),
+    )
+    .await;
+    let agent = seller.mcp_url();
+    let found = call(
+        &seller,
+        "list_creative_formats",
+        json!({"format_ids": [{"agent_url": agent, "id": "display_300x250"}, {"agent_url": agent, "id": "seeded_fmt"}]}),
+    )
+    .await;
+    let got: Vec<&str> = found["formats"]
+        .as_array()
+        .expect("formats")
+        .iter()
+        .filter_map(|f| f["format_id"]["id"].as_str())
+        .collect();
+    assert_eq!(got, ["display_300x250", "seeded_fmt"], "{found}");
 }
