@@ -717,3 +717,21 @@ where
     }
     out
 }
+
+/// PostgreSQL over TLS (rustls): `sslmode=require` refuses a connection that is not
+/// encrypted, so a store that opens and round-trips a task spoke TLS. CI's cluster offers it
+/// with a self-signed certificate (`.ci/pg`), which `require` does not verify;
+/// `verify-full` checks it against the web PKI roots.
+#[tokio::test]
+async fn postgres_is_reached_over_tls_when_the_url_requires_it() {
+    let Some(url) = postgres_url() else {
+        return;
+    };
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let s = Stores::open(&format!("{url}{sep}sslmode=require"))
+        .await
+        .expect("PostgreSQL opens over TLS");
+    let t = task(&fresh("tls"));
+    s.tasks.insert(&t, None, &[]).await.unwrap();
+    assert_eq!(s.tasks.get(&t.task_id).await.unwrap(), Some(t));
+}
