@@ -197,6 +197,13 @@ pub struct Args {
         hide_env_values = true
     )]
     pub api_key_hashes: Vec<String>,
+    /// An OAuth issuer whose JWT access tokens are accepted (signature by its JWKS, `iss`,
+    /// `aud` = the URL called, expiry); advertised in the RFC 9728 metadata.
+    #[arg(long, env = "ADCP_OAUTH_ISSUER")]
+    pub oauth_issuer: Option<String>,
+    /// The issuer's JWKS URL, when its metadata does not name it.
+    #[arg(long, env = "ADCP_OAUTH_JWKS_URI", requires = "oauth_issuer")]
+    pub oauth_jwks_uri: Option<String>,
     /// Verify RFC 9421 signed requests made with the keys of a JWKS file, as
     /// `PRINCIPAL=PATH` (repeatable). A verified signature authenticates the call as PRINCIPAL.
     #[arg(
@@ -327,10 +334,18 @@ impl Args {
     }
 
     fn auth(&self) -> Result<Option<Auth>, CliError> {
-        if self.api_keys.is_empty() && self.api_key_hashes.is_empty() {
+        if self.api_keys.is_empty() && self.api_key_hashes.is_empty() && self.oauth_issuer.is_none()
+        {
             return Ok(None);
         }
         let mut auth = Auth::new();
+        if let Some(issuer) = &self.oauth_issuer {
+            let mut verifier = crate::JwtVerifier::new(issuer.clone());
+            if let Some(uri) = &self.oauth_jwks_uri {
+                verifier = verifier.jwks_uri(uri.clone());
+            }
+            auth = auth.oauth(issuer.clone(), std::sync::Arc::new(verifier));
+        }
         for entry in &self.api_keys {
             let (principal, key) = pair("--api-key", entry, "PRINCIPAL=KEY")?;
             auth = auth
@@ -416,6 +431,29 @@ mod tests {
         assert!(c.auth.is_some());
         assert!(!c.compliance_testing);
         assert_eq!(c.public_url.as_deref(), Some("https://seller.example"));
+        let ops = Cli::try_parse_from([
+            "agent",
+            "--oauth-issuer",
+            "https://auth.example",
+            "--rate-limit",
+            "20",
+            "--rate-limit-burst",
+            "40",
+            "--server-rate-limit",
+            "500",
+            "--allowed-host",
+            "seller.internal,seller.lan",
+        ])
+        .unwrap();
+        let c = ops.adcp.config(Config::default()).unwrap();
+        let auth = c.auth.expect("OAuth alone turns authentication on");
+        assert_eq!(auth.authorization_servers(), ["https://auth.example"]);
+        assert_eq!(
+            c.rate_limit,
+            crate::RateLimit::per_second(20).map(|r| r.burst(40))
+        );
+        assert_eq!(c.server_rate_limit, crate::RateLimit::per_second(500));
+        assert_eq!(c.allowed_hosts, ["seller.internal", "seller.lan"]);
         let bad = Cli::try_parse_from(["agent", "--api-key", "nokey"]).unwrap();
         let e = bad.adcp.config(Config::default()).unwrap_err();
         assert!(e.to_string().starts_with("--api-key"), "{e}");

@@ -26,6 +26,7 @@ mod controller;
 mod ctx;
 mod envelope;
 mod idempotency;
+mod jwt;
 pub mod lifecycle;
 mod limits;
 mod metrics;
@@ -156,6 +157,7 @@ pub use error::{AdcpError, AdcpResult, Recovery, codes};
 pub use events::{Bus, Event};
 pub use http::{BODY_LIMIT, router};
 pub use idempotency::{DEFAULT_RETENTION, MAX_RESPONSE_BYTES};
+pub use jwt::JwtVerifier;
 pub use limits::RateLimit;
 pub use page::{DEFAULT_PAGE, MAX_PAGE, Page};
 pub use platform::{
