@@ -155,21 +155,12 @@ fn create_media_buy_async() {
     check("media_buy_seller/create_media_buy_async", false, 4, Some(0));
 }
 
-/// Authentication: API keys, and OAuth through the runtime's verifier hook with a stand-in
-/// authorization server (the CLI loads no test kit, so the OAuth phase is the one it can grade).
+/// Authentication: API keys, and OAuth through the built-in JWT verifier with a stand-in
+/// authorization server (the CLI loads no test kit, so the OAuth phase is the one it can grade:
+/// the runner's random token is refused).
 #[test]
 fn security_baseline() {
-    use adcp_runtime::{Auth, TokenVerifier};
-    struct RejectAll;
-    impl TokenVerifier for RejectAll {
-        fn verify<'a>(
-            &'a self,
-            _token: &'a str,
-            _resource: &'a str,
-        ) -> adcp_runtime::BoxFuture<'a, Option<adcp_runtime::Principal>> {
-            Box::pin(async { None })
-        }
-    }
+    use adcp_runtime::{Auth, JwtVerifier};
     const KEY: &str = "compliance-runner-key-0123456789";
     let issuer = AuthorizationServer::start();
     let oauth_issuer = issuer.issuer.clone();
@@ -177,7 +168,10 @@ fn security_baseline() {
         let auth = Auth::new()
             .key("runner", KEY)
             .expect("a long enough key")
-            .oauth(oauth_issuer, std::sync::Arc::new(RejectAll));
+            .oauth(
+                oauth_issuer.clone(),
+                std::sync::Arc::new(JwtVerifier::new(oauth_issuer)),
+            );
         c.auth = Some(auth);
     });
     let result = run_storyboard(&seller.mcp_url(), "security_baseline", &["--auth", KEY]);

@@ -397,13 +397,21 @@ pub mod harness {
                         "token_endpoint_auth_methods_supported": ["private_key_jwt"],
                     });
                     addr_tx.send(issuer).expect("the test waits");
-                    let app = axum::Router::new().route(
-                        "/.well-known/oauth-authorization-server",
-                        axum::routing::get(move || {
-                            let doc = doc.clone();
-                            async move { axum::Json(doc) }
-                        }),
-                    );
+                    let app = axum::Router::new()
+                        .route(
+                            "/.well-known/oauth-authorization-server",
+                            axum::routing::get(move || {
+                                let doc = doc.clone();
+                                async move { axum::Json(doc) }
+                            }),
+                        )
+                        // It issues no tokens in these tests: no key signs one.
+                        .route(
+                            "/jwks.json",
+                            axum::routing::get(|| async {
+                                axum::Json(serde_json::json!({"keys": []}))
+                            }),
+                        );
                     let _ = axum::serve(listener, app)
                         .with_graceful_shutdown(async {
                             let _ = stopped.await;
