@@ -44,8 +44,11 @@ const UNSUPPORTED_OPERATION: i64 = -32004;
 /// A2A tasks of calls answered at once, newest kept, each with the principal that made it.
 #[derive(Default)]
 pub(crate) struct A2aTasks {
-    inner: Mutex<(HashMap<String, (String, Value)>, VecDeque<String>)>,
+    inner: Mutex<(HashMap<String, Owned>, VecDeque<String>)>,
 }
+
+/// A task and the principal that made it.
+type Owned = (String, Value);
 
 impl A2aTasks {
     fn put(&self, principal: &str, task: &Value) {

@@ -368,7 +368,7 @@ mod tests {
         base
     }
 
-    fn token(key: &SigningKey, header: Value, claims: &Value) -> String {
+    fn token(key: &SigningKey, header: &Value, claims: &Value) -> String {
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let signing_input = format!(
             "{}.{}",
@@ -390,11 +390,11 @@ mod tests {
         let claims =
             json!({"iss": iss, "aud": [resource], "sub": "buyer-7", "exp": now + 300, "iat": now});
         let header = json!({"alg": "EdDSA", "kid": "k1", "typ": "at+jwt"});
-        let good = token(&old, header.clone(), &claims);
+        let good = token(&old, &header, &claims);
         let p = verifier.verify(&good, resource).await.expect("accepted");
         assert_eq!(p.id, "buyer-7");
 
-        let refused = |claims: Value| token(&old, header.clone(), &claims);
+        let refused = |claims: Value| token(&old, &header, &claims);
         let mut other_aud = claims.clone();
         other_aud["aud"] = json!("https://other.example/mcp");
         let mut expired = claims.clone();
@@ -418,7 +418,7 @@ mod tests {
         let stranger = SigningKey::generate_ed25519("k1").unwrap();
         assert!(
             verifier
-                .verify(&token(&stranger, header.clone(), &claims), resource)
+                .verify(&token(&stranger, &header, &claims), resource)
                 .await
                 .is_none()
         );
@@ -450,7 +450,7 @@ mod tests {
         let new = SigningKey::generate_ed25519("k2").unwrap();
         *jwks.lock().unwrap() = json!({"keys": [new.public_jwk()]});
         verifier.keys.lock().await.fetched = Some(Instant::now() - REFETCH_AFTER * 2);
-        let rotated = token(&new, json!({"alg": "EdDSA", "kid": "k2"}), &claims);
+        let rotated = token(&new, &json!({"alg": "EdDSA", "kid": "k2"}), &claims);
         assert_eq!(
             verifier
                 .verify(&rotated, resource)
