@@ -74,3 +74,46 @@ fn metrics_scraped_after_a_storyboard_run_show_its_calls() {
     });
     assert_eq!(ready, 200);
 }
+
+/// `/metrics` is not for the internet: without a token only loopback peers get it (a request
+/// with no peer address, as through an embedding router, is refused); with one, its bearer.
+#[tokio::test]
+async fn metrics_are_served_to_loopback_or_to_the_metrics_token() {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+    let app = |token: Option<&str>| {
+        let mut config = sales_non_guaranteed::config(true);
+        config.metrics_token = token.map(str::to_owned);
+        adcp_runtime::router(
+            sales_non_guaranteed::agent(config, adcp_runtime::Stores::memory())
+                .into_server()
+                .expect("boots"),
+        )
+    };
+    let get = |auth: Option<&str>| {
+        let mut r = Request::get("/metrics").header("host", "seller.example");
+        if let Some(a) = auth {
+            r = r.header("authorization", format!("Bearer {a}"));
+        }
+        r.body(Body::empty()).expect("request")
+    };
+    let status = |r: axum::response::Response| r.status();
+    assert_eq!(
+        status(app(None).oneshot(get(None)).await.unwrap()),
+        StatusCode::FORBIDDEN
+    );
+    let token = "metrics-token-0123456789";
+    assert_eq!(
+        status(app(Some(token)).oneshot(get(None)).await.unwrap()),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        status(app(Some(token)).oneshot(get(Some("wrong"))).await.unwrap()),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        status(app(Some(token)).oneshot(get(Some(token))).await.unwrap()),
+        StatusCode::OK
+    );
+}

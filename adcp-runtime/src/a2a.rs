@@ -124,13 +124,15 @@ fn now() -> String {
 /// The task's state is the call's: `completed` whenever the call reached a task, AdCP errors
 /// included (the AdCP status is in the artifact), and `failed` only when the message could not
 /// be routed to one (`routed == false`).
-fn task_for(reply: &Reply, message: &Value, context_id: &str, routed: bool) -> Value {
+fn task_for(reply: &Reply, message: &Value, context_id: &str, routed: bool, skill: &str) -> Value {
     let adcp_status = reply.status();
+    // A poll (`tasks_get`, `tasks_list`) answers a task's status; it hands nothing off.
+    let poll = matches!(skill, "tasks_get" | "tasks_list");
     let (state, artifact_name) = if !routed {
         ("failed", "error")
     } else if reply.is_error {
         ("completed", "error")
-    } else if matches!(adcp_status, "submitted" | "working" | "input-required") {
+    } else if !poll && matches!(adcp_status, "submitted" | "working" | "input-required") {
         ("completed", "submitted")
     } else {
         ("completed", "result")
@@ -295,11 +297,20 @@ async fn read_task<P: DecisioningPlatform>(
     if call || record.status.is_final() {
         return Err(finished());
     }
-    let canceled = registry
-        .cancel(&record.scope, task_id)
-        .await
-        .map_err(store_failed)?;
-    Ok(webhooks::a2a_task(&canceled, None))
+    if record.job.is_some() || record.owner.is_some() {
+        // Its work runs on a replica and has no way to be stopped: canceling the record alone
+        // would tell the buyer "canceled" while the work still lands.
+        return Err((
+            TASK_NOT_CANCELABLE,
+            "the task's work is running and cannot be stopped".to_owned(),
+        ));
+    }
+    match registry.cancel(&record.scope, task_id).await {
+        Ok(canceled) => Ok(webhooks::a2a_task(&canceled, None)),
+        // It finished in between.
+        Err(e) if e.code() == crate::codes::INVALID_STATE => Err(finished()),
+        Err(e) => Err(store_failed(e)),
+    }
 }
 
 /// The skill a `message/send` invokes.
@@ -346,12 +357,14 @@ pub(crate) async fn handle<P: DecisioningPlatform>(
                 .get("contextId")
                 .and_then(Value::as_str)
                 .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+            let mut task_name = "";
             let (reply, routed) = match invocation(message) {
                 Ok((skill, input)) => {
                     let Some(spec) = crate::envelope::task_named(&skill) else {
                         let e = crate::envelope::unknown_task(&skill, "skill");
                         return jsonrpc::adcp_error(&id, INVALID_PARAMS, &e, input.get("context"));
                     };
+                    task_name = spec.name;
                     let reply = server
                         .call(Call {
                             tool: spec.name.to_owned(),
@@ -375,7 +388,7 @@ pub(crate) async fn handle<P: DecisioningPlatform>(
             };
             let mut reply = reply;
             disambiguate_status(&mut reply);
-            let task = task_for(&reply, message, &context_id, routed);
+            let task = task_for(&reply, message, &context_id, routed, task_name);
             if !task["id"]
                 .as_str()
                 .is_some_and(|t| t.starts_with(CALL_PREFIX))

@@ -192,10 +192,19 @@ impl Auth {
             return Caller::Anonymous;
         };
         match (self.check(token), &self.verifier) {
-            (Caller::Invalid, Some(v)) => v
-                .verify(token, resource)
-                .await
-                .map_or(Caller::Invalid, Caller::Authenticated),
+            (Caller::Invalid, Some(v)) => match v.verify(token, resource).await {
+                // A token's subject never passes for an API key's principal, or for the
+                // anonymous caller: their tasks, accounts and limits are not its.
+                Some(p)
+                    if p.id == crate::accounts::ANONYMOUS
+                        || self.keys.iter().any(|(k, _)| k.id == p.id) =>
+                {
+                    tracing::warn!(principal = %p.id, "an access token names a principal reserved for API keys; refused");
+                    Caller::Invalid
+                }
+                Some(p) => Caller::Authenticated(p),
+                None => Caller::Invalid,
+            },
             (caller, _) => caller,
         }
     }

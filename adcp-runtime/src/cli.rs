@@ -188,6 +188,9 @@ pub struct Args {
     /// Calls a second the agent takes from all callers together (0 or unset: unlimited).
     #[arg(long, env = "ADCP_SERVER_RATE_LIMIT")]
     pub server_rate_limit: Option<u32>,
+    /// The bearer token `/metrics` asks for; unset, only loopback callers are served it.
+    #[arg(long, env = "ADCP_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
     /// An API key by its sha256, as `PRINCIPAL=HEX` (repeatable), so the key itself need not
     /// be in the configuration.
     #[arg(

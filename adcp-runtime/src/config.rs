@@ -74,6 +74,9 @@ pub struct Config {
     /// Calls a second the server takes from everyone together: a tenant's share of a
     /// [`TenantRegistry`](crate::TenantRegistry)'s process. Counted per replica.
     pub server_rate_limit: Option<crate::limits::RateLimit>,
+    /// The bearer token `/metrics` asks for; unset, it is served to loopback callers only
+    /// (never through a public name to the internet).
+    pub metrics_token: Option<String>,
 }
 
 impl Default for Config {
@@ -101,6 +104,7 @@ impl Default for Config {
             reporting_poll: std::time::Duration::from_secs(5),
             rate_limit: None,
             server_rate_limit: None,
+            metrics_token: None,
         }
     }
 }

@@ -16,10 +16,10 @@ pub(crate) struct Hosts {
 impl Hosts {
     /// The public URL's host and each of `extra` (names, optionally with a port).
     pub(crate) fn new(public_url: Option<&str>, extra: &[String]) -> Hosts {
-        let mut names: Vec<String> = extra.iter().map(|h| name_of(h)).collect();
+        let mut names: Vec<String> = extra.iter().filter_map(|h| name_of(h)).collect();
         if let Some(h) = public_url
             .and_then(|u| url::Url::parse(u).ok())
-            .and_then(|u| u.host_str().map(name_of))
+            .and_then(|u| u.host_str().and_then(name_of))
         {
             names.push(h);
         }
@@ -38,12 +38,15 @@ impl Hosts {
         uri: &Uri,
         headers: &HeaderMap,
     ) -> Result<(), (StatusCode, AdcpError)> {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .or_else(|| uri.authority().map(|a| a.as_str()));
+        // An absolute-form target names the host itself (RFC 9112 §3.2.2); else `Host`, which
+        // must then be readable.
+        let host = match (uri.authority(), headers.get(header::HOST)) {
+            (Some(a), _) => Some(a.as_str()),
+            (None, Some(h)) => Some(h.to_str().unwrap_or("\u{fffd}")),
+            (None, None) => None,
+        };
         if let Some(host) = host
-            && !self.allows(&name_of(host))
+            && !name_of(host).is_some_and(|n| self.allows(&n))
         {
             let e = AdcpError::invalid_request(
                 "Host",
@@ -58,7 +61,7 @@ impl Hosts {
             let text = origin.to_str().unwrap_or("");
             let name = url::Url::parse(text)
                 .ok()
-                .and_then(|u| u.host_str().map(name_of));
+                .and_then(|u| u.host_str().and_then(name_of));
             if !name.is_some_and(|n| self.allows(&n)) {
                 let e = AdcpError::invalid_request(
                     "Origin",
@@ -72,17 +75,19 @@ impl Hosts {
 }
 
 /// A host's name without its port, lowercase, without a trailing dot; IPv6 in brackets.
-fn name_of(authority: &str) -> String {
-    let a = authority.trim();
-    let name = if a.starts_with('[') {
-        a.split_inclusive(']').next().unwrap_or(a)
-    } else {
-        match a.rsplit_once(':') {
-            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
-            _ => a,
-        }
-    };
-    name.trim_end_matches('.').to_ascii_lowercase()
+/// `None` when it is not an authority (`[::1]junk`, user info, a path).
+fn name_of(authority: &str) -> Option<String> {
+    let a: axum::http::uri::Authority = authority.trim().parse().ok()?;
+    // Nothing but the host and a numeric port (the parser lets more through).
+    let rest = a.as_str().strip_prefix(a.host())?;
+    let port_only = rest.is_empty()
+        || rest
+            .strip_prefix(':')
+            .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    if !port_only || a.host().is_empty() {
+        return None;
+    }
+    Some(a.host().trim_end_matches('.').to_ascii_lowercase())
 }
 
 fn is_loopback(name: &str) -> bool {
@@ -139,6 +144,18 @@ mod tests {
         ]);
         let (status, e) = hosts.check(&uri, &forged).unwrap_err();
         assert_eq!((status, e.field()), (StatusCode::FORBIDDEN, Some("Origin")));
+        for odd in ["[::1]junk", "user@localhost", "localhost/x"] {
+            assert!(
+                hosts.check(&uri, &headers(&[("host", odd)])).is_err(),
+                "{odd}"
+            );
+        }
+        let absolute = Uri::from_static("http://rebind.attacker.example/mcp");
+        assert!(
+            hosts
+                .check(&absolute, &headers(&[("host", "localhost")]))
+                .is_err()
+        );
         let null = headers(&[("host", "localhost"), ("origin", "null")]);
         assert!(hosts.check(&uri, &null).is_err());
         let same = headers(&[

@@ -504,7 +504,28 @@ async fn ready<P: DecisioningPlatform>(State(s): State<Arc<AppState<P>>>) -> Res
     }
 }
 
-async fn metrics<P: DecisioningPlatform>(State(s): State<Arc<AppState<P>>>) -> Response {
+/// `/metrics`: with `Config::metrics_token`, to its bearer; without, to loopback peers only.
+async fn metrics<P: DecisioningPlatform>(
+    State(s): State<Arc<AppState<P>>>,
+    req: Request,
+) -> Response {
+    use subtle::ConstantTimeEq as _;
+    let allowed = match &s.server.config().metrics_token {
+        Some(token) => auth::bearer(req.headers(), false)
+            .is_some_and(|t| bool::from(t.as_bytes().ct_eq(token.as_bytes()))),
+        None => req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .is_some_and(|c| c.0.ip().is_loopback()),
+    };
+    if !allowed {
+        let e = AdcpError::new(
+            codes::AUTH_REQUIRED,
+            "metrics are served to loopback callers, or with the bearer --metrics-token",
+        )
+        .with_field("Authorization");
+        return (StatusCode::FORBIDDEN, Json(envelope::error(&e))).into_response();
+    }
     let mut r = s.server.metrics().await.into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,

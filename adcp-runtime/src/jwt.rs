@@ -37,13 +37,21 @@ pub struct JwtVerifier {
     leeway: Duration,
     principal_claim: String,
     http: reqwest::Client,
-    keys: Mutex<Keys>,
+    keys: std::sync::RwLock<Keys>,
+    /// Held by the one caller fetching the keys; never across a verification.
+    refresh: Mutex<()>,
 }
 
+/// The keys in use, swapped whole by a refresh; read without waiting for one.
 #[derive(Default)]
 struct Keys {
     jwks: Arc<Vec<Jwk>>,
-    fetched: Option<Instant>,
+    /// When they are to be fetched again (`None`: never fetched).
+    stale_at: Option<Instant>,
+    /// The earliest refetch a token naming an unknown key may cause.
+    retry_at: Option<Instant>,
+    /// Bumped by every fetch, so a caller that waited for one sees it happened.
+    generation: u64,
     jwks_uri: Option<String>,
 }
 
@@ -91,7 +99,8 @@ impl JwtVerifier {
                 .no_proxy()
                 .build()
                 .unwrap_or_default(),
-            keys: Mutex::new(Keys::default()),
+            keys: std::sync::RwLock::new(Keys::default()),
+            refresh: Mutex::new(()),
         }
     }
 
@@ -122,14 +131,21 @@ impl JwtVerifier {
         serde_json::from_slice(&r.bytes().await.ok()?).ok()
     }
 
-    /// The issuer's JWKS URL: configured, else from its metadata.
+    /// The issuer's JWKS URL: configured, else from its metadata (RFC 8414 puts the
+    /// well-known segment before the issuer's path; OpenID discovery appends it).
     async fn discover(&self) -> Option<String> {
         if let Some(u) = &self.jwks_uri {
             return Some(u.clone());
         }
-        let base = self.issuer.trim_end_matches('/');
-        for doc in ["oauth-authorization-server", "openid-configuration"] {
-            if let Some(m) = self.get_json(&format!("{base}/.well-known/{doc}")).await
+        let issuer = url::Url::parse(&self.issuer).ok()?;
+        let origin = issuer.origin().ascii_serialization();
+        let path = issuer.path().trim_end_matches('/');
+        let candidates = [
+            format!("{origin}/.well-known/oauth-authorization-server{path}"),
+            format!("{origin}{path}/.well-known/openid-configuration"),
+        ];
+        for url in candidates {
+            if let Some(m) = self.get_json(&url).await
                 && m.get("issuer").and_then(Value::as_str) == Some(self.issuer.as_str())
                 && let Some(u) = m.get("jwks_uri").and_then(Value::as_str)
             {
@@ -139,30 +155,66 @@ impl JwtVerifier {
         None
     }
 
-    /// The cached keys; fetched when stale, or when `kid` is not among them (at most every
-    /// 30 s).
-    async fn keys(&self, kid: Option<&str>) -> Arc<Vec<Jwk>> {
-        let mut k = self.keys.lock().await;
-        let known = kid.is_none_or(|kid| k.jwks.iter().any(|j| j.kid.as_deref() == Some(kid)));
-        let age = k.fetched.map(|t| t.elapsed());
-        let due = match age {
-            None => true,
-            Some(a) => a > KEYS_TTL || (!known && a > REFETCH_AFTER),
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Keys> {
+        self.keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The keys to check a token of `alg` (and `kid`) with: the cached ones, fetched again
+    /// when stale, or when none fits (at most every 30 s). One caller fetches; the others keep
+    /// using the keys they have, and wait only when they have none that fit.
+    async fn keys(&self, kid: Option<&str>, alg: &str) -> Arc<Vec<Jwk>> {
+        let now = Instant::now();
+        let (current, generation, stale, may_retry) = {
+            let k = self.read();
+            let stale = k.stale_at.is_none_or(|t| now >= t);
+            let may_retry = k.retry_at.is_none_or(|t| now >= t);
+            (k.jwks.clone(), k.generation, stale, may_retry)
         };
-        if due {
-            if k.jwks_uri.is_none() {
-                k.jwks_uri = self.discover().await;
+        let fits = current
+            .iter()
+            .any(|j| j.algs.contains(&alg) && kid.is_none_or(|kid| j.kid.as_deref() == Some(kid)));
+        if !(stale || (!fits && may_retry)) {
+            return current;
+        }
+        let _fetching = if fits {
+            match self.refresh.try_lock() {
+                Ok(g) => g,
+                Err(_) => return current,
             }
-            let fetched = match &k.jwks_uri {
-                Some(u) => self.get_json(u).await,
-                None => None,
-            };
-            k.fetched = Some(Instant::now());
-            match fetched {
-                Some(set) => k.jwks = Arc::new(parse_jwks(&set)),
-                None => {
-                    tracing::warn!(issuer = %self.issuer, "the issuer's JWKS could not be fetched")
-                }
+        } else {
+            self.refresh.lock().await
+        };
+        if self.read().generation != generation {
+            return self.read().jwks.clone();
+        }
+        let known_uri = self.read().jwks_uri.clone();
+        let uri = match known_uri {
+            Some(u) => Some(u),
+            None => self.discover().await,
+        };
+        let fetched = match &uri {
+            Some(u) => self.get_json(u).await.map(|set| parse_jwks(&set)),
+            None => None,
+        };
+        let mut k = self
+            .keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let after = Instant::now();
+        k.generation += 1;
+        k.retry_at = Some(after + REFETCH_AFTER);
+        k.jwks_uri = uri;
+        match fetched {
+            Some(keys) => {
+                k.jwks = Arc::new(keys);
+                k.stale_at = Some(after + KEYS_TTL);
+            }
+            None => {
+                // Kept as they were, and tried again soon.
+                tracing::warn!(issuer = %self.issuer, "the issuer's JWKS could not be fetched");
+                k.stale_at = Some(after + REFETCH_AFTER);
             }
         }
         k.jwks.clone()
@@ -190,7 +242,7 @@ impl JwtVerifier {
             .decode(s)
             .map_err(|_| "the signature is not base64url")?;
         let kid = header.get("kid").and_then(Value::as_str);
-        let keys = self.keys(kid).await;
+        let keys = self.keys(kid, alg).await;
         let signed = &token.as_bytes()[..h.len() + 1 + p.len()];
         let verified = keys
             .iter()
@@ -449,7 +501,7 @@ mod tests {
         // (not more often than every 30 s, so the test backdates the last fetch).
         let new = SigningKey::generate_ed25519("k2").unwrap();
         *jwks.lock().unwrap() = json!({"keys": [new.public_jwk()]});
-        verifier.keys.lock().await.fetched = Some(Instant::now() - REFETCH_AFTER * 2);
+        verifier.keys.write().unwrap().retry_at = Some(Instant::now() - REFETCH_AFTER);
         let rotated = token(&new, &json!({"alg": "EdDSA", "kid": "k2"}), &claims);
         assert_eq!(
             verifier

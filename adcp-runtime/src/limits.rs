@@ -61,6 +61,9 @@ impl Limiter {
     /// Admits one call of `principal` (the caller's id; anonymous callers share one), or the
     /// `RATE_LIMITED` answer saying when to come back.
     pub(crate) fn admit(&self, principal: &str) -> Result<(), AdcpError> {
+        if self.principal.is_none() && self.server.is_none() {
+            return Ok(());
+        }
         let clock = DefaultClock::default();
         if let Some((rate, cells)) = &self.principal
             && let Err(not_until) = cells.check_key(&principal.to_owned())

@@ -109,8 +109,8 @@ fn era(
         }
     }
     if !STATELESS_VERSIONS.contains(&version) {
-        let mut supported: Vec<&str> = STATELESS_VERSIONS.to_vec();
-        supported.extend_from_slice(PROTOCOL_VERSIONS);
+        // The versions a request may declare; the negotiated ones come through `initialize`.
+        let supported = STATELESS_VERSIONS;
         let e = json!({"jsonrpc": "2.0", "id": id, "error": {
             "code": UNSUPPORTED_VERSION,
             "message": "Unsupported protocol version",

@@ -64,8 +64,13 @@ impl Metrics {
                     .errors
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
-                // Codes are the spec's (or an adopter's few): a small set.
-                *errors.entry(code.to_owned()).or_default() += 1;
+                // Codes are the spec's (or an adopter's few): a small set, allocated once each.
+                match errors.get_mut(code) {
+                    Some(n) => *n += 1,
+                    None => {
+                        errors.insert(code.to_owned(), 1);
+                    }
+                }
             }
         }
         let secs = took.as_secs_f64();
@@ -133,7 +138,8 @@ impl Metrics {
                     "adcp_call_duration_seconds_bucket{{{t}task=\"{name}\",le=\"{b}\"}} {cumulative}"
                 );
             }
-            let count = m.count.load(Relaxed);
+            // A call recorded while this scrape read the buckets: `+Inf` never below them.
+            let count = m.count.load(Relaxed).max(cumulative);
             let sum = m.sum_nanos.load(Relaxed) as f64 / 1e9;
             let _ = writeln!(
                 out,

@@ -23,6 +23,12 @@ use crate::store::TaskStatus;
 use crate::tasks::NewTask;
 use crate::{controller, envelope, tasks, validate};
 
+/// A number per call, unique in this process (for the call's span; cheaper than a UUID).
+fn next_request_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 impl<P: DecisioningPlatform> Server<P> {
     /// Serves one call: the AdCP answer, envelope included (errors too: a call always gets an
     /// answer).
@@ -38,7 +44,7 @@ impl<P: DecisioningPlatform> Server<P> {
             tenant = %self.tenant(),
             principal = %accounts::principal_id(call.principal.as_ref()),
             account = tracing::field::Empty,
-            request_id = %uuid::Uuid::new_v4(),
+            request_id = next_request_id(),
         );
         let context = call.args.get("context").cloned();
         let result = async {

@@ -170,6 +170,8 @@ impl<P: DecisioningPlatform> Serve<P> {
         };
         let app = crate::http::router(server.clone());
         let join = tokio::spawn(async move {
+            // The peer's address, for what only loopback callers get (`/metrics`).
+            let app = app.into_make_service_with_connect_info::<SocketAddr>();
             axum::serve(listener, app)
                 .with_graceful_shutdown(signal)
                 .await

@@ -162,7 +162,12 @@ impl TaskRecord {
         }
         m.insert(
             "has_webhook".into(),
-            json!(self.push.is_some() || self.a2a_push.is_some()),
+            // An A2A call's record keeps its `contextId` even without a webhook URL.
+            json!(
+                [&self.push, &self.a2a_push]
+                    .iter()
+                    .any(|p| p.as_ref().is_some_and(|p| p.get("url").is_some()))
+            ),
         );
         m
     }

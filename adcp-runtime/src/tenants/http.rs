@@ -42,7 +42,10 @@ impl TenantRegistry {
             tracing::info!(url = %format!("http://{addr}/_adcp/tenants"), "tenant admin API (bearer token)");
         }
         let signal = shutdown.unwrap_or_else(|| Box::pin(crate::serve::shutdown_signal()));
-        axum::serve(listener, self.router())
+        let app = self
+            .router()
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, app)
             .with_graceful_shutdown(signal)
             .await
     }

@@ -188,6 +188,9 @@ pub(crate) async fn force_media_buy_status(ctx: &Ctx, p: Params) -> AdcpResult<C
         if b.status == MediaBuyStatus::Canceled && b.cancellation.is_none() {
             let by = adcp_runtime::wire::CanceledBy::Seller;
             b.cancellation = Some(Cancellation::new(rfc3339(b.updated_at), by));
+            for p in &mut b.packages {
+                p.canceled = true;
+            }
         }
     };
     let (mid, to) = (id(p.media_buy_id.as_ref()), p.status.as_deref());

@@ -110,6 +110,27 @@ async fn a2a_tasks_of_a_handed_off_call_follow_the_work_to_its_end() {
     assert_eq!(work["result"]["contextId"], "ctx-follow", "{work}");
     assert_eq!(work["result"]["status"]["state"], "submitted", "{work}");
 
+    // Its review runs and cannot be stopped: a cancel is refused rather than half-done.
+    let cancel = a2a(&base, "tasks/cancel", json!({"id": task_id})).await;
+    assert_eq!(cancel["error"]["code"], -32002, "{cancel}");
+
+    // Polled as an AdCP task over message/send (as the official client does), the poll's own
+    // task is a plain answer, not another hand-off.
+    let poll = a2a_send(
+        &base,
+        "tasks/get",
+        &json!({"task_id": task_id}),
+        "ctx-follow",
+    )
+    .await;
+    let poll_id = poll["result"]["id"].as_str().unwrap_or_default();
+    assert!(!poll_id.starts_with("call_"), "{poll}");
+    assert_eq!(poll["result"]["artifacts"][0]["name"], "result", "{poll}");
+    assert_eq!(
+        poll["result"]["artifacts"][0]["parts"][0]["data"]["task_id"],
+        task_id.as_str()
+    );
+
     // Once the review is done, it is completed with the result artifact ...
     let done = a2a_task_until(&base, &task_id, "completed", Duration::from_secs(20)).await;
     let result = &done["result"]["artifacts"][0];

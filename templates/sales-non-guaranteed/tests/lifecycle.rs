@@ -136,6 +136,7 @@ async fn a_canceled_buy_says_who_canceled_it_when_and_why() {
     .await;
     let buy = read(&seller, &other).await;
     assert_eq!(buy["cancellation"]["canceled_by"], "seller", "{buy}");
+    assert_eq!(buy["packages"][0]["canceled"], true, "{buy}");
     assert!(buy["cancellation"]["reason"].is_null());
 }
 
