@@ -196,11 +196,25 @@ async fn host_and_path_prefix_route_to_their_tenant_and_its_configured_url() {
             "{host}{path}: the card names the configured URL, not the Host: {url}"
         );
     }
-    // The capabilities name the configured URL too, whatever Host and X-Forwarded-Proto say.
+    // A Host the tenant is not known by is refused (DNS rebinding), before any URL is built.
     let (status, _, body) = request(
         &registry,
         "POST",
         "evil.example",
+        "/globex/mcp",
+        Some(tool_call("list_creative_formats", &json!({}))),
+    )
+    .await;
+    assert_eq!(status, 421, "{body}");
+    assert_eq!(
+        body["error"]["data"]["adcp_error"]["field"], "Host",
+        "{body}"
+    );
+    // The answers name the configured URL, not the Host the request came by.
+    let (status, _, body) = request(
+        &registry,
+        "POST",
+        "127.0.0.1:3000",
         "/globex/mcp",
         Some(tool_call("list_creative_formats", &json!({}))),
     )
@@ -211,7 +225,7 @@ async fn host_and_path_prefix_route_to_their_tenant_and_its_configured_url() {
         text.contains("\"https://sellers.example/globex\""),
         "{text}"
     );
-    assert!(!text.contains("evil.example"), "{text}");
+    assert!(!text.contains("127.0.0.1"), "{text}");
 
     // Unknown host and path: an AdCP error with 404, never another tenant's answer.
     let (status, _, body) = request(
