@@ -60,6 +60,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "status change order",
         include_str!("../../../migrations/0007_status_change_order.sql"),
     ),
+    (
+        8,
+        "depth counts",
+        include_str!("../../../migrations/0008_depth_counts.sql"),
+    ),
 ];
 
 fn migrator() -> sqlx::migrate::Migrator {
