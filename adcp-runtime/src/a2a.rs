@@ -340,6 +340,7 @@ pub(crate) async fn handle<P: DecisioningPlatform>(
     tasks: &A2aTasks,
     agent_url: String,
     principal: Option<Principal>,
+    peer: Option<std::net::IpAddr>,
     msg: Value,
 ) -> Value {
     let id = msg.get("id").cloned().unwrap_or(Value::Null);
@@ -372,6 +373,7 @@ pub(crate) async fn handle<P: DecisioningPlatform>(
                             principal,
                             agent_url,
                             a2a_push: Some(push_config(&params, &context_id)),
+                            peer,
                         })
                         .await;
                     (reply, true)

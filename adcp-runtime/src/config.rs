@@ -124,6 +124,9 @@ pub struct Call {
     /// (`url`, ...: A2A-shaped webhooks). A hand-off keeps it, so its A2A task is rendered in
     /// the caller's context on any replica.
     pub a2a_push: Option<Value>,
+    /// The caller's network address, when the transport knows it: callers without
+    /// credentials are rate-limited by it rather than all together.
+    pub peer: Option<std::net::IpAddr>,
 }
 
 impl Call {
@@ -135,6 +138,7 @@ impl Call {
             principal: None,
             agent_url: "http://127.0.0.1/mcp".into(),
             a2a_push: None,
+            peer: None,
         }
     }
 }

@@ -417,9 +417,18 @@ async fn mcp_post<P: DecisioningPlatform>(
         &i.parts.headers,
         url,
         &i.caller,
+        peer(&i.parts),
         i.message,
     )
     .await
+}
+
+/// The caller's address, when the server was started with it (`serve`, the tenant front).
+fn peer(parts: &Parts) -> Option<std::net::IpAddr> {
+    parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
 }
 
 async fn a2a_post<P: DecisioningPlatform>(
@@ -428,7 +437,8 @@ async fn a2a_post<P: DecisioningPlatform>(
 ) -> Response {
     let url = format!("{}/mcp", i.base);
     let principal = i.caller.principal().cloned();
-    Json(a2a::handle(&s.server, &s.a2a, url, principal, i.message).await).into_response()
+    let peer = peer(&i.parts);
+    Json(a2a::handle(&s.server, &s.a2a, url, principal, peer, i.message).await).into_response()
 }
 
 /// The per-operation binding: `POST /adcp/<task>` (also under `/mcp`) with the task's arguments
@@ -454,6 +464,7 @@ async fn raw_post<P: DecisioningPlatform>(
             principal: i.caller.principal().cloned(),
             agent_url: format!("{}/mcp", i.base),
             a2a_push: None,
+            peer: peer(&i.parts),
         })
         .await;
     Json(reply.body).into_response()

@@ -58,18 +58,29 @@ impl Limiter {
         }
     }
 
-    /// Admits one call of `principal` (the caller's id; anonymous callers share one), or the
-    /// `RATE_LIMITED` answer saying when to come back.
-    pub(crate) fn admit(&self, principal: &str) -> Result<(), AdcpError> {
+    /// Admits one call of `principal` (callers without credentials by their address `peer`,
+    /// or all together when it is unknown), or the `RATE_LIMITED` answer saying when to come
+    /// back.
+    pub(crate) fn admit(
+        &self,
+        principal: Option<&crate::store::Principal>,
+        peer: Option<std::net::IpAddr>,
+    ) -> Result<(), AdcpError> {
         if self.principal.is_none() && self.server.is_none() {
             return Ok(());
         }
         let clock = DefaultClock::default();
-        if let Some((rate, cells)) = &self.principal
-            && let Err(not_until) = cells.check_key(&principal.to_owned())
-        {
-            let wait = not_until.wait_time_from(clock.now());
-            return Err(limited(*rate, wait, "account", "this caller"));
+        if let Some((rate, cells)) = &self.principal {
+            // Keys of principals and of addresses cannot collide: one has a prefix.
+            let key = match (principal, peer) {
+                (Some(p), _) => p.id.clone(),
+                (None, Some(ip)) => format!("@{ip}"),
+                (None, None) => "@".to_owned(),
+            };
+            if let Err(not_until) = cells.check_key(&key) {
+                let wait = not_until.wait_time_from(clock.now());
+                return Err(limited(*rate, wait, "account", "this caller"));
+            }
         }
         if let Some((rate, cells)) = &self.server
             && let Err(not_until) = cells.check()
@@ -112,20 +123,28 @@ mod tests {
     #[test]
     fn a_flooding_principal_is_limited_and_another_is_not() {
         let limiter = Limiter::new(RateLimit::per_second(1).map(|r| r.burst(3)), None);
+        let flood = crate::store::Principal { id: "flood".into() };
+        let calm = crate::store::Principal { id: "calm".into() };
         for _ in 0..3 {
-            assert!(limiter.admit("flood").is_ok());
+            assert!(limiter.admit(Some(&flood), None).is_ok());
         }
-        let e = limiter.admit("flood").unwrap_err();
+        let e = limiter.admit(Some(&flood), None).unwrap_err();
         assert_eq!(e.code(), codes::RATE_LIMITED);
         assert_eq!(e.to_json()["retry_after"], 1);
         assert_eq!(e.to_json()["details"]["scope"], "account");
-        assert!(limiter.admit("calm").is_ok());
+        assert!(limiter.admit(Some(&calm), None).is_ok());
+        // Callers without credentials count by their address.
+        let (a, b): (std::net::IpAddr, std::net::IpAddr) =
+            ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        for _ in 0..3 {
+            assert!(limiter.admit(None, Some(a)).is_ok());
+        }
+        assert!(limiter.admit(None, Some(a)).is_err());
+        assert!(limiter.admit(None, Some(b)).is_ok());
 
         let whole = Limiter::new(None, RateLimit::per_second(2));
-        assert!(whole.admit("a").is_ok() && whole.admit("b").is_ok());
-        assert_eq!(
-            whole.admit("c").unwrap_err().to_json()["details"]["scope"],
-            "global"
-        );
+        assert!(whole.admit(Some(&flood), None).is_ok() && whole.admit(None, Some(b)).is_ok());
+        let e = whole.admit(Some(&calm), None).unwrap_err();
+        assert_eq!(e.to_json()["details"]["scope"], "global");
     }
 }

@@ -184,6 +184,7 @@ pub(crate) async fn handle<P: DecisioningPlatform>(
     headers: &HeaderMap,
     agent_url: String,
     caller: &crate::auth::Caller,
+    peer: Option<std::net::IpAddr>,
     msg: Value,
 ) -> Response {
     let Value::Object(m) = &msg else {
@@ -307,6 +308,7 @@ pub(crate) async fn handle<P: DecisioningPlatform>(
                     principal: caller.principal().cloned(),
                     agent_url,
                     a2a_push: None,
+                    peer,
                 })
                 .await;
             return respond_text(headers, StatusCode::OK, call_answer(&id, &reply, era));

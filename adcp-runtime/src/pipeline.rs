@@ -83,7 +83,7 @@ impl<P: DecisioningPlatform> Server<P> {
     async fn run(&self, call: Call) -> Result<Reply, AdcpError> {
         self.inner
             .limiter
-            .admit(accounts::principal_id(call.principal.as_ref()))?;
+            .admit(call.principal.as_ref(), call.peer)?;
         let Some(spec) = adcp_wire::task(&call.tool) else {
             return Err(envelope::unknown_task(&call.tool, "tool"));
         };
