@@ -233,15 +233,9 @@ fn push_config(params: &Value, context_id: &str) -> Value {
 /// A handed-off call's transport task, from its AdCP task: completed with the `submitted`
 /// artifact, and the work's outcome once it has one.
 fn call_task(t: &TaskRecord) -> Value {
-    let context_id = t
-        .a2a_push
-        .as_ref()
-        .and_then(|p| p.get("contextId"))
-        .and_then(Value::as_str)
-        .unwrap_or(&t.task_id);
     let mut task = A2aTask::new(
         format!("{CALL_PREFIX}{}", t.task_id),
-        context_id,
+        webhooks::a2a_context(t),
         "completed",
         rfc3339(t.created_at),
     );
@@ -291,7 +285,7 @@ async fn read_task<P: DecisioningPlatform>(
         return Ok(if call {
             call_task(&record)
         } else {
-            webhooks::a2a_task(&record, None)
+            webhooks::a2a_task(&record)
         });
     }
     if call || record.status.is_final() {
@@ -306,7 +300,7 @@ async fn read_task<P: DecisioningPlatform>(
         ));
     }
     match registry.cancel(&record.scope, task_id).await {
-        Ok(canceled) => Ok(webhooks::a2a_task(&canceled, None)),
+        Ok(canceled) => Ok(webhooks::a2a_task(&canceled)),
         // It finished in between.
         Err(e) if e.code() == crate::codes::INVALID_STATE => Err(finished()),
         Err(e) => Err(store_failed(e)),

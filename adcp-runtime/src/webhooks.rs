@@ -139,12 +139,7 @@ pub(crate) fn deliveries(t: &TaskRecord) -> Vec<Delivery> {
                 token: token.to_owned(),
             })
             .or_else(|| cfg.get("authentication").and_then(PushAuth::from_adcp));
-        out.push(Delivery::new(
-            url,
-            a2a_payload(t, cfg),
-            auth,
-            Some(&t.task_id),
-        ));
+        out.push(Delivery::new(url, a2a_task(t), auth, Some(&t.task_id)));
     }
     for d in &mut out {
         d.scope.clone_from(&t.scope);
@@ -187,21 +182,21 @@ fn mcp_payload(t: &TaskRecord, cfg: &Map<String, Value>) -> Value {
     Value::Object(m)
 }
 
-/// The A2A `Task` for a push notification.
-fn a2a_payload(t: &TaskRecord, cfg: &Map<String, Value>) -> Value {
-    let context_id = cfg.get("contextId").and_then(Value::as_str);
-    a2a_task(t, context_id)
+/// The A2A `contextId` of a task: that of the A2A call that made it, else its own id.
+pub(crate) fn a2a_context(t: &TaskRecord) -> &str {
+    t.a2a_push
+        .as_ref()
+        .and_then(|p| p.get("contextId"))
+        .and_then(Value::as_str)
+        .unwrap_or(&t.task_id)
 }
 
 /// An AdCP task as an A2A `Task` whose `id` is the AdCP `task_id` (its push notifications and
 /// `tasks/get` by that id): results as an artifact once final, the status message otherwise.
-pub(crate) fn a2a_task(t: &TaskRecord, context_id: Option<&str>) -> Value {
-    let context_id = context_id
-        .or_else(|| t.a2a_push.as_ref()?.get("contextId")?.as_str())
-        .unwrap_or(&t.task_id);
+pub(crate) fn a2a_task(t: &TaskRecord) -> Value {
     let mut task = A2aTask::new(
         t.task_id.clone(),
-        context_id,
+        a2a_context(t),
         t.status.as_str(),
         rfc3339(t.updated_at),
     );
