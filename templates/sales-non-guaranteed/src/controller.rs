@@ -3,10 +3,9 @@
 //! checked each scenario's params (`INVALID_PARAMS` otherwise), so the ids are present.
 
 use adcp_runtime::lifecycle::{CREATIVE, MEDIA_BUY};
-use adcp_runtime::time::{self, OffsetDateTime, rfc3339};
+use adcp_runtime::time::{self, OffsetDateTime};
 use adcp_runtime::wire::{
-    CreativeStatus, Format, GetMediaBuysResponseMediaBuysItemCancellation as Cancellation,
-    MediaBuyStatus, PricingModel, PricingOption, decode,
+    CreativeStatus, Format, MediaBuyStatus, PricingModel, PricingOption, decode,
 };
 use adcp_runtime::{AdcpResult, ControllerCode, ControllerReply, Ctx, ScenarioParams as Params};
 use serde::Deserialize;
@@ -186,11 +185,7 @@ pub(crate) async fn force_media_buy_status(ctx: &Ctx, p: Params) -> AdcpResult<C
         b.updated_at = time::now();
         b.revision += 1;
         if b.status == MediaBuyStatus::Canceled && b.cancellation.is_none() {
-            let by = adcp_runtime::wire::CanceledBy::Seller;
-            b.cancellation = Some(Cancellation::new(rfc3339(b.updated_at), by));
-            for p in &mut b.packages {
-                p.canceled = true;
-            }
+            b.mark_canceled(b.updated_at, adcp_runtime::wire::CanceledBy::Seller, None);
         }
     };
     let (mid, to) = (id(p.media_buy_id.as_ref()), p.status.as_deref());

@@ -8,9 +8,8 @@ use adcp_runtime::time::{self, rfc3339};
 use adcp_runtime::wire::{
     CanceledBy, CreateMediaBuyRequest, CreateMediaBuySuccess, GetMediaBuyDeliveryRequest,
     GetMediaBuyDeliveryResponse, GetMediaBuyDeliveryResponseReportingPeriod, GetMediaBuysRequest,
-    GetMediaBuysRequestStatusFilter, GetMediaBuysResponse,
-    GetMediaBuysResponseMediaBuysItemCancellation as Cancellation, MeasurementTerms,
-    MediaBuyStatus, PackageRequest, StartTiming, UpdateMediaBuyRequest, UpdateMediaBuySuccess,
+    GetMediaBuysRequestStatusFilter, GetMediaBuysResponse, MeasurementTerms, MediaBuyStatus,
+    PackageRequest, StartTiming, UpdateMediaBuyRequest, UpdateMediaBuySuccess,
 };
 use adcp_runtime::{AdcpError, AdcpResult, Ctx, Hybrid, TaskHandoff, codes};
 use serde_json::json;
@@ -299,12 +298,8 @@ pub(crate) async fn update(
                 let mut affected = Vec::new();
                 if req.canceled.is_some() {
                     transition(b, MediaBuyStatus::Canceled)?;
-                    let mut c = Cancellation::new(rfc3339(time::now()), CanceledBy::Buyer);
-                    c.reason.clone_from(&req.cancellation_reason);
-                    b.cancellation = Some(c);
-                    for p in &mut b.packages {
-                        p.canceled = true;
-                    }
+                    let reason = req.cancellation_reason.clone();
+                    b.mark_canceled(time::now(), CanceledBy::Buyer, reason);
                     affected.extend(b.packages.iter().map(wire::package));
                 } else {
                     change(b, &req, &known, &added, &mut affected)?;

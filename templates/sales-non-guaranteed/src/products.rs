@@ -111,19 +111,18 @@ pub(crate) async fn list_creative_formats(
     // either, since products keep naming the catalogue's.
     let seeded: Vec<Format> = ctx.state().list(FORMATS).await?;
     let catalogue = catalog::formats(ctx.agent_url());
-    let mut formats = if seeded.is_empty() {
-        catalogue.clone()
-    } else {
-        seeded.clone()
-    };
-    if let Some(ids) = &req.format_ids {
+    let mut formats = match &req.format_ids {
         // Asked-for formats first, in the order asked, then nothing else.
-        let known = || seeded.iter().chain(&catalogue);
-        formats = ids
+        Some(ids) => ids
             .iter()
-            .filter_map(|id| known().find(|f| f.format_id.id == id.id).cloned())
-            .collect();
-    }
+            .filter_map(|id| {
+                let mut known = seeded.iter().chain(&catalogue);
+                known.find(|f| f.format_id.id == id.id).cloned()
+            })
+            .collect(),
+        None if seeded.is_empty() => catalogue,
+        None => seeded,
+    };
     if let Some(q) = &req.name_search {
         let q = q.to_lowercase();
         formats.retain(|f| f.name.to_lowercase().contains(&q));

@@ -5,7 +5,7 @@
 
 use adcp_runtime::Collection;
 use adcp_runtime::wire::{
-    CreativeAsset, CreativeStatus, Format, FormatId,
+    CanceledBy, CreativeAsset, CreativeStatus, Format, FormatId,
     GetMediaBuysResponseMediaBuysItemCancellation as Cancellation, MediaBuyStatus, PricingModel,
     Product, SyncGovernanceRequestAccountsItem, Targeting,
 };
@@ -83,6 +83,22 @@ impl MediaBuy {
 
     pub(crate) fn has_creatives(&self) -> bool {
         self.packages.iter().any(|p| !p.creative_ids.is_empty())
+    }
+
+    /// Records who canceled the buy at `at` (its status already `canceled`), and cancels its
+    /// packages.
+    pub(crate) fn mark_canceled(
+        &mut self,
+        at: OffsetDateTime,
+        by: CanceledBy,
+        reason: Option<String>,
+    ) {
+        let mut c = Cancellation::new(adcp_runtime::time::rfc3339(at), by);
+        c.reason = reason;
+        self.cancellation = Some(c);
+        for p in &mut self.packages {
+            p.canceled = true;
+        }
     }
 
     /// The status a buy takes once creatives are assigned.
