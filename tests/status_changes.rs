@@ -34,6 +34,32 @@ fn status(b: &Buy) -> String {
     b.status.clone()
 }
 
+/// A buy made on `server` in `scope` as `s0`, then moved to `s1`, `s2`, ... before `s{until}`,
+/// each change recorded; its id.
+async fn moved_buy(server: &Server<Signals>, scope: &str, until: usize) -> String {
+    let id = format!("mb_{}", uuid::Uuid::new_v4().simple());
+    let state = server.state(scope);
+    let buy = Buy {
+        status: "s0".into(),
+        budget: 1.0,
+    };
+    state
+        .put_recorded(BUYS, &id, status, "create_media_buy", &buy)
+        .await
+        .expect("made");
+    for i in 1..until {
+        let to = format!("s{i}");
+        state
+            .modify_recorded(BUYS, &id, status, "update_media_buy", gone, |b| {
+                b.status.clone_from(&to);
+                Ok(())
+            })
+            .await
+            .expect("moved");
+    }
+    id
+}
+
 fn gone() -> AdcpError {
     AdcpError::new("MEDIA_BUY_NOT_FOUND", "no such media buy")
 }
@@ -232,26 +258,7 @@ async fn a_replica_hears_the_others_changes_once_in_order() {
         );
     }
     let scope = format!("acct:{}", uuid::Uuid::new_v4().simple());
-    let id = format!("mb_{}", uuid::Uuid::new_v4().simple());
-    let state = a.state(&scope);
-    let buy = Buy {
-        status: "s0".into(),
-        budget: 1.0,
-    };
-    state
-        .put_recorded(BUYS, &id, status, "create_media_buy", &buy)
-        .await
-        .expect("made");
-    for i in 1..20 {
-        let to = format!("s{i}");
-        state
-            .modify_recorded(BUYS, &id, status, "update_media_buy", gone, |b| {
-                b.status.clone_from(&to);
-                Ok(())
-            })
-            .await
-            .expect("moved");
-    }
+    let id = moved_buy(&a, &scope, 20).await;
     let mut big = adcp_runtime::Event::new("report", &id, &scope, "ready");
     big.data = serde_json::json!({"rows": "x".repeat(20_000)});
     a.events().publish(big);
@@ -494,26 +501,7 @@ async fn a_change_no_relay_carried_is_polled_from_the_store_once() {
     b.start();
     let (mut on_a, mut on_b) = (a.events().subscribe(), b.events().subscribe());
     let scope = format!("acct:{}", uuid::Uuid::new_v4().simple());
-    let id = format!("mb_{}", uuid::Uuid::new_v4().simple());
-    let state = a.state(&scope);
-    let buy = Buy {
-        status: "s0".into(),
-        budget: 1.0,
-    };
-    state
-        .put_recorded(BUYS, &id, status, "create_media_buy", &buy)
-        .await
-        .expect("made");
-    for i in 1..5 {
-        let to = format!("s{i}");
-        state
-            .modify_recorded(BUYS, &id, status, "update_media_buy", gone, |b| {
-                b.status.clone_from(&to);
-                Ok(())
-            })
-            .await
-            .expect("moved");
-    }
+    moved_buy(&a, &scope, 5).await;
     let heard = |rx: &mut tokio::sync::broadcast::Receiver<adcp_runtime::Event>| {
         let mut seqs = Vec::new();
         while let Ok(e) = rx.try_recv() {

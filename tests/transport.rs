@@ -22,20 +22,8 @@ async fn post(path: &str, accept: &str, body: &Value) -> (StatusCode, String, Va
     let req = Request::post(path)
         .header("content-type", "application/json")
         .header("accept", accept)
-        .header("host", "seller.test")
-        .body(Body::from(body.to_string()))
-        .expect("request");
-    let resp = server().oneshot(req).await.expect("served");
-    let status = resp.status();
-    let ct = resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 22)
-        .await
-        .expect("body");
+        .header("host", "seller.test");
+    let (status, ct, bytes) = exchange(req, &body.to_string()).await;
     (status, ct, serde_json::from_slice(&bytes).expect("JSON"))
 }
 

@@ -458,6 +458,24 @@ pub mod harness {
             .expect("a JSON-RPC answer")
     }
 
+    /// A2A `tasks/get` of `id` at `base` until the task's state is `state` or `within` passes;
+    /// the last answer.
+    pub async fn a2a_task_until(
+        base: &str,
+        id: &str,
+        state: &str,
+        within: std::time::Duration,
+    ) -> Value {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let got = a2a(base, "tasks/get", serde_json::json!({"id": id})).await;
+            if got["result"]["status"]["state"] == state || std::time::Instant::now() >= deadline {
+                return got;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+
     /// `message/send` of one AdCP call (`skill` with `input`) in the A2A context `context_id`.
     pub async fn a2a_send(base: &str, skill: &str, input: &Value, context_id: &str) -> Value {
         let message = serde_json::json!({

@@ -4,9 +4,11 @@
 //! handed-off call read natively (`tasks/get`) by the AdCP task id and by the call's own id.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use adcp_conformance::harness::{Process, a2a, a2a_send, buyer_client_track, temp_dir};
+use adcp_conformance::harness::{
+    Process, a2a, a2a_send, a2a_task_until, buyer_client_track, temp_dir,
+};
 use serde_json::{Value, json};
 
 const SELLER: &str = env!("CARGO_BIN_EXE_reference-seller");
@@ -71,18 +73,6 @@ fn the_official_client_tracks_a_handed_off_buy_to_completion_over_a2a() {
     let base = seller.mcp.trim_end_matches("/mcp").to_owned();
     let seen = buyer_client_track(&base, "a2a", &reviewed_buy());
     assert_tracked_to_completion(&seen);
-}
-
-/// `tasks/get` of `id` until its state is `state` or `within` passes.
-async fn a2a_task_until(base: &str, id: &str, state: &str, within: Duration) -> Value {
-    let deadline = Instant::now() + within;
-    loop {
-        let got = a2a(base, "tasks/get", json!({"id": id})).await;
-        if got["result"]["status"]["state"] == state || Instant::now() >= deadline {
-            return got;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 #[tokio::test]

@@ -4,7 +4,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use adcp_conformance::harness::{Process, Receiver, a2a, a2a_send, mcp, postgres_url, temp_dir};
+use adcp_conformance::harness::{
+    Process, Receiver, a2a, a2a_send, a2a_task_until, mcp, postgres_url, temp_dir,
+};
 use serde_json::{Value, json};
 
 const SELLER: &str = env!("CARGO_BIN_EXE_reference-seller");
@@ -193,14 +195,7 @@ async fn two_replicas_share_one_postgresql() {
         .as_str()
         .expect("an AdCP task")
         .to_owned();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let work = loop {
-        let got = a2a(&base(&b), "tasks/get", json!({"id": work_id})).await;
-        if got["result"]["status"]["state"] == "completed" || Instant::now() >= deadline {
-            break got;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let work = a2a_task_until(&base(&b), &work_id, "completed", Duration::from_secs(30)).await;
     assert_eq!(work["result"]["status"]["state"], "completed", "{work}");
     assert_eq!(work["result"]["contextId"], "ctx-replicas", "{work}");
     let own = a2a(&base(&b), "tasks/get", json!({"id": call_id})).await;

@@ -17,6 +17,20 @@ fn account() -> Value {
     json!({"brand": {"domain": "acme.example"}, "operator": "acme.example", "sandbox": true})
 }
 
+/// A `create_media_buy` of the test product from now to `end`, with `hook` as its
+/// `reporting_webhook`.
+fn create(end: &str, budget: f64, hook: &Value) -> Value {
+    json!({
+        "idempotency_key": format!("rpt-{}", uuid::Uuid::new_v4()),
+        "account": account(),
+        "brand": {"domain": "acme.example"},
+        "start_time": "asap",
+        "end_time": end,
+        "packages": [{"product_id": "test-product", "pricing_option_id": "default", "budget": budget}],
+        "reporting_webhook": hook,
+    })
+}
+
 async fn call(server: &Server<sales_non_guaranteed::Seller>, tool: &str, args: Value) -> Value {
     let reply = server.call(Call::new(tool, args)).await;
     assert!(!reply.is_error, "{tool}: {}", reply.body);
@@ -69,21 +83,17 @@ async fn a_reporting_sequence_under_simulated_delivery_ends_with_the_flight() {
     let created = call(
         &server,
         "create_media_buy",
-        json!({
-            "idempotency_key": format!("rpt-{}", uuid::Uuid::new_v4()),
-            "account": account(),
-            "brand": {"domain": "acme.example"},
-            "start_time": "asap",
-            "end_time": time::rfc3339(end),
-            "packages": [{"product_id": "test-product", "pricing_option_id": "default", "budget": 5000.0}],
-            "reporting_webhook": {
+        create(
+            &time::rfc3339(end),
+            5000.0,
+            &json!({
                 "url": receiver.url("/reports"),
                 "authentication": {"schemes": ["HMAC-SHA256"], "credentials": SECRET},
                 "reporting_frequency": "daily",
                 "requested_metrics": ["clicks"],
                 "token": "buyer-correlation-token"
-            }
-        }),
+            }),
+        ),
     )
     .await;
     let buy = created["media_buy_id"].as_str().expect("a buy").to_owned();
@@ -172,25 +182,17 @@ async fn a_reporting_webhook_the_outbox_would_refuse_is_refused_at_once() {
     let server = sales_non_guaranteed::agent(sales_non_guaranteed::config(true), Stores::memory())
         .into_server()
         .expect("boots");
-    let reply = server
-        .call(Call::new(
-            "create_media_buy",
-            json!({
-                "idempotency_key": format!("rpt-{}", uuid::Uuid::new_v4()),
-                "account": account(),
-                "brand": {"domain": "acme.example"},
-                "start_time": "asap",
-                "end_time": "2099-01-01T00:00:00Z",
-                "packages": [{"product_id": "test-product", "pricing_option_id": "default", "budget": 5000.0}],
-                "reporting_webhook": {
-                    "url": "http://127.0.0.1:9/reports",
-                    "authentication": {"schemes": ["Bearer"], "credentials": SECRET},
-                    "reporting_frequency": "hourly"
-                },
-                "context": {"trace": "t-1"}
-            }),
-        ))
-        .await;
+    let mut request = create(
+        "2099-01-01T00:00:00Z",
+        5000.0,
+        &json!({
+            "url": "http://127.0.0.1:9/reports",
+            "authentication": {"schemes": ["Bearer"], "credentials": SECRET},
+            "reporting_frequency": "hourly"
+        }),
+    );
+    request["context"] = json!({"trace": "t-1"});
+    let reply = server.call(Call::new("create_media_buy", request)).await;
     assert!(reply.is_error, "{}", reply.body);
     assert_eq!(
         reply.body["adcp_error"]["field"], "reporting_webhook.url",
@@ -213,19 +215,15 @@ async fn a_reviewed_buy_reports_once_its_task_has_booked_it() {
     let submitted = call(
         &server,
         "create_media_buy",
-        json!({
-            "idempotency_key": format!("rpt-{}", uuid::Uuid::new_v4()),
-            "account": account(),
-            "brand": {"domain": "acme.example"},
-            "start_time": "asap",
-            "end_time": "2099-01-01T00:00:00Z",
-            "packages": [{"product_id": "test-product", "pricing_option_id": "default", "budget": 2_000_000.0}],
-            "reporting_webhook": {
+        create(
+            "2099-01-01T00:00:00Z",
+            2_000_000.0,
+            &json!({
                 "url": receiver.url("/reports"),
                 "authentication": {"schemes": ["HMAC-SHA256"], "credentials": SECRET},
                 "reporting_frequency": "hourly"
-            }
-        }),
+            }),
+        ),
     )
     .await;
     assert_eq!(submitted["status"], "submitted", "{submitted}");
@@ -266,20 +264,16 @@ async fn a_reporting_webhook_the_products_cannot_serve_is_refused() {
         .into_server()
         .expect("boots");
     let ask = |frequency: &str, metrics: Value| {
-        json!({
-            "idempotency_key": format!("rpt-{}", uuid::Uuid::new_v4()),
-            "account": account(),
-            "brand": {"domain": "acme.example"},
-            "start_time": "asap",
-            "end_time": "2099-01-01T00:00:00Z",
-            "packages": [{"product_id": "test-product", "pricing_option_id": "default", "budget": 5000.0}],
-            "reporting_webhook": {
+        create(
+            "2099-01-01T00:00:00Z",
+            5000.0,
+            &json!({
                 "url": "https://buyer.example/reports",
                 "authentication": {"schemes": ["Bearer"], "credentials": SECRET},
                 "reporting_frequency": frequency,
                 "requested_metrics": metrics
-            }
-        })
+            }),
+        )
     };
     for (request, field) in [
         (
