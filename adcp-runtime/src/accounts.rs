@@ -17,7 +17,8 @@
 //! (`*.example`, RFC 2606) unless it says `"sandbox": false`, and an `account_id` that names
 //! none of the caller's accounts act for the caller's sandbox account; every sandbox account of
 //! a caller shares one data scope, so fixtures the runner seeds through one test identity are
-//! seen through the others. Without compliance testing a sandbox account (`"sandbox": true`)
+//! seen through the others, and `list_accounts` leaves such aliases out once the caller has
+//! declared an account of another name. Without compliance testing a sandbox account (`"sandbox": true`)
 //! is an account of its own like any other.
 //!
 //! "Does not exist" and "is not yours" are the same answer, byte for byte, so accounts cannot
@@ -446,8 +447,18 @@ impl Resolver {
             .list(principal)
             .await
             .map_err(|e| store_error(&e))?;
-        if !declared.is_empty() {
-            return Ok(declared);
+        // Under compliance testing a test identity's account is the caller's sandbox seen by
+        // another name, not an account of its own: listed only while it is all the caller
+        // declared (the runner counts the accounts a storyboard syncs, after earlier ones
+        // synced test identities in the same run).
+        let (aliases, own): (Vec<Account>, Vec<Account>) = declared
+            .into_iter()
+            .partition(|a| self.compliance_testing && a.is_test_identity());
+        if !own.is_empty() {
+            return Ok(own);
+        }
+        if !aliases.is_empty() {
+            return Ok(aliases);
         }
         let fallback = match self.mode {
             AccountMode::Explicit => self.default_account(principal),
@@ -758,6 +769,38 @@ mod tests {
             m.extend(x);
         }
         adcp_wire::decode(v).unwrap()
+    }
+
+    /// The runner syncs its own identity (`test.example`) in one storyboard and counts the
+    /// accounts another storyboard syncs: the alias is listed only while it is all there is.
+    #[tokio::test]
+    async fn test_identities_are_listed_only_while_nothing_else_is_declared() {
+        let sandboxed = |domain: &str, operator: &str| json!({"brand": {"domain": domain}, "operator": operator, "billing": "operator", "sandbox": true});
+        for compliance_testing in [true, false] {
+            let r = resolver(AccountMode::Explicit, compliance_testing);
+            let ctx = accounts_of(&r, "b1");
+            let runner = [sandboxed("test.example", "test.example")];
+            ctx.sync(&sync_req(&runner, json!({}))).await.unwrap();
+            let listed = r.listed("b1").await.unwrap();
+            assert_eq!(listed.len(), 1);
+            assert_eq!(listed[0].operator.as_deref(), Some("test.example"));
+            let three = [
+                sandboxed("acme-corp.com", "pinnacle-media.com"),
+                sandboxed("nova-brands.com", "pinnacle-media.com"),
+                sandboxed("pinnacle-media.com", "pinnacle-media.com"),
+            ];
+            ctx.sync(&sync_req(&three, json!({}))).await.unwrap();
+            let listed = r.listed("b1").await.unwrap();
+            let expected = if compliance_testing { 3 } else { 4 };
+            assert_eq!(
+                listed.len(),
+                expected,
+                "compliance testing: {compliance_testing}"
+            );
+            if compliance_testing {
+                assert!(listed.iter().all(|a| !a.is_test_identity()));
+            }
+        }
     }
 
     #[tokio::test]
