@@ -18,8 +18,8 @@
 //! none of the caller's accounts act for the caller's sandbox account; every sandbox account of
 //! a caller shares one data scope, so fixtures the runner seeds through one test identity are
 //! seen through the others, and `list_accounts` leaves such aliases out once the caller has
-//! declared an account of another name. Without compliance testing a sandbox account (`"sandbox": true`)
-//! is an account of its own like any other.
+//! declared an account of another name. Without compliance testing a sandbox account
+//! (`"sandbox": true`) is an account of its own like any other.
 //!
 //! "Does not exist" and "is not yours" are the same answer, byte for byte, so accounts cannot
 //! be enumerated; account ids the runtime allocates are derived with a key only the store
@@ -451,9 +451,11 @@ impl Resolver {
         // another name, not an account of its own: listed only while it is all the caller
         // declared (the runner counts the accounts a storyboard syncs, after earlier ones
         // synced test identities in the same run).
-        let (aliases, own): (Vec<Account>, Vec<Account>) = declared
-            .into_iter()
-            .partition(|a| self.compliance_testing && a.is_test_identity());
+        let (aliases, own): (Vec<Account>, Vec<Account>) = declared.into_iter().partition(|a| {
+            self.compliance_testing
+                && a.sandbox
+                && a.natural_key().is_some_and(|k| k.is_test_identity())
+        });
         if !own.is_empty() {
             return Ok(own);
         }
@@ -798,7 +800,11 @@ mod tests {
                 "compliance testing: {compliance_testing}"
             );
             if compliance_testing {
-                assert!(listed.iter().all(|a| !a.is_test_identity()));
+                assert!(
+                    listed
+                        .iter()
+                        .all(|a| a.operator.as_deref() != Some("test.example"))
+                );
             }
         }
     }

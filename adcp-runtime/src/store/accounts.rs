@@ -103,20 +103,6 @@ impl NaturalKey {
     }
 }
 
-impl Account {
-    /// A sandbox account whose brand and operator are both reserved test names (`*.example`,
-    /// RFC 2606): under compliance testing, the caller's sandbox seen by one of the runner's
-    /// identities.
-    pub fn is_test_identity(&self) -> bool {
-        self.sandbox
-            && self
-                .brand
-                .as_ref()
-                .is_some_and(|b| is_test_domain(&b.domain))
-            && self.operator.as_deref().is_some_and(is_test_domain)
-    }
-}
-
 fn is_test_domain(d: &str) -> bool {
     d == "example" || d.ends_with(".example")
 }
