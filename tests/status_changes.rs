@@ -5,7 +5,7 @@
 use adcp_conformance::harness::{postgres_url, temp_dir};
 use adcp_runtime::wire::{GetSignalsRequest, GetSignalsResponse};
 use adcp_runtime::{
-    AdcpError, AdcpResult, Collection, Config, Ctx, Server, Stores, decisioning_platform,
+    AdcpError, AdcpResult, Collection, Config, Ctx, Server, State, Stores, decisioning_platform,
 };
 use serde::{Deserialize, Serialize};
 
@@ -34,19 +34,31 @@ fn status(b: &Buy) -> String {
     b.status.clone()
 }
 
-/// A buy made on `server` in `scope` as `s0`, then moved to `s1`, `s2`, ... before `s{until}`,
-/// each change recorded; its id.
-async fn moved_buy(server: &Server<Signals>, scope: &str, until: usize) -> String {
+/// A buy made on `server` in `scope` with status `initial` and `budget`, its creation recorded;
+/// its id and the scope's state.
+async fn made<'a>(
+    server: &'a Server<Signals>,
+    scope: &'a str,
+    initial: &str,
+    budget: f64,
+) -> (String, State<'a>) {
     let id = format!("mb_{}", uuid::Uuid::new_v4().simple());
     let state = server.state(scope);
     let buy = Buy {
-        status: "s0".into(),
-        budget: 1.0,
+        status: initial.into(),
+        budget,
     };
     state
         .put_recorded(BUYS, &id, status, "create_media_buy", &buy)
         .await
         .expect("made");
+    (id, state)
+}
+
+/// A buy made on `server` in `scope` as `s0`, then moved to `s1`, `s2`, ... before `s{until}`,
+/// each change recorded; its id.
+async fn moved_buy(server: &Server<Signals>, scope: &str, until: usize) -> String {
+    let (id, state) = made(server, scope, "s0", 1.0).await;
     for i in 1..until {
         let to = format!("s{i}");
         state
@@ -68,16 +80,7 @@ async fn audit(stores: Stores) {
     let server = Server::with_stores(Signals, Config::default(), stores.clone());
     let mut events = server.events().subscribe();
     let scope = format!("acct:{}", uuid::Uuid::new_v4().simple());
-    let id = format!("mb_{}", uuid::Uuid::new_v4().simple());
-    let state = server.state(&scope);
-    let buy = Buy {
-        status: "pending_creatives".into(),
-        budget: 1000.0,
-    };
-    state
-        .put_recorded(BUYS, &id, status, "create_media_buy", &buy)
-        .await
-        .expect("made");
+    let (id, state) = made(&server, &scope, "pending_creatives", 1000.0).await;
     let set = |to: &'static str, budget: f64| {
         move |b: &mut Buy| {
             b.status = to.into();
