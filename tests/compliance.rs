@@ -5,7 +5,7 @@
 #![allow(clippy::print_stdout)]
 
 use adcp_conformance::harness::{
-    AuthorizationServer, Seller, Store, counts, report, run_storyboard,
+    AuthorizationServer, Seller, Store, counts, report, run_assessment, run_storyboard,
 };
 
 fn check(storyboard: &str, a2a: bool, min_passed: u64, max_skipped: Option<u64>) {
@@ -155,25 +155,79 @@ fn create_media_buy_async() {
     check("media_buy_seller/create_media_buy_async", false, 4, Some(0));
 }
 
-/// Authentication: API keys, and OAuth through the built-in JWT verifier with a stand-in
-/// authorization server (the CLI loads no test kit, so the OAuth phase is the one it can grade:
-/// the runner's random token is refused).
-#[test]
-fn security_baseline() {
+/// API keys and OAuth (the built-in JWT verifier, with a stand-in authorization server that
+/// issues nothing), as a seller that takes both configures them.
+fn both_auth(
+    key: &'static str,
+    issuer: &AuthorizationServer,
+) -> impl FnOnce(&mut adcp_runtime::Config) + Send + 'static {
     use adcp_runtime::{Auth, JwtVerifier};
-    const KEY: &str = "compliance-runner-key-0123456789";
-    let issuer = AuthorizationServer::start();
     let oauth_issuer = issuer.issuer.clone();
-    let seller = Seller::start_with(Store::Sqlite, move |c| {
+    move |c| {
         let auth = Auth::new()
-            .key("runner", KEY)
+            .key("runner", key)
             .expect("a long enough key")
             .oauth(
                 oauth_issuer.clone(),
                 std::sync::Arc::new(JwtVerifier::new(oauth_issuer)),
             );
         c.auth = Some(auth);
-    });
+    }
+}
+
+/// The capability-driven assessment (no storyboard named, the way a buyer's compliance check
+/// runs it: every storyboard the seller's capabilities select, one after another on one
+/// seller), with an API key configured and given to the runner: no failed step outside the
+/// `security_transport` track (`signed_requests` posts unsigned and unconfigured vectors at an
+/// agent that does not require signatures; tests/signing.rs grades signing with the grader).
+#[test]
+fn capability_driven_assessment() {
+    const KEY: &str = "compliance-runner-key-0123456789";
+    let issuer = AuthorizationServer::start();
+    let seller = Seller::start_with(Store::Sqlite, both_auth(KEY, &issuer));
+    let result = run_assessment(&seller.mcp_url(), &["--auth", KEY]);
+    let c = counts(&result);
+    println!(
+        "capability-driven: {} passed, {} failed, {} skipped",
+        c.passed, c.failed, c.skipped
+    );
+    let failures: Vec<String> = result["failures"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| f["track"] != "security_transport")
+        .map(|f| {
+            format!(
+                "{}/{}: {}",
+                f["storyboard_id"].as_str().unwrap_or("?"),
+                f["step_id"].as_str().unwrap_or("?"),
+                f.get("validation")
+                    .or(f.get("error"))
+                    .unwrap_or(&f["expected"])
+            )
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} failed steps outside security_transport:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    let executed = result["storyboards_executed"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert!(executed >= 30, "only {executed} storyboards ran");
+    assert!(c.passed >= 180, "only {} steps passed", c.passed);
+}
+
+/// Authentication: API keys, and OAuth through the built-in JWT verifier with a stand-in
+/// authorization server (the CLI loads no test kit, so the OAuth phase is the one it can grade:
+/// the runner's random token is refused).
+#[test]
+fn security_baseline() {
+    const KEY: &str = "compliance-runner-key-0123456789";
+    let issuer = AuthorizationServer::start();
+    let seller = Seller::start_with(Store::Sqlite, both_auth(KEY, &issuer));
     let result = run_storyboard(&seller.mcp_url(), "security_baseline", &["--auth", KEY]);
     gate("security_baseline", false, &result, 4, None);
 }

@@ -240,7 +240,7 @@ pub(crate) fn build(set: &SchemaSet, lowered: &Lowered) -> Catalog {
         }
         cat.tasks.push(Task {
             answers,
-            input_schema: bundle(set, &request_schema),
+            input_schema: bundle(set, &served_request_schema(set, &request_schema)),
             name,
             protocol: text(entry.get("protocol")),
             mutating: entry
@@ -284,6 +284,31 @@ pub(crate) fn build(set: &SchemaSet, lowered: &Lowered) -> Catalog {
         }
     }
     cat
+}
+
+/// The request schema a task's `inputSchema` is made from: its own, unless another domain
+/// defines the same request (`creative/list-creative-formats-request.json` beside the
+/// manifest's `media-buy/` one) with every property of it and more; then that one, so a buyer
+/// of either domain is told of every field the task takes (`account` on
+/// `list_creative_formats`). The task's types and validation stay the manifest's.
+fn served_request_schema(set: &SchemaSet, file: &str) -> String {
+    let properties = |f: &str| -> Option<BTreeSet<String>> {
+        let props = set.originals.get(f)?.get("properties")?.as_object()?;
+        Some(props.keys().cloned().collect())
+    };
+    let Some((_, name)) = file.rsplit_once('/') else {
+        return file.to_owned();
+    };
+    let Some(own) = properties(file) else {
+        return file.to_owned();
+    };
+    set.originals
+        .keys()
+        .filter(|f| *f != file && f.rsplit_once('/').is_some_and(|(_, n)| n == name))
+        .filter_map(|f| Some((f, properties(f)?)))
+        .filter(|(_, twin)| twin.len() > own.len() && twin.is_superset(&own))
+        .max_by_key(|(_, twin)| twin.len())
+        .map_or_else(|| file.to_owned(), |(f, _)| f.clone())
 }
 
 /// The schema at `file` with every schema it reaches copied under `definitions` and every

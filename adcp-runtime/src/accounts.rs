@@ -13,13 +13,20 @@
 //! | `singleton` | anything or nothing | `<base>:<principal>`: one platform account, its data per caller | `account_id` other than `<base>` or `<base>:<principal>`: `ACCOUNT_NOT_FOUND` |
 //!
 //! Under compliance testing ([`Config::compliance_testing`](crate::Config)), in every mode: a
-//! call that names no account, a natural key whose brand and operator are test identities
-//! (`*.example`, RFC 2606) unless it says `"sandbox": false`, and an `account_id` that names
-//! none of the caller's accounts act for the caller's sandbox account; every sandbox account of
-//! a caller shares one data scope, so fixtures the runner seeds through one test identity are
-//! seen through the others, and `list_accounts` leaves such aliases out once the caller has
-//! declared an account of another name. Without compliance testing a sandbox account
-//! (`"sandbox": true`) is an account of its own like any other.
+//! call that names no account, and a natural key whose brand and operator are test identities
+//! (`*.example`, RFC 2606) unless it says `"sandbox": false`, act for the caller's sandbox
+//! account; every sandbox account of a caller shares one data scope, so fixtures the runner
+//! seeds through one test identity are seen through the others, and `list_accounts` leaves
+//! such aliases out once the caller has declared an account of another name. An `account_id`
+//! that names none of the caller's accounts is one the runner provisioned for a storyboard
+//! (`acct_pagination_integrity`): a *fixture sandbox* of the caller's, with a scope of its own
+//! that holds what is written through that id and reads through to what the controller seeded
+//! in the sandbox (`seed_*` scenarios are copied there), and nothing the caller's other
+//! identities wrote; a platform lists no default inventory there ([`Ctx::fixtures_only`]).
+//! Without compliance testing a sandbox account (`"sandbox": true`) is an account of its own
+//! like any other.
+//!
+//! [`Ctx::fixtures_only`]: crate::Ctx::fixtures_only
 //!
 //! "Does not exist" and "is not yours" are the same answer, byte for byte, so accounts cannot
 //! be enumerated; account ids the runtime allocates are derived with a key only the store
@@ -177,6 +184,28 @@ pub struct Resolved {
     pub scope: String,
 }
 
+/// The suffix of a sandbox scope naming where the controller's seeds are copied.
+const SEEDS: &str = "#seeds";
+/// The infix of a fixture sandbox's scope (`<sandbox scope>#fixture:<id>`).
+const FIXTURE: &str = "#fixture:";
+
+/// The scope a fixture sandbox's documents read through to (its sandbox's seeds), for a
+/// fixture sandbox's scope; `None` for every other scope.
+pub(crate) fn seeds_under(scope: &str) -> Option<String> {
+    let at = scope.find(FIXTURE)?;
+    Some(format!("{}{SEEDS}", &scope[..at]))
+}
+
+/// Whether `scope` is a fixture sandbox's (see the module docs).
+pub(crate) fn is_fixture_scope(scope: &str) -> bool {
+    scope.contains(FIXTURE)
+}
+
+/// Where the controller's seeds in a sandbox `scope` are copied for its fixture sandboxes.
+pub(crate) fn seed_scope(scope: &str) -> String {
+    format!("{scope}{SEEDS}")
+}
+
 /// Resolves calls to accounts: the account mode, the store and the id key.
 #[derive(Clone)]
 pub(crate) struct Resolver {
@@ -210,6 +239,21 @@ impl Resolver {
     fn resolved(&self, account: Account) -> Resolved {
         Resolved {
             scope: self.scope_of(&account),
+            account,
+        }
+    }
+
+    /// The fixture sandbox of an account id the compliance runner provisioned (one naming
+    /// none of the caller's accounts): the caller's sandbox account under the id it named,
+    /// with a scope of its own that reads through to the sandbox's seeds.
+    fn fixture(&self, principal: &str, named: &str) -> Resolved {
+        let mut account = self.sandbox_account(principal);
+        let sandbox = self.scope_of(&account);
+        let key = self.ids.derive("fx_", &[principal, "fixture", named]);
+        account.id = named.to_owned();
+        account.name = format!("compliance fixture sandbox {named}");
+        Resolved {
+            scope: format!("{sandbox}{FIXTURE}{key}"),
             account,
         }
     }
@@ -318,6 +362,15 @@ impl Resolver {
                 AdcpError::invalid_request("account", format!("not an account reference: {e}"))
             })?),
         };
+        // Under compliance testing an account id naming none of the caller's accounts is one
+        // the runner provisioned: its fixture sandbox.
+        if self.compliance_testing
+            && let Some(AccountRef::AccountId(r)) = &reference
+            && self.by_id(principal, &r.account_id).await?.is_none()
+            && !self.aliases(principal).contains(&r.account_id)
+        {
+            return Ok(self.fixture(principal, &r.account_id));
+        }
         let account = match self.mode {
             AccountMode::Explicit => self.explicit(principal, reference.as_ref()).await?,
             AccountMode::FromAuth => {
@@ -339,6 +392,14 @@ impl Resolver {
             }
         };
         Ok(self.resolved(self.stored(principal, account).await?))
+    }
+
+    /// Account ids a principal may name besides its accounts' own (the singleton's base).
+    fn aliases(&self, _principal: &str) -> Vec<String> {
+        match self.mode {
+            AccountMode::Singleton => vec![self.singleton_base.clone()],
+            AccountMode::Explicit | AccountMode::FromAuth => Vec::new(),
+        }
     }
 
     /// Modes with one account per principal: a named account other than it (or the aliases)
@@ -379,13 +440,11 @@ impl Resolver {
     ) -> AdcpResult<Account> {
         match reference {
             None => Ok(self.default_account(principal)),
-            Some(AccountRef::AccountId(r)) => match self.by_id(principal, &r.account_id).await? {
-                Some(a) => Ok(a),
-                // The runner's pre-existing test accounts (`acct_pagination_integrity`): the
-                // caller's sandbox, whether the id exists elsewhere or nowhere.
-                None if self.compliance_testing => Ok(self.sandbox_account(principal)),
-                None => Err(not_found()),
-            },
+            // (Under compliance testing an unknown id is a fixture sandbox: see `resolve`.)
+            Some(AccountRef::AccountId(r)) => self
+                .by_id(principal, &r.account_id)
+                .await?
+                .ok_or_else(not_found),
             Some(AccountRef::BrandOperator(r)) => {
                 let key = self.effective_key(&r.brand, &r.operator, r.sandbox);
                 let declared = self
@@ -740,17 +799,89 @@ mod tests {
         );
         let me = Some(p("runner"));
         let scope = r.resolve(me.as_ref(), &runner).await.unwrap().scope;
-        for other in [&kit, &none, &unknown_id] {
+        for other in [&kit, &none] {
             let got = r.resolve(me.as_ref(), other).await.unwrap();
             assert_eq!(got.scope, scope);
             assert!(got.account.sandbox);
         }
+        // An account id the caller does not have is a fixture sandbox of the caller's: a
+        // scope of its own, reading through to the sandbox's seeds, under the id it named.
+        let fixture = r.resolve(me.as_ref(), &unknown_id).await.unwrap();
+        assert_ne!(fixture.scope, scope);
+        assert!(fixture.account.sandbox);
+        assert_eq!(fixture.account.id, "acct_pagination_integrity");
+        assert_eq!(seeds_under(&fixture.scope), Some(seed_scope(&scope)));
+        assert_eq!(seeds_under(&scope), None);
         let real = r.resolve(me.as_ref(), &declined).await.unwrap();
         assert!(!real.account.sandbox);
         assert_ne!(real.scope, scope);
         // Another principal has its own sandbox.
         let theirs = r.resolve(Some(&p("other")), &runner).await.unwrap();
         assert_ne!(theirs.scope, scope);
+    }
+
+    /// A fixture sandbox sees what the controller seeded in its sandbox and what was written
+    /// through it, not what the caller's other identities wrote; the sandbox is unchanged by
+    /// the fixture sandbox's writes; another caller's fixture sandbox of the same id is not it.
+    #[tokio::test]
+    async fn a_fixture_sandbox_holds_the_seeds_and_its_own_writes() {
+        use crate::state::{Collection, State};
+        use crate::store::MemoryStateStore;
+        const DOCS: Collection<String> = Collection::new("docs");
+        let r = resolver(AccountMode::Explicit, true);
+        let store = MemoryStateStore::default();
+        let me = Some(p("runner"));
+        let sandbox = r.resolve(me.as_ref(), &req(json!({}))).await.unwrap().scope;
+        let named = req(json!({"account": {"account_id": "acct_pagination_integrity"}}));
+        let fixture = r.resolve(me.as_ref(), &named).await.unwrap().scope;
+        let theirs = r.resolve(Some(&p("other")), &named).await.unwrap().scope;
+        assert_ne!(theirs, fixture);
+
+        // Seeds (written by the controller, mirrored) and a task's write in the sandbox.
+        let seeding = State::new(&store, &sandbox).mirroring(Some(seed_scope(&sandbox)));
+        for id in ["a", "b", "c"] {
+            seeding
+                .put(DOCS, id, &format!("seeded {id}"))
+                .await
+                .unwrap();
+        }
+        let sandbox_state = State::new(&store, &sandbox);
+        sandbox_state
+            .put(DOCS, "probe", &"written".to_owned())
+            .await
+            .unwrap();
+        assert_eq!(sandbox_state.list(DOCS).await.unwrap().len(), 4);
+
+        let view = State::new(&store, &fixture);
+        assert_eq!(
+            view.list(DOCS).await.unwrap(),
+            ["seeded a", "seeded b", "seeded c"]
+        );
+        assert_eq!(view.get(DOCS, "probe").await.unwrap(), None);
+        // A change copies the seed in; the sandbox's copy stays as seeded.
+        view.update(DOCS, "b", |d: &mut String| {
+            d.push_str(", changed");
+            Ok(())
+        })
+        .await
+        .unwrap();
+        view.put(DOCS, "d", &"own".to_owned()).await.unwrap();
+        assert_eq!(
+            view.list(DOCS).await.unwrap(),
+            ["seeded a", "seeded b, changed", "seeded c", "own"]
+        );
+        assert_eq!(
+            sandbox_state.get(DOCS, "b").await.unwrap().as_deref(),
+            Some("seeded b")
+        );
+        assert_eq!(sandbox_state.get(DOCS, "d").await.unwrap(), None);
+        assert!(
+            State::new(&store, &theirs)
+                .list(DOCS)
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 
     fn accounts_of<'a>(r: &'a Resolver, principal: &'a str) -> Accounts<'a> {

@@ -300,6 +300,7 @@ pub(crate) async fn handle<P: DecisioningPlatform>(
             let scope = resolved.scope.clone();
             let ctx = CtxBuilder::new(spec)
                 .principal(call.principal.clone())
+                .seeding(other.starts_with("seed_"))
                 .resolved(resolved)
                 .agent_url(call.agent_url.clone())
                 .services(services.clone())

@@ -89,6 +89,8 @@ struct Inner {
     proposal: Option<crate::store::ProposalRecord>,
     /// Each requested package's recipe, set by the runtime's overlap check.
     products: std::sync::OnceLock<Vec<Option<adcp_wire::Product>>>,
+    /// Where state writes are copied too: a sandbox's seeds, for a controller `seed_*` call.
+    seeds: Option<String>,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -116,6 +118,7 @@ pub struct CtxBuilder {
     tasks: Option<TaskRegistry>,
     state: Option<Arc<dyn StateStore>>,
     account_store: Option<Arc<dyn AccountStore>>,
+    seeding: bool,
 }
 
 impl CtxBuilder {
@@ -135,7 +138,15 @@ impl CtxBuilder {
             tasks: None,
             state: None,
             account_store: None,
+            seeding: false,
         }
+    }
+
+    /// A controller `seed_*` call under compliance testing: its state writes are the
+    /// sandbox's seeds, copied where the sandbox's fixture sandboxes read them.
+    pub(crate) fn seeding(mut self, seeding: bool) -> Self {
+        self.seeding = seeding;
+        self
     }
 
     /// The committed proposal a `create_media_buy` accepts (consumed for it by the runtime).
@@ -236,7 +247,10 @@ impl CtxBuilder {
                 }
             }
         };
+        let seeds = (self.seeding && !crate::accounts::is_fixture_scope(&resolved.scope))
+            .then(|| crate::accounts::seed_scope(&resolved.scope));
         Ctx(Arc::new(Inner {
+            seeds,
             task: self.task,
             principal: self.principal,
             account: resolved.account,
@@ -346,9 +360,20 @@ impl Ctx {
     }
 
     /// Whether a resource stored under `owner` (a [`Ctx::scope`]) belongs to this request's
-    /// account.
+    /// account (a compliance fixture sandbox also owns what its sandbox seeded).
     pub fn owns(&self, owner: &str) -> bool {
         owner == self.0.scope
+            || crate::accounts::seeds_under(&self.0.scope)
+                .is_some_and(|seeds| seeds == crate::accounts::seed_scope(owner))
+    }
+
+    /// Under compliance testing, whether the account is a fixture sandbox: an account id the
+    /// runner provisioned for a storyboard (`acct_pagination_integrity`), holding exactly what
+    /// the controller seeded and what was written through it. A platform lists no default
+    /// inventory (its built-in catalogue, formats) there, so a storyboard sees its fixtures
+    /// alone.
+    pub fn fixtures_only(&self) -> bool {
+        crate::accounts::is_fixture_scope(&self.0.scope)
     }
 
     /// The caller's accounts.
@@ -407,7 +432,9 @@ impl Ctx {
     /// }
     /// ```
     pub fn state(&self) -> State<'_> {
-        State::new(self.0.services.state.as_ref(), &self.0.scope).publishing(self.events())
+        State::new(self.0.services.state.as_ref(), &self.0.scope)
+            .publishing(self.events())
+            .mirroring(self.0.seeds.clone())
     }
 
     /// Documents shared by every account of this server (a catalogue the platform seeds,

@@ -104,10 +104,18 @@ impl<T> std::fmt::Debug for Collection<T> {
 ///
 /// [`Ctx::state`]: crate::Ctx::state
 /// [`Server::state`]: crate::Server::state
+///
+/// A compliance runner's fixture sandbox (a scope [`crate::accounts`] makes for an account id
+/// the runner provisioned) reads through to the sandbox's seeds: a document it has not written
+/// is the seeded one, and the first change copies it in. Every other scope is on its own.
 pub struct State<'s> {
     store: &'s dyn StateStore,
     scope: &'s str,
     bus: Option<&'s crate::events::Bus>,
+    /// Where documents this scope has not written are read from (its seeds).
+    under: Option<String>,
+    /// Where every write is copied too (the controller's seeds, for fixture sandboxes).
+    mirror: Option<String>,
 }
 
 impl<'s> State<'s> {
@@ -117,6 +125,79 @@ impl<'s> State<'s> {
             store,
             scope,
             bus: None,
+            under: crate::accounts::seeds_under(scope),
+            mirror: None,
+        }
+    }
+
+    /// Every write is also copied to `scope` (a sandbox's seeds), after it commits.
+    pub(crate) fn mirroring(mut self, scope: Option<String>) -> Self {
+        self.mirror = scope;
+        self
+    }
+
+    /// The stored document of this scope, else the one it reads through to.
+    async fn read(&self, collection: &str, id: &str) -> AdcpResult<(Option<Value>, Option<i64>)> {
+        let own = self
+            .store
+            .get(self.scope, collection, id)
+            .await
+            .map_err(|e| store_error(&e))?;
+        if let Some(v) = own {
+            return Ok((Some(v.value), Some(v.version)));
+        }
+        let Some(under) = &self.under else {
+            return Ok((None, None));
+        };
+        let seeded = self
+            .store
+            .get(under, collection, id)
+            .await
+            .map_err(|e| store_error(&e))?;
+        Ok((seeded.map(|v| v.value), None))
+    }
+
+    /// Copies a committed write to the mirror scope, if any (best effort: the mirror is a
+    /// test sandbox's seeds, and a lost copy only hides a fixture from fixture sandboxes).
+    async fn mirror(&self, collection: &str, id: &str, value: Option<&Value>) {
+        let Some(mirror) = &self.mirror else { return };
+        let written = match value {
+            Some(value) => {
+                let mut ok = false;
+                for _ in 0..CAS_ATTEMPTS {
+                    let expected = match self.store.get(mirror, collection, id).await {
+                        Ok(v) => v.map(|v| v.version),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "copying a seed");
+                            return;
+                        }
+                    };
+                    match self
+                        .store
+                        .compare_and_set(mirror, collection, id, expected, value)
+                        .await
+                    {
+                        Ok(true) => {
+                            ok = true;
+                            break;
+                        }
+                        Ok(false) => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, "copying a seed");
+                            return;
+                        }
+                    }
+                }
+                ok
+            }
+            None => self.store.delete(mirror, collection, id).await.is_ok(),
+        };
+        if !written {
+            tracing::warn!(
+                collection,
+                id,
+                "a seed was not copied to the fixture sandboxes"
+            );
         }
     }
 
@@ -138,24 +219,30 @@ impl<'s> State<'s> {
         collection: Collection<T>,
         id: &str,
     ) -> AdcpResult<Option<T>> {
-        match self
-            .store
-            .get(self.scope, collection.name, id)
-            .await
-            .map_err(|e| store_error(&e))?
-        {
-            Some(v) => decode(v.value).map(Some),
+        match self.read(collection.name, id).await?.0 {
+            Some(v) => decode(v).map(Some),
             None => Ok(None),
         }
     }
 
     /// Every document of a collection, by id.
     pub async fn list<T: DeserializeOwned>(&self, collection: Collection<T>) -> AdcpResult<Vec<T>> {
-        let rows = self
+        let mut rows = self
             .store
             .list(self.scope, collection.name)
             .await
             .map_err(|e| store_error(&e))?;
+        if let Some(under) = &self.under {
+            let seeded = self
+                .store
+                .list(under, collection.name)
+                .await
+                .map_err(|e| store_error(&e))?;
+            let own: std::collections::HashSet<String> =
+                rows.iter().map(|(id, _)| id.clone()).collect();
+            rows.extend(seeded.into_iter().filter(|(id, _)| !own.contains(id)));
+            rows.sort_by(|a, b| a.0.cmp(&b.0));
+        }
         rows.into_iter().map(|(_, v)| decode(v)).collect()
     }
 
@@ -180,6 +267,7 @@ impl<'s> State<'s> {
                 .await
                 .map_err(|e| store_error(&e))?
             {
+                self.mirror(collection.name, id, Some(&value)).await;
                 return Ok(());
             }
         }
@@ -239,15 +327,9 @@ impl<'s> State<'s> {
         T: Serialize + DeserializeOwned,
     {
         for _ in 0..CAS_ATTEMPTS {
-            let current = self
-                .store
-                .get(self.scope, collection.name, id)
-                .await
-                .map_err(|e| store_error(&e))?;
-            let (mut slot, expected) = match current {
-                Some(v) => (Some(decode::<T>(v.value)?), Some(v.version)),
-                None => (None, None),
-            };
+            // A fixture sandbox's first change of a seeded document copies it in.
+            let (current, expected) = self.read(collection.name, id).await?;
+            let mut slot = current.map(decode::<T>).transpose()?;
             let from = recorded
                 .as_ref()
                 .and_then(|(status, _)| slot.as_ref().map(status));
@@ -288,6 +370,7 @@ impl<'s> State<'s> {
                 if let (Some(c), Some(seq), Some(bus)) = (change, seq, self.bus) {
                     bus.publish(crate::events::Event::of_change(self.scope, &c, seq));
                 }
+                self.mirror(collection.name, id, Some(&value)).await;
                 return Ok(r);
             }
         }
@@ -443,7 +526,9 @@ impl<'s> State<'s> {
         self.store
             .delete(self.scope, collection.name, id)
             .await
-            .map_err(|e| store_error(&e))
+            .map_err(|e| store_error(&e))?;
+        self.mirror(collection.name, id, None).await;
+        Ok(())
     }
 }
 

@@ -552,6 +552,17 @@ pub mod harness {
         run_storyboard_clocked(url, storyboard, extra, true)
     }
 
+    /// The runner's capability-driven assessment of `url` (no storyboard named: every one the
+    /// agent's capabilities select, as a buyer's compliance check runs it), its clock at
+    /// 2026-04-01, with `extra` (`--auth <key>`). Returns its JSON result.
+    pub fn run_assessment(url: &str, extra: &[&str]) -> Value {
+        let mut args = vec!["--timeout", "1500"];
+        args.extend_from_slice(extra);
+        runner()
+            .run(url, None, &args, true)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
     /// Runs one storyboard; `shift_clock` sets the runner's clock to 2026-04-01 (the
     /// storyboards' dates), which signed requests must not have.
     pub fn run_storyboard_clocked(

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::catalog;
 use crate::media_buys::start_if_ready;
-use crate::store::{CREATIVES, Creative, MEDIA_BUYS, MediaBuy};
+use crate::store::{CREATIVES, Creative, FORMATS, MEDIA_BUYS, MediaBuy};
 use crate::wire;
 
 /// A library entry for a creative as the buyer sent it.
@@ -71,7 +71,10 @@ pub(crate) async fn sync(ctx: &Ctx, req: SyncCreativesRequest) -> AdcpResult<Syn
     let at = time::now();
     let mut items = Vec::with_capacity(req.creatives.len());
     for c in &req.creatives {
-        if !catalog::FORMATS.iter().any(|f| f.id == c.format_id.id) {
+        let accepted = (!ctx.fixtures_only()
+            && catalog::FORMATS.iter().any(|f| f.id == c.format_id.id))
+            || ctx.state().get(FORMATS, &c.format_id.id).await?.is_some();
+        if !accepted {
             let mut item = SyncCreativesSuccessCreativesItem::new(
                 CreativeAction::Failed,
                 c.creative_id.clone(),

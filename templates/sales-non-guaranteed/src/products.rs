@@ -12,10 +12,20 @@ use crate::Seller;
 use crate::catalog;
 use crate::store::{FORMATS, PRODUCTS};
 
+/// The default catalogue, where the account sees it (not in a compliance fixture sandbox,
+/// which holds its storyboard's fixtures alone).
+fn catalogue(seller: &Seller, ctx: &Ctx) -> std::sync::Arc<Vec<Product>> {
+    if ctx.fixtures_only() {
+        std::sync::Arc::default()
+    } else {
+        seller.catalog(ctx.agent_url())
+    }
+}
+
 /// Every product an account can buy: seeded ones first, then the default catalogue.
 pub(crate) async fn all(seller: &Seller, ctx: &Ctx) -> AdcpResult<Vec<Product>> {
     let mut out = ctx.state().list(PRODUCTS).await?;
-    for p in seller.catalog(ctx.agent_url()).iter() {
+    for p in catalogue(seller, ctx).iter() {
         if !out.iter().any(|o| o.product_id == p.product_id) {
             out.push(p.clone());
         }
@@ -31,8 +41,7 @@ pub(crate) async fn one(seller: &Seller, ctx: &Ctx, id: &str) -> AdcpResult<Opti
     if let Some(p) = ctx.state().get(PRODUCTS, id).await? {
         return Ok(Some(p));
     }
-    Ok(seller
-        .catalog(ctx.agent_url())
+    Ok(catalogue(seller, ctx)
         .iter()
         .find(|p| p.product_id == id)
         .cloned())
@@ -107,21 +116,23 @@ pub(crate) async fn list_creative_formats(
     ctx: &Ctx,
     req: ListCreativeFormatsRequest,
 ) -> AdcpResult<ListCreativeFormatsResponse> {
-    // Seeded formats replace the listed catalogue; a format asked for by id is found in
-    // either, since products keep naming the catalogue's.
+    // The catalogue's formats (not in a compliance fixture sandbox) and the seeded ones, a
+    // seeded format replacing the catalogue's of the same id.
     let seeded: Vec<Format> = ctx.state().list(FORMATS).await?;
-    let catalogue = catalog::formats(ctx.agent_url());
+    let mut known = if ctx.fixtures_only() {
+        Vec::new()
+    } else {
+        catalog::formats(ctx.agent_url())
+    };
+    known.retain(|f| !seeded.iter().any(|s| s.format_id.id == f.format_id.id));
+    known.extend(seeded);
     let mut formats = match &req.format_ids {
         // Asked-for formats first, in the order asked, then nothing else.
         Some(ids) => ids
             .iter()
-            .filter_map(|id| {
-                let mut known = seeded.iter().chain(&catalogue);
-                known.find(|f| f.format_id.id == id.id).cloned()
-            })
+            .filter_map(|id| known.iter().find(|f| f.format_id.id == id.id).cloned())
             .collect(),
-        None if seeded.is_empty() => catalogue,
-        None => seeded,
+        None => known,
     };
     if let Some(q) = &req.name_search {
         let q = q.to_lowercase();
