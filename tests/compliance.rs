@@ -175,11 +175,24 @@ fn both_auth(
     }
 }
 
+/// Steps of the capability-driven run that no seller following the spec can pass with this
+/// runner, and why. Both `create_media_buy_denied` steps expect `GOVERNANCE_DENIED` from a
+/// governance agent the runner never registers: their `sync_governance` step sends
+/// `$context.governance_agent_url`, which nothing in a full run sets (the runner has no way to
+/// give it; adcontextprotocol/adcp#3913), so it is skipped, and their creates name no
+/// `plan_id`, which `check_governance` requires. tests/governance.rs shows the same flows
+/// with a governance agent that exists: the denial, the recovery and the conditions.
+const RUNNER_CANNOT_GRADE: &[&str] = &[
+    "media_buy_seller/governance_denied/create_media_buy_denied",
+    "media_buy_seller/governance_denied_recovery/create_media_buy_denied",
+];
+
 /// The capability-driven assessment (no storyboard named, the way a buyer's compliance check
 /// runs it: every storyboard the seller's capabilities select, one after another on one
 /// seller), with an API key configured and given to the runner: no failed step outside the
 /// `security_transport` track (`signed_requests` posts unsigned and unconfigured vectors at an
-/// agent that does not require signatures; tests/signing.rs grades signing with the grader).
+/// agent that does not require signatures; tests/signing.rs grades signing with the grader)
+/// but the [`RUNNER_CANNOT_GRADE`] ones, which are printed.
 #[test]
 fn capability_driven_assessment() {
     const KEY: &str = "compliance-runner-key-0123456789";
@@ -196,15 +209,21 @@ fn capability_driven_assessment() {
         .into_iter()
         .flatten()
         .filter(|f| f["track"] != "security_transport")
-        .map(|f| {
-            format!(
-                "{}/{}: {}",
+        .filter_map(|f| {
+            let step = format!(
+                "{}/{}",
                 f["storyboard_id"].as_str().unwrap_or("?"),
-                f["step_id"].as_str().unwrap_or("?"),
-                f.get("validation")
-                    .or(f.get("error"))
-                    .unwrap_or(&f["expected"])
-            )
+                f["step_id"].as_str().unwrap_or("?")
+            );
+            let why = f
+                .get("validation")
+                .or(f.get("error"))
+                .unwrap_or(&f["expected"]);
+            if RUNNER_CANNOT_GRADE.contains(&step.as_str()) {
+                println!("not graded (RUNNER_CANNOT_GRADE): {step}: {why}");
+                return None;
+            }
+            Some(format!("{step}: {why}"))
         })
         .collect();
     assert!(

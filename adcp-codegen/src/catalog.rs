@@ -113,6 +113,12 @@ pub const RUNTIME_TASKS: &[RuntimeTask] = &[
         overridable: true,
     },
     RuntimeTask {
+        name: "sync_governance",
+        why: "the runtime keeps the buyer's governance agents per account and asks them before \
+              spend is confirmed, for a platform claiming `governance_aware_seller`",
+        overridable: true,
+    },
+    RuntimeTask {
         name: "tasks_get",
         why: "the runtime serves it from its task registry",
         overridable: false,

@@ -367,6 +367,22 @@ impl Ctx {
                 .is_some_and(|seeds| seeds == crate::accounts::seed_scope(owner))
     }
 
+    /// The services it was built over.
+    pub(crate) fn services(&self) -> &Services {
+        &self.0.services
+    }
+
+    /// The account's governance agents (registered with `sync_governance`), and
+    /// `check_governance` against them for an action the platform governs itself (the runtime
+    /// checks `create_media_buy` and `update_media_buy`): see [`crate::governance`].
+    pub fn governance(&self) -> crate::governance::Governance<'_> {
+        crate::governance::Governance {
+            state: self.state(),
+            caller: &self.0.agent_url,
+            policy: self.0.services.webhook_policy,
+        }
+    }
+
     /// Under compliance testing, whether the account is a fixture sandbox: an account id the
     /// runner provisioned for a storyboard (`acct_pagination_integrity`), holding exactly what
     /// the controller seeded and what was written through it. A platform lists no default

@@ -73,6 +73,7 @@ pub mod codes {
     pub const PROPOSAL_NOT_COMMITTED: &str = "PROPOSAL_NOT_COMMITTED";
     pub const POLICY_VIOLATION: &str = "POLICY_VIOLATION";
     pub const GOVERNANCE_DENIED: &str = "GOVERNANCE_DENIED";
+    pub const GOVERNANCE_UNAVAILABLE: &str = "GOVERNANCE_UNAVAILABLE";
 }
 
 /// An AdCP error. One pointer wide, so results and handler futures stay small.

@@ -7,6 +7,7 @@
 // Leaves: errors, time, pagination, scenario types, validation, TLS, the event bus.
 mod error;
 mod events;
+pub mod governance;
 mod hosts;
 mod media;
 mod page;

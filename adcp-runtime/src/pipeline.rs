@@ -113,7 +113,11 @@ impl<P: DecisioningPlatform> Server<P> {
         if !self.serves(descriptor, spec.name) {
             return Err(envelope::unknown_task(spec.name, "tool"));
         }
-        validate::validate_request(spec, &call.args)?;
+        // Test mode lets a governance agent be a loopback receiver over http, as webhooks may.
+        let test_mode = self.inner.config.allow_private_webhooks;
+        validate::validate_request_except(spec, &call.args, |issue| {
+            test_mode && crate::governance::loopback_agent_url(spec.name, &call.args, issue)
+        })?;
         self.check_push_urls(&call)?;
         if matches!(spec.name, "create_media_buy" | "update_media_buy") {
             crate::reporting::check(
@@ -152,7 +156,7 @@ impl<P: DecisioningPlatform> Server<P> {
                     is_error: false,
                 });
             }
-            "sync_accounts" | "list_accounts" => {}
+            "sync_accounts" | "list_accounts" | "sync_governance" => {}
             _ => resolved.account.gate(spec, args)?,
         }
         let key = args
@@ -182,6 +186,19 @@ impl<P: DecisioningPlatform> Server<P> {
                 }
             }
             _ => None,
+        };
+        // A governance-aware seller asks the buyer's governance agents before spend is
+        // confirmed: a denial books nothing.
+        let agent_url = self.agent_url(&call);
+        let governed = if descriptor.specialisms.contains(&"governance_aware_seller") {
+            let gov = crate::governance::Governance {
+                state: self.state(&resolved.scope),
+                caller: &agent_url,
+                policy: self.webhook_policy(),
+            };
+            crate::governance::before(&gov, spec.name, args).await?
+        } else {
+            None
         };
         // A proposal the create accepts is consumed now, once, for this call's claim.
         let accepted = match (spec.name, self.proposal_manager()) {
@@ -347,6 +364,10 @@ impl<P: DecisioningPlatform> Server<P> {
         }
         let body = match outcome {
             Ok((Outcome::Done(mut body), _)) => {
+                if let Some(checked) = &governed {
+                    crate::governance::after(&self.state(&resolved.scope), checked, &mut body)
+                        .await;
+                }
                 envelope::completed(&mut body, key.as_deref());
                 envelope::echo_sandbox(&mut body, spec, resolved.account.sandbox);
                 self.notify_sync_completion(spec, &resolved, &call, &body)
@@ -469,6 +490,13 @@ async fn account_task(task: &str, ctx: &crate::Ctx, args: &Value) -> crate::Adcp
         "list_accounts" => {
             let req = adcp_wire::decode(args.clone()).map_err(decode_err)?;
             encode(ctx.accounts().list_page(&req).await?)
+        }
+        "sync_governance" => {
+            let services = ctx.services();
+            let store = services.state.as_ref();
+            crate::governance::sync(&services.accounts, store, ctx.principal(), args)
+                .await
+                .map(Outcome::Done)
         }
         other => Err(envelope::unknown_task(other, "tool")),
     }

@@ -257,12 +257,16 @@ impl<P: DecisioningPlatform> Server<P> {
     }
 
     /// Whether the runtime serves an account task the platform does not implement:
-    /// `list_accounts` always, `sync_accounts` in `explicit` account mode.
+    /// `list_accounts` always, `sync_accounts` in `explicit` account mode, `sync_governance` for
+    /// a governance-aware seller.
     pub(crate) fn serves_account_task(&self, task: &str) -> bool {
         let d = P::descriptor();
         match task {
             "list_accounts" => !d.implements(task),
             "sync_accounts" => !d.implements(task) && d.accounts == crate::AccountMode::Explicit,
+            "sync_governance" => {
+                !d.implements(task) && d.specialisms.contains(&"governance_aware_seller")
+            }
             _ => false,
         }
     }

@@ -119,15 +119,22 @@ pub(crate) fn overlay(base: &mut Value, fields: &Value) {
 }
 
 /// The catalogue of `specs` (fields over the baseline); with `test_fixtures` (compliance
-/// testing), also the `test-product` the storyboards buy without seeding it.
+/// testing), also the products the storyboards buy without seeding them: `test-product`, and
+/// the CTV product `outdoor_ctv_q2` of `media_buy_seller/governance_conditions`.
 pub(crate) fn products(agent_url: &str, test_fixtures: bool, specs: &[Value]) -> Vec<Product> {
-    let test = json!({"product_id": "test-product", "name": "Test product (run of network display)",
+    let tests = [
+        json!({"product_id": "test-product", "name": "Test product (run of network display)",
                "pricing_options": [
                    {"pricing_option_id": "default", "pricing_model": "cpm", "currency": "USD", "floor_price": 2.0},
-                   {"pricing_option_id": "test-pricing", "pricing_model": "cpm", "currency": "USD", "floor_price": 2.0}]});
-    test_fixtures
-        .then_some(&test)
-        .into_iter()
+                   {"pricing_option_id": "test-pricing", "pricing_model": "cpm", "currency": "USD", "floor_price": 2.0}]}),
+        json!({"product_id": "outdoor_ctv_q2", "name": "Outdoor lifestyle CTV, Q2",
+               "channels": ["ctv"], "format_ids": [{"id": "video_30s"}],
+               "pricing_options": [
+                   {"pricing_option_id": "cpm_standard", "pricing_model": "cpm", "currency": "USD", "floor_price": 5.0}]}),
+    ];
+    let tests: &[Value] = if test_fixtures { &tests } else { &[] };
+    tests
+        .iter()
         .chain(specs)
         .filter_map(|s| product(agent_url, s).ok())
         .collect()

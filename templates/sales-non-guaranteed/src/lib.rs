@@ -4,8 +4,13 @@
 //! and move to `active` (or `pending_start` before their flight) once a creative is assigned.
 //! Buys above the auto-approval limit go to a review queue and are answered with a task.
 //!
+//! It is governance-aware: the buyer registers its governance agents with `sync_governance`,
+//! and a buy naming a `plan_id` is booked only once they approve (the runtime's duty: see
+//! `adcp_runtime::governance`).
+//!
 //! This file is the platform: each task delegates to the module of its resource. Accounts,
-//! idempotency, tasks, webhooks, validation and the envelope are the runtime's.
+//! governance checks, idempotency, tasks, webhooks, validation and the envelope are the
+//! runtime's.
 
 mod catalog;
 mod controller;
@@ -121,7 +126,7 @@ pub fn agent(config: Config, stores: Stores) -> Serve<Seller> {
 }
 
 #[decisioning_platform(
-    specialisms(sales_non_guaranteed, sales_proposal_mode),
+    specialisms(sales_non_guaranteed, sales_proposal_mode, governance_aware_seller),
     accounts = explicit,
     recipes(line_item = LineItem),
     recipe_union = pub SellerRecipe
@@ -199,24 +204,6 @@ impl Seller {
         req: ListCreativesRequest,
     ) -> AdcpResult<ListCreativesResponse> {
         creatives::list(ctx, req).await
-    }
-
-    async fn sync_governance(
-        &self,
-        ctx: &Ctx,
-        req: SyncGovernanceRequest,
-    ) -> AdcpResult<SyncGovernanceSuccess> {
-        let mut items = Vec::with_capacity(req.accounts.len());
-        for a in &req.accounts {
-            ctx.state()
-                .put(store::GOVERNANCE, &ctx.new_id("gov"), a)
-                .await?;
-            items.push(SyncGovernanceSuccessAccountsItem::new(
-                a.account.clone(),
-                SyncGovernanceSuccessAccountsItemStatus::Synced,
-            ));
-        }
-        Ok(SyncGovernanceSuccess::new(items))
     }
 
     // --- compliance test controller (sandbox accounts only) ------------------------------

@@ -7,7 +7,7 @@ use adcp_runtime::Collection;
 use adcp_runtime::wire::{
     CanceledBy, CreativeAsset, CreativeStatus, Format, FormatId,
     GetMediaBuysResponseMediaBuysItemCancellation as Cancellation, MediaBuyStatus, PricingModel,
-    Product, SyncGovernanceRequestAccountsItem, Targeting,
+    Product, Targeting,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -19,9 +19,6 @@ pub(crate) const PRODUCTS: Collection<Product> = Collection::new("products");
 pub(crate) const FORMATS: Collection<Format> = Collection::new("formats");
 pub(crate) const MEDIA_BUYS: Collection<MediaBuy> = Collection::new("media_buys");
 pub(crate) const CREATIVES: Collection<Creative> = Collection::new("creatives");
-/// The buyer's governance agents, as `sync_governance` registered them.
-pub(crate) const GOVERNANCE: Collection<SyncGovernanceRequestAccountsItem> =
-    Collection::new("governance");
 /// Plans seeded by the controller, kept as given.
 pub(crate) const PLANS: Collection<Map<String, Value>> = Collection::new("plans");
 

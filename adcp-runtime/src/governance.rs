@@ -1,0 +1,689 @@
+//! Governance-aware selling: the buyer's campaign-governance agents, registered per account with
+//! `sync_governance`, are asked before spend is confirmed.
+//!
+//! For a platform that claims `governance_aware_seller`, the runtime serves `sync_governance`
+//! (replace semantics: an entry's agents replace the account's; the caller must be able to act
+//! for each account it names, else that entry fails with the uniform `ACCOUNT_NOT_FOUND`; the
+//! credentials are kept and never shown again) and, before the platform's code runs:
+//!
+//! - on `create_media_buy` naming a `plan_id`, calls `check_governance` on each of the
+//!   account's agents (those of the `budget_authority` category when any is) with the plan,
+//!   this agent as `caller`, the buyer's `governance_context`, and the delivery as planned
+//!   (flight and total budget): `denied` is answered `GOVERNANCE_DENIED` with the agent's
+//!   findings and nothing is booked; an agent that cannot be reached or answers nonsense is
+//!   `GOVERNANCE_UNAVAILABLE` (transient) and nothing is booked; `approved` and `conditions`
+//!   book the buy, whose answer carries the agent's `governance_context` and, under
+//!   `ext.governance`, the decision, check id, conditions and findings;
+//! - on `update_media_buy` of a buy booked that way, changing anything but its pause state,
+//!   checks again (`phase: modification`, the buy's last `governance_context`).
+//!
+//! A create that names no plan cannot be checked (`check_governance` needs one) and is booked
+//! without a check, with a warning in the log. [`Ctx::governance`] gives a platform the same
+//! check for its own governed actions.
+//!
+//! [`Ctx::governance`]: crate::Ctx::governance
+
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::error::{AdcpError, AdcpResult, Recovery, codes};
+use crate::state::{Collection, State};
+
+/// The account's governance agents (one document, `agents`).
+pub(crate) const AGENTS: Collection<Vec<GovernanceAgent>> =
+    Collection::new("adcp:governance_agents");
+const AGENTS_ID: &str = "agents";
+/// The plan and last governance context of each buy booked under a check, by media buy id.
+pub(crate) const GOVERNED: Collection<Governed> = Collection::new("adcp:governed_buys");
+
+/// A governance agent a buyer registered for an account.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GovernanceAgent {
+    /// Its MCP endpoint.
+    pub url: String,
+    /// The authentication scheme to present (`Bearer`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<String>,
+    /// The credential to present (write-only on the wire).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<String>,
+    /// The governance categories it handles (`budget_authority`, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<String>,
+}
+
+/// What the runtime keeps of a buy booked under a governance check.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Governed {
+    plan_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    governance_context: Option<String>,
+}
+
+/// A governance agent's decision that lets the action proceed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decision {
+    /// `approved` or `conditions`.
+    pub status: String,
+    /// The agent's check record.
+    pub check_id: String,
+    /// The plan checked.
+    pub plan_id: String,
+    /// Its explanation.
+    pub explanation: String,
+    /// The token the seller keeps and forwards on later checks of the same action.
+    pub governance_context: Option<String>,
+    /// Adjustments the agent requires (`conditions`).
+    pub conditions: Vec<Value>,
+    /// Its findings.
+    pub findings: Vec<Value>,
+}
+
+/// A `check_governance` call: what is checked.
+#[derive(Clone, Debug, Default)]
+pub struct Check {
+    /// The plan (`plan_id`).
+    pub plan_id: String,
+    /// `purchase`, `modification` or `delivery`.
+    pub phase: String,
+    /// `media_buy`, `rights_license`, `signal_activation`, ...
+    pub purchase_type: Option<String>,
+    /// What the seller will deliver (`planned_delivery`).
+    pub planned_delivery: Option<Value>,
+    /// The governance context of the action, from the buyer or an earlier check.
+    pub governance_context: Option<String>,
+    /// What changed (`modification`).
+    pub modification_summary: Option<String>,
+}
+
+/// The governance agents of a request's account, and checks against them: see the module
+/// docs.
+pub struct Governance<'c> {
+    pub(crate) state: State<'c>,
+    pub(crate) caller: &'c str,
+    pub(crate) policy: crate::ssrf::Policy,
+}
+
+impl Governance<'_> {
+    /// The account's governance agents.
+    pub async fn agents(&self) -> AdcpResult<Vec<GovernanceAgent>> {
+        Ok(self.state.get(AGENTS, AGENTS_ID).await?.unwrap_or_default())
+    }
+
+    /// Asks the account's governance agents (those of the `budget_authority` category, when
+    /// any is) about `check`: `Ok(None)` when the account has none; `GOVERNANCE_DENIED` (with
+    /// the findings) when one denies; `GOVERNANCE_UNAVAILABLE` when one cannot be asked.
+    pub async fn check(&self, check: &Check) -> AdcpResult<Option<Decision>> {
+        let agents = self.agents().await?;
+        let budget: Vec<&GovernanceAgent> = agents
+            .iter()
+            .filter(|a| a.categories.iter().any(|c| c == "budget_authority"))
+            .collect();
+        let asked: Vec<&GovernanceAgent> = if budget.is_empty() {
+            agents.iter().collect()
+        } else {
+            budget
+        };
+        let mut decision: Option<Decision> = None;
+        for agent in asked {
+            let mut d = self.ask(agent, check).await?;
+            if let Some(prev) = decision.take() {
+                // Conditions accumulate; the first agent's context is the action's.
+                d.conditions.splice(0..0, prev.conditions);
+                d.findings.splice(0..0, prev.findings);
+                if prev.status == "conditions" {
+                    d.status = prev.status;
+                }
+                d.governance_context = prev.governance_context.or(d.governance_context);
+            }
+            decision = Some(d);
+        }
+        Ok(decision)
+    }
+
+    async fn ask(&self, agent: &GovernanceAgent, check: &Check) -> AdcpResult<Decision> {
+        let unavailable = |why: String| {
+            tracing::warn!(agent = %agent.url, "governance agent: {why}");
+            AdcpError::new(
+                codes::GOVERNANCE_UNAVAILABLE,
+                "the account's governance agent could not be consulted; nothing was committed",
+            )
+            .with_recovery(Recovery::Transient)
+            .with_details(json!({"agent_url": agent.url, "reason": why}))
+        };
+        let url = self
+            .policy
+            .check_url(&agent.url)
+            .map_err(|e| unavailable(e.to_string()))?;
+        let mut arguments = Map::new();
+        arguments.insert("plan_id".into(), json!(check.plan_id));
+        arguments.insert("caller".into(), json!(self.caller));
+        let phase = if check.phase.is_empty() {
+            "purchase"
+        } else {
+            &check.phase
+        };
+        arguments.insert("phase".into(), json!(phase));
+        let optional = [
+            (
+                "purchase_type",
+                check.purchase_type.clone().map(Value::from),
+            ),
+            ("planned_delivery", check.planned_delivery.clone()),
+            (
+                "governance_context",
+                check.governance_context.clone().map(Value::from),
+            ),
+            (
+                "modification_summary",
+                check.modification_summary.clone().map(Value::from),
+            ),
+        ];
+        for (k, v) in optional {
+            if let Some(v) = v {
+                arguments.insert(k.into(), v);
+            }
+        }
+        arguments.insert("adcp_major_version".into(), json!(crate::MAJOR_VERSION));
+        let body = json!({
+            "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "check_governance", "arguments": arguments},
+        });
+        let mut request = client(self.policy)
+            .post(url)
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if let Some(c) = &agent.credentials {
+            let scheme = agent.scheme.as_deref().unwrap_or("Bearer");
+            request = request.header("authorization", format!("{scheme} {c}"));
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| unavailable(format!("unreachable: {e}")))?;
+        let status = response.status();
+        let event_stream = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.to_ascii_lowercase().starts_with("text/event-stream"));
+        let text = response
+            .text()
+            .await
+            .map_err(|e| unavailable(format!("unreadable answer: {e}")))?;
+        if !status.is_success() {
+            return Err(unavailable(format!("answered HTTP {status}")));
+        }
+        let rpc = parse_rpc(&text, event_stream)
+            .ok_or_else(|| unavailable("answered no JSON-RPC message".into()))?;
+        let result = &rpc["result"];
+        let answer = match result.get("structuredContent") {
+            Some(v) if v.is_object() => v.clone(),
+            _ => result
+                .pointer("/content/0/text")
+                .and_then(Value::as_str)
+                .and_then(|t| serde_json::from_str(t).ok())
+                .unwrap_or(Value::Null),
+        };
+        if rpc.get("error").is_some() || result["isError"] == json!(true) {
+            let code = answer
+                .pointer("/adcp_error/code")
+                .or_else(|| answer.pointer("/errors/0/code"))
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if code == codes::PLAN_NOT_FOUND {
+                return Err(AdcpError::new(
+                    codes::PLAN_NOT_FOUND,
+                    "the account's governance agent knows no such plan",
+                )
+                .with_field("plan_id"));
+            }
+            return Err(unavailable(format!("answered an error ({code})")));
+        }
+        match decision(&answer, check) {
+            Ok(decided) => decided,
+            Err(why) => Err(unavailable(why)),
+        }
+    }
+}
+
+/// The JSON-RPC message of an MCP answer (plain JSON, or the last `data:` of an event stream).
+fn parse_rpc(text: &str, event_stream: bool) -> Option<Value> {
+    if !event_stream {
+        return serde_json::from_str(text).ok();
+    }
+    text.lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
+        .find(|m| m.get("result").is_some() || m.get("error").is_some())
+}
+
+/// A `check_governance` answer as a decision: denied is `GOVERNANCE_DENIED`; an answer that is
+/// not one is the reason it is not (for `GOVERNANCE_UNAVAILABLE`).
+fn decision(answer: &Value, check: &Check) -> Result<AdcpResult<Decision>, String> {
+    let text = |k: &str| answer.get(k).and_then(Value::as_str).map(str::to_owned);
+    let list = |k: &str| {
+        answer
+            .get(k)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let status = text("status").ok_or("answered no decision `status`")?;
+    let d = Decision {
+        check_id: text("check_id").unwrap_or_default(),
+        plan_id: text("plan_id").unwrap_or_else(|| check.plan_id.clone()),
+        explanation: text("explanation").unwrap_or_default(),
+        governance_context: text("governance_context"),
+        conditions: list("conditions"),
+        findings: list("findings"),
+        status,
+    };
+    match d.status.as_str() {
+        "approved" | "conditions" => Ok(Ok(d)),
+        "denied" => {
+            let message = if d.explanation.is_empty() {
+                "the buyer's governance agent denied this".to_owned()
+            } else {
+                format!(
+                    "the buyer's governance agent denied this: {}",
+                    d.explanation
+                )
+            };
+            Ok(Err(AdcpError::new(codes::GOVERNANCE_DENIED, message)
+                .with_recovery(Recovery::Correctable)
+                .with_details(json!({
+                    "plan_id": d.plan_id,
+                    "check_id": d.check_id,
+                    "explanation": d.explanation,
+                    "findings": d.findings,
+                    "conditions": d.conditions,
+                }))))
+        }
+        other => Err(format!("answered an unknown decision `{other}`")),
+    }
+}
+
+/// The client for governance agents, under the webhook destination policy (the same SSRF
+/// guard: a buyer names the URL).
+fn client(policy: crate::ssrf::Policy) -> &'static reqwest::Client {
+    static GUARDED: OnceLock<reqwest::Client> = OnceLock::new();
+    static PRIVATE: OnceLock<reqwest::Client> = OnceLock::new();
+    let cell = if policy.allow_private {
+        &PRIVATE
+    } else {
+        &GUARDED
+    };
+    cell.get_or_init(|| crate::ssrf::client(policy))
+}
+
+/// Serves `sync_governance` for the caller `principal`: each entry's agents replace those of
+/// the account it names, if the caller may act for it.
+pub(crate) async fn sync(
+    accounts: &crate::accounts::Resolver,
+    store: &dyn crate::store::StateStore,
+    principal: Option<&crate::store::Principal>,
+    args: &Value,
+) -> AdcpResult<Value> {
+    let mut items = Vec::new();
+    for entry in args["accounts"].as_array().into_iter().flatten() {
+        let mut named = Map::new();
+        named.insert("account".into(), entry["account"].clone());
+        let resolved = match accounts.resolve(principal, &named).await {
+            Ok(r) => r,
+            Err(e) => {
+                items.push(json!({
+                    "account": entry["account"], "status": "failed", "errors": [e.to_wire()],
+                }));
+                continue;
+            }
+        };
+        let agents: Vec<GovernanceAgent> = entry["governance_agents"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|a| GovernanceAgent {
+                url: a["url"].as_str().unwrap_or_default().to_owned(),
+                scheme: a
+                    .pointer("/authentication/schemes/0")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                credentials: a
+                    .pointer("/authentication/credentials")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                categories: a["categories"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect(),
+            })
+            .collect();
+        State::new(store, &resolved.scope)
+            .put(AGENTS, AGENTS_ID, &agents)
+            .await?;
+        // The credentials are write-only: never shown again.
+        let shown: Vec<Value> = agents
+            .iter()
+            .map(|a| {
+                let mut v = json!({"url": a.url});
+                if !a.categories.is_empty() {
+                    v["categories"] = json!(a.categories);
+                }
+                v
+            })
+            .collect();
+        items.push(json!({
+            "account": entry["account"], "status": "synced", "governance_agents": shown,
+        }));
+    }
+    Ok(json!({ "accounts": items }))
+}
+
+/// What the runtime checked before a governed task ran: the plan and the decision.
+pub(crate) struct Checked {
+    plan_id: String,
+    decision: Decision,
+}
+
+/// The total of the packages' budgets, or the proposal's `total_budget`.
+fn total_budget(args: &Map<String, Value>) -> Option<f64> {
+    if let Some(t) = args.get("total_budget").and_then(|t| t["amount"].as_f64()) {
+        return Some(t);
+    }
+    let packages = args.get("packages")?.as_array()?;
+    let budgets: Vec<f64> = packages
+        .iter()
+        .filter_map(|p| p["budget"].as_f64())
+        .collect();
+    (!budgets.is_empty()).then(|| budgets.iter().sum())
+}
+
+/// The delivery as the request plans it: flight and total budget.
+fn planned_delivery(args: &Map<String, Value>) -> Value {
+    let mut planned = Map::new();
+    for k in ["start_time", "end_time"] {
+        // `start_time: "asap"` is no time.
+        if let Some(t) = args
+            .get(k)
+            .and_then(Value::as_str)
+            .filter(|t| t.contains('T'))
+        {
+            planned.insert(k.into(), json!(t));
+        }
+    }
+    if let Some(b) = total_budget(args) {
+        planned.insert("total_budget".into(), json!(b));
+    }
+    if let Some(c) = args
+        .get("total_budget")
+        .and_then(|t| t["currency"].as_str())
+    {
+        planned.insert("currency".into(), json!(c));
+    }
+    Value::Object(planned)
+}
+
+/// The fields of an `update_media_buy` that change nothing governed.
+const UNGOVERNED_UPDATE: &[&str] = &[
+    "adcp_major_version",
+    "idempotency_key",
+    "account",
+    "media_buy_id",
+    "buyer_ref",
+    "paused",
+    "canceled",
+    "cancellation_reason",
+    "push_notification_config",
+    "reporting_webhook",
+    "context",
+    "ext",
+    "governance_context",
+];
+
+/// The runtime's check before a governed task runs (see the module docs): `None` when there
+/// is nothing to check.
+pub(crate) async fn before(
+    gov: &Governance<'_>,
+    task: &str,
+    args: &Map<String, Value>,
+) -> AdcpResult<Option<Checked>> {
+    let buyer_context = args
+        .get("governance_context")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let (plan_id, check) = match task {
+        "create_media_buy" => {
+            let Some(plan_id) = args.get("plan_id").and_then(Value::as_str) else {
+                if !gov.agents().await?.is_empty() {
+                    tracing::warn!(
+                        "create_media_buy names no plan_id for an account with governance \
+                         agents: booked without a governance check"
+                    );
+                }
+                return Ok(None);
+            };
+            let check = Check {
+                plan_id: plan_id.to_owned(),
+                phase: "purchase".into(),
+                purchase_type: Some("media_buy".into()),
+                planned_delivery: Some(planned_delivery(args)),
+                governance_context: buyer_context,
+                modification_summary: None,
+            };
+            (plan_id.to_owned(), check)
+        }
+        "update_media_buy" => {
+            let Some(buy) = args.get("media_buy_id").and_then(Value::as_str) else {
+                return Ok(None);
+            };
+            let Some(governed) = gov.state.get(GOVERNED, buy).await? else {
+                return Ok(None);
+            };
+            let changed: Vec<&str> = args
+                .keys()
+                .map(String::as_str)
+                .filter(|k| !UNGOVERNED_UPDATE.contains(k))
+                .collect();
+            if changed.is_empty() {
+                return Ok(None);
+            }
+            let check = Check {
+                plan_id: governed.plan_id.clone(),
+                phase: "modification".into(),
+                purchase_type: Some("media_buy".into()),
+                planned_delivery: Some(planned_delivery(args)),
+                governance_context: buyer_context.or(governed.governance_context),
+                modification_summary: Some(format!(
+                    "update_media_buy {buy}: {}",
+                    changed.join(", ")
+                )),
+            };
+            (governed.plan_id, check)
+        }
+        _ => return Ok(None),
+    };
+    Ok(gov
+        .check(&check)
+        .await?
+        .map(|decision| Checked { plan_id, decision }))
+}
+
+/// After a governed task booked or changed a buy: its plan and governance context are kept
+/// for the next check, and the answer carries the context and the decision.
+pub(crate) async fn after(state: &State<'_>, checked: &Checked, body: &mut Value) {
+    let d = &checked.decision;
+    if let Some(buy) = body.get("media_buy_id").and_then(Value::as_str) {
+        let kept = Governed {
+            plan_id: checked.plan_id.clone(),
+            governance_context: d.governance_context.clone(),
+        };
+        let stored = state
+            .entry(GOVERNED, buy, |g| {
+                let keep_context = g.as_ref().and_then(|g| g.governance_context.clone());
+                *g = Some(Governed {
+                    governance_context: kept.governance_context.clone().or(keep_context),
+                    ..kept.clone()
+                });
+                Ok(())
+            })
+            .await;
+        if let Err(e) = stored {
+            tracing::error!(error = %e, buy, "keeping a buy's governance context");
+        }
+    }
+    let Some(obj) = body.as_object_mut() else {
+        return;
+    };
+    if let Some(c) = &d.governance_context {
+        obj.insert("governance_context".into(), json!(c));
+    }
+    let mut decision = json!({"status": d.status, "plan_id": d.plan_id, "check_id": d.check_id});
+    if !d.conditions.is_empty() {
+        decision["conditions"] = json!(d.conditions);
+    }
+    if !d.findings.is_empty() {
+        decision["findings"] = json!(d.findings);
+    }
+    let ext = obj.entry("ext").or_insert_with(|| json!({}));
+    if let Some(ext) = ext.as_object_mut() {
+        ext.insert("governance".into(), decision);
+    }
+}
+
+/// Whether a request issue is only a `sync_governance` agent URL's `^https://` pattern on a
+/// loopback `http://` URL (allowed in test mode, like loopback webhook receivers).
+pub(crate) fn loopback_agent_url(task: &str, args: &Value, issue: &crate::validate::Issue) -> bool {
+    if task != "sync_governance" || issue.keyword != "pattern" {
+        return false;
+    }
+    let Some(url) = value_at(args, &issue.path).and_then(Value::as_str) else {
+        return false;
+    };
+    let path_is_agent_url = issue.path.starts_with("accounts[")
+        && issue.path.contains("].governance_agents[")
+        && issue.path.ends_with("].url");
+    let loopback = reqwest::Url::parse(url).is_ok_and(|u| {
+        u.scheme() == "http"
+            && match u.host() {
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                Some(url::Host::Domain(d)) => d == "localhost",
+                None => false,
+            }
+    });
+    path_is_agent_url && loopback
+}
+
+/// The value at a dotted path (`accounts[0].governance_agents[1].url`).
+fn value_at<'v>(v: &'v Value, path: &str) -> Option<&'v Value> {
+    let mut at = v;
+    for part in path.split('.') {
+        let (name, rest) = part.split_once('[').unwrap_or((part, ""));
+        if !name.is_empty() {
+            at = at.get(name)?;
+        }
+        for index in rest.split('[') {
+            let index = index.trim_end_matches(']');
+            if !index.is_empty() {
+                at = at.get(index.parse::<usize>().ok()?)?;
+            }
+        }
+    }
+    Some(at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check() -> Check {
+        Check {
+            plan_id: "p1".into(),
+            ..Check::default()
+        }
+    }
+
+    #[test]
+    fn answers_read_as_decisions() {
+        let approved = decision(
+            &json!({"check_id": "c", "status": "approved", "plan_id": "p1",
+                    "explanation": "ok", "governance_context": "gc"}),
+            &check(),
+        );
+        let d = approved.expect("an answer").expect("approved");
+        assert_eq!(d.governance_context.as_deref(), Some("gc"));
+        let denied = decision(
+            &json!({"check_id": "c", "status": "denied", "plan_id": "p1", "explanation": "over",
+                    "findings": [{"category_id": "budget_authority"}]}),
+            &check(),
+        );
+        let e = denied.expect("an answer").expect_err("denied");
+        assert_eq!(e.code(), codes::GOVERNANCE_DENIED);
+        assert_eq!(
+            e.details()
+                .and_then(|d| d.pointer("/findings/0/category_id")),
+            Some(&json!("budget_authority"))
+        );
+        assert!(decision(&json!({"status": "maybe"}), &check()).is_err());
+        assert!(decision(&json!({}), &check()).is_err());
+    }
+
+    #[test]
+    fn event_streams_and_plain_json_are_read() {
+        let sse = "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"x\":1}}\n\n";
+        assert_eq!(
+            parse_rpc(sse, true).map(|m| m["result"]["x"].clone()),
+            Some(json!(1))
+        );
+        assert_eq!(
+            parse_rpc("{\"jsonrpc\":\"2.0\",\"result\":{}}", false).map(|m| m["result"].clone()),
+            Some(json!({}))
+        );
+        assert!(parse_rpc("not json", false).is_none());
+    }
+
+    #[test]
+    fn only_a_loopback_http_agent_url_is_excused() {
+        let issue = |path: &str| crate::validate::Issue {
+            path: path.into(),
+            message: "does not match".into(),
+            keyword: "pattern".into(),
+        };
+        let args = |url: &str| {
+            json!({"accounts": [{"account": {"account_id": "a"},
+                                 "governance_agents": [{"url": url}]}]})
+        };
+        let path = "accounts[0].governance_agents[0].url";
+        for ok in [
+            "http://127.0.0.1:9/mcp",
+            "http://localhost/mcp",
+            "http://[::1]:80/mcp",
+        ] {
+            assert!(
+                loopback_agent_url("sync_governance", &args(ok), &issue(path)),
+                "{ok}"
+            );
+        }
+        for refused in [
+            "http://10.0.0.1/mcp",
+            "http://gov.example/mcp",
+            "ftp://127.0.0.1/",
+        ] {
+            assert!(
+                !loopback_agent_url("sync_governance", &args(refused), &issue(path)),
+                "{refused}"
+            );
+        }
+        assert!(!loopback_agent_url(
+            "sync_accounts",
+            &args("http://127.0.0.1/"),
+            &issue(path)
+        ));
+    }
+}
