@@ -78,6 +78,12 @@ fn decide(agent: &mut Agent, args: &Value) -> Value {
 
 /// Serves the stand-in on a loopback port: its MCP URL and its state.
 async fn governance_agent(plans: Vec<(&str, f64, bool)>) -> (String, Arc<Mutex<Agent>>) {
+    stand_in(plans, false).await
+}
+
+/// The stand-in; with `sessions`, it answers only calls in an MCP session it opened on
+/// `initialize` (400 otherwise), as session-keeping MCP servers do.
+async fn stand_in(plans: Vec<(&str, f64, bool)>, sessions: bool) -> (String, Arc<Mutex<Agent>>) {
     let agent = Arc::new(Mutex::new(Agent {
         plans: plans
             .into_iter()
@@ -99,6 +105,27 @@ async fn governance_agent(plans: Vec<(&str, f64, bool)>) -> (String, Arc<Mutex<A
             move |headers: axum::http::HeaderMap, axum::Json(rpc): axum::Json<Value>| {
                 let state = state.clone();
                 async move {
+                    use axum::response::IntoResponse;
+                    const SESSION: &str = "session-of-the-stand-in";
+                    if sessions && rpc["method"] == "initialize" {
+                        let result = json!({"jsonrpc": "2.0", "id": rpc["id"], "result": {
+                            "protocolVersion": "2025-06-18", "capabilities": {"tools": {}},
+                            "serverInfo": {"name": "stand-in", "version": "1"}}});
+                        return ([("mcp-session-id", SESSION)], axum::Json(result)).into_response();
+                    }
+                    let in_session = headers
+                        .get("mcp-session-id")
+                        .is_some_and(|v| v.as_bytes() == SESSION.as_bytes());
+                    if sessions && !in_session {
+                        return (
+                            axum::http::StatusCode::BAD_REQUEST,
+                            "Bad Request: Server not initialized",
+                        )
+                            .into_response();
+                    }
+                    if rpc["method"] != "tools/call" {
+                        return axum::http::StatusCode::ACCEPTED.into_response();
+                    }
                     let args = rpc["params"]["arguments"].clone();
                     let auth = headers
                         .get("authorization")
@@ -114,6 +141,7 @@ async fn governance_agent(plans: Vec<(&str, f64, bool)>) -> (String, Arc<Mutex<A
                         "result": {"structuredContent": answer, "isError": is_error,
                                    "content": [{"type": "text", "text": answer.to_string()}]},
                     }))
+                    .into_response()
                 }
             },
         ),
@@ -372,10 +400,140 @@ async fn an_unreachable_governance_agent_books_nothing() {
     assert_eq!(answer["adcp_error"]["recovery"], "transient");
     assert_eq!(answer["context"]["correlation_id"], "governed");
     assert_eq!(buys(&buyer).await, 0);
-    // A buy naming no plan cannot be checked and is booked (the account's agent is not asked).
-    let (err, booked) = buyer.call("create_media_buy", create(None, 1_000.0)).await;
+    // A buy naming no plan cannot be checked: refused, the plan asked for (not in a sandbox
+    // under compliance testing, where the runner books such buys).
+    let (err, refused) = buyer.call("create_media_buy", create(None, 1_000.0)).await;
+    assert!(err, "{refused}");
+    assert_eq!(
+        refused["adcp_error"]["code"], "INVALID_REQUEST",
+        "{refused}"
+    );
+    assert_eq!(refused["adcp_error"]["field"], "plan_id");
+    assert_eq!(buys(&buyer).await, 0);
+    // The failure says nothing of how the agent's name resolved.
+    assert!(
+        answer["adcp_error"]["details"].get("reason").is_none(),
+        "{answer}"
+    );
+}
+
+/// The update check sees the buy's whole budget after the change (other packages, new ones);
+/// pausing (with a revision, or a package) asks nobody; a buy booked by a hand-off's work
+/// (the review of a large buy) is checked on its updates as one booked at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_is_checked_against_the_buys_whole_budget() {
+    let (url, agent) = governance_agent(vec![
+        ("plan-two", 10_000.0, false),
+        ("plan-large", 3_000_000.0, false),
+    ])
+    .await;
+    let seller = seller();
+    let buyer = McpClient::new(seller.mcp_url()).bearer(BUYER);
+    let (err, synced) = buyer.call("sync_governance", register(&url)).await;
+    assert!(!err, "{synced}");
+    let mut two = create(Some("plan-two"), 4_000.0);
+    let second = two["packages"][0].clone();
+    two["packages"]
+        .as_array_mut()
+        .expect("packages")
+        .push(second);
+    let (err, booked) = buyer.call("create_media_buy", two).await;
     assert!(!err, "{booked}");
-    assert!(booked.get("governance_context").is_none());
+    let buy = booked["media_buy_id"].as_str().expect("a buy").to_owned();
+    let p0 = booked["packages"][0]["package_id"].clone();
+    let last_total = || {
+        let a = agent.lock().unwrap_or_else(PoisonError::into_inner);
+        a.calls.last().expect("asked").1["planned_delivery"]["total_budget"].as_f64()
+    };
+    assert_eq!(last_total(), Some(8_000.0));
+
+    // One package raised: the other still counts (9,000 + 4,000 > 10,000).
+    let (err, refused) = buyer
+        .call(
+            "update_media_buy",
+            json!({"idempotency_key": key(), "account": ACCOUNT(), "media_buy_id": buy,
+                   "packages": [{"package_id": p0, "budget": 9_000.0}]}),
+        )
+        .await;
+    assert!(err, "{refused}");
+    assert_eq!(refused["adcp_error"]["code"], "GOVERNANCE_DENIED");
+    assert_eq!(last_total(), Some(13_000.0));
+    // A new package adds to the buy.
+    let new_package = json!({"product_id": "outdoor_display_ron", "pricing_option_id": "cpm_auction",
+                             "budget": 100_000.0, "bid_price": 5.0});
+    let (err, refused) = buyer
+        .call(
+            "update_media_buy",
+            json!({"idempotency_key": key(), "account": ACCOUNT(), "media_buy_id": buy,
+                   "new_packages": [new_package]}),
+        )
+        .await;
+    assert!(err, "{refused}");
+    assert_eq!(last_total(), Some(108_000.0));
+
+    // Pauses ask nobody, with a revision or on a package.
+    let asked = agent
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .calls
+        .len();
+    for pause in [
+        json!({"paused": true, "revision": 1}),
+        json!({"packages": [{"package_id": p0, "paused": true}]}),
+    ] {
+        let mut req = json!({"idempotency_key": key(), "account": ACCOUNT(), "media_buy_id": buy});
+        for (k, v) in pause.as_object().expect("fields") {
+            req[k] = v.clone();
+        }
+        let (err, paused) = buyer.call("update_media_buy", req).await;
+        assert!(!err, "{paused}");
+    }
+    assert_eq!(
+        agent
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .calls
+            .len(),
+        asked
+    );
+
+    // A large buy goes to review (a hand-off): checked before, and governed after.
+    let (err, submitted) = buyer
+        .call("create_media_buy", create(Some("plan-large"), 2_000_000.0))
+        .await;
+    assert!(!err, "{submitted}");
+    assert_eq!(submitted["status"], "submitted", "{submitted}");
+    assert!(submitted["governance_context"].is_string(), "{submitted}");
+    let task = submitted["task_id"].as_str().expect("a task").to_owned();
+    let mut reviewed = Value::Null;
+    for _ in 0..100 {
+        let (_, t) = buyer
+            .call("tasks_get", json!({"account": ACCOUNT(), "task_id": task}))
+            .await;
+        if t["status"] == "completed" {
+            reviewed = t;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let large = reviewed["result"]["media_buy_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the review booked the buy: {reviewed}"))
+        .to_owned();
+    let package = reviewed["result"]["packages"][0]["package_id"].clone();
+    let (err, refused) = buyer
+        .call(
+            "update_media_buy",
+            json!({"idempotency_key": key(), "account": ACCOUNT(), "media_buy_id": large,
+                   "packages": [{"package_id": package, "budget": 50_000_000.0}]}),
+        )
+        .await;
+    assert!(err, "{refused}");
+    assert_eq!(
+        refused["adcp_error"]["code"], "GOVERNANCE_DENIED",
+        "{refused}"
+    );
+    assert_eq!(last_total(), Some(50_000_000.0));
 }
 
 /// Outside test mode a governance agent must be https, as the schema says.
@@ -394,5 +552,35 @@ async fn a_plain_http_agent_is_refused_outside_test_mode() {
     assert_eq!(
         refused["adcp_error"]["field"],
         "accounts[0].governance_agents[0].url"
+    );
+}
+
+/// A governance agent that keeps MCP sessions is initialized first, then asked in its session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_keeping_mcp_sessions_is_initialized_first() {
+    let (url, agent) = stand_in(vec![("plan-s", 10_000.0, false)], true).await;
+    let seller = seller();
+    let buyer = McpClient::new(seller.mcp_url()).bearer(BUYER);
+    let (err, synced) = buyer.call("sync_governance", register(&url)).await;
+    assert!(!err, "{synced}");
+    let (err, denied) = buyer
+        .call("create_media_buy", create(Some("plan-s"), 50_000.0))
+        .await;
+    assert!(err, "{denied}");
+    assert_eq!(
+        denied["adcp_error"]["code"], "GOVERNANCE_DENIED",
+        "{denied}"
+    );
+    let (err, booked) = buyer
+        .call("create_media_buy", create(Some("plan-s"), 5_000.0))
+        .await;
+    assert!(!err, "{booked}");
+    assert_eq!(
+        agent
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .calls
+            .len(),
+        2
     );
 }

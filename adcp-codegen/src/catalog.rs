@@ -19,7 +19,9 @@ pub struct Task {
     pub protocol: String,
     /// Whether it changes seller state (and so requires an `idempotency_key`).
     pub mutating: bool,
-    /// Request schema, relative to the schema root.
+    /// Request schema, relative to the schema root: the manifest's, or another domain's
+    /// definition of the same request that takes every field of it and more (requests are
+    /// validated against it, and it is the `inputSchema`).
     pub request_schema: String,
     /// Response schema, relative to the schema root.
     pub response_schema: String,
@@ -244,9 +246,12 @@ pub(crate) fn build(set: &SchemaSet, lowered: &Lowered) -> Catalog {
                 }
             }
         }
+        // Requests are validated against, and the `inputSchema` made from, the request
+        // schema a buyer of either domain may send (see `served_request_schema`).
+        let request_schema = served_request_schema(set, &request_schema);
         cat.tasks.push(Task {
             answers,
-            input_schema: bundle(set, &served_request_schema(set, &request_schema)),
+            input_schema: bundle(set, &request_schema),
             name,
             protocol: text(entry.get("protocol")),
             mutating: entry
@@ -296,7 +301,7 @@ pub(crate) fn build(set: &SchemaSet, lowered: &Lowered) -> Catalog {
 /// defines the same request (`creative/list-creative-formats-request.json` beside the
 /// manifest's `media-buy/` one) with every property of it and more; then that one, so a buyer
 /// of either domain is told of every field the task takes (`account` on
-/// `list_creative_formats`). The task's types and validation stay the manifest's.
+/// `list_creative_formats`). The task's types stay the manifest's.
 fn served_request_schema(set: &SchemaSet, file: &str) -> String {
     let properties = |f: &str| -> Option<BTreeSet<String>> {
         let props = set.originals.get(f)?.get("properties")?.as_object()?;

@@ -483,6 +483,17 @@ fn check_specialisms(args: &PlatformArgs, ops: &[Operation], errors: &Errors) ->
                 ),
             );
         }
+        // The runtime keeps a governance-aware seller's agents, so its checks can find them.
+        if id == "governance_aware_seller"
+            && let Some(own) = ops.iter().find(|o| o.wire == "sync_governance")
+        {
+            errors.push(
+                own.wire_span,
+                "the runtime serves `sync_governance` for a `governance_aware_seller` (it keeps \
+                 the agents it asks before spend is confirmed): remove this method, and read \
+                 the agents with `ctx.governance()`",
+            );
+        }
         out.push(id);
     }
     out

@@ -189,16 +189,32 @@ const SEEDS: &str = "#seeds";
 /// The infix of a fixture sandbox's scope (`<sandbox scope>#fixture:<id>`).
 const FIXTURE: &str = "#fixture:";
 
+/// A fixture sandbox's scope as its two derived halves (`acct:acc_<key>`, `fx_<key>`): only
+/// the resolver makes such a scope, from HMAC-derived ids, so no principal's or adopter's
+/// account id can pass for one (`acct:base:alice#fixture:x` is not).
+fn fixture_parts(scope: &str) -> Option<(&str, &str)> {
+    let (sandbox, key) = scope.split_once(FIXTURE)?;
+    let derived = |s: &str, prefix: &str| {
+        s.strip_prefix(prefix).is_some_and(|rest| {
+            !rest.is_empty()
+                && rest
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+    };
+    (derived(sandbox, "acct:acc_") && derived(key, "fx_")).then_some((sandbox, key))
+}
+
 /// The scope a fixture sandbox's documents read through to (its sandbox's seeds), for a
 /// fixture sandbox's scope; `None` for every other scope.
 pub(crate) fn seeds_under(scope: &str) -> Option<String> {
-    let at = scope.find(FIXTURE)?;
-    Some(format!("{}{SEEDS}", &scope[..at]))
+    let (sandbox, _) = fixture_parts(scope)?;
+    Some(format!("{sandbox}{SEEDS}"))
 }
 
 /// Whether `scope` is a fixture sandbox's (see the module docs).
 pub(crate) fn is_fixture_scope(scope: &str) -> bool {
-    scope.contains(FIXTURE)
+    fixture_parts(scope).is_some()
 }
 
 /// Where the controller's seeds in a sandbox `scope` are copied for its fixture sandboxes.
@@ -368,6 +384,7 @@ impl Resolver {
             && let Some(AccountRef::AccountId(r)) = &reference
             && self.by_id(principal, &r.account_id).await?.is_none()
             && !self.aliases(principal).contains(&r.account_id)
+            && !self.is_own_by_auth(principal, &r.account_id).await?
         {
             return Ok(self.fixture(principal, &r.account_id));
         }
@@ -392,6 +409,19 @@ impl Resolver {
             }
         };
         Ok(self.resolved(self.stored(principal, account).await?))
+    }
+
+    /// In `from_auth` mode, whether `id` is the account the store maps the principal to.
+    async fn is_own_by_auth(&self, principal: &str, id: &str) -> AdcpResult<bool> {
+        if self.mode != AccountMode::FromAuth {
+            return Ok(false);
+        }
+        let mine = self
+            .store
+            .for_principal(principal)
+            .await
+            .map_err(|e| store_error(&e))?;
+        Ok(mine.is_some_and(|a| a.id == id))
     }
 
     /// Account ids a principal may name besides its accounts' own (the singleton's base).
@@ -812,6 +842,15 @@ mod tests {
         assert_eq!(fixture.account.id, "acct_pagination_integrity");
         assert_eq!(seeds_under(&fixture.scope), Some(seed_scope(&scope)));
         assert_eq!(seeds_under(&scope), None);
+        // A scope made of a principal's or adopter's names cannot pass for a fixture's.
+        for forged in [
+            "acct:default:alice#fixture:fx_x",
+            "acct:acc_abc#fixture:fx_x#fixture:fx_y",
+            "acct:ACC_X#fixture:fx_y",
+            "acct:acc_x#fixture:",
+        ] {
+            assert!(!is_fixture_scope(forged), "{forged}");
+        }
         let real = r.resolve(me.as_ref(), &declined).await.unwrap();
         assert!(!real.account.sandbox);
         assert_ne!(real.scope, scope);

@@ -91,6 +91,8 @@ struct Inner {
     products: std::sync::OnceLock<Vec<Option<adcp_wire::Product>>>,
     /// Where state writes are copied too: a sandbox's seeds, for a controller `seed_*` call.
     seeds: Option<String>,
+    /// The buyer's governance agents' decision on this call, when the runtime asked them.
+    governance: Option<crate::governance::Decision>,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -119,6 +121,7 @@ pub struct CtxBuilder {
     state: Option<Arc<dyn StateStore>>,
     account_store: Option<Arc<dyn AccountStore>>,
     seeding: bool,
+    governance: Option<crate::governance::Decision>,
 }
 
 impl CtxBuilder {
@@ -139,7 +142,14 @@ impl CtxBuilder {
             state: None,
             account_store: None,
             seeding: false,
+            governance: None,
         }
+    }
+
+    /// The governance agents' decision on the call (set by the runtime after it asked them).
+    pub fn governance_decision(mut self, d: Option<crate::governance::Decision>) -> Self {
+        self.governance = d;
+        self
     }
 
     /// A controller `seed_*` call under compliance testing: its state writes are the
@@ -251,6 +261,7 @@ impl CtxBuilder {
             .then(|| crate::accounts::seed_scope(&resolved.scope));
         Ctx(Arc::new(Inner {
             seeds,
+            governance: self.governance,
             task: self.task,
             principal: self.principal,
             account: resolved.account,
@@ -381,6 +392,13 @@ impl Ctx {
             caller: &self.0.agent_url,
             policy: self.0.services.webhook_policy,
         }
+    }
+
+    /// The buyer's governance agents' decision on this call, when the runtime asked them
+    /// before it (a `create_media_buy` naming a plan, a spend change of a governed buy):
+    /// `approved` or `conditions`, with the conditions a platform applies what it can of.
+    pub fn governance_decision(&self) -> Option<&crate::governance::Decision> {
+        self.0.governance.as_ref()
     }
 
     /// Under compliance testing, whether the account is a fixture sandbox: an account id the

@@ -3,26 +3,34 @@
 //!
 //! For a platform that claims `governance_aware_seller`, the runtime serves `sync_governance`
 //! (replace semantics: an entry's agents replace the account's; the caller must be able to act
-//! for each account it names, else that entry fails with the uniform `ACCOUNT_NOT_FOUND`; the
-//! credentials are kept and never shown again) and, before the platform's code runs:
+//! for each account it names, and the account must take changes, else that entry fails; an
+//! agent URL the SSRF guard refuses fails the entry; the credentials are kept and never shown
+//! again) and, before the platform's code runs:
 //!
 //! - on `create_media_buy` naming a `plan_id`, calls `check_governance` on each of the
-//!   account's agents (those of the `budget_authority` category when any is) with the plan,
-//!   this agent as `caller`, the buyer's `governance_context`, and the delivery as planned
-//!   (flight and total budget): `denied` is answered `GOVERNANCE_DENIED` with the agent's
-//!   findings and nothing is booked; an agent that cannot be reached or answers nonsense is
-//!   `GOVERNANCE_UNAVAILABLE` (transient) and nothing is booked; `approved` and `conditions`
+//!   account's agents with the plan, this agent as `caller`, the buyer's `governance_context`
+//!   and `invoice_recipient`, and the delivery as planned (flight and total budget): `denied`
+//!   is answered `GOVERNANCE_DENIED` with the agent's findings and nothing is booked; an agent
+//!   that cannot be consulted is `GOVERNANCE_UNAVAILABLE` (transient) and nothing is booked; a
+//!   plan the agent does not know is `PLAN_NOT_FOUND` on `plan_id`; `approved` and `conditions`
 //!   book the buy, whose answer carries the agent's `governance_context` and, under
-//!   `ext.governance`, the decision, check id, conditions and findings;
-//! - on `update_media_buy` of a buy booked that way, changing anything but its pause state,
-//!   checks again (`phase: modification`, the buy's last `governance_context`).
+//!   `ext.governance`, the decision, check id, conditions and findings (the platform sees the
+//!   decision too: [`Ctx::governance_decision`]);
+//! - a `create_media_buy` naming no plan on an account with agents is refused
+//!   (`INVALID_REQUEST` on `plan_id`: the spec requires the plan then), except for a sandbox
+//!   account under compliance testing, whose runner books such buys, where it is booked and
+//!   logged;
+//! - on `update_media_buy` of a buy booked that way (also one booked by a hand-off's work),
+//!   when the update changes spend (budgets, new packages, flight, pricing, targeting, billing;
+//!   not pauses, creative assignments or cancellations), checks again (`phase: modification`,
+//!   the buy's last `governance_context`, the buy's total budget after the change).
 //!
-//! A create that names no plan cannot be checked (`check_governance` needs one) and is booked
-//! without a check, with a warning in the log. [`Ctx::governance`] gives a platform the same
-//! check for its own governed actions.
+//! [`Ctx::governance`] gives a platform the same check for its own governed actions.
 //!
 //! [`Ctx::governance`]: crate::Ctx::governance
+//! [`Ctx::governance_decision`]: crate::Ctx::governance_decision
 
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
@@ -35,11 +43,15 @@ use crate::state::{Collection, State};
 pub(crate) const AGENTS: Collection<Vec<GovernanceAgent>> =
     Collection::new("adcp:governance_agents");
 const AGENTS_ID: &str = "agents";
-/// The plan and last governance context of each buy booked under a check, by media buy id.
-pub(crate) const GOVERNED: Collection<Governed> = Collection::new("adcp:governed_buys");
+/// The plan, last governance context and package budgets of each buy booked under a check, by
+/// media buy id (`task:<id>` while the create's work runs).
+const GOVERNED: Collection<Governed> = Collection::new("adcp:governed_buys");
+
+/// The most of a governance agent's answer that is read.
+const ANSWER_LIMIT: usize = 1 << 20;
 
 /// A governance agent a buyer registered for an account.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct GovernanceAgent {
     /// Its MCP endpoint.
     pub url: String,
@@ -49,17 +61,34 @@ pub struct GovernanceAgent {
     /// The credential to present (write-only on the wire).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials: Option<String>,
-    /// The governance categories it handles (`budget_authority`, ...).
+    /// The governance categories it handles (`budget_authority`, ...; none: all).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub categories: Vec<String>,
 }
 
-/// What the runtime keeps of a buy booked under a governance check.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Governed {
+impl std::fmt::Debug for GovernanceAgent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GovernanceAgent")
+            .field("url", &self.url)
+            .field("scheme", &self.scheme)
+            .field(
+                "credentials",
+                &self.credentials.as_ref().map(|_| "<redacted>"),
+            )
+            .field("categories", &self.categories)
+            .finish()
+    }
+}
+
+/// What the runtime keeps of a buy booked under a check.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct Governed {
     plan_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     governance_context: Option<String>,
+    /// Its packages' budgets as last checked, by package id.
+    #[serde(default)]
+    budgets: BTreeMap<String, f64>,
 }
 
 /// A governance agent's decision that lets the action proceed.
@@ -75,10 +104,12 @@ pub struct Decision {
     pub explanation: String,
     /// The token the seller keeps and forwards on later checks of the same action.
     pub governance_context: Option<String>,
-    /// Adjustments the agent requires (`conditions`).
+    /// Adjustments the agent requires (`conditions`): the platform applies what it can.
     pub conditions: Vec<Value>,
     /// Its findings.
     pub findings: Vec<Value>,
+    /// Until when the decision holds.
+    pub expires_at: Option<String>,
 }
 
 /// A `check_governance` call: what is checked.
@@ -96,6 +127,8 @@ pub struct Check {
     pub governance_context: Option<String>,
     /// What changed (`modification`).
     pub modification_summary: Option<String>,
+    /// The purchase's invoice recipient, which the agent must see when there is one.
+    pub invoice_recipient: Option<Value>,
 }
 
 /// The governance agents of a request's account, and checks against them: see the module
@@ -112,25 +145,15 @@ impl Governance<'_> {
         Ok(self.state.get(AGENTS, AGENTS_ID).await?.unwrap_or_default())
     }
 
-    /// Asks the account's governance agents (those of the `budget_authority` category, when
-    /// any is) about `check`: `Ok(None)` when the account has none; `GOVERNANCE_DENIED` (with
-    /// the findings) when one denies; `GOVERNANCE_UNAVAILABLE` when one cannot be asked.
+    /// Asks each of the account's governance agents about `check`, in turn: `Ok(None)` when
+    /// the account has none; the first denial is `GOVERNANCE_DENIED` (with the findings); an
+    /// agent that cannot be asked is `GOVERNANCE_UNAVAILABLE`; conditions and findings
+    /// accumulate, and the first agent's `governance_context` is the action's.
     pub async fn check(&self, check: &Check) -> AdcpResult<Option<Decision>> {
-        let agents = self.agents().await?;
-        let budget: Vec<&GovernanceAgent> = agents
-            .iter()
-            .filter(|a| a.categories.iter().any(|c| c == "budget_authority"))
-            .collect();
-        let asked: Vec<&GovernanceAgent> = if budget.is_empty() {
-            agents.iter().collect()
-        } else {
-            budget
-        };
         let mut decision: Option<Decision> = None;
-        for agent in asked {
-            let mut d = self.ask(agent, check).await?;
+        for agent in self.agents().await? {
+            let mut d = self.ask(&agent, check).await?;
             if let Some(prev) = decision.take() {
-                // Conditions accumulate; the first agent's context is the action's.
                 d.conditions.splice(0..0, prev.conditions);
                 d.findings.splice(0..0, prev.findings);
                 if prev.status == "conditions" {
@@ -144,6 +167,8 @@ impl Governance<'_> {
     }
 
     async fn ask(&self, agent: &GovernanceAgent, check: &Check) -> AdcpResult<Decision> {
+        // The reason goes to the log only: the buyer names the URL, and what a name resolves
+        // to inside this network is not its to learn.
         let unavailable = |why: String| {
             tracing::warn!(agent = %agent.url, "governance agent: {why}");
             AdcpError::new(
@@ -151,13 +176,14 @@ impl Governance<'_> {
                 "the account's governance agent could not be consulted; nothing was committed",
             )
             .with_recovery(Recovery::Transient)
-            .with_details(json!({"agent_url": agent.url, "reason": why}))
+            .with_details(json!({"agent_url": agent.url}))
         };
         let url = self
             .policy
             .check_url(&agent.url)
             .map_err(|e| unavailable(e.to_string()))?;
         let mut arguments = Map::new();
+        arguments.insert("adcp_major_version".into(), json!(crate::MAJOR_VERSION));
         arguments.insert("plan_id".into(), json!(check.plan_id));
         arguments.insert("caller".into(), json!(self.caller));
         let phase = if check.phase.is_empty() {
@@ -180,45 +206,43 @@ impl Governance<'_> {
                 "modification_summary",
                 check.modification_summary.clone().map(Value::from),
             ),
+            ("invoice_recipient", check.invoice_recipient.clone()),
         ];
         for (k, v) in optional {
             if let Some(v) = v {
                 arguments.insert(k.into(), v);
             }
         }
-        arguments.insert("adcp_major_version".into(), json!(crate::MAJOR_VERSION));
-        let body = json!({
+        let call = json!({
             "jsonrpc": "2.0", "id": 1, "method": "tools/call",
             "params": {"name": "check_governance", "arguments": arguments},
         });
-        let mut request = client(self.policy)
-            .post(url)
-            .header("accept", "application/json, text/event-stream")
-            .header("content-type", "application/json")
-            .body(body.to_string());
-        if let Some(c) = &agent.credentials {
-            let scheme = agent.scheme.as_deref().unwrap_or("Bearer");
-            request = request.header("authorization", format!("{scheme} {c}"));
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| unavailable(format!("unreachable: {e}")))?;
-        let status = response.status();
-        let event_stream = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|t| t.to_ascii_lowercase().starts_with("text/event-stream"));
-        let text = response
-            .text()
-            .await
-            .map_err(|e| unavailable(format!("unreadable answer: {e}")))?;
-        if !status.is_success() {
-            return Err(unavailable(format!("answered HTTP {status}")));
-        }
-        let rpc = parse_rpc(&text, event_stream)
-            .ok_or_else(|| unavailable("answered no JSON-RPC message".into()))?;
+        let mcp = McpCall {
+            url,
+            agent,
+            policy: self.policy,
+        };
+        // Stateless first; an agent that keeps MCP sessions is initialized and asked again.
+        let rpc = match mcp.post(&call, None).await.map_err(&unavailable)? {
+            Posted::Answer(rpc) => rpc,
+            Posted::NeedsSession(status) => {
+                let session = mcp.initialize().await.map_err(|e| {
+                    unavailable(format!(
+                        "answered HTTP {status}, and initialize failed: {e}"
+                    ))
+                })?;
+                match mcp
+                    .post(&call, Some(&session))
+                    .await
+                    .map_err(&unavailable)?
+                {
+                    Posted::Answer(rpc) => rpc,
+                    Posted::NeedsSession(status) => {
+                        return Err(unavailable(format!("answered HTTP {status}")));
+                    }
+                }
+            }
+        };
         let result = &rpc["result"];
         let answer = match result.get("structuredContent") {
             Some(v) if v.is_object() => v.clone(),
@@ -248,6 +272,118 @@ impl Governance<'_> {
             Err(why) => Err(unavailable(why)),
         }
     }
+}
+
+/// One MCP endpoint of a governance agent.
+struct McpCall<'a> {
+    url: reqwest::Url,
+    agent: &'a GovernanceAgent,
+    policy: crate::ssrf::Policy,
+}
+
+/// What a POST to an MCP endpoint gave.
+enum Posted {
+    /// A JSON-RPC message.
+    Answer(Value),
+    /// Refused as if it needs a session first (HTTP 400 or 404 without one).
+    NeedsSession(reqwest::StatusCode),
+}
+
+/// The MCP revision the runtime speaks to governance agents.
+const MCP_VERSION: &str = "2025-06-18";
+
+impl McpCall<'_> {
+    async fn post(&self, message: &Value, session: Option<&str>) -> Result<Posted, String> {
+        let mut request = client(self.policy)
+            .post(self.url.clone())
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .body(message.to_string());
+        if let Some(c) = &self.agent.credentials {
+            let scheme = self.agent.scheme.as_deref().unwrap_or("Bearer");
+            request = request.header("authorization", format!("{scheme} {c}"));
+        }
+        if let Some(s) = session {
+            request = request
+                .header("mcp-session-id", s)
+                .header("mcp-protocol-version", MCP_VERSION);
+        }
+        let mut response = request
+            .send()
+            .await
+            .map_err(|e| format!("unreachable: {e}"))?;
+        let status = response.status();
+        if session.is_none()
+            && matches!(
+                status,
+                reqwest::StatusCode::BAD_REQUEST | reqwest::StatusCode::NOT_FOUND
+            )
+        {
+            return Ok(Posted::NeedsSession(status));
+        }
+        if !status.is_success() {
+            return Err(format!("answered HTTP {status}"));
+        }
+        let event_stream = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.to_ascii_lowercase().starts_with("text/event-stream"));
+        let text = read_capped(&mut response).await?;
+        let rpc = parse_rpc(&text, event_stream).ok_or("answered no JSON-RPC message")?;
+        Ok(Posted::Answer(rpc))
+    }
+
+    /// `initialize` and `notifications/initialized`: the session id the agent gave.
+    async fn initialize(&self) -> Result<String, String> {
+        let init = json!({
+            "jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": {"protocolVersion": MCP_VERSION, "capabilities": {},
+                       "clientInfo": {"name": "adcp-rs", "version": env!("CARGO_PKG_VERSION")}},
+        });
+        let mut request = client(self.policy)
+            .post(self.url.clone())
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .body(init.to_string());
+        if let Some(c) = &self.agent.credentials {
+            let scheme = self.agent.scheme.as_deref().unwrap_or("Bearer");
+            request = request.header("authorization", format!("{scheme} {c}"));
+        }
+        let mut response = request
+            .send()
+            .await
+            .map_err(|e| format!("unreachable: {e}"))?;
+        if !response.status().is_success() {
+            return Err(format!("answered HTTP {}", response.status()));
+        }
+        let session = response
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .ok_or("gave no session")?;
+        read_capped(&mut response).await?;
+        let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        self.post(&initialized, Some(&session)).await.ok();
+        Ok(session)
+    }
+}
+
+/// A response body, refused past [`ANSWER_LIMIT`] (the buyer names the agent).
+async fn read_capped(response: &mut reqwest::Response) -> Result<String, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| format!("unreadable answer: {e}"))?
+    {
+        if body.len() + chunk.len() > ANSWER_LIMIT {
+            return Err(format!("answered more than {ANSWER_LIMIT} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    String::from_utf8(body).map_err(|_| "answered text that is not UTF-8".to_owned())
 }
 
 /// The JSON-RPC message of an MCP answer (plain JSON, or the last `data:` of an event stream).
@@ -280,6 +416,7 @@ fn decision(answer: &Value, check: &Check) -> Result<AdcpResult<Decision>, Strin
         governance_context: text("governance_context"),
         conditions: list("conditions"),
         findings: list("findings"),
+        expires_at: text("expires_at"),
         status,
     };
     match d.status.as_str() {
@@ -321,28 +458,52 @@ fn client(policy: crate::ssrf::Policy) -> &'static reqwest::Client {
 }
 
 /// Serves `sync_governance` for the caller `principal`: each entry's agents replace those of
-/// the account it names, if the caller may act for it.
+/// the account it names, if the caller may act for it and it takes changes.
 pub(crate) async fn sync(
     accounts: &crate::accounts::Resolver,
     store: &dyn crate::store::StateStore,
+    policy: crate::ssrf::Policy,
     principal: Option<&crate::store::Principal>,
     args: &Value,
 ) -> AdcpResult<Value> {
+    let spec = adcp_wire::task("sync_governance")
+        .ok_or_else(|| AdcpError::internal("sync_governance is not in the catalogue"))?;
     let mut items = Vec::new();
-    for entry in args["accounts"].as_array().into_iter().flatten() {
+    for (i, entry) in args["accounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let failed = |e: AdcpError| json!({"account": entry["account"], "status": "failed", "errors": [e.to_wire()]});
         let mut named = Map::new();
         named.insert("account".into(), entry["account"].clone());
         let resolved = match accounts.resolve(principal, &named).await {
             Ok(r) => r,
             Err(e) => {
-                items.push(json!({
-                    "account": entry["account"], "status": "failed", "errors": [e.to_wire()],
-                }));
+                items.push(failed(e));
                 continue;
             }
         };
-        let agents: Vec<GovernanceAgent> = entry["governance_agents"]
-            .as_array()
+        if let Err(e) = resolved.account.gate(spec, &named) {
+            items.push(failed(e));
+            continue;
+        }
+        let listed = entry["governance_agents"].as_array();
+        let refused = listed.into_iter().flatten().enumerate().find_map(|(j, a)| {
+            let url = a["url"].as_str().unwrap_or_default();
+            policy.check_url(url).err().map(|e| {
+                AdcpError::invalid_request(
+                    format!("accounts[{i}].governance_agents[{j}].url"),
+                    format!("the governance agent URL is refused: {e}"),
+                )
+            })
+        });
+        if let Some(e) = refused {
+            items.push(failed(e));
+            continue;
+        }
+        let agents: Vec<GovernanceAgent> = listed
             .into_iter()
             .flatten()
             .map(|a| GovernanceAgent {
@@ -385,27 +546,30 @@ pub(crate) async fn sync(
     Ok(json!({ "accounts": items }))
 }
 
-/// What the runtime checked before a governed task ran: the plan and the decision.
+/// What the runtime checked before a governed task ran: the plan, the decision, and the buy's
+/// package budgets once the task has done what it asked.
 pub(crate) struct Checked {
     plan_id: String,
-    decision: Decision,
+    pub(crate) decision: Decision,
+    budgets: BTreeMap<String, f64>,
 }
 
-/// The total of the packages' budgets, or the proposal's `total_budget`.
-fn total_budget(args: &Map<String, Value>) -> Option<f64> {
-    if let Some(t) = args.get("total_budget").and_then(|t| t["amount"].as_f64()) {
-        return Some(t);
-    }
-    let packages = args.get("packages")?.as_array()?;
-    let budgets: Vec<f64> = packages
-        .iter()
-        .filter_map(|p| p["budget"].as_f64())
-        .collect();
-    (!budgets.is_empty()).then(|| budgets.iter().sum())
+/// The budgets of `packages` (create: by position when the id is the seller's to give).
+fn package_budgets(
+    packages: Option<&Value>,
+    key: impl Fn(usize, &Value) -> String,
+) -> Vec<(String, f64)> {
+    packages
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .filter_map(|(i, p)| Some((key(i, p), p["budget"].as_f64()?)))
+        .collect()
 }
 
-/// The delivery as the request plans it: flight and total budget.
-fn planned_delivery(args: &Map<String, Value>) -> Value {
+/// The delivery as planned: the request's flight and the buy's total budget.
+fn planned_delivery(args: &Map<String, Value>, total: f64) -> Value {
     let mut planned = Map::new();
     for k in ["start_time", "end_time"] {
         // `start_time: "asap"` is no time.
@@ -417,9 +581,7 @@ fn planned_delivery(args: &Map<String, Value>) -> Value {
             planned.insert(k.into(), json!(t));
         }
     }
-    if let Some(b) = total_budget(args) {
-        planned.insert("total_budget".into(), json!(b));
-    }
+    planned.insert("total_budget".into(), json!(total));
     if let Some(c) = args
         .get("total_budget")
         .and_then(|t| t["currency"].as_str())
@@ -429,13 +591,13 @@ fn planned_delivery(args: &Map<String, Value>) -> Value {
     Value::Object(planned)
 }
 
-/// The fields of an `update_media_buy` that change nothing governed.
+/// The fields of an `update_media_buy` that change no spend.
 const UNGOVERNED_UPDATE: &[&str] = &[
     "adcp_major_version",
     "idempotency_key",
     "account",
     "media_buy_id",
-    "buyer_ref",
+    "revision",
     "paused",
     "canceled",
     "cancellation_reason",
@@ -446,37 +608,89 @@ const UNGOVERNED_UPDATE: &[&str] = &[
     "governance_context",
 ];
 
+/// The fields of a package update that change spend.
+const GOVERNED_PACKAGE: &[&str] = &[
+    "budget",
+    "bid_price",
+    "impressions",
+    "pricing_option_id",
+    "product_id",
+    "start_time",
+    "end_time",
+    "pacing",
+    "targeting_overlay",
+    "optimization_goals",
+    "keyword_targets_add",
+    "negative_keywords_add",
+    "catalogs",
+];
+
+/// What an `update_media_buy` changes that governance checks, if anything.
+fn governed_changes(args: &Map<String, Value>) -> Vec<&str> {
+    args.iter()
+        .filter(|(k, _)| !UNGOVERNED_UPDATE.contains(&k.as_str()))
+        .filter(|(k, v)| {
+            k.as_str() != "packages"
+                || v.as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|p| GOVERNED_PACKAGE.iter().any(|f| p.get(*f).is_some()))
+        })
+        .map(|(k, _)| k.as_str())
+        .collect()
+}
+
 /// The runtime's check before a governed task runs (see the module docs): `None` when there
-/// is nothing to check.
+/// is nothing to check. `lenient`: a sandbox account under compliance testing, where a create
+/// naming no plan is booked.
 pub(crate) async fn before(
     gov: &Governance<'_>,
     task: &str,
     args: &Map<String, Value>,
+    lenient: bool,
 ) -> AdcpResult<Option<Checked>> {
     let buyer_context = args
         .get("governance_context")
         .and_then(Value::as_str)
         .map(str::to_owned);
-    let (plan_id, check) = match task {
+    let invoice_recipient = args.get("invoice_recipient").cloned();
+    let (plan_id, budgets, check) = match task {
         "create_media_buy" => {
             let Some(plan_id) = args.get("plan_id").and_then(Value::as_str) else {
-                if !gov.agents().await?.is_empty() {
-                    tracing::warn!(
-                        "create_media_buy names no plan_id for an account with governance \
-                         agents: booked without a governance check"
-                    );
+                if gov.agents().await?.is_empty() {
+                    return Ok(None);
                 }
-                return Ok(None);
+                if lenient {
+                    tracing::warn!(
+                        "create_media_buy names no plan_id for a sandbox account with governance \
+                         agents: booked without a governance check (compliance testing)"
+                    );
+                    return Ok(None);
+                }
+                return Err(AdcpError::invalid_request(
+                    "plan_id",
+                    "the account has governance agents: name the plan the buy is checked \
+                     against (`plan_id`)",
+                ));
             };
+            let budgets: BTreeMap<String, f64> =
+                package_budgets(args.get("packages"), |i, _| format!("+{i}"))
+                    .into_iter()
+                    .collect();
+            let total = args
+                .get("total_budget")
+                .and_then(|t| t["amount"].as_f64())
+                .unwrap_or_else(|| budgets.values().sum());
             let check = Check {
                 plan_id: plan_id.to_owned(),
                 phase: "purchase".into(),
                 purchase_type: Some("media_buy".into()),
-                planned_delivery: Some(planned_delivery(args)),
+                planned_delivery: Some(planned_delivery(args, total)),
                 governance_context: buyer_context,
                 modification_summary: None,
+                invoice_recipient,
             };
-            (plan_id.to_owned(), check)
+            (plan_id.to_owned(), budgets, check)
         }
         "update_media_buy" => {
             let Some(buy) = args.get("media_buy_id").and_then(Value::as_str) else {
@@ -485,58 +699,139 @@ pub(crate) async fn before(
             let Some(governed) = gov.state.get(GOVERNED, buy).await? else {
                 return Ok(None);
             };
-            let changed: Vec<&str> = args
-                .keys()
-                .map(String::as_str)
-                .filter(|k| !UNGOVERNED_UPDATE.contains(k))
-                .collect();
-            if changed.is_empty() {
+            let changed = governed_changes(args);
+            if changed.is_empty() || args.get("canceled") == Some(&json!(true)) {
                 return Ok(None);
             }
+            // The buy's budgets after the change: named packages take their new budget (a
+            // canceled one none), new packages add theirs.
+            let mut budgets = governed.budgets.clone();
+            for p in args
+                .get("packages")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let Some(id) = p["package_id"].as_str() else {
+                    continue;
+                };
+                if p["canceled"] == json!(true) {
+                    budgets.remove(id);
+                } else if let Some(b) = p["budget"].as_f64() {
+                    budgets.insert(id.to_owned(), b);
+                }
+            }
+            // New packages' ids are the seller's to give: held under placeholders until an
+            // answer names them.
+            let added = package_budgets(args.get("new_packages"), |_, _| String::new());
+            let known = budgets.len();
+            for (i, (_, b)) in added.into_iter().enumerate() {
+                budgets.insert(format!("+{}", known + i), b);
+            }
+            let total = budgets.values().sum();
             let check = Check {
                 plan_id: governed.plan_id.clone(),
                 phase: "modification".into(),
                 purchase_type: Some("media_buy".into()),
-                planned_delivery: Some(planned_delivery(args)),
+                planned_delivery: Some(planned_delivery(args, total)),
                 governance_context: buyer_context.or(governed.governance_context),
                 modification_summary: Some(format!(
                     "update_media_buy {buy}: {}",
                     changed.join(", ")
                 )),
+                invoice_recipient,
             };
-            (governed.plan_id, check)
+            (governed.plan_id, budgets, check)
         }
         _ => return Ok(None),
     };
-    Ok(gov
-        .check(&check)
-        .await?
-        .map(|decision| Checked { plan_id, decision }))
+    Ok(gov.check(&check).await?.map(|decision| Checked {
+        plan_id,
+        decision,
+        budgets,
+    }))
 }
 
-/// After a governed task booked or changed a buy: its plan and governance context are kept
-/// for the next check, and the answer carries the context and the decision.
+/// After a governed task booked or changed a buy: its plan, governance context and package
+/// budgets are kept for the next check, and the answer carries the context and the decision.
 pub(crate) async fn after(state: &State<'_>, checked: &Checked, body: &mut Value) {
-    let d = &checked.decision;
     if let Some(buy) = body.get("media_buy_id").and_then(Value::as_str) {
-        let kept = Governed {
-            plan_id: checked.plan_id.clone(),
-            governance_context: d.governance_context.clone(),
-        };
-        let stored = state
-            .entry(GOVERNED, buy, |g| {
-                let keep_context = g.as_ref().and_then(|g| g.governance_context.clone());
-                *g = Some(Governed {
-                    governance_context: kept.governance_context.clone().or(keep_context),
-                    ..kept.clone()
-                });
-                Ok(())
-            })
-            .await;
-        if let Err(e) = stored {
-            tracing::error!(error = %e, buy, "keeping a buy's governance context");
-        }
+        keep(state, buy, checked, body).await;
     }
+    answer(checked, body);
+}
+
+/// After a governed create handed off: the check is kept under the task, to be the buy's
+/// when the task's work books it ([`bind_task`]).
+pub(crate) async fn handed_off(state: &State<'_>, checked: &Checked, body: &mut Value) {
+    if let Some(task) = body.get("task_id").and_then(Value::as_str) {
+        keep(state, &format!("task:{task}"), checked, &Value::Null).await;
+    }
+    answer(checked, body);
+}
+
+/// A create's work finished and booked `body`: the check kept under its task becomes the
+/// buy's.
+pub(crate) async fn bind_task(state: &State<'_>, task_id: &str, body: &Value) {
+    let Some(buy) = body.get("media_buy_id").and_then(Value::as_str) else {
+        return;
+    };
+    let held = format!("task:{task_id}");
+    let Ok(Some(mut governed)) = state.get(GOVERNED, &held).await else {
+        return;
+    };
+    governed.budgets = answered_budgets(&governed.budgets, body);
+    if let Err(e) = state.put(GOVERNED, buy, &governed).await {
+        tracing::error!(error = %e, buy, "keeping a handed-off buy's governance");
+        return;
+    }
+    let _ = state.delete(GOVERNED, &held).await;
+}
+
+/// The package budgets after an answer: those it names by id replace the placeholders (`+n`)
+/// of packages whose ids were the seller's to give.
+fn answered_budgets(checked: &BTreeMap<String, f64>, body: &Value) -> BTreeMap<String, f64> {
+    let mut budgets = checked.clone();
+    let named = body
+        .get("packages")
+        .or_else(|| body.get("affected_packages"));
+    let answered = package_budgets(named, |_, p| {
+        p["package_id"].as_str().unwrap_or_default().to_owned()
+    });
+    for (id, b) in answered.into_iter().filter(|(id, _)| !id.is_empty()) {
+        if !budgets.contains_key(&id) {
+            let placeholder = budgets.keys().find(|k| k.starts_with('+')).cloned();
+            if let Some(p) = placeholder {
+                budgets.remove(&p);
+            }
+        }
+        budgets.insert(id, b);
+    }
+    budgets
+}
+
+async fn keep(state: &State<'_>, id: &str, checked: &Checked, body: &Value) {
+    let d = &checked.decision;
+    let budgets = answered_budgets(&checked.budgets, body);
+    let stored = state
+        .entry(GOVERNED, id, |g| {
+            let kept_context = g.as_ref().and_then(|g| g.governance_context.clone());
+            *g = Some(Governed {
+                plan_id: checked.plan_id.clone(),
+                governance_context: d.governance_context.clone().or(kept_context),
+                budgets: budgets.clone(),
+            });
+            Ok(())
+        })
+        .await;
+    if let Err(e) = stored {
+        tracing::error!(error = %e, id, "keeping a buy's governance context");
+    }
+}
+
+/// The answer carries the governance context and, under `ext.governance`, the decision.
+fn answer(checked: &Checked, body: &mut Value) {
+    let d = &checked.decision;
     let Some(obj) = body.as_object_mut() else {
         return;
     };

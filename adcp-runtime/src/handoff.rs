@@ -77,7 +77,8 @@ impl<P: DecisioningPlatform> Server<P> {
         let record = self.inner.services.tasks.create(new).await?;
         if let Some(work) = spawned {
             let sandbox = job.resolved.account.sandbox;
-            self.run_work(record.task_id.clone(), spec, sandbox, work);
+            let scope = job.resolved.scope.clone();
+            self.run_work(record.task_id.clone(), spec, sandbox, scope, work);
         } else if record.job.is_some() {
             self.run_job(record.clone());
         }
@@ -93,15 +94,18 @@ impl<P: DecisioningPlatform> Server<P> {
         Ok(Value::Object(body))
     }
 
-    /// Runs a task's work here and records its outcome; a panic fails the task.
+    /// Runs a task's work here and records its outcome; a panic fails the task. A create's
+    /// booked buy takes over the governance check its task was handed off under.
     pub(crate) fn run_work(
         &self,
         task_id: String,
         spec: &'static TaskSpec,
         sandbox: bool,
+        scope: String,
         work: crate::store::BoxFuture<'static, crate::AdcpResult<Value>>,
     ) {
         let tasks = self.inner.services.tasks.clone();
+        let state = self.inner.services.state.clone();
         tokio::spawn(async move {
             let outcome = match tokio::spawn(work).await {
                 Ok(r) => r.map(|mut body| {
@@ -114,6 +118,10 @@ impl<P: DecisioningPlatform> Server<P> {
                     Err(AdcpError::internal("the task's work failed"))
                 }
             };
+            if let (Ok(body), "create_media_buy") = (&outcome, spec.name) {
+                let state = crate::state::State::new(state.as_ref(), &scope);
+                crate::governance::bind_task(&state, &task_id, body).await;
+            }
             match tasks.finish_work(&task_id, outcome).await {
                 Ok(Some(_)) => {}
                 Ok(None) => {
@@ -132,6 +140,7 @@ impl<P: DecisioningPlatform> Server<P> {
         let server = self.clone();
         let task_id = record.task_id.clone();
         let sandbox = spec.account.sandbox;
+        let scope = spec.scope.clone();
         let task = adcp_wire::task(&record.task_type);
         let work = async move {
             let d = P::descriptor();
@@ -158,7 +167,7 @@ impl<P: DecisioningPlatform> Server<P> {
             (handler.call)(&server.inner.platform, ctx, spec.input).await
         };
         match task {
-            Some(task) => self.run_work(task_id, task, sandbox, Box::pin(work)),
+            Some(task) => self.run_work(task_id, task, sandbox, scope, Box::pin(work)),
             None => tracing::error!(task_id, "a stored task of a type this agent does not know"),
         }
     }

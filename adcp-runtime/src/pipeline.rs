@@ -196,7 +196,8 @@ impl<P: DecisioningPlatform> Server<P> {
                 caller: &agent_url,
                 policy: self.webhook_policy(),
             };
-            crate::governance::before(&gov, spec.name, args).await?
+            let lenient = self.inner.config.compliance_testing && resolved.account.sandbox;
+            crate::governance::before(&gov, spec.name, args, lenient).await?
         } else {
             None
         };
@@ -227,6 +228,7 @@ impl<P: DecisioningPlatform> Server<P> {
         };
         let handler_args = accepted.as_ref().map_or(&call.args, |a| &a.args);
         let ctx = CtxBuilder::new(spec)
+            .governance_decision(governed.as_ref().map(|c| c.decision.clone()))
             .proposal(accepted.as_ref().map(|a| a.record.clone()))
             .principal(call.principal.clone())
             .resolved(resolved.clone())
@@ -386,7 +388,11 @@ impl<P: DecisioningPlatform> Server<P> {
                     key: key.as_deref(),
                     a2a_push: call.a2a_push.as_ref(),
                 };
-                let body = self.hand_off(spec, args, h, task_id, &job).await?;
+                let mut body = self.hand_off(spec, args, h, task_id, &job).await?;
+                if let Some(checked) = &governed {
+                    let state = self.state(&resolved.scope);
+                    crate::governance::handed_off(&state, checked, &mut body).await;
+                }
                 if spec.name == "create_media_buy" {
                     self.subscribe_reporting(&resolved, &call, self.agent_url(&call), &body)
                         .await;
@@ -494,7 +500,8 @@ async fn account_task(task: &str, ctx: &crate::Ctx, args: &Value) -> crate::Adcp
         "sync_governance" => {
             let services = ctx.services();
             let store = services.state.as_ref();
-            crate::governance::sync(&services.accounts, store, ctx.principal(), args)
+            let policy = services.webhook_policy;
+            crate::governance::sync(&services.accounts, store, policy, ctx.principal(), args)
                 .await
                 .map(Outcome::Done)
         }
