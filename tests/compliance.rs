@@ -199,6 +199,11 @@ fn capability_driven_assessment() {
     let issuer = AuthorizationServer::start();
     let seller = Seller::start_with(Store::Sqlite, both_auth(KEY, &issuer));
     let result = run_assessment(&seller.mcp_url(), &["--auth", KEY]);
+    // The whole result, for a look at what the runner observed and warned of.
+    let kept = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("capability-driven.json");
+    if let Err(e) = std::fs::write(&kept, result.to_string()) {
+        println!("{}: {e}", kept.display());
+    }
     let c = counts(&result);
     println!(
         "capability-driven: {} passed, {} failed, {} skipped",

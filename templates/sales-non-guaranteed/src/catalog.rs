@@ -48,18 +48,53 @@ pub(crate) fn format_id(agent_url: &str, id: &str) -> FormatId {
     FormatId::new(agent_url.to_owned(), id.to_owned())
 }
 
-/// The formats, with `agent_url` set to this agent.
+impl FormatSpec {
+    /// The assets a creative of this format carries, keyed in its manifest by `asset_id`: the
+    /// image or video itself (required), and where a click leads (optional).
+    pub(crate) fn assets(&self) -> Value {
+        let main = match (self.size, self.seconds) {
+            (Some((w, h)), _) => json!({
+                "item_type": "individual", "asset_id": "image", "asset_type": "image",
+                "asset_role": "creative", "required": true,
+                "requirements": {"min_width": w, "max_width": w, "min_height": h,
+                                 "max_height": h, "formats": ["jpg", "png", "gif", "webp"],
+                                 "max_file_size_kb": 200},
+            }),
+            (_, Some(s)) => json!({
+                "item_type": "individual", "asset_id": "video", "asset_type": "video",
+                "asset_role": "creative", "required": true,
+                "requirements": {"min_duration_ms": s * 1000, "max_duration_ms": s * 1000,
+                                 "containers": ["mp4", "webm"]},
+            }),
+            _ => Value::Null,
+        };
+        let click = json!({
+            "item_type": "individual", "asset_id": "click_url", "asset_type": "url",
+            "asset_role": "clickthrough", "required": false,
+        });
+        json!([main, click])
+    }
+}
+
+/// The formats, with `agent_url` set to this agent, each declaring its assets.
 pub(crate) fn formats(agent_url: &str) -> Vec<Format> {
     FORMATS
         .iter()
-        .map(|spec| {
-            let mut f = Format::new(format_id(agent_url, spec.id), spec.name.to_owned());
-            f.description = Some(match (spec.size, spec.seconds) {
+        .filter_map(|spec| {
+            let description = match (spec.size, spec.seconds) {
                 (Some((w, h)), _) => format!("Static or animated image, {w}x{h} pixels"),
                 (_, Some(s)) => format!("VAST video, {s} seconds"),
                 _ => String::new(),
+            };
+            let f = json!({
+                "format_id": format_id(agent_url, spec.id),
+                "name": spec.name,
+                "description": description,
+                "assets": spec.assets(),
             });
-            f
+            decode(f)
+                .map_err(|e| tracing::error!(format = spec.id, error = %e, "a catalogue format"))
+                .ok()
         })
         .collect()
 }

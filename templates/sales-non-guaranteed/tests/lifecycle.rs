@@ -1,5 +1,6 @@
 //! A buy's status as a buyer reads it after pausing, resuming, assigning and canceling: the
-//! lifecycle's edges only, and a canceled buy says who canceled it, when and why.
+//! lifecycle's edges only, and a canceled buy says who canceled it, when and why. Formats say
+//! which assets a creative of theirs carries.
 
 use adcp_conformance::harness::{Seller, Store, mcp};
 use serde_json::{Value, json};
@@ -238,4 +239,44 @@ async fn archived_creatives_are_listed_only_when_asked_for_and_formats_resolve_b
         .filter_map(|f| f["format_id"]["id"].as_str())
         .collect();
     assert_eq!(got, ["display_300x250", "seeded_fmt"], "{found}");
+}
+
+/// Every format says which assets a creative carries (keyed by `asset_id`, with their
+/// requirements), so a buyer need not guess the keys of its manifest.
+#[tokio::test]
+async fn formats_declare_their_assets() {
+    let seller = Seller::start_on(Store::Memory);
+    let listed = call(&seller, "list_creative_formats", json!({})).await;
+    let formats = listed["formats"].as_array().expect("formats");
+    assert!(!formats.is_empty());
+    for f in formats {
+        let assets = f["assets"]
+            .as_array()
+            .expect("each format declares its assets");
+        assert!(
+            assets
+                .iter()
+                .any(|a| a["required"] == true && a["asset_id"].is_string()),
+            "{f}"
+        );
+    }
+    let asset = |id: &str, n: usize| {
+        formats
+            .iter()
+            .find(|f| f["format_id"]["id"] == id)
+            .map(|f| f["assets"][n].clone())
+            .unwrap_or_default()
+    };
+    let image = asset("display_300x250", 0);
+    assert_eq!(image["asset_id"], "image");
+    assert_eq!(image["asset_type"], "image");
+    assert_eq!(image["requirements"]["min_width"].as_f64(), Some(300.0));
+    assert_eq!(image["requirements"]["max_height"].as_f64(), Some(250.0));
+    let video = asset("video_30s", 0);
+    assert_eq!(video["asset_id"], "video");
+    assert_eq!(
+        video["requirements"]["max_duration_ms"].as_f64(),
+        Some(30_000.0)
+    );
+    assert_eq!(asset("video_30s", 1)["required"], false);
 }
