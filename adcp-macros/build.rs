@@ -43,10 +43,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         };
         writeln!(
             s,
-            "    SpecialismInfo {{ id: {:?}, protocol: {:?}, entry_points: &[{}], exercised: &[{}] }},",
+            "    SpecialismInfo {{ id: {:?}, protocol: {:?}, required: &[{}], exercised: &[{}] }},",
             sp.id,
             sp.protocol,
-            q(&sp.entry_point_tools),
+            q(&sp.required_tools),
             q(&sp.exercised_tools)
         )?;
     }

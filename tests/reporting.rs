@@ -30,7 +30,7 @@ struct Reports {
     canceled: Arc<AtomicBool>,
 }
 
-#[decisioning_platform(specialisms(signal_owned))]
+#[decisioning_platform]
 impl Reports {
     async fn get_signals(
         &self,

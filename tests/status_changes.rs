@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 struct Signals;
 
-#[decisioning_platform(specialisms(signal_owned))]
+#[decisioning_platform]
 impl Signals {
     async fn get_signals(
         &self,
@@ -299,7 +299,7 @@ struct Notifier {
     url: String,
 }
 
-#[decisioning_platform(specialisms(signal_owned))]
+#[decisioning_platform]
 impl Notifier {
     async fn get_signals(
         &self,

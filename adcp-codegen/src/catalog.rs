@@ -64,7 +64,189 @@ pub struct Specialism {
     pub entry_point_tools: Vec<String>,
     /// Every task the specialism's storyboards exercise.
     pub exercised_tools: Vec<String>,
+    /// Tasks a claimant implements: the entry points, and what the storyboards exercise that
+    /// a reference framework requires too ([`SPECIALISM_TASKS`]).
+    pub required_tools: Vec<String>,
+    /// Tasks the storyboards exercise that a claimant may leave out (reported at boot).
+    pub optional_tools: Vec<String>,
 }
+
+/// What each specialism requires beyond its manifest entry points, and what it may leave out:
+/// `(id, required, optional)`. Required: tasks the specialism's storyboards (its bundle in the
+/// compliance cache and the scenarios it requires) call and that the TypeScript (`@adcp/sdk`
+/// 6.11, `RequiredPlatformsFor`) or Python (`adcp` 9.2, `decisioning.dispatch`) framework
+/// requires of a platform claiming it. Optional: the other tasks its storyboards call on the
+/// agent (calls aimed at another agent, such as `sync_plans` to the buyer's governance agent,
+/// are neither). Runtime-served tasks (`sync_accounts`, `list_accounts`, `sync_governance`)
+/// count as implemented.
+pub(crate) const SPECIALISM_TASKS: &[(&str, &[&str], &[&str])] = &[
+    ("audience_sync", &["list_accounts", "sync_audiences"], &[]),
+    (
+        "brand_rights",
+        &["get_brand_identity", "get_rights", "acquire_rights"],
+        &["sync_accounts", "sync_governance"],
+    ),
+    (
+        "collection_lists",
+        &[
+            "create_collection_list",
+            "list_collection_lists",
+            "get_collection_list",
+            "update_collection_list",
+            "delete_collection_list",
+        ],
+        &[],
+    ),
+    (
+        "content_standards",
+        &[
+            "list_content_standards",
+            "create_content_standards",
+            "get_content_standards",
+            "update_content_standards",
+            "calibrate_content",
+            "validate_content_delivery",
+        ],
+        &[],
+    ),
+    (
+        "creative_ad_server",
+        &["build_creative", "list_creatives", "get_creative_delivery"],
+        &["list_creative_formats", "report_usage"],
+    ),
+    (
+        "creative_generative",
+        &["build_creative"],
+        &[
+            "list_creative_formats",
+            "sync_catalogs",
+            "sync_accounts",
+            "get_products",
+            "create_media_buy",
+            "sync_creatives",
+            "get_media_buy_delivery",
+        ],
+    ),
+    (
+        "creative_template",
+        &["build_creative"],
+        &["list_creative_formats", "preview_creative"],
+    ),
+    (
+        "governance_aware_seller",
+        &["create_media_buy", "sync_governance"],
+        &["sync_accounts", "get_products"],
+    ),
+    (
+        "governance_delivery_monitor",
+        &["check_governance", "sync_plans"],
+        &[],
+    ),
+    (
+        "governance_spend_authority",
+        &["check_governance", "sync_plans"],
+        &[],
+    ),
+    (
+        "property_lists",
+        &[
+            "create_property_list",
+            "list_property_lists",
+            "get_property_list",
+            "update_property_list",
+            "delete_property_list",
+        ],
+        &["validate_property_delivery"],
+    ),
+    (
+        "sales_broadcast_tv",
+        &[
+            "get_products",
+            "create_media_buy",
+            "update_media_buy",
+            "get_media_buys",
+            "get_media_buy_delivery",
+            "sync_creatives",
+        ],
+        &["list_creative_formats", "sync_accounts"],
+    ),
+    (
+        "sales_catalog_driven",
+        &[
+            "get_products",
+            "create_media_buy",
+            "update_media_buy",
+            "get_media_buys",
+            "get_media_buy_delivery",
+            "sync_creatives",
+            "sync_catalogs",
+        ],
+        &[
+            "sync_accounts",
+            "list_creative_formats",
+            "build_creative",
+            "sync_event_sources",
+            "log_event",
+            "provide_performance_feedback",
+        ],
+    ),
+    (
+        "sales_guaranteed",
+        &[
+            "get_products",
+            "create_media_buy",
+            "update_media_buy",
+            "get_media_buys",
+            "get_media_buy_delivery",
+            "sync_creatives",
+        ],
+        &["sync_accounts"],
+    ),
+    (
+        "sales_non_guaranteed",
+        &[
+            "get_products",
+            "create_media_buy",
+            "update_media_buy",
+            "get_media_buys",
+            "get_media_buy_delivery",
+            "sync_creatives",
+        ],
+        &["sync_accounts"],
+    ),
+    (
+        "sales_proposal_mode",
+        &[
+            "get_products",
+            "create_media_buy",
+            "update_media_buy",
+            "get_media_buy_delivery",
+            "sync_creatives",
+        ],
+        &["sync_accounts", "list_creative_formats", "get_media_buys"],
+    ),
+    (
+        "sales_social",
+        &[
+            "sync_audiences",
+            "sync_catalogs",
+            "sync_creatives",
+            "sync_event_sources",
+        ],
+        &[
+            "sync_accounts",
+            "list_accounts",
+            "log_event",
+            "get_account_financials",
+        ],
+    ),
+    (
+        "signal_marketplace",
+        &["get_signals", "activate_signal"],
+        &["sync_accounts", "sync_governance"],
+    ),
+    ("signal_owned", &["get_signals", "activate_signal"], &[]),
+];
 
 /// An error code from the registry manifest.
 #[derive(Clone, Debug, PartialEq)]
@@ -272,13 +454,30 @@ pub(crate) fn build(set: &SchemaSet, lowered: &Lowered) -> Catalog {
         .and_then(|m| m.get("specialisms"))
         .and_then(Value::as_object)
     {
+        let known = |t: &String| cat.tasks.iter().any(|x| &x.name == t);
         for (id, s) in specs {
+            let entry_point_tools = strings(s.get("entry_point_tools"));
+            let policy = SPECIALISM_TASKS.iter().find(|(x, _, _)| x == id);
+            let mut required = entry_point_tools.clone();
+            let mut optional: Vec<String> = Vec::new();
+            if let Some((_, req, opt)) = policy {
+                for t in *req {
+                    if !required.iter().any(|r| r == t) {
+                        required.push((*t).to_owned());
+                    }
+                }
+                optional.extend(opt.iter().map(|t| (*t).to_owned()));
+            }
+            required.retain(known);
+            optional.retain(|t| known(t) && !required.contains(t));
             cat.specialisms.push(Specialism {
                 id: id.clone(),
                 protocol: text(s.get("protocol")),
                 title: text(s.get("title")),
-                entry_point_tools: strings(s.get("entry_point_tools")),
+                entry_point_tools,
                 exercised_tools: strings(s.get("exercised_tools")),
+                required_tools: required,
+                optional_tools: optional,
             });
         }
     }

@@ -1,11 +1,12 @@
 //! What the macro knows about AdCP, generated from the schemas by `build.rs`, and the specialism
 //! model built on it.
 //!
-//! A specialism requires its entry-point tasks: the manifest's `entry_point_tools`, which are
-//! the `required_tools` of the specialism's storyboard (`specialisms/<id>/index.yaml` in the
-//! compliance cache shipped with `@adcp/sdk`). It may implement the other tasks its storyboards
-//! exercise (`exercised_tools`). Protocol baselines (`protocols/<p>/index.yaml`) gate a
-//! storyboard on any one of their tasks, so they are reported, not required.
+//! A specialism requires its entry-point tasks (the manifest's `entry_point_tools`, the
+//! `required_tools` of its storyboard) and the tasks its storyboards exercise that a
+//! reference framework also requires of a claimant (adcp-codegen's `SPECIALISM_TASKS`). It
+//! may leave out the other tasks its storyboards exercise; the runtime reports those at boot.
+//! Protocol baselines (`protocols/<p>/index.yaml`) gate a storyboard on any one of their
+//! tasks, so they are reported, not required.
 
 pub(crate) struct TaskInfo {
     pub(crate) name: &'static str,
@@ -21,7 +22,7 @@ pub(crate) struct TaskInfo {
 pub(crate) struct SpecialismInfo {
     pub(crate) id: &'static str,
     pub(crate) protocol: &'static str,
-    pub(crate) entry_points: &'static [&'static str],
+    pub(crate) required: &'static [&'static str],
     #[allow(dead_code)]
     pub(crate) exercised: &'static [&'static str],
 }

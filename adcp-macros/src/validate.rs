@@ -456,7 +456,7 @@ fn check_specialisms(args: &PlatformArgs, ops: &[Operation], errors: &Errors) ->
             continue;
         }
         let missing: Vec<&str> = spec
-            .entry_points
+            .required
             .iter()
             .copied()
             .filter(|t| !implemented.contains(t) && !catalog::runtime_serves(t))

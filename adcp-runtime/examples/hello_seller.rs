@@ -28,7 +28,9 @@ struct Acme {
     products: Vec<Product>,
 }
 
-#[decisioning_platform(specialisms(sales_non_guaranteed))]
+// No specialism claimed: `specialisms(sales_non_guaranteed)` would make the macro require
+// every task its storyboards exercise (templates/sales-non-guaranteed claims it).
+#[decisioning_platform]
 impl Acme {
     async fn get_products(
         &self,

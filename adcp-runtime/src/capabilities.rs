@@ -31,8 +31,19 @@ const ADVERTISED_SCENARIOS: &[&str] = &[
     "simulate_budget_spend",
 ];
 
-/// The protocols a platform supports: those of its claimed specialisms, or, without any, those
-/// of the tasks it implements.
+/// Tasks more than one protocol's agents serve (a seller's creative library and formats, a
+/// creative agent's builds, catalogues for sellers and generative agents): implementing one
+/// says nothing of which protocol an agent supports.
+const SHARED_TASKS: &[&str] = &[
+    "build_creative",
+    "list_creative_formats",
+    "list_creatives",
+    "sync_catalogs",
+    "sync_creatives",
+];
+
+/// The protocols a platform supports: those of its claimed specialisms and those of the tasks
+/// it implements (but [`SHARED_TASKS`]).
 pub(crate) fn supported_protocols<P: DecisioningPlatform>() -> Vec<&'static str> {
     let d = P::descriptor();
     let mut out: Vec<&'static str> = Vec::new();
@@ -44,14 +55,10 @@ pub(crate) fn supported_protocols<P: DecisioningPlatform>() -> Vec<&'static str>
     let from_tasks = d
         .handlers
         .iter()
+        .filter(|h| !SHARED_TASKS.contains(&h.task))
         .filter_map(|h| adcp_wire::task(h.task))
         .filter_map(|t| wire_protocol(t.protocol));
-    let all: Vec<&'static str> = if d.specialisms.is_empty() {
-        from_tasks.collect()
-    } else {
-        from_specialisms.collect()
-    };
-    for p in all {
+    for p in from_specialisms.chain(from_tasks) {
         if !out.contains(&p) {
             out.push(p);
         }

@@ -79,7 +79,7 @@ pub mod __private;
 ///
 /// | Argument | Meaning | Default |
 /// |---|---|---|
-/// | `specialisms(a, b)` | Specialisms claimed (manifest ids: `sales_non_guaranteed`). Each one's entry-point tasks must be implemented. | none |
+/// | `specialisms(a, b)` | Specialisms claimed (manifest ids: `sales_non_guaranteed`). Each one's required tasks must be implemented: its entry points, and what its storyboards exercise that a reference framework requires too (`SpecialismSpec::required_tools`); the optional ones left out are logged at start-up. `get_adcp_capabilities` lists the claimed specialisms' protocols and the implemented tasks'. | none |
 /// | `accounts = explicit \| from_auth \| singleton` | How a request's account is found: from its `account`, from the authenticated principal, or one for all. | `explicit` |
 /// | `recipes(kind = Type, ..)` | Recipe types (each implementing [`Recipe`], serde and schemars): derives one union tagged `recipe_kind`. | none |
 /// | `recipe_union = [vis] Name` | Visibility and name of that union. | `pub(crate) <Type>Recipe` |

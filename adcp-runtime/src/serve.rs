@@ -283,6 +283,13 @@ fn announce<P: DecisioningPlatform>(server: &Server<P>, addr: SocketAddr) {
         tools = tools.len(),
         "serving AdCP"
     );
+    for (specialism, left) in server.optional_tasks_left_out() {
+        tracing::info!(
+            specialism,
+            tasks = ?left,
+            "optional tasks of the specialism not served: its storyboards skip their steps"
+        );
+    }
     tracing::info!(url = %format!("{base}/mcp"), "MCP (streamable HTTP)");
     tracing::info!(url = %format!("{base}/a2a"), card = %format!("{base}/.well-known/agent-card.json"), "A2A 0.3");
     tracing::info!(url = %format!("{base}/adcp/<task>"), "per-operation binding");

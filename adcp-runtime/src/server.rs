@@ -256,6 +256,27 @@ impl<P: DecisioningPlatform> Server<P> {
         }
     }
 
+    /// The tasks the claimed specialisms' storyboards exercise that this server does not
+    /// answer, by specialism: what a claimant may leave out (the required ones it cannot; the
+    /// macro refuses those), reported at boot.
+    pub fn optional_tasks_left_out(&self) -> Vec<(&'static str, Vec<&'static str>)> {
+        let d = P::descriptor();
+        d.specialisms
+            .iter()
+            .filter_map(|s| adcp_wire::catalog::SPECIALISMS.iter().find(|x| x.id == *s))
+            .map(|s| {
+                let left: Vec<&'static str> = s
+                    .optional_tools
+                    .iter()
+                    .copied()
+                    .filter(|t| !self.serves(d, t))
+                    .collect();
+                (s.id, left)
+            })
+            .filter(|(_, left)| !left.is_empty())
+            .collect()
+    }
+
     /// Whether the runtime serves an account task the platform does not implement:
     /// `list_accounts` always, `sync_accounts` in `explicit` account mode, `sync_governance` for
     /// a governance-aware seller.

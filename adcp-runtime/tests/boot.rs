@@ -35,7 +35,7 @@ fn product(id: &str, recipe: &serde_json::Value) -> Product {
 
 struct Broken;
 
-#[decisioning_platform(specialisms(sales_non_guaranteed), accounts = singleton, recipes(gam = GamRecipe))]
+#[decisioning_platform(accounts = singleton, recipes(gam = GamRecipe))]
 impl Broken {
     async fn get_products(
         &self,
@@ -132,7 +132,7 @@ fn every_problem_is_reported_together() {
 
 struct Sound;
 
-#[decisioning_platform(specialisms(sales_non_guaranteed))]
+#[decisioning_platform]
 impl Sound {
     async fn get_products(
         &self,
@@ -171,4 +171,108 @@ fn a_media_buy_seller_must_declare_billing() {
         err.problems[0].message.contains("`account` is required"),
         "{err}"
     );
+}
+
+/// A creative-template agent that leaves out what its storyboards only may call.
+struct Templates;
+
+#[decisioning_platform(specialisms(creative_template))]
+impl Templates {
+    async fn build_creative(
+        &self,
+        _ctx: &Ctx,
+        _req: BuildCreativeRequest,
+    ) -> AdcpResult<BuildCreativeResponse> {
+        Err(adcp_runtime::AdcpError::new(
+            "UNSUPPORTED_FEATURE",
+            "builds nothing in this test",
+        ))
+    }
+}
+
+/// The optional tasks of a claimed specialism that a platform leaves out are reported (and
+/// do not stop it booting).
+#[test]
+fn optional_tasks_left_out_are_reported() {
+    let server = Server::new(Templates, Config::default());
+    server.check(&[]).unwrap();
+    assert_eq!(
+        server.optional_tasks_left_out(),
+        [(
+            "creative_template",
+            vec!["list_creative_formats", "preview_creative"]
+        )]
+    );
+    // A seller leaves out nothing the runtime serves for it (`sync_accounts`).
+    let seller = Server::new(Sound, Config::default());
+    assert!(seller.optional_tasks_left_out().is_empty());
+}
+
+/// A signals agent that also keeps a creative library.
+struct Signals;
+
+#[decisioning_platform(specialisms(signal_owned))]
+impl Signals {
+    async fn get_signals(
+        &self,
+        _ctx: &Ctx,
+        _req: GetSignalsRequest,
+    ) -> AdcpResult<GetSignalsResponse> {
+        Ok(GetSignalsResponse::new(Vec::new()))
+    }
+
+    async fn activate_signal(
+        &self,
+        _ctx: &Ctx,
+        _req: ActivateSignalRequest,
+    ) -> AdcpResult<ActivateSignalResponse> {
+        Err(adcp_runtime::AdcpError::new(
+            "UNSUPPORTED_FEATURE",
+            "activates nothing in this test",
+        ))
+    }
+
+    async fn list_creatives(
+        &self,
+        _ctx: &Ctx,
+        _req: ListCreativesRequest,
+    ) -> AdcpResult<ListCreativesResponse> {
+        Err(adcp_runtime::AdcpError::new(
+            "UNSUPPORTED_FEATURE",
+            "lists nothing in this test",
+        ))
+    }
+
+    async fn get_creative_delivery(
+        &self,
+        _ctx: &Ctx,
+        _req: GetCreativeDeliveryRequest,
+    ) -> AdcpResult<GetCreativeDeliveryResponse> {
+        Err(adcp_runtime::AdcpError::new(
+            "UNSUPPORTED_FEATURE",
+            "delivers nothing in this test",
+        ))
+    }
+}
+
+/// `supported_protocols` is the union of the claimed specialisms' protocols and the protocols
+/// of the implemented tasks, but for tasks several protocols' agents serve (`list_creatives`):
+/// a creative-only task (`get_creative_delivery`) adds `creative`, a shared one alone would not.
+#[tokio::test]
+async fn supported_protocols_are_the_claims_and_the_tasks() {
+    let server = Server::new(Signals, Config::default());
+    let reply = server
+        .call(adcp_runtime::Call::new("get_adcp_capabilities", json!({})))
+        .await;
+    assert_eq!(
+        reply.body["supported_protocols"],
+        json!(["signals", "creative"]),
+        "{}",
+        reply.body
+    );
+    let templates = Server::new(Templates, Config::default());
+    let reply = templates
+        .call(adcp_runtime::Call::new("get_adcp_capabilities", json!({})))
+        .await;
+    assert_eq!(reply.body["supported_protocols"], json!(["creative"]));
 }

@@ -53,6 +53,7 @@ pub(super) fn emit(
     let specialisms = cat.specialisms.iter().map(|s| {
         let (id, protocol, title) = (&s.id, &s.protocol, &s.title);
         let (entry, exercised) = (&s.entry_point_tools, &s.exercised_tools);
+        let (required, optional) = (&s.required_tools, &s.optional_tools);
         quote! {
             #support::SpecialismSpec {
                 id: #id,
@@ -60,6 +61,8 @@ pub(super) fn emit(
                 title: #title,
                 entry_point_tools: &[ #( #entry ),* ],
                 exercised_tools: &[ #( #exercised ),* ],
+                required_tools: &[ #( #required ),* ],
+                optional_tools: &[ #( #optional ),* ],
             }
         }
     });

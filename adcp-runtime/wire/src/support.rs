@@ -439,6 +439,10 @@ pub struct SpecialismSpec {
     pub entry_point_tools: &'static [&'static str],
     /// Every task its storyboards exercise.
     pub exercised_tools: &'static [&'static str],
+    /// Tasks a claimant implements (the macro refuses a claim without them).
+    pub required_tools: &'static [&'static str],
+    /// Tasks its storyboards exercise that a claimant may leave out (reported at boot).
+    pub optional_tools: &'static [&'static str],
 }
 
 /// A standard error code.

@@ -4,7 +4,7 @@ use adcp_runtime::{AdcpResult, Ctx, Hybrid, TaskHandoff, decisioning_platform};
 
 struct Seller;
 
-#[decisioning_platform(specialisms(sales_guaranteed))]
+#[decisioning_platform]
 impl Seller {
     async fn get_products(&self, _ctx: &Ctx, _req: GetProductsRequest) -> AdcpResult<GetProductsResponse> {
         Ok(GetProductsResponse::new(Vec::new()))

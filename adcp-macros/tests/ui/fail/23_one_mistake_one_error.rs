@@ -7,7 +7,7 @@ use adcp_runtime::{AdcpResult, Ctx, Hybrid, TaskHandoff, decisioning_platform};
 
 struct Seller;
 
-#[decisioning_platform(specialisms(sales_guaranteed))]
+#[decisioning_platform]
 impl Seller {
     async fn get_products(&self, _ctx: &Ctx, _req: GetMediaBuysRequest) -> AdcpResult<GetProductsResponse> {
         Ok(GetProductsResponse::new(Vec::new()))

@@ -7,7 +7,7 @@ use adcp_runtime::{
 
 struct Seller;
 
-#[decisioning_platform(specialisms(sales_guaranteed))]
+#[decisioning_platform]
 impl Seller {
     async fn get_products(&self, _ctx: &Ctx, _req: GetProductsRequest) -> Result<GetProductsResponse, AdcpError> {
         Ok(GetProductsResponse::new(Vec::new()))

@@ -28,7 +28,7 @@ impl Recipe for KevelRecipe {}
 
 struct Signals;
 
-#[decisioning_platform(specialisms(signal_owned), recipes(gam = GamRecipe, kevel = KevelRecipe))]
+#[decisioning_platform(recipes(gam = GamRecipe, kevel = KevelRecipe))]
 impl Signals {
     async fn get_signals(&self, _ctx: &Ctx, _req: GetSignalsRequest) -> AdcpResult<GetSignalsResponse> {
         Err(adcp_runtime::AdcpError::new("SERVICE_UNAVAILABLE", "not wired"))

@@ -10,7 +10,7 @@ struct Review {
 
 struct Seller;
 
-#[decisioning_platform(specialisms(sales_guaranteed))]
+#[decisioning_platform]
 impl Seller {
     async fn get_products(&self, _ctx: &Ctx, _req: GetProductsRequest) -> AdcpResult<GetProductsResponse> {
         Ok(GetProductsResponse::new(Vec::new()))

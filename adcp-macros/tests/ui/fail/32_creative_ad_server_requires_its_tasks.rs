@@ -1,0 +1,13 @@
+//! `creative_ad_server` claimed with none of its tasks: the error names every task the specialism
+//! requires (its entry points, and what its storyboards exercise that a reference framework
+//! requires too).
+#![allow(unused_imports)]
+use adcp_runtime::wire::*;
+use adcp_runtime::{AdcpResult, Ctx, decisioning_platform};
+
+struct Agent;
+
+#[decisioning_platform(specialisms(creative_ad_server))]
+impl Agent {}
+
+fn main() {}
