@@ -5,7 +5,8 @@
 #![allow(clippy::print_stdout)]
 
 use adcp_conformance::harness::{
-    AuthorizationServer, Seller, Store, counts, report, run_assessment, run_storyboard,
+    AuthorizationServer, Seller, Store, counts, failed_steps, report, run_assessment,
+    run_storyboard,
 };
 
 fn check(storyboard: &str, a2a: bool, min_passed: u64, max_skipped: Option<u64>) {
@@ -209,27 +210,16 @@ fn capability_driven_assessment() {
         "capability-driven: {} passed, {} failed, {} skipped",
         c.passed, c.failed, c.skipped
     );
-    let failures: Vec<String> = result["failures"]
-        .as_array()
+    let failures: Vec<String> = failed_steps(&result, Some("security_transport"))
         .into_iter()
-        .flatten()
-        .filter(|f| f["track"] != "security_transport")
-        .filter_map(|f| {
-            let step = format!(
-                "{}/{}",
-                f["storyboard_id"].as_str().unwrap_or("?"),
-                f["step_id"].as_str().unwrap_or("?")
-            );
-            let why = f
-                .get("validation")
-                .or(f.get("error"))
-                .unwrap_or(&f["expected"]);
-            if RUNNER_CANNOT_GRADE.contains(&step.as_str()) {
+        .filter(|(step, why)| {
+            let excused = RUNNER_CANNOT_GRADE.contains(&step.as_str());
+            if excused {
                 println!("not graded (RUNNER_CANNOT_GRADE): {step}: {why}");
-                return None;
             }
-            Some(format!("{step}: {why}"))
+            !excused
         })
+        .map(|(step, why)| format!("{step}: {why}"))
         .collect();
     assert!(
         failures.is_empty(),

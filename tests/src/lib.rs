@@ -552,6 +552,29 @@ pub mod harness {
         run_storyboard_clocked(url, storyboard, extra, true)
     }
 
+    /// The failed steps of a runner result, as `(storyboard/step, why)`, but those of the
+    /// `skip_track` (`security_transport`).
+    pub fn failed_steps(result: &Value, skip_track: Option<&str>) -> Vec<(String, String)> {
+        result["failures"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|f| skip_track.is_none_or(|t| f["track"] != t))
+            .map(|f| {
+                let step = format!(
+                    "{}/{}",
+                    f["storyboard_id"].as_str().unwrap_or("?"),
+                    f["step_id"].as_str().unwrap_or("?")
+                );
+                let why = f
+                    .get("validation")
+                    .or(f.get("error"))
+                    .unwrap_or(&f["expected"]);
+                (step, why.to_string())
+            })
+            .collect()
+    }
+
     /// The runner's capability-driven assessment of `url` (no storyboard named: every one the
     /// agent's capabilities select, as a buyer's compliance check runs it), its clock at
     /// 2026-04-01, with `extra` (`--auth <key>`). Returns its JSON result.

@@ -154,6 +154,7 @@ pub(crate) async fn seed_media_buy(ctx: &Ctx, mut p: Params) -> AdcpResult<Contr
         updated_at: at,
         revision: 1,
         cancellation: None,
+        booking: serde_json::Map::new(),
     };
     let cause = "comply_test_controller";
     ctx.state()

@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::catalog;
 use crate::media_buys::start_if_ready;
 use crate::store::{CREATIVES, Creative, FORMATS, MEDIA_BUYS, MediaBuy};
-use crate::wire;
+use crate::{Seller, wire};
 
 /// A library entry for a creative as the buyer sent it.
 pub(crate) fn from_asset(
@@ -33,9 +33,15 @@ pub(crate) fn from_asset(
     }
 }
 
-/// Assigns a creative to a package of one of the account's buys; a buy waiting for creatives
-/// starts running. `false` when no buy of the account has the package.
-async fn assign(ctx: &Ctx, package_id: &str, creative_id: &str) -> AdcpResult<bool> {
+/// Assigns a creative to a package of one of the account's buys (and attaches it in the ad
+/// server the buy is booked in); a buy waiting for creatives starts running. `false` when no
+/// buy of the account has the package.
+async fn assign(
+    seller: &Seller,
+    ctx: &Ctx,
+    package_id: &str,
+    creative_id: &str,
+) -> AdcpResult<bool> {
     let buys: Vec<MediaBuy> = ctx.state().list(MEDIA_BUYS).await?;
     let Some(buy) = buys
         .iter()
@@ -45,7 +51,8 @@ async fn assign(ctx: &Ctx, package_id: &str, creative_id: &str) -> AdcpResult<bo
         return Ok(false);
     };
     let gone = || AdcpError::internal("the buy disappeared while a creative was assigned");
-    ctx.state()
+    let assigned = ctx
+        .state()
         .modify_recorded(
             MEDIA_BUYS,
             &buy.media_buy_id,
@@ -59,14 +66,23 @@ async fn assign(ctx: &Ctx, package_id: &str, creative_id: &str) -> AdcpResult<bo
                     pkg.creative_ids.push(creative_id.to_owned());
                 }
                 start_if_ready(b);
-                Ok(())
+                Ok(b.clone())
             },
         )
         .await?;
+    if let Some(ad) = seller.ad_server()
+        && let Some(c) = ctx.state().get(CREATIVES, creative_id).await?
+    {
+        ad.attach(ctx, &assigned, package_id, &c).await?;
+    }
     Ok(true)
 }
 
-pub(crate) async fn sync(ctx: &Ctx, req: SyncCreativesRequest) -> AdcpResult<SyncCreativesSuccess> {
+pub(crate) async fn sync(
+    seller: &Seller,
+    ctx: &Ctx,
+    req: SyncCreativesRequest,
+) -> AdcpResult<SyncCreativesSuccess> {
     let dry_run = req.dry_run.unwrap_or(false);
     let at = time::now();
     let mut items = Vec::with_capacity(req.creatives.len());
@@ -118,7 +134,7 @@ pub(crate) async fn sync(ctx: &Ctx, req: SyncCreativesRequest) -> AdcpResult<Syn
                 buys.iter()
                     .any(|b| b.packages.iter().any(|p| p.package_id == a.package_id))
             } else {
-                assign(ctx, &a.package_id, &a.creative_id).await?
+                assign(seller, ctx, &a.package_id, &a.creative_id).await?
             };
             if known {
                 assigned.push(a.package_id.clone());

@@ -12,6 +12,7 @@
 //! governance checks, idempotency, tasks, webhooks, validation and the envelope are the
 //! runtime's.
 
+mod ad_server;
 mod catalog;
 mod controller;
 mod creatives;
@@ -31,7 +32,9 @@ use adcp_runtime::{
 };
 use serde_json::json;
 
+pub use ad_server::{AdServer, BoxFuture, Delivered};
 pub use proposals::{LineItem, Planner};
+pub use store::{Creative, MediaBuy, PackageState};
 
 /// The seller. Its state is in the runtime's state store (`Ctx::state`); it caches only the
 /// default catalogue, per agent URL (format ids carry it).
@@ -41,6 +44,8 @@ pub struct Seller {
     test_fixtures: bool,
     /// The product specs (fields over the shared baseline).
     products: Vec<serde_json::Value>,
+    /// The ad server it books into, if it wraps one.
+    ad_server: Option<Arc<dyn AdServer>>,
 }
 
 impl Seller {
@@ -50,7 +55,20 @@ impl Seller {
             catalogs: RwLock::default(),
             test_fixtures,
             products: catalog::default_specs(),
+            ad_server: None,
         }
+    }
+
+    /// The seller booking into `ad_server` (see [`AdServer`]): its products are sold beside
+    /// the seller's own, and buys are booked, delivered and given creatives there.
+    pub fn with_ad_server(mut self, ad_server: Arc<dyn AdServer>) -> Self {
+        self.ad_server = Some(ad_server);
+        self
+    }
+
+    /// The ad server it books into, if it wraps one.
+    pub(crate) fn ad_server(&self) -> Option<&dyn AdServer> {
+        self.ad_server.as_deref()
     }
 
     /// The seller selling `products` (fields over the shared baseline) instead of the default
@@ -70,6 +88,7 @@ impl Seller {
             catalogs: RwLock::default(),
             test_fixtures: self.test_fixtures,
             products: self.products.clone(),
+            ad_server: self.ad_server.clone(),
         })
     }
 
@@ -93,6 +112,13 @@ impl Seller {
         };
         all.entry(agent_url.to_owned()).or_insert_with(make).clone()
     }
+}
+
+/// A product of this seller's shape (its properties, reporting and pricing defaults) with
+/// `fields` over them; format ids given without an agent are `agent_url`'s. For an
+/// [`AdServer`] mapping its own products.
+pub fn product(agent_url: &str, fields: &serde_json::Value) -> AdcpResult<Product> {
+    catalog::product(agent_url, fields)
 }
 
 /// The reference seller's settings: its name, and the capability sections it declares.
@@ -132,7 +158,8 @@ pub fn agent(config: Config, stores: Stores) -> Serve<Seller> {
     recipe_union = pub SellerRecipe
 )]
 impl Seller {
-    async fn get_products(
+    /// Products an account can buy: seeded, the catalogue, and the ad server's.
+    pub async fn get_products(
         &self,
         ctx: &Ctx,
         req: GetProductsRequest,
@@ -140,7 +167,8 @@ impl Seller {
         products::get_products(self, ctx, req).await
     }
 
-    async fn list_creative_formats(
+    /// The creative formats, each with the assets it takes.
+    pub async fn list_creative_formats(
         &self,
         ctx: &Ctx,
         req: ListCreativeFormatsRequest,
@@ -148,7 +176,8 @@ impl Seller {
         products::list_creative_formats(ctx, req).await
     }
 
-    async fn create_media_buy(
+    /// Books a buy (after review, or after its IO is signed, when either is needed).
+    pub async fn create_media_buy(
         &self,
         ctx: &Ctx,
         req: CreateMediaBuyRequest,
@@ -157,16 +186,18 @@ impl Seller {
     }
 
     /// The review of a large buy: a durable job, so a review in progress survives a restart.
+    /// Books a buy handed off for review or IO signature.
     #[adcp(job)]
-    async fn review_media_buy(
+    pub async fn review_media_buy(
         &self,
         ctx: &Ctx,
         buy: store::MediaBuy,
     ) -> AdcpResult<CreateMediaBuySuccess> {
-        media_buys::review(ctx, buy).await
+        media_buys::review(self, ctx, buy).await
     }
 
-    async fn update_media_buy(
+    /// Changes, pauses, resumes or cancels a buy.
+    pub async fn update_media_buy(
         &self,
         ctx: &Ctx,
         req: UpdateMediaBuyRequest,
@@ -174,7 +205,8 @@ impl Seller {
         media_buys::update(self, ctx, req).await
     }
 
-    async fn get_media_buys(
+    /// The account's buys.
+    pub async fn get_media_buys(
         &self,
         ctx: &Ctx,
         req: GetMediaBuysRequest,
@@ -182,23 +214,26 @@ impl Seller {
         media_buys::get(ctx, req).await
     }
 
-    async fn get_media_buy_delivery(
+    /// What the account's buys delivered.
+    pub async fn get_media_buy_delivery(
         &self,
         ctx: &Ctx,
         req: GetMediaBuyDeliveryRequest,
     ) -> AdcpResult<GetMediaBuyDeliveryResponse> {
-        media_buys::delivery(ctx, req).await
+        media_buys::delivery(self, ctx, req).await
     }
 
-    async fn sync_creatives(
+    /// Adds creatives to the library, and assigns them to packages.
+    pub async fn sync_creatives(
         &self,
         ctx: &Ctx,
         req: SyncCreativesRequest,
     ) -> AdcpResult<SyncCreativesSuccess> {
-        creatives::sync(ctx, req).await
+        creatives::sync(self, ctx, req).await
     }
 
-    async fn list_creatives(
+    /// The account's creative library.
+    pub async fn list_creatives(
         &self,
         ctx: &Ctx,
         req: ListCreativesRequest,
@@ -208,11 +243,13 @@ impl Seller {
 
     // --- compliance test controller (sandbox accounts only) ------------------------------
 
-    async fn seed_product(&self, ctx: &Ctx, p: ScenarioParams) -> AdcpResult<ControllerReply> {
+    /// Controller: seeds a product.
+    pub async fn seed_product(&self, ctx: &Ctx, p: ScenarioParams) -> AdcpResult<ControllerReply> {
         controller::seed_product(ctx, p).await
     }
 
-    async fn seed_pricing_option(
+    /// Controller: seeds a pricing option of a product.
+    pub async fn seed_pricing_option(
         &self,
         ctx: &Ctx,
         p: ScenarioParams,
@@ -220,15 +257,22 @@ impl Seller {
         controller::seed_pricing_option(self, ctx, p).await
     }
 
-    async fn seed_creative(&self, ctx: &Ctx, p: ScenarioParams) -> AdcpResult<ControllerReply> {
+    /// Controller: seeds a creative.
+    pub async fn seed_creative(&self, ctx: &Ctx, p: ScenarioParams) -> AdcpResult<ControllerReply> {
         controller::seed_creative(ctx, p).await
     }
 
-    async fn seed_media_buy(&self, ctx: &Ctx, p: ScenarioParams) -> AdcpResult<ControllerReply> {
+    /// Controller: seeds a media buy.
+    pub async fn seed_media_buy(
+        &self,
+        ctx: &Ctx,
+        p: ScenarioParams,
+    ) -> AdcpResult<ControllerReply> {
         controller::seed_media_buy(ctx, p).await
     }
 
-    async fn seed_creative_format(
+    /// Controller: seeds a creative format.
+    pub async fn seed_creative_format(
         &self,
         ctx: &Ctx,
         p: ScenarioParams,
@@ -236,11 +280,13 @@ impl Seller {
         controller::seed_creative_format(ctx, p).await
     }
 
-    async fn seed_plan(&self, ctx: &Ctx, p: ScenarioParams) -> AdcpResult<ControllerReply> {
+    /// Controller: seeds a plan.
+    pub async fn seed_plan(&self, ctx: &Ctx, p: ScenarioParams) -> AdcpResult<ControllerReply> {
         controller::seed_plan(ctx, p).await
     }
 
-    async fn force_media_buy_status(
+    /// Controller: moves a buy's status.
+    pub async fn force_media_buy_status(
         &self,
         ctx: &Ctx,
         p: ScenarioParams,
@@ -248,7 +294,8 @@ impl Seller {
         controller::force_media_buy_status(ctx, p).await
     }
 
-    async fn force_creative_status(
+    /// Controller: moves a creative's status.
+    pub async fn force_creative_status(
         &self,
         ctx: &Ctx,
         p: ScenarioParams,
@@ -256,11 +303,17 @@ impl Seller {
         controller::force_creative_status(ctx, p).await
     }
 
-    async fn simulate_delivery(&self, ctx: &Ctx, p: ScenarioParams) -> AdcpResult<ControllerReply> {
+    /// Controller: records delivery for a buy.
+    pub async fn simulate_delivery(
+        &self,
+        ctx: &Ctx,
+        p: ScenarioParams,
+    ) -> AdcpResult<ControllerReply> {
         controller::simulate_delivery(ctx, p).await
     }
 
-    async fn simulate_budget_spend(
+    /// Controller: records spend for a buy.
+    pub async fn simulate_budget_spend(
         &self,
         ctx: &Ctx,
         p: ScenarioParams,

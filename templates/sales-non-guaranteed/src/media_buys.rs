@@ -196,6 +196,7 @@ pub(crate) async fn create(
         revision: 1,
         packages,
         cancellation: None,
+        booking: serde_json::Map::new(),
     };
     if buy.has_creatives() {
         buy.status = buy.running_status();
@@ -217,6 +218,17 @@ pub(crate) async fn create(
         ));
         return Ok(Hybrid::Later(handoff));
     }
+    if let Some(ad) = seller.ad_server() {
+        if ad.needs_io_approval(ctx, &buy) {
+            // The ad server books the buy once a person signs its IO: a durable job, so an
+            // approval in progress survives a restart.
+            let handoff = TaskHandoff::job(Seller::REVIEW_MEDIA_BUY, buy).message(
+                "the IO is with the publisher for signature; the buy is booked once it is signed",
+            );
+            return Ok(Hybrid::Later(handoff));
+        }
+        ad.book(ctx, &mut buy).await?;
+    }
     let cause = ctx.task().name;
     ctx.state()
         .put_recorded(
@@ -232,8 +244,19 @@ pub(crate) async fn create(
 
 /// Books a reviewed buy. Safe to run again after a crash: the buy's id was fixed at hand-off,
 /// and booking it twice keeps the first.
-pub(crate) async fn review(ctx: &Ctx, buy: MediaBuy) -> AdcpResult<CreateMediaBuySuccess> {
-    tokio::time::sleep(REVIEW_TIME).await;
+pub(crate) async fn review(
+    seller: &Seller,
+    ctx: &Ctx,
+    mut buy: MediaBuy,
+) -> AdcpResult<CreateMediaBuySuccess> {
+    // Booked already (a run before a crash got that far): booked once.
+    if let Some(booked) = one(ctx, &buy.media_buy_id).await? {
+        return Ok(wire::created(&booked));
+    }
+    match seller.ad_server() {
+        Some(ad) => ad.book(ctx, &mut buy).await?,
+        None => tokio::time::sleep(REVIEW_TIME).await,
+    }
     let booked = ctx
         .state()
         .entry_recorded(
@@ -275,7 +298,8 @@ pub(crate) async fn update(
         }
     }
     let missing = || media_buy_not_found("media_buy_id");
-    ctx.state()
+    let resp = ctx
+        .state()
         .modify_recorded(
             MEDIA_BUYS,
             &id,
@@ -322,7 +346,20 @@ pub(crate) async fn update(
                 Ok(resp)
             },
         )
-        .await
+        .await?;
+    // Creatives assigned now are attached in the ad server the buy is booked in.
+    if let Some(ad) = seller.ad_server()
+        && let Some(buy) = one(ctx, &id).await?
+    {
+        for u in req.packages.iter().flatten() {
+            for a in u.creative_assignments.iter().flatten() {
+                if let Some(c) = ctx.state().get(CREATIVES, &a.creative_id).await? {
+                    ad.attach(ctx, &buy, &u.package_id, &c).await?;
+                }
+            }
+        }
+    }
+    Ok(resp)
 }
 
 /// Applies an update that is not a cancellation.
@@ -437,6 +474,7 @@ pub(crate) async fn get(ctx: &Ctx, req: GetMediaBuysRequest) -> AdcpResult<GetMe
 }
 
 pub(crate) async fn delivery(
+    seller: &Seller,
     ctx: &Ctx,
     req: GetMediaBuyDeliveryRequest,
 ) -> AdcpResult<GetMediaBuyDeliveryResponse> {
@@ -483,9 +521,24 @@ pub(crate) async fn delivery(
     let currency = buys
         .first()
         .map_or_else(|| "USD".to_owned(), |b| b.currency.clone());
+    // What the ad server reports, on top of what the seller recorded (simulated delivery).
+    let mut reported = Vec::with_capacity(buys.len());
+    for b in &buys {
+        let mut b = b.clone();
+        if let Some(ad) = seller.ad_server() {
+            for d in ad.delivery(ctx, &b).await? {
+                if let Some(p) = b.packages.iter_mut().find(|p| p.package_id == d.package_id) {
+                    p.impressions += d.impressions;
+                    p.clicks += d.clicks;
+                    p.spend += d.spend;
+                }
+            }
+        }
+        reported.push(wire::delivery(&b));
+    }
     let mut resp = GetMediaBuyDeliveryResponse::new(
         currency,
-        buys.iter().map(wire::delivery).collect::<Vec<_>>(),
+        reported,
         GetMediaBuyDeliveryResponseReportingPeriod::new(rfc3339(end), rfc3339(start)),
     );
     if !missing.is_empty() {

@@ -22,10 +22,15 @@ fn catalogue(seller: &Seller, ctx: &Ctx) -> std::sync::Arc<Vec<Product>> {
     }
 }
 
-/// Every product an account can buy: seeded ones first, then the default catalogue.
+/// Every product an account can buy: seeded ones first, then the default catalogue, then
+/// what the ad server the seller wraps sells the account.
 pub(crate) async fn all(seller: &Seller, ctx: &Ctx) -> AdcpResult<Vec<Product>> {
     let mut out = ctx.state().list(PRODUCTS).await?;
-    for p in catalogue(seller, ctx).iter() {
+    let upstream = match seller.ad_server() {
+        Some(a) if !ctx.fixtures_only() => a.products(ctx).await?,
+        _ => Vec::new(),
+    };
+    for p in catalogue(seller, ctx).iter().chain(&upstream) {
         if !out.iter().any(|o| o.product_id == p.product_id) {
             out.push(p.clone());
         }
@@ -41,10 +46,17 @@ pub(crate) async fn one(seller: &Seller, ctx: &Ctx, id: &str) -> AdcpResult<Opti
     if let Some(p) = ctx.state().get(PRODUCTS, id).await? {
         return Ok(Some(p));
     }
-    Ok(catalogue(seller, ctx)
-        .iter()
-        .find(|p| p.product_id == id)
-        .cloned())
+    if let Some(p) = catalogue(seller, ctx).iter().find(|p| p.product_id == id) {
+        return Ok(Some(p.clone()));
+    }
+    match seller.ad_server() {
+        Some(a) if !ctx.fixtures_only() => Ok(a
+            .products(ctx)
+            .await?
+            .into_iter()
+            .find(|p| p.product_id == id)),
+        _ => Ok(None),
+    }
 }
 
 /// The terms of a pricing option, whichever arm it is.

@@ -22,46 +22,73 @@ pub(crate) const CREATIVES: Collection<Creative> = Collection::new("creatives");
 /// Plans seeded by the controller, kept as given.
 pub(crate) const PLANS: Collection<Map<String, Value>> = Collection::new("plans");
 
-/// A package of a media buy.
+/// A package of a media buy, as the seller keeps it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) struct PackageState {
-    pub(crate) package_id: String,
-    pub(crate) product_id: String,
-    pub(crate) pricing_option_id: String,
-    pub(crate) pricing_model: PricingModel,
-    pub(crate) rate: f64,
-    pub(crate) budget: f64,
-    pub(crate) bid_price: Option<f64>,
-    pub(crate) paused: bool,
-    pub(crate) canceled: bool,
-    pub(crate) targeting_overlay: Option<Targeting>,
-    pub(crate) creative_ids: Vec<String>,
-    pub(crate) impressions: f64,
-    pub(crate) clicks: f64,
-    pub(crate) spend: f64,
+pub struct PackageState {
+    /// The seller's id of the package.
+    pub package_id: String,
+    /// The product bought.
+    pub product_id: String,
+    /// The pricing option bought.
+    pub pricing_option_id: String,
+    /// Its pricing model.
+    pub pricing_model: PricingModel,
+    /// The rate the package is bought at (the bid, or the fixed price).
+    pub rate: f64,
+    /// Its budget.
+    pub budget: f64,
+    /// The buyer's bid, for auctioned packages.
+    pub bid_price: Option<f64>,
+    /// Whether the buyer paused it.
+    pub paused: bool,
+    /// Whether it is canceled.
+    pub canceled: bool,
+    /// The buyer's targeting on top of the product's.
+    pub targeting_overlay: Option<Targeting>,
+    /// The creatives assigned to it.
+    pub creative_ids: Vec<String>,
+    /// Impressions delivered (as the seller recorded them: simulated delivery).
+    pub impressions: f64,
+    /// Clicks delivered.
+    pub clicks: f64,
+    /// Spend delivered.
+    pub spend: f64,
 }
 
-/// A media buy.
+/// A media buy, as the seller keeps it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) struct MediaBuy {
-    pub(crate) media_buy_id: String,
+pub struct MediaBuy {
+    /// The seller's id of the buy.
+    pub media_buy_id: String,
     /// The data scope of the account that booked it (`Ctx::scope`): a buy answers only to it.
-    pub(crate) owner: String,
-    pub(crate) status: MediaBuyStatus,
-    pub(crate) currency: String,
+    pub owner: String,
+    /// Its status.
+    pub status: MediaBuyStatus,
+    /// The currency of every package.
+    pub currency: String,
+    /// When the flight starts.
     #[serde(with = "time::serde::rfc3339")]
-    pub(crate) start_time: OffsetDateTime,
+    pub start_time: OffsetDateTime,
+    /// When it ends.
     #[serde(with = "time::serde::rfc3339")]
-    pub(crate) end_time: OffsetDateTime,
+    pub end_time: OffsetDateTime,
+    /// When it was booked.
     #[serde(with = "time::serde::rfc3339")]
-    pub(crate) created_at: OffsetDateTime,
+    pub created_at: OffsetDateTime,
+    /// When it last changed.
     #[serde(with = "time::serde::rfc3339")]
-    pub(crate) updated_at: OffsetDateTime,
-    pub(crate) revision: i64,
-    pub(crate) packages: Vec<PackageState>,
+    pub updated_at: OffsetDateTime,
+    /// Its revision, one up with each change.
+    pub revision: i64,
+    /// Its packages.
+    pub packages: Vec<PackageState>,
     /// Who canceled the buy, when and why; set when it is canceled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) cancellation: Option<Cancellation>,
+    pub cancellation: Option<Cancellation>,
+    /// What the ad server the seller wraps keeps of the buy (its order and line items), as
+    /// the [`AdServer`](crate::AdServer) wrote it when it booked the buy.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub booking: Map<String, Value>,
 }
 
 impl MediaBuy {
@@ -70,7 +97,8 @@ impl MediaBuy {
         self.status.to_string()
     }
 
-    pub(crate) fn total_budget(&self) -> f64 {
+    /// The budget of its packages that are not canceled.
+    pub fn total_budget(&self) -> f64 {
         self.packages
             .iter()
             .filter(|p| !p.canceled)
@@ -110,15 +138,21 @@ impl MediaBuy {
 
 /// A creative in the library.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) struct Creative {
-    pub(crate) creative_id: String,
-    pub(crate) name: String,
-    pub(crate) format_id: FormatId,
-    pub(crate) status: CreativeStatus,
+pub struct Creative {
+    /// The buyer's id of the creative.
+    pub creative_id: String,
+    /// Its name.
+    pub name: String,
+    /// Its format.
+    pub format_id: FormatId,
+    /// Where it is in review.
+    pub status: CreativeStatus,
+    /// When it was first synced.
     #[serde(with = "time::serde::rfc3339")]
-    pub(crate) created: OffsetDateTime,
+    pub created: OffsetDateTime,
+    /// When it last changed.
     #[serde(with = "time::serde::rfc3339")]
-    pub(crate) updated: OffsetDateTime,
+    pub updated: OffsetDateTime,
     /// The creative as synced, kept to tell `updated` from `unchanged` (none when seeded).
-    pub(crate) asset: Option<CreativeAsset>,
+    pub asset: Option<CreativeAsset>,
 }
