@@ -70,7 +70,11 @@ async fn reports(receiver: &Receiver, n: usize) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reporting_sequence_under_simulated_delivery_ends_with_the_flight() {
     let receiver = Receiver::start(vec![]).await.expect("a receiver");
-    let t0 = time::now_ms();
+    // Early morning (UTC), whatever the time the test runs: the two hours of simulated
+    // delivery below must not cross midnight, the end of the daily period. From 22:00 they
+    // did: the report loop sent the day's scheduled report on its own, and the step "to
+    // midnight" moved the clock back.
+    let t0 = time::now_ms().date().midnight().assume_utc() + time::Duration::hours(6);
     let clock = Clock::manual(t0);
     let mut config = sales_non_guaranteed::config(true);
     config.allow_private_webhooks = true;
@@ -111,6 +115,7 @@ async fn a_reporting_sequence_under_simulated_delivery_ends_with_the_flight() {
     reports(&receiver, 2).await;
     // The day's end passes: the scheduled report.
     let midnight = t0.date().midnight().assume_utc() + time::Duration::DAY;
+    assert!(clock.now() < midnight, "the day's end is ahead");
     clock.advance(midnight - clock.now() + time::Duration::MINUTE);
     reports(&receiver, 3).await;
     // The flight's end passes: the final report, and nothing after it.
