@@ -65,7 +65,7 @@ pub struct Specialism {
     /// Every task the specialism's storyboards exercise.
     pub exercised_tools: Vec<String>,
     /// Tasks a claimant implements: the entry points, and what the storyboards exercise that
-    /// a reference framework requires too ([`SPECIALISM_TASKS`]).
+    /// a reference framework requires too (the table `SPECIALISM_TASKS` of this module).
     pub required_tools: Vec<String>,
     /// Tasks the storyboards exercise that a claimant may leave out (reported at boot).
     pub optional_tools: Vec<String>,
