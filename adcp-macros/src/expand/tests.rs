@@ -25,6 +25,22 @@ fn seller() -> TokenStream {
                 todo!()
             }
 
+            async fn update_media_buy(&self, ctx: &Ctx, req: UpdateMediaBuyRequest) -> AdcpResult<UpdateMediaBuyResponse> {
+                todo!()
+            }
+
+            async fn get_media_buys(&self, ctx: &Ctx, req: GetMediaBuysRequest) -> AdcpResult<GetMediaBuysResponse> {
+                todo!()
+            }
+
+            async fn get_media_buy_delivery(&self, ctx: &Ctx, req: GetMediaBuyDeliveryRequest) -> AdcpResult<GetMediaBuyDeliveryResponse> {
+                todo!()
+            }
+
+            async fn sync_creatives(&self, ctx: &Ctx, req: SyncCreativesRequest) -> AdcpResult<SyncCreativesResponse> {
+                todo!()
+            }
+
             async fn seed_product(&self, ctx: &Ctx, params: ScenarioParams) -> AdcpResult<ControllerReply> {
                 todo!()
             }
