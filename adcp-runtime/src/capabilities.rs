@@ -78,6 +78,13 @@ pub(crate) fn merge(base: &mut Value, extra: &Value) {
     }
 }
 
+/// Media-buy features (`media_buy.features`) and the tasks that serve them.
+const MEDIA_BUY_FEATURES: &[(&str, &[&str])] = &[
+    ("audience_targeting", &["sync_audiences"]),
+    ("conversion_tracking", &["sync_event_sources", "log_event"]),
+    ("catalog_management", &["sync_catalogs"]),
+];
+
 /// The capabilities of platform `P` served with `config`, answering the `tools` it serves.
 pub(crate) fn derive<P: DecisioningPlatform>(config: &Config, tools: &[&TaskSpec]) -> Value {
     let d = P::descriptor();
@@ -94,6 +101,17 @@ pub(crate) fn derive<P: DecisioningPlatform>(config: &Config, tools: &[&TaskSpec
     if !d.specialisms.is_empty() {
         let kebab: Vec<String> = d.specialisms.iter().map(|s| s.replace('_', "-")).collect();
         body.insert("specialisms".into(), json!(kebab));
+    }
+    // Media-buy features that serving a task is (buyers' clients read these flags to decide
+    // whether to call it); the configuration may add the feature's own block, and may say
+    // otherwise.
+    let features: Map<String, Value> = MEDIA_BUY_FEATURES
+        .iter()
+        .filter(|(_, tasks)| tools.iter().any(|t| tasks.contains(&t.name)))
+        .map(|(feature, _)| ((*feature).to_owned(), Value::Bool(true)))
+        .collect();
+    if !features.is_empty() {
+        body.insert("media_buy".into(), json!({"features": features}));
     }
     if config.compliance_testing {
         // The runtime serves `force_account_status` from the account store.

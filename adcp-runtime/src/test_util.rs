@@ -582,7 +582,8 @@ pub struct MockUpstream {
     child: std::process::Child,
     /// Its base URL (`http://127.0.0.1:PORT`).
     pub url: String,
-    /// The bearer key it expects, as it announced it (empty when it announced none).
+    /// The credential it expects, as it announced it: a bearer key, or an OAuth client as
+    /// `client_id:client_secret` (empty when it announced none).
     pub key: String,
 }
 
@@ -639,10 +640,20 @@ impl Runner {
             let (tx, rx) = std::sync::mpsc::channel();
             std::thread::spawn(move || {
                 let mut url = None;
+                let mut client_id = None;
                 for line in std::io::BufReader::new(stdout)
                     .lines()
                     .map_while(Result::ok)
                 {
+                    if let Some(id) = line.trim().strip_prefix("client_id:") {
+                        client_id = Some(id.trim().to_owned());
+                    }
+                    if let Some(secret) = line.trim().strip_prefix("client_secret:")
+                        && let Some(id) = client_id.take()
+                        && let Some(u) = url.take()
+                    {
+                        let _ = tx.send((u, format!("{id}:{}", secret.trim())));
+                    }
                     if url.is_none()
                         && let Some(u) = line.split_whitespace().find(|w| w.starts_with("http://"))
                     {

@@ -3,7 +3,13 @@
 //! errors: an unreachable, overloaded or failing upstream is `SERVICE_UNAVAILABLE`, retryable;
 //! any other refusal (a credential, a redirect, a request it rejects, a 404 on
 //! [`Call::send`]) is logged and answered as the seller's fault, never the buyer's, with
-//! nothing of the upstream's answer in it.
+//! nothing of the upstream's answer in it. Where the upstream's refusal of one item is the
+//! buyer's business (a malformed identifier in an upload), [`Call::try_send`] hands it to the
+//! template as a [`Refusal`] to report on that item.
+//!
+//! The credential is a bearer key ([`Upstream::bearer`]) or an OAuth 2.0 client
+//! ([`Upstream::client_credentials`]): its access token is fetched when first needed, kept
+//! until shortly before it expires, and fetched again once if the upstream answers 401.
 //!
 //! ```no_run
 //! # async fn f() -> adcp_runtime::AdcpResult<()> {
@@ -19,7 +25,8 @@
 //! # Ok(()) }
 //! ```
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -27,20 +34,42 @@ use serde_json::Value;
 
 use crate::error::{AdcpError, AdcpResult, Recovery, codes};
 
-/// An upstream platform's HTTP API: a base URL and an optional bearer key (never shown by
-/// `Debug`).
+/// An upstream platform's HTTP API: a base URL and its credential (never shown by `Debug`).
 #[derive(Clone)]
 pub struct Upstream {
     base: String,
-    key: Option<String>,
+    credential: Credential,
     client: reqwest::Client,
 }
 
+#[derive(Clone)]
+enum Credential {
+    None,
+    Bearer(String),
+    Client(Arc<OAuthClient>),
+}
+
+/// An OAuth 2.0 client (`client_credentials` grant) and its current access token.
+struct OAuthClient {
+    token_path: String,
+    client_id: String,
+    client_secret: String,
+    token: tokio::sync::Mutex<Option<(String, Instant)>>,
+}
+
+/// How long before its stated expiry a token is no longer used.
+const TOKEN_MARGIN: Duration = Duration::from_secs(30);
+
 impl std::fmt::Debug for Upstream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let credential = match &self.credential {
+            Credential::None => "none",
+            Credential::Bearer(_) => "bearer <redacted>",
+            Credential::Client(_) => "oauth client <redacted>",
+        };
         f.debug_struct("Upstream")
             .field("base", &self.base)
-            .field("key", &self.key.as_ref().map(|_| "<redacted>"))
+            .field("credential", &credential)
             .finish()
     }
 }
@@ -59,14 +88,33 @@ impl Upstream {
             .unwrap_or_default();
         Upstream {
             base: base_url.into().trim_end_matches('/').to_owned(),
-            key: None,
+            credential: Credential::None,
             client,
         }
     }
 
     /// Sends `Authorization: Bearer <key>` on every call.
     pub fn bearer(mut self, key: impl Into<String>) -> Self {
-        self.key = Some(key.into());
+        self.credential = Credential::Bearer(key.into());
+        self
+    }
+
+    /// Authenticates as an OAuth 2.0 client: an access token from `token_path` (a
+    /// `client_credentials` grant, the client's id and secret in the form body, RFC 6749
+    /// §4.4), sent as a bearer token, kept until shortly before it expires and fetched again
+    /// once when the upstream answers 401.
+    pub fn client_credentials(
+        mut self,
+        token_path: &str,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> Self {
+        self.credential = Credential::Client(Arc::new(OAuthClient {
+            token_path: token_path.to_owned(),
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+            token: tokio::sync::Mutex::new(None),
+        }));
         self
     }
 
@@ -97,6 +145,91 @@ impl Upstream {
             body: None,
         }
     }
+
+    /// The OAuth client's access token: the kept one, or a new one (`fresh`, or none kept).
+    async fn access_token(&self, client: &OAuthClient, fresh: bool) -> AdcpResult<String> {
+        let mut kept = client.token.lock().await;
+        if !fresh
+            && let Some((token, until)) = kept.as_ref()
+            && Instant::now() < *until
+        {
+            return Ok(token.clone());
+        }
+        let what = format!("POST {}", client.token_path);
+        let form = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("grant_type", "client_credentials")
+            .append_pair("client_id", &client.client_id)
+            .append_pair("client_secret", &client.client_secret)
+            .finish();
+        let resp = self
+            .client
+            .post(format!("{}{}", self.base, client.token_path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+            .await
+            .map_err(|e| unavailable(&what, &e.to_string()))?;
+        let status = resp.status();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| unavailable(&what, &e.to_string()))?;
+        if status.as_u16() == 429 || status.is_server_error() {
+            return Err(unavailable(&what, &format!("answered {status}")));
+        }
+        #[derive(serde::Deserialize)]
+        struct Token {
+            access_token: String,
+            expires_in: Option<u64>,
+        }
+        let token = status
+            .is_success()
+            .then(|| serde_json::from_slice::<Token>(&bytes).ok())
+            .flatten()
+            .ok_or_else(|| {
+                tracing::error!(call = %what, %status, message = %upstream_message(&bytes, status),
+                    "the upstream refused the seller's OAuth client");
+                AdcpError::internal("the seller cannot reach its upstream platform")
+            })?;
+        let life =
+            Duration::from_secs(token.expires_in.unwrap_or(300)).saturating_sub(TOKEN_MARGIN);
+        *kept = Some((token.access_token.clone(), Instant::now() + life));
+        Ok(token.access_token)
+    }
+}
+
+fn unavailable(what: &str, why: &str) -> AdcpError {
+    tracing::warn!(call = %what, error = %why, "upstream");
+    AdcpError::new(
+        codes::SERVICE_UNAVAILABLE,
+        "the upstream platform is unavailable; retry later",
+    )
+    .with_recovery(Recovery::Transient)
+}
+
+fn upstream_message(bytes: &[u8], status: reqwest::StatusCode) -> String {
+    serde_json::from_slice::<Value>(bytes)
+        .ok()
+        .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_else(|| format!("the upstream platform answered {status}"))
+}
+
+fn cannot_reach(what: &str, status: reqwest::StatusCode, bytes: &[u8]) -> AdcpError {
+    tracing::error!(call = %what, %status, message = %upstream_message(bytes, status),
+        "the upstream refused the call");
+    AdcpError::internal("the seller cannot reach its upstream platform")
+}
+
+/// The upstream's refusal of a request (a 4xx answer other than a refused credential), for a
+/// template to report on the item it concerns: [`Call::try_send`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// The HTTP status (400, 404, 409, 422, ...).
+    pub status: u16,
+    /// The upstream's error code (its answer's `code` or `error`), empty when it gave none.
+    pub code: String,
+    /// The upstream's message, or a description of the status.
+    pub message: String,
 }
 
 /// One call to the upstream, built then sent.
@@ -141,56 +274,227 @@ impl Call<'_> {
     /// As [`send`](Call::send), with a 404 answered as `None`.
     pub async fn send_opt<T: DeserializeOwned>(self) -> AdcpResult<Option<T>> {
         let what = format!("{} {}", self.method, self.path);
-        let unavailable = |why: String| {
-            tracing::warn!(call = %what, error = %why, "upstream");
-            AdcpError::new(
-                codes::SERVICE_UNAVAILABLE,
-                "the upstream platform is unavailable; retry later",
-            )
-            .with_recovery(Recovery::Transient)
-        };
+        match self.try_send().await? {
+            Ok(v) => Ok(Some(v)),
+            Err(r) if r.status == 404 => Ok(None),
+            Err(r) => {
+                tracing::error!(call = %what, status = r.status, code = %r.code,
+                    message = %r.message, "the upstream refused the call");
+                Err(AdcpError::internal(
+                    "the seller cannot reach its upstream platform",
+                ))
+            }
+        }
+    }
+
+    /// Sends the call: a 2xx answer decoded, or the upstream's [`Refusal`] of the request (a
+    /// 4xx other than 401 and 403) for the template to report. An unreachable, overloaded or
+    /// failing upstream, a refused credential and a redirect are errors as for
+    /// [`send`](Call::send).
+    pub async fn try_send<T: DeserializeOwned>(self) -> AdcpResult<Result<T, Refusal>> {
+        let what = format!("{} {}", self.method, self.path);
+        let (status, bytes) = self.exchange(&what).await?;
+        match status.as_u16() {
+            200..=299 => serde_json::from_slice(&bytes)
+                .map(Ok)
+                .map_err(|e| unavailable(&what, &format!("undecodable answer: {e}"))),
+            429 | 500..=599 => Err(unavailable(&what, &upstream_message(&bytes, status))),
+            401 | 403 => Err(cannot_reach(&what, status, &bytes)),
+            400..=499 => {
+                let v = serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null);
+                let code = ["code", "error"]
+                    .iter()
+                    .find_map(|k| v.get(k).and_then(Value::as_str))
+                    .unwrap_or_default()
+                    .to_owned();
+                Ok(Err(Refusal {
+                    status: status.as_u16(),
+                    code,
+                    message: upstream_message(&bytes, status),
+                }))
+            }
+            // A redirect or an informational answer: the seller's configuration.
+            _ => Err(cannot_reach(&what, status, &bytes)),
+        }
+    }
+
+    /// Sends the request (again with a new access token when an OAuth client's is refused)
+    /// and reads the answer.
+    async fn exchange(self, what: &str) -> AdcpResult<(reqwest::StatusCode, Vec<u8>)> {
         let u = self.upstream;
         let mut url = url::Url::parse(&format!("{}{}", u.base, self.path))
             .map_err(|e| AdcpError::internal(format!("upstream URL: {e}")))?;
         if !self.query.is_empty() {
             url.query_pairs_mut().extend_pairs(&self.query);
         }
-        let mut req = u.client.request(self.method.clone(), url);
-        if let Some(k) = &u.key {
-            req = req.bearer_auth(k);
-        }
-        for (n, v) in &self.headers {
-            req = req.header(n.as_str(), v.as_str());
-        }
-        if let Some(body) = self.body {
-            let body = body.map_err(|e| AdcpError::internal(format!("upstream request: {e}")))?;
-            req = req
-                .header("content-type", "application/json")
-                .body(body.to_string());
-        }
-        let resp = req.send().await.map_err(|e| unavailable(e.to_string()))?;
-        let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|e| unavailable(e.to_string()))?;
-        let message = || {
-            serde_json::from_slice::<Value>(&bytes)
-                .ok()
-                .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_owned))
-                .unwrap_or_else(|| format!("the upstream platform answered {status}"))
+        let body = match self.body {
+            Some(b) => Some(
+                b.map_err(|e| AdcpError::internal(format!("upstream request: {e}")))?
+                    .to_string(),
+            ),
+            None => None,
         };
-        match status.as_u16() {
-            200..=299 => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| unavailable(format!("undecodable answer: {e}"))),
-            404 => Ok(None),
-            429 | 500..=599 => Err(unavailable(message())),
-            // A refused credential, a redirect, a request the upstream rejects: the seller's
-            // configuration or code, never the buyer's fault.
-            _ => {
-                tracing::error!(call = %what, %status, message = %message(), "the upstream refused the call");
-                Err(AdcpError::internal(
-                    "the seller cannot reach its upstream platform",
-                ))
+        let mut fresh = false;
+        loop {
+            let mut req = u.client.request(self.method.clone(), url.clone());
+            match &u.credential {
+                Credential::None => {}
+                Credential::Bearer(k) => req = req.bearer_auth(k),
+                Credential::Client(c) => req = req.bearer_auth(u.access_token(c, fresh).await?),
             }
+            for (n, v) in &self.headers {
+                req = req.header(n.as_str(), v.as_str());
+            }
+            if let Some(body) = &body {
+                req = req
+                    .header("content-type", "application/json")
+                    .body(body.clone());
+            }
+            let resp = req
+                .send()
+                .await
+                .map_err(|e| unavailable(what, &e.to_string()))?;
+            let status = resp.status();
+            if status.as_u16() == 401 && matches!(u.credential, Credential::Client(_)) && !fresh {
+                fresh = true;
+                continue;
+            }
+            let bytes = resp
+                .bytes()
+                .await
+                .map_err(|e| unavailable(what, &e.to_string()))?;
+            return Ok((status, bytes.to_vec()));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use axum::extract::State;
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::routing::{get, post};
+    use axum::{Json, Router};
+    use serde_json::{Value, json};
+
+    use super::Upstream;
+
+    /// A platform with an OAuth token endpoint (client `c` / `s`) whose current token is the
+    /// last one issued, and a resource refusing a request as its callers would.
+    #[derive(Clone, Default)]
+    struct Platform {
+        issued: Arc<AtomicUsize>,
+        current: Arc<Mutex<String>>,
+    }
+
+    async fn token(State(p): State<Platform>, body: String) -> (StatusCode, Json<Value>) {
+        let form: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
+            .into_owned()
+            .collect();
+        let has = |k: &str, v: &str| form.iter().any(|(a, b)| a == k && b == v);
+        if !(has("grant_type", "client_credentials")
+            && has("client_id", "c")
+            && has("client_secret", "s"))
+        {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"code": "invalid_client"})),
+            );
+        }
+        let n = p.issued.fetch_add(1, Ordering::SeqCst) + 1;
+        let t = format!("tok{n}");
+        *p.current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = t.clone();
+        (
+            StatusCode::OK,
+            Json(json!({"access_token": t, "expires_in": 3600})),
+        )
+    }
+
+    async fn thing(State(p): State<Platform>, headers: HeaderMap) -> (StatusCode, Json<Value>) {
+        let current = p
+            .current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let sent = headers.get("authorization").and_then(|v| v.to_str().ok());
+        if sent != Some(&format!("Bearer {current}")) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                Json(json!({"code": "unauthorized"})),
+            );
+        }
+        (StatusCode::OK, Json(json!({"ok": current})))
+    }
+
+    async fn refuse() -> (StatusCode, Json<Value>) {
+        (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"code": "invalid_hash_format", "message": "2 members are not hashes"})),
+        )
+    }
+
+    #[tokio::test]
+    async fn an_oauth_client_keeps_its_token_and_fetches_another_when_refused() {
+        let p = Platform::default();
+        let app = Router::new()
+            .route("/oauth/token", post(token))
+            .route("/thing", get(thing))
+            .route("/refuse", post(refuse))
+            .with_state(p.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binds");
+        let addr = listener.local_addr().expect("an address");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let api =
+            Upstream::new(format!("http://{addr}")).client_credentials("/oauth/token", "c", "s");
+
+        let first: Value = api.get("/thing").send().await.expect("served");
+        let again: Value = api.get("/thing").send().await.expect("served");
+        assert_eq!(
+            (first["ok"].clone(), again["ok"].clone()),
+            (json!("tok1"), json!("tok1"))
+        );
+        assert_eq!(p.issued.load(Ordering::SeqCst), 1, "the token is kept");
+
+        // The platform revokes it (another client took a new one): the next call is refused
+        // once, then made again with a new token.
+        *p.current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = "revoked".into();
+        let after: Value = api.get("/thing").send().await.expect("served");
+        assert_eq!(after["ok"], "tok2");
+
+        // A refusal of the request is the template's to report, with the platform's code.
+        let refused = api
+            .post("/refuse", &json!({}))
+            .try_send::<Value>()
+            .await
+            .expect("not a transport failure")
+            .expect_err("refused");
+        assert_eq!(
+            (refused.status, refused.code.as_str()),
+            (400, "invalid_hash_format")
+        );
+
+        // A wrong client secret is the seller's configuration, never the buyer's fault, and
+        // never shown.
+        let wrong = Upstream::new(format!("http://{addr}")).client_credentials(
+            "/oauth/token",
+            "c",
+            "wrong-secret",
+        );
+        let e = wrong
+            .get("/thing")
+            .send::<Value>()
+            .await
+            .expect_err("refused");
+        assert_eq!(e.code(), "SERVICE_UNAVAILABLE");
+        assert!(!e.message().contains("wrong-secret"));
+        assert!(!format!("{wrong:?}").contains("wrong-secret"));
     }
 }
