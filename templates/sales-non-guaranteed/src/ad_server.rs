@@ -11,7 +11,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use adcp_runtime::wire::Product;
+use adcp_runtime::wire::{CreativeAsset, CreativeStatus, Product};
 use adcp_runtime::{AdcpResult, Ctx};
 
 use crate::store::{Creative, MediaBuy};
@@ -62,4 +62,27 @@ pub trait AdServer: Send + Sync + 'static {
         package_id: &'a str,
         creative: &'a Creative,
     ) -> BoxFuture<'a, AdcpResult<()>>;
+}
+
+/// A platform that reviews and serves creatives (a social platform's ad library, a creative
+/// ad server): each creative the buyer syncs, new or changed, is registered there before the
+/// seller keeps it, with the status the platform gives it.
+pub trait CreativePlatform: Send + Sync + 'static {
+    /// Registers `creative` (a new one, or a new version of a changed one). An error fails
+    /// that creative alone (a transient one, `SERVICE_UNAVAILABLE`, fails the call, which the
+    /// buyer retries).
+    fn register<'a>(
+        &'a self,
+        ctx: &'a Ctx,
+        creative: &'a CreativeAsset,
+    ) -> BoxFuture<'a, AdcpResult<Registered>>;
+}
+
+/// What a [`CreativePlatform`] says of a creative it registered.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Registered {
+    /// Its id there.
+    pub platform_id: String,
+    /// Where it is in the platform's review.
+    pub status: CreativeStatus,
 }

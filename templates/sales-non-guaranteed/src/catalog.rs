@@ -76,8 +76,70 @@ impl FormatSpec {
     }
 }
 
-/// The formats, with `agent_url` set to this agent, each declaring its assets.
-pub(crate) fn formats(agent_url: &str) -> Vec<Format> {
+/// Default formats the runner's unseeded fixture products use (`test-product`,
+/// `outdoor_ctv_q2`), listed under compliance testing by a seller with formats of its own.
+const FIXTURE_FORMATS: [&str; 2] = ["display_300x250", "video_30s"];
+
+/// A seller's own format: `spec` with `agent_url` set on its `format_id` (given as `{"id":
+/// ...}` or as the id alone).
+pub(crate) fn custom_format(agent_url: &str, spec: &Value) -> Result<Format, String> {
+    let mut f = spec.clone();
+    let id = match &spec["format_id"] {
+        Value::String(id) => id.clone(),
+        v => v["id"].as_str().unwrap_or_default().to_owned(),
+    };
+    f["format_id"] = serde_json::to_value(format_id(agent_url, &id)).map_err(|e| e.to_string())?;
+    decode(f).map_err(|e| format!("{}: {}", e.path, e.message))
+}
+
+/// The ids of the formats: `custom` ones (with the fixtures' under `test_fixtures`), else the
+/// default ones.
+pub(crate) fn format_ids(
+    custom: Option<&[Value]>,
+    test_fixtures: bool,
+) -> impl Iterator<Item = String> + '_ {
+    let defaults: Vec<String> = match custom {
+        None => FORMATS.iter().map(|f| f.id.to_owned()).collect(),
+        Some(_) if test_fixtures => FIXTURE_FORMATS.iter().map(|f| (*f).to_owned()).collect(),
+        Some(_) => Vec::new(),
+    };
+    let own = custom.into_iter().flatten().map(|f| match &f["format_id"] {
+        Value::String(id) => id.clone(),
+        v => v["id"].as_str().unwrap_or_default().to_owned(),
+    });
+    own.chain(defaults)
+}
+
+/// The formats, with `agent_url` set to this agent, each declaring its assets: the seller's
+/// own (with the fixtures' under `test_fixtures`), else the default ones.
+pub(crate) fn formats(
+    agent_url: &str,
+    custom: Option<&[Value]>,
+    test_fixtures: bool,
+) -> Vec<Format> {
+    let mut out: Vec<Format> = custom
+        .into_iter()
+        .flatten()
+        .filter_map(|spec| {
+            custom_format(agent_url, spec)
+                .map_err(|e| tracing::error!(error = %e, "a seller's format"))
+                .ok()
+        })
+        .collect();
+    if custom.is_some() && !test_fixtures {
+        return out;
+    }
+    let wanted = |id: &str| custom.is_none() || FIXTURE_FORMATS.contains(&id);
+    out.extend(
+        default_formats(agent_url)
+            .into_iter()
+            .filter(|f| wanted(&f.format_id.id)),
+    );
+    out
+}
+
+/// The default formats, with `agent_url` set to this agent, each declaring its assets.
+fn default_formats(agent_url: &str) -> Vec<Format> {
     FORMATS
         .iter()
         .filter_map(|spec| {

@@ -84,6 +84,7 @@ pub(crate) async fn seed_creative(ctx: &Ctx, mut p: Params) -> AdcpResult<Contro
         created: at,
         updated: at,
         asset: None,
+        platform_id: None,
     };
     ctx.state().put(CREATIVES, &cid, &creative).await?;
     Ok(ControllerReply::Seeded)

@@ -11,25 +11,52 @@ use adcp_runtime::wire::{
 use adcp_runtime::{AdcpError, AdcpResult, Ctx};
 use serde_json::json;
 
-use crate::catalog;
 use crate::media_buys::start_if_ready;
 use crate::store::{CREATIVES, Creative, FORMATS, MEDIA_BUYS, MediaBuy};
-use crate::{Seller, wire};
+use crate::{Registered, Seller, wire};
 
 /// A library entry for a creative as the buyer sent it.
 pub(crate) fn from_asset(
     c: &CreativeAsset,
     at: OffsetDateTime,
     before: Option<&Creative>,
+    registered: Option<&Registered>,
 ) -> Creative {
     Creative {
         creative_id: c.creative_id.clone(),
         name: c.name.clone(),
         format_id: c.format_id.clone(),
-        status: before.map_or(CreativeStatus::PendingReview, |b| b.status),
+        status: registered.map_or_else(
+            || before.map_or(CreativeStatus::PendingReview, |b| b.status),
+            |r| r.status,
+        ),
         created: before.map_or(at, |b| b.created),
         updated: at,
         asset: Some(c.clone()),
+        platform_id: registered
+            .map(|r| r.platform_id.clone())
+            .or_else(|| before.and_then(|b| b.platform_id.clone())),
+    }
+}
+
+/// The creative registered with the seller's creative platform, when it has one and the
+/// creative is new or changed; `Err` is the creative's own failure.
+pub(crate) async fn register(
+    seller: &Seller,
+    ctx: &Ctx,
+    c: &CreativeAsset,
+) -> AdcpResult<Result<Option<Registered>, AdcpError>> {
+    let Some(platform) = seller.creative_platform() else {
+        return Ok(Ok(None));
+    };
+    let before = ctx.state().get(CREATIVES, &c.creative_id).await?;
+    if before.as_ref().and_then(|b| b.asset.as_ref()) == Some(c) {
+        return Ok(Ok(None));
+    }
+    match platform.register(ctx, c).await {
+        Ok(r) => Ok(Ok(Some(r))),
+        Err(e) if e.code() == adcp_runtime::codes::SERVICE_UNAVAILABLE => Err(e),
+        Err(e) => Ok(Err(e)),
     }
 }
 
@@ -87,8 +114,7 @@ pub(crate) async fn sync(
     let at = time::now();
     let mut items = Vec::with_capacity(req.creatives.len());
     for c in &req.creatives {
-        let accepted = (!ctx.fixtures_only()
-            && catalog::FORMATS.iter().any(|f| f.id == c.format_id.id))
+        let accepted = (!ctx.fixtures_only() && seller.sells_format(&c.format_id.id))
             || ctx.state().get(FORMATS, &c.format_id.id).await?.is_some();
         if !accepted {
             let mut item = SyncCreativesSuccessCreativesItem::new(
@@ -103,6 +129,22 @@ pub(crate) async fn sync(
             items.push(item);
             continue;
         }
+        let registered = if dry_run {
+            None
+        } else {
+            match register(seller, ctx, c).await? {
+                Ok(r) => r,
+                Err(e) => {
+                    let mut item = SyncCreativesSuccessCreativesItem::new(
+                        CreativeAction::Failed,
+                        c.creative_id.clone(),
+                    );
+                    item.errors = Some(vec![e.to_wire()]);
+                    items.push(item);
+                    continue;
+                }
+            }
+        };
         let sync = |slot: &mut Option<Creative>| {
             let action = match slot.as_ref() {
                 None => CreativeAction::Created,
@@ -110,17 +152,23 @@ pub(crate) async fn sync(
                 Some(_) => CreativeAction::Updated,
             };
             if !dry_run && action != CreativeAction::Unchanged {
-                *slot = Some(from_asset(c, at, slot.as_ref()));
+                *slot = Some(from_asset(c, at, slot.as_ref(), registered.as_ref()));
             }
-            Ok((action, slot.as_ref().map(|x| x.status)))
+            let kept = slot.as_ref();
+            Ok((
+                action,
+                kept.map(|x| x.status),
+                kept.and_then(|x| x.platform_id.clone()),
+            ))
         };
-        let (action, status) = if dry_run {
+        let (action, status, platform_id) = if dry_run {
             sync(&mut ctx.state().get(CREATIVES, &c.creative_id).await?)?
         } else {
             ctx.state().entry(CREATIVES, &c.creative_id, sync).await?
         };
         let mut item = SyncCreativesSuccessCreativesItem::new(action, c.creative_id.clone());
         item.status = status.or(Some(CreativeStatus::PendingReview));
+        item.platform_id = platform_id;
         let mut assigned = Vec::new();
         let mut refused = SyncCreativesSuccessCreativesItemAssignmentErrors::new();
         for a in req

@@ -32,7 +32,7 @@ use adcp_runtime::{
 };
 use serde_json::json;
 
-pub use ad_server::{AdServer, BoxFuture, Delivered};
+pub use ad_server::{AdServer, BoxFuture, CreativePlatform, Delivered, Registered};
 pub use proposals::{LineItem, Planner};
 pub use store::{Creative, MediaBuy, PackageState};
 
@@ -46,6 +46,11 @@ pub struct Seller {
     products: Vec<serde_json::Value>,
     /// The ad server it books into, if it wraps one.
     ad_server: Option<Arc<dyn AdServer>>,
+    /// Its own creative formats (format objects, ids without an agent), instead of the
+    /// default display and video ones.
+    formats: Option<Vec<serde_json::Value>>,
+    /// The platform that reviews and serves its creatives, if it wraps one.
+    creative_platform: Option<Arc<dyn CreativePlatform>>,
 }
 
 impl Seller {
@@ -56,7 +61,44 @@ impl Seller {
             test_fixtures,
             products: catalog::default_specs(),
             ad_server: None,
+            formats: None,
+            creative_platform: None,
         }
+    }
+
+    /// The seller taking `formats` (format objects whose `format_id` has no `agent_url`: this
+    /// agent's) instead of the default display and video ones; a format that does not decode
+    /// is refused, by its id. Under compliance testing the formats of the runner's unseeded
+    /// fixture products are listed too.
+    pub fn with_formats(mut self, formats: Vec<serde_json::Value>) -> Result<Self, String> {
+        for f in &formats {
+            catalog::custom_format("http://127.0.0.1/mcp", f)
+                .map_err(|e| format!("format {}: {e}", f["format_id"]))?;
+        }
+        self.formats = Some(formats);
+        Ok(self)
+    }
+
+    /// The seller registering creatives with `platform` (see [`CreativePlatform`]) as they are
+    /// synced or given inline.
+    pub fn with_creative_platform(mut self, platform: Arc<dyn CreativePlatform>) -> Self {
+        self.creative_platform = Some(platform);
+        self
+    }
+
+    /// The platform it registers creatives with, if it has one.
+    pub(crate) fn creative_platform(&self) -> Option<&dyn CreativePlatform> {
+        self.creative_platform.as_deref()
+    }
+
+    /// Its formats, for an agent URL.
+    pub(crate) fn formats(&self, agent_url: &str) -> Vec<Format> {
+        catalog::formats(agent_url, self.formats.as_deref(), self.test_fixtures)
+    }
+
+    /// Whether it takes creatives of format `id` (seeded formats aside).
+    pub(crate) fn sells_format(&self, id: &str) -> bool {
+        catalog::format_ids(self.formats.as_deref(), self.test_fixtures).any(|f| f == id)
     }
 
     /// The seller booking into `ad_server` (see [`AdServer`]): its products are sold beside
@@ -89,6 +131,8 @@ impl Seller {
             test_fixtures: self.test_fixtures,
             products: self.products.clone(),
             ad_server: self.ad_server.clone(),
+            formats: self.formats.clone(),
+            creative_platform: self.creative_platform.clone(),
         })
     }
 
@@ -173,7 +217,7 @@ impl Seller {
         ctx: &Ctx,
         req: ListCreativeFormatsRequest,
     ) -> AdcpResult<ListCreativeFormatsResponse> {
-        products::list_creative_formats(ctx, req).await
+        products::list_creative_formats(self, ctx, req).await
     }
 
     /// Books a buy (after review, or after its IO is signed, when either is needed).

@@ -201,11 +201,15 @@ pub(crate) async fn create(
     if buy.has_creatives() {
         buy.status = buy.running_status();
     }
-    // Creatives given inline join the library.
+    // Creatives given inline join the library (registered with the creative platform, if
+    // the seller has one; one it refuses fails the buy).
     for c in requested.iter().flat_map(|p| p.creatives.iter().flatten()) {
+        let registered = crate::creatives::register(seller, ctx, c).await??;
         ctx.state()
             .entry(CREATIVES, &c.creative_id, |slot| {
-                slot.get_or_insert_with(|| crate::creatives::from_asset(c, now, None));
+                slot.get_or_insert_with(|| {
+                    crate::creatives::from_asset(c, now, None, registered.as_ref())
+                });
                 Ok(())
             })
             .await?;

@@ -9,7 +9,6 @@ use adcp_runtime::wire::{
 use adcp_runtime::{AdcpResult, Ctx};
 
 use crate::Seller;
-use crate::catalog;
 use crate::store::{FORMATS, PRODUCTS};
 
 /// The default catalogue, where the account sees it (not in a compliance fixture sandbox,
@@ -125,6 +124,7 @@ pub(crate) async fn get_products(
 }
 
 pub(crate) async fn list_creative_formats(
+    seller: &Seller,
     ctx: &Ctx,
     req: ListCreativeFormatsRequest,
 ) -> AdcpResult<ListCreativeFormatsResponse> {
@@ -134,7 +134,7 @@ pub(crate) async fn list_creative_formats(
     let mut known = if ctx.fixtures_only() {
         Vec::new()
     } else {
-        catalog::formats(ctx.agent_url())
+        seller.formats(ctx.agent_url())
     };
     known.retain(|f| !seeded.iter().any(|s| s.format_id.id == f.format_id.id));
     known.extend(seeded);

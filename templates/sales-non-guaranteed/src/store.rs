@@ -155,4 +155,8 @@ pub struct Creative {
     pub updated: OffsetDateTime,
     /// The creative as synced, kept to tell `updated` from `unchanged` (none when seeded).
     pub asset: Option<CreativeAsset>,
+    /// The id of its current version on the platform that reviews and serves it (see
+    /// [`CreativePlatform`](crate::CreativePlatform)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_id: Option<String>,
 }
