@@ -592,6 +592,17 @@ impl MockUpstream {
     pub fn upstream(&self) -> crate::upstream::Upstream {
         crate::upstream::Upstream::new(&self.url).bearer(&self.key)
     }
+
+    /// Its traffic counters (`GET /_debug/traffic`: calls by route, `{"traffic": {...}}`),
+    /// which show a template used it rather than imitating it.
+    pub async fn traffic(&self) -> Value {
+        let url = format!("{}/_debug/traffic", self.url);
+        let text = match http_client().get(url).send().await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(e) => panic!("the mock's traffic counters: {e}"),
+        };
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("the mock's traffic: {e}: {text}"))
+    }
 }
 
 impl Drop for MockUpstream {

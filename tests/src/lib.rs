@@ -586,6 +586,151 @@ pub mod harness {
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// One run of the official runner against a template: a storyboard (over MCP or A2A), or
+    /// the capability-driven assessment.
+    #[derive(Clone, Debug)]
+    pub enum TemplateRun {
+        /// A storyboard, gated on none failed or skipped and at least `min_passed` passed.
+        Storyboard {
+            /// Its id (`sales_social`).
+            id: &'static str,
+            /// Over A2A (the agent's base URL) rather than MCP.
+            a2a: bool,
+            /// The fewest passed steps accepted.
+            min_passed: u64,
+        },
+        /// The assessment (an API key configured and given, an OAuth issuer beside it), gated
+        /// on no failed step outside the `security_transport` track and at least `min_passed`
+        /// passed.
+        Assessment {
+            /// The fewest passed steps accepted.
+            min_passed: u64,
+        },
+    }
+
+    impl TemplateRun {
+        /// A storyboard over MCP.
+        pub fn mcp(id: &'static str, min_passed: u64) -> Self {
+            TemplateRun::Storyboard {
+                id,
+                a2a: false,
+                min_passed,
+            }
+        }
+
+        /// A storyboard over A2A.
+        pub fn a2a(id: &'static str, min_passed: u64) -> Self {
+            TemplateRun::Storyboard {
+                id,
+                a2a: true,
+                min_passed,
+            }
+        }
+
+        fn name(&self) -> String {
+            match self {
+                TemplateRun::Storyboard { id, a2a, .. } => {
+                    format!("{id} ({})", if *a2a { "a2a" } else { "mcp" })
+                }
+                TemplateRun::Assessment { .. } => "capability-driven".to_owned(),
+            }
+        }
+    }
+
+    /// Runs each of `runs` at once against its own process of the template binary `bin` on a
+    /// fresh embedded store, wrapping `upstream` (`--upstream-url`, `--upstream-key`), with
+    /// private webhooks allowed (the runner's receiver), the runner's clock shifted; prints
+    /// each run's counts and panics with every failed or skipped step and the process's log
+    /// when a run misses its gate.
+    #[allow(clippy::print_stdout)]
+    pub fn run_template(
+        bin: &Path,
+        upstream: &adcp_runtime::test_util::MockUpstream,
+        runs: &[TemplateRun],
+    ) {
+        const KEY: &str = "compliance-runner-key-0123456789";
+        let issuer = AuthorizationServer::start();
+        let results = std::thread::scope(|scope| {
+            let handles: Vec<_> = runs
+                .iter()
+                .map(|run| {
+                    let issuer = &issuer;
+                    scope.spawn(move || {
+                        let data = temp_dir("template");
+                        let data = data.to_string_lossy();
+                        let key = format!("runner={KEY}");
+                        let mut args = vec![
+                            "--data-dir",
+                            data.as_ref(),
+                            "--allow-private-webhooks",
+                            "--upstream-url",
+                            upstream.url.as_str(),
+                            "--upstream-key",
+                            upstream.key.as_str(),
+                        ];
+                        if matches!(run, TemplateRun::Assessment { .. }) {
+                            args.extend(["--api-key", key.as_str()]);
+                            args.extend(["--oauth-issuer", issuer.issuer.as_str()]);
+                        }
+                        let process = Process::spawn(bin, &args);
+                        let result = match run {
+                            TemplateRun::Storyboard { id, a2a: false, .. } => {
+                                run_storyboard(&process.mcp, id, &[])
+                            }
+                            TemplateRun::Storyboard { id, a2a: true, .. } => {
+                                let base = process.mcp.trim_end_matches("/mcp").to_owned();
+                                run_storyboard(&base, id, &["--protocol", "a2a"])
+                            }
+                            TemplateRun::Assessment { .. } => {
+                                run_assessment(&process.mcp, &["--auth", KEY])
+                            }
+                        };
+                        (result, process.log())
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("the run finished"))
+                .collect::<Vec<_>>()
+        });
+        let mut failed = Vec::new();
+        for (run, (result, log)) in runs.iter().zip(&results) {
+            let c = counts(result);
+            let name = run.name();
+            println!(
+                "{name}: {} passed, {} failed, {} skipped",
+                c.passed, c.failed, c.skipped
+            );
+            let (skip, min, storyboard) = match run {
+                TemplateRun::Storyboard { min_passed, .. } => (None, *min_passed, true),
+                TemplateRun::Assessment { min_passed } => {
+                    (Some("security_transport"), *min_passed, false)
+                }
+            };
+            let failures: Vec<String> = failed_steps(result, skip)
+                .into_iter()
+                .map(|(step, why)| format!("{step}: {why}"))
+                .collect();
+            let skipped = storyboard && c.skipped > 0;
+            if !failures.is_empty() || skipped || c.passed < min {
+                failed.push(format!(
+                    "{name}:\n{}\n{}\n{log}",
+                    failures.join("\n"),
+                    report(result)
+                ));
+            }
+        }
+        assert!(failed.is_empty(), "{}", failed.join("\n"));
+    }
+
+    /// The counters of `adcp mock-server`'s traffic (`GET /_debug/traffic`): calls by route.
+    pub fn mock_traffic(upstream: &adcp_runtime::test_util::MockUpstream) -> Value {
+        tokio::runtime::Runtime::new()
+            .expect("a runtime")
+            .block_on(upstream.traffic())
+    }
+
     /// Runs one storyboard; `shift_clock` sets the runner's clock to 2026-04-01 (the
     /// storyboards' dates), which signed requests must not have.
     pub fn run_storyboard_clocked(
