@@ -21,9 +21,11 @@ pub(super) fn emit(p: &ValidPlatform) -> TokenStream {
         let wire = &op.wire;
         let cfgs = &op.cfgs;
         let shim = format_ident!("__adcp_{}", op.method);
-        // The request is passed with the span of the adopter's declared type, so a type mismatch
-        // is reported there.
-        let req = quote_spanned!(op.req_ty.span() => req);
+        // The request is passed located at the adopter's declared type, so a type mismatch is
+        // reported there, with the binding's hygiene (the same as the `let` above it, also when
+        // the impl block comes out of a declarative macro).
+        let at = proc_macro2::Span::call_site().located_at(op.req_ty.span());
+        let req = quote_spanned!(at => req);
         match &op.kind {
             OpKind::Task { info, hybrid } => {
                 let marker = format_ident!("{}", info.name.to_upper_camel_case());

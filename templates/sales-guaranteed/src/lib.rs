@@ -15,13 +15,9 @@ mod gam;
 
 use std::sync::Arc;
 
-use adcp_runtime::wire::*;
-use adcp_runtime::{
-    AdcpResult, Config, ControllerReply, Ctx, Hybrid, ScenarioParams, Serve, Stores,
-    decisioning_platform,
-};
+use adcp_runtime::{Config, Serve, Stores, decisioning_platform};
 pub use gam::Gam;
-use sales_non_guaranteed::{MediaBuy, Seller};
+use sales_non_guaranteed::Seller;
 use serde_json::json;
 
 /// The IO approval limit by default: sandbox buys of at least this much wait for a signed IO.
@@ -69,141 +65,12 @@ pub fn agent(config: Config, stores: Stores, gam: Gam) -> Serve<GuaranteedSeller
         .stores(stores)
 }
 
-#[decisioning_platform(specialisms(sales_guaranteed), accounts = explicit)]
-impl GuaranteedSeller {
-    async fn get_products(
-        &self,
-        ctx: &Ctx,
-        req: GetProductsRequest,
-    ) -> AdcpResult<GetProductsResponse> {
-        self.seller.get_products(ctx, req).await
-    }
-
-    async fn list_creative_formats(
-        &self,
-        ctx: &Ctx,
-        req: ListCreativeFormatsRequest,
-    ) -> AdcpResult<ListCreativeFormatsResponse> {
-        self.seller.list_creative_formats(ctx, req).await
-    }
-
-    // `submitted` while the IO is out for signature: the reference seller hands the buy to
-    // its `review_media_buy` job, which this platform runs (below) and which books it into
-    // the ad server once signed.
-    async fn create_media_buy(
-        &self,
-        ctx: &Ctx,
-        req: CreateMediaBuyRequest,
-    ) -> AdcpResult<Hybrid<CreateMediaBuySuccess>> {
-        self.seller.create_media_buy(ctx, req).await
-    }
-
-    /// Books a buy once its IO is signed: a durable job (run again, on any replica, after a
-    /// crash; the ad server's idempotency keys make a second booking find the first).
-    #[adcp(job)]
-    async fn review_media_buy(
-        &self,
-        ctx: &Ctx,
-        buy: MediaBuy,
-    ) -> AdcpResult<CreateMediaBuySuccess> {
-        self.seller.review_media_buy(ctx, buy).await
-    }
-
-    async fn update_media_buy(
-        &self,
-        ctx: &Ctx,
-        req: UpdateMediaBuyRequest,
-    ) -> AdcpResult<UpdateMediaBuySuccess> {
-        self.seller.update_media_buy(ctx, req).await
-    }
-
-    async fn get_media_buys(
-        &self,
-        ctx: &Ctx,
-        req: GetMediaBuysRequest,
-    ) -> AdcpResult<GetMediaBuysResponse> {
-        self.seller.get_media_buys(ctx, req).await
-    }
-
-    async fn get_media_buy_delivery(
-        &self,
-        ctx: &Ctx,
-        req: GetMediaBuyDeliveryRequest,
-    ) -> AdcpResult<GetMediaBuyDeliveryResponse> {
-        self.seller.get_media_buy_delivery(ctx, req).await
-    }
-
-    async fn sync_creatives(
-        &self,
-        ctx: &Ctx,
-        req: SyncCreativesRequest,
-    ) -> AdcpResult<SyncCreativesSuccess> {
-        self.seller.sync_creatives(ctx, req).await
-    }
-
-    async fn list_creatives(
-        &self,
-        ctx: &Ctx,
-        req: ListCreativesRequest,
-    ) -> AdcpResult<ListCreativesResponse> {
-        self.seller.list_creatives(ctx, req).await
-    }
-
-    // --- compliance test controller (sandbox accounts only) ------------------------------
-
-    async fn seed_product(&self, ctx: &Ctx, p: ScenarioParams) -> AdcpResult<ControllerReply> {
-        self.seller.seed_product(ctx, p).await
-    }
-
-    async fn seed_pricing_option(
-        &self,
-        ctx: &Ctx,
-        p: ScenarioParams,
-    ) -> AdcpResult<ControllerReply> {
-        self.seller.seed_pricing_option(ctx, p).await
-    }
-
-    async fn seed_creative(&self, ctx: &Ctx, p: ScenarioParams) -> AdcpResult<ControllerReply> {
-        self.seller.seed_creative(ctx, p).await
-    }
-
-    async fn seed_media_buy(&self, ctx: &Ctx, p: ScenarioParams) -> AdcpResult<ControllerReply> {
-        self.seller.seed_media_buy(ctx, p).await
-    }
-
-    async fn seed_creative_format(
-        &self,
-        ctx: &Ctx,
-        p: ScenarioParams,
-    ) -> AdcpResult<ControllerReply> {
-        self.seller.seed_creative_format(ctx, p).await
-    }
-
-    async fn force_media_buy_status(
-        &self,
-        ctx: &Ctx,
-        p: ScenarioParams,
-    ) -> AdcpResult<ControllerReply> {
-        self.seller.force_media_buy_status(ctx, p).await
-    }
-
-    async fn force_creative_status(
-        &self,
-        ctx: &Ctx,
-        p: ScenarioParams,
-    ) -> AdcpResult<ControllerReply> {
-        self.seller.force_creative_status(ctx, p).await
-    }
-
-    async fn simulate_delivery(&self, ctx: &Ctx, p: ScenarioParams) -> AdcpResult<ControllerReply> {
-        self.seller.simulate_delivery(ctx, p).await
-    }
-
-    async fn simulate_budget_spend(
-        &self,
-        ctx: &Ctx,
-        p: ScenarioParams,
-    ) -> AdcpResult<ControllerReply> {
-        self.seller.simulate_budget_spend(ctx, p).await
-    }
+// The platform is the reference seller's, whole: its `create_media_buy` answers `submitted`
+// while the IO is out for signature and hands the buy to its `review_media_buy` job, which
+// books it into the ad server once signed (a durable job, run again on any replica after a
+// crash; the ad server's idempotency keys make a second booking find the first).
+sales_non_guaranteed::seller_platform! {
+    #[decisioning_platform(specialisms(sales_guaranteed), accounts = explicit)]
+    impl GuaranteedSeller {}
+    delegate seller: media_buying, controller
 }

@@ -365,3 +365,120 @@ impl Seller {
         controller::simulate_budget_spend(ctx, p).await
     }
 }
+
+/// What [`seller_platform!`] expands to names, from one path.
+#[doc(hidden)]
+pub mod __seller {
+    pub use crate::{MediaBuy, Seller};
+    pub use adcp_runtime::wire;
+    pub use adcp_runtime::{AdcpResult, ControllerReply, Ctx, Hybrid, ScenarioParams};
+}
+
+/// A platform's impl block with tasks and controller scenarios delegated to the reference
+/// seller in one of its fields: a template composing with the seller writes only its own
+/// methods. `media_buying` names the media-buying tasks (products, formats, the buy's
+/// lifecycle and its review job, delivery, the creative library); `controller` the compliance
+/// controller's scenarios; or name tasks and scenarios one by one, leaving out those the
+/// block implements itself.
+///
+/// ```text
+/// sales_non_guaranteed::seller_platform! {
+///     #[decisioning_platform(specialisms(sales_social), accounts = explicit)]
+///     impl SocialSeller {
+///         async fn sync_audiences(&self, ctx: &Ctx, req: SyncAudiencesRequest) -> ... { ... }
+///     }
+///     delegate seller: media_buying, controller
+/// }
+/// ```
+///
+/// The attribute sees one impl block with every method, so the specialism checks still run at
+/// compile time.
+#[macro_export]
+macro_rules! seller_platform {
+    (#[$attr:meta] impl $ty:ident { $($body:tt)* } delegate $field:ident: $($task:ident),+ $(,)?) => {
+        $crate::seller_platform!(@munch [$attr] $ty $field [$($body)*] [] $($task)+);
+    };
+    (@munch [$attr:meta] $ty:ident $field:ident [$($body:tt)*] [$($acc:tt)*]) => {
+        #[$attr]
+        impl $ty { $($body)* $($acc)* }
+    };
+    (@munch [$attr:meta] $ty:ident $field:ident [$($body:tt)*] [$($acc:tt)*] media_buying $($rest:ident)*) => {
+        $crate::seller_platform!(@munch [$attr] $ty $field [$($body)*] [$($acc)*]
+            get_products list_creative_formats create_media_buy review_media_buy update_media_buy
+            get_media_buys get_media_buy_delivery sync_creatives list_creatives $($rest)*);
+    };
+    (@munch [$attr:meta] $ty:ident $field:ident [$($body:tt)*] [$($acc:tt)*] controller $($rest:ident)*) => {
+        $crate::seller_platform!(@munch [$attr] $ty $field [$($body)*] [$($acc)*]
+            seed_product seed_pricing_option seed_creative seed_media_buy seed_creative_format
+            seed_plan force_media_buy_status force_creative_status simulate_delivery
+            simulate_budget_spend $($rest)*);
+    };
+    (@munch [$attr:meta] $ty:ident $field:ident [$($body:tt)*] [$($acc:tt)*] create_media_buy $($rest:ident)*) => {
+        $crate::seller_platform!(@munch [$attr] $ty $field [$($body)*] [$($acc)*
+            async fn create_media_buy(
+                &self,
+                ctx: &$crate::__seller::Ctx,
+                req: $crate::__seller::wire::CreateMediaBuyRequest,
+            ) -> $crate::__seller::AdcpResult<$crate::__seller::Hybrid<$crate::__seller::wire::CreateMediaBuySuccess>> {
+                self.$field.create_media_buy(ctx, req).await
+            }
+        ] $($rest)*);
+    };
+    (@munch [$attr:meta] $ty:ident $field:ident [$($body:tt)*] [$($acc:tt)*] review_media_buy $($rest:ident)*) => {
+        $crate::seller_platform!(@munch [$attr] $ty $field [$($body)*] [$($acc)*
+            /// Reviews (and books) a buy handed off by `create_media_buy`: a durable job.
+            #[adcp(job)]
+            async fn review_media_buy(
+                &self,
+                ctx: &$crate::__seller::Ctx,
+                buy: $crate::__seller::MediaBuy,
+            ) -> $crate::__seller::AdcpResult<$crate::__seller::wire::CreateMediaBuySuccess> {
+                self.$field.review_media_buy(ctx, buy).await
+            }
+        ] $($rest)*);
+    };
+    (@munch [$attr:meta] $ty:ident $field:ident [$($body:tt)*] [$($acc:tt)*] get_products $($rest:ident)*) => {
+        $crate::seller_platform!(@emit [$attr] $ty $field [$($body)*] [$($acc)*] [$($rest)*] get_products GetProductsRequest GetProductsResponse);
+    };
+    (@munch [$attr:meta] $ty:ident $field:ident [$($body:tt)*] [$($acc:tt)*] list_creative_formats $($rest:ident)*) => {
+        $crate::seller_platform!(@emit [$attr] $ty $field [$($body)*] [$($acc)*] [$($rest)*] list_creative_formats ListCreativeFormatsRequest ListCreativeFormatsResponse);
+    };
+    (@munch [$attr:meta] $ty:ident $field:ident [$($body:tt)*] [$($acc:tt)*] update_media_buy $($rest:ident)*) => {
+        $crate::seller_platform!(@emit [$attr] $ty $field [$($body)*] [$($acc)*] [$($rest)*] update_media_buy UpdateMediaBuyRequest UpdateMediaBuySuccess);
+    };
+    (@munch [$attr:meta] $ty:ident $field:ident [$($body:tt)*] [$($acc:tt)*] get_media_buys $($rest:ident)*) => {
+        $crate::seller_platform!(@emit [$attr] $ty $field [$($body)*] [$($acc)*] [$($rest)*] get_media_buys GetMediaBuysRequest GetMediaBuysResponse);
+    };
+    (@munch [$attr:meta] $ty:ident $field:ident [$($body:tt)*] [$($acc:tt)*] get_media_buy_delivery $($rest:ident)*) => {
+        $crate::seller_platform!(@emit [$attr] $ty $field [$($body)*] [$($acc)*] [$($rest)*] get_media_buy_delivery GetMediaBuyDeliveryRequest GetMediaBuyDeliveryResponse);
+    };
+    (@munch [$attr:meta] $ty:ident $field:ident [$($body:tt)*] [$($acc:tt)*] sync_creatives $($rest:ident)*) => {
+        $crate::seller_platform!(@emit [$attr] $ty $field [$($body)*] [$($acc)*] [$($rest)*] sync_creatives SyncCreativesRequest SyncCreativesSuccess);
+    };
+    (@munch [$attr:meta] $ty:ident $field:ident [$($body:tt)*] [$($acc:tt)*] list_creatives $($rest:ident)*) => {
+        $crate::seller_platform!(@emit [$attr] $ty $field [$($body)*] [$($acc)*] [$($rest)*] list_creatives ListCreativesRequest ListCreativesResponse);
+    };
+    // Any other name: a controller scenario.
+    (@munch [$attr:meta] $ty:ident $field:ident [$($body:tt)*] [$($acc:tt)*] $scenario:ident $($rest:ident)*) => {
+        $crate::seller_platform!(@munch [$attr] $ty $field [$($body)*] [$($acc)*
+            async fn $scenario(
+                &self,
+                ctx: &$crate::__seller::Ctx,
+                p: $crate::__seller::ScenarioParams,
+            ) -> $crate::__seller::AdcpResult<$crate::__seller::ControllerReply> {
+                self.$field.$scenario(ctx, p).await
+            }
+        ] $($rest)*);
+    };
+    (@emit [$attr:meta] $ty:ident $field:ident [$($body:tt)*] [$($acc:tt)*] [$($rest:ident)*] $name:ident $req:ident $resp:ident) => {
+        $crate::seller_platform!(@munch [$attr] $ty $field [$($body)*] [$($acc)*
+            async fn $name(
+                &self,
+                ctx: &$crate::__seller::Ctx,
+                req: $crate::__seller::wire::$req,
+            ) -> $crate::__seller::AdcpResult<$crate::__seller::wire::$resp> {
+                self.$field.$name(ctx, req).await
+            }
+        ] $($rest)*);
+    };
+}
