@@ -1,0 +1,261 @@
+//! The platform this seller wraps: a walled garden's marketing API over HTTP (the official
+//! SDK's `mock-server sales-social`, or a real one with the same API).
+//!
+//! - Credentials: an OAuth 2.0 client (`client_credentials` at `POST /oauth/token`); the
+//!   runtime's [`Upstream`] keeps the access token and fetches another when it expires.
+//! - Advertisers: `GET /_lookup/advertiser?adcp_advertiser=D` says which advertiser a brand
+//!   domain is; every other call is under `/v1.3/advertiser/{id}/`, and `GET .../info` gives
+//!   its currency and time zone.
+//! - Audiences: `custom_audience/create`, then `custom_audience/upload` of SHA-256 hashed
+//!   identifiers, one identifier type per upload.
+//! - Catalogues: `catalog/create`, `catalog/upload` of items.
+//! - Creatives: `creative/create` (the platform reviews them).
+//! - Event sources: `pixel/create`; conversions: `event/track`.
+//!
+//! Every create carries a `client_request_id` derived from the account and the buyer's id, so
+//! a sync run again after a crash between the platform's answer and the seller's write finds
+//! what it made before instead of making it twice.
+//!
+//! What the platform cannot hold stays the seller's: the buyer's ids (the platform assigns
+//! its own), catalogue items (the platform counts them but does not give them back),
+//! deletions (it has no delete routes), and everything of sandbox accounts whose brand has
+//! no advertiser on the platform (a compliance test identity), kept in the seller's store
+//! alone.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+use adcp_runtime::upstream::{Refusal, Upstream};
+use adcp_runtime::{AdcpError, AdcpResult, Ctx, codes};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// The domain the platform's inventory is sold as (its apps and site).
+pub(crate) const PLATFORM_DOMAIN: &str = "social-platform.example";
+
+/// The token endpoint of the platform's OAuth server.
+pub(crate) const TOKEN_PATH: &str = "/oauth/token";
+
+/// An advertiser of the platform, as its lookup and `info` answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Advertiser {
+    /// The platform's id (`adv_...`).
+    pub advertiser_id: String,
+    /// Its display name.
+    #[serde(default)]
+    pub display_name: String,
+    /// Its billing currency (ISO 4217), once `info` was read.
+    #[serde(default)]
+    pub currency: Option<String>,
+    /// Its time zone (IANA), once `info` was read.
+    #[serde(default)]
+    pub timezone: Option<String>,
+}
+
+/// The platform's marketing API.
+#[derive(Debug)]
+pub struct Garden {
+    api: Upstream,
+    /// Brand domain to advertiser (`None`: the platform has none), as looked up.
+    lookups: Mutex<HashMap<String, Option<Advertiser>>>,
+}
+
+impl Garden {
+    /// The platform at `url`, authenticated as the OAuth client `client_id`.
+    pub fn new(url: &str, client_id: &str, client_secret: &str) -> Self {
+        Garden::over(Upstream::new(url).client_credentials(TOKEN_PATH, client_id, client_secret))
+    }
+
+    /// The platform behind `api` (its credential already set).
+    pub fn over(api: Upstream) -> Self {
+        Garden {
+            api,
+            lookups: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The advertiser the request's account is on the platform: its brand's. `None` for a
+    /// sandbox account whose brand has none (kept in the seller's store alone); an account
+    /// without a brand, or a live one whose brand has none, cannot use the platform.
+    pub async fn advertiser(&self, ctx: &Ctx) -> AdcpResult<Option<Advertiser>> {
+        let account = ctx.account();
+        let setup = |why: String| {
+            AdcpError::new(codes::ACCOUNT_SETUP_REQUIRED, why)
+                .with_field("account")
+                .with_suggestion(
+                    "name the account by the advertiser's brand domain and the operator \
+                     (`sync_accounts`), for a brand the platform has an advertiser for",
+                )
+        };
+        let Some(domain) = account.brand.as_ref().map(|b| b.domain.clone()) else {
+            if account.sandbox {
+                return Ok(None);
+            }
+            return Err(setup(
+                "this platform's accounts are its advertisers, named by brand".into(),
+            ));
+        };
+        let cached = self.cached(&domain);
+        let found = match cached {
+            Some(found) => found,
+            None => {
+                let lookup = self.api.get("/_lookup/advertiser");
+                let found: Option<Advertiser> =
+                    lookup.query("adcp_advertiser", &domain).send_opt().await?;
+                self.lookups
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(domain.clone(), found.clone());
+                found
+            }
+        };
+        match found {
+            Some(a) => Ok(Some(a)),
+            None if account.sandbox => Ok(None),
+            None => Err(setup(format!(
+                "the platform has no advertiser for brand `{domain}`"
+            ))),
+        }
+    }
+
+    fn cached(&self, domain: &str) -> Option<Option<Advertiser>> {
+        self.lookups
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(domain)
+            .cloned()
+    }
+
+    /// The advertiser with its currency and time zone (`GET .../info`, read once).
+    pub async fn info(&self, advertiser: &Advertiser) -> AdcpResult<Advertiser> {
+        if advertiser.currency.is_some() && advertiser.timezone.is_some() {
+            return Ok(advertiser.clone());
+        }
+        let path = format!("/v1.3/advertiser/{}/info", advertiser.advertiser_id);
+        let info: Advertiser = self.api.get(&path).send().await?;
+        let mut lookups = self.lookups.lock().unwrap_or_else(PoisonError::into_inner);
+        for a in lookups.values_mut().flatten() {
+            if a.advertiser_id == info.advertiser_id {
+                *a = info.clone();
+            }
+        }
+        Ok(info)
+    }
+
+    /// Creates an object of the advertiser (`kind`: `custom_audience`, `catalog`, `creative`,
+    /// `pixel`) with `body`; `request_id` makes a repeated create find the first.
+    pub(crate) async fn create<T: serde::de::DeserializeOwned>(
+        &self,
+        advertiser: &str,
+        kind: &str,
+        request_id: &str,
+        mut body: Value,
+    ) -> AdcpResult<Result<T, Refusal>> {
+        body["client_request_id"] = json!(request_id);
+        let path = format!("/v1.3/advertiser/{advertiser}/{kind}/create");
+        self.api.post(&path, &body).try_send().await
+    }
+
+    /// Adds members (hashed identifiers of one type) to an audience.
+    pub(crate) async fn upload_members(
+        &self,
+        advertiser: &str,
+        audience_id: &str,
+        identifier_type: &str,
+        members: &[&str],
+    ) -> AdcpResult<Result<Uploaded, Refusal>> {
+        let path = format!("/v1.3/advertiser/{advertiser}/custom_audience/upload");
+        let body = json!({
+            "audience_id": audience_id,
+            "identifier_type": identifier_type,
+            "members": members,
+        });
+        self.api.post(&path, &body).try_send().await
+    }
+
+    /// Adds items to a catalogue.
+    pub(crate) async fn upload_items(
+        &self,
+        advertiser: &str,
+        catalog_id: &str,
+        items: &[Value],
+    ) -> AdcpResult<Result<Value, Refusal>> {
+        let path = format!("/v1.3/advertiser/{advertiser}/catalog/upload");
+        let body = json!({"catalog_id": catalog_id, "items": items});
+        self.api.post(&path, &body).try_send().await
+    }
+
+    /// Sends conversion events to a pixel.
+    pub(crate) async fn track(
+        &self,
+        advertiser: &str,
+        pixel_id: &str,
+        events: &[Value],
+    ) -> AdcpResult<Result<Tracked, Refusal>> {
+        let path = format!("/v1.3/advertiser/{advertiser}/event/track");
+        let body = json!({"pixel_id": pixel_id, "events": events});
+        self.api.post(&path, &body).try_send().await
+    }
+}
+
+/// An object the platform made: its id under the field the kind names (`audience_id`,
+/// `catalog_id`, `creative_id`, `pixel_id`), and its status.
+#[derive(Clone, Debug, Deserialize)]
+pub(crate) struct Made {
+    /// The whole answer.
+    #[serde(flatten)]
+    pub fields: serde_json::Map<String, Value>,
+}
+
+impl Made {
+    /// The platform's id of it, under `field`.
+    pub(crate) fn id(&self, field: &str) -> AdcpResult<String> {
+        self.fields
+            .get(field)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| AdcpError::internal(format!("the platform's answer has no {field}")))
+    }
+
+    /// Its status, if the platform gave one.
+    pub(crate) fn status(&self) -> Option<&str> {
+        self.fields.get("status").and_then(Value::as_str)
+    }
+}
+
+/// The platform's answer to an audience upload.
+#[derive(Clone, Debug, Deserialize)]
+pub(crate) struct Uploaded {
+    /// The audience's status after it (`active` once it has members).
+    pub status: String,
+}
+
+/// The platform's answer to conversion events.
+#[derive(Clone, Debug, Deserialize)]
+pub(crate) struct Tracked {
+    /// Events it took.
+    pub events_received: i64,
+    /// Events it dropped (no identifier it could match).
+    #[serde(default)]
+    pub events_dropped: i64,
+}
+
+/// A platform refusal as an item's AdCP error: the platform's message (it speaks to the
+/// buyer's data, not the seller's configuration), on `field`.
+pub(crate) fn refused(field: &str, r: &Refusal) -> AdcpError {
+    let code = match r.status {
+        404 => codes::REFERENCE_NOT_FOUND,
+        409 => codes::CONFLICT,
+        _ => codes::VALIDATION_ERROR,
+    };
+    AdcpError::new(code, format!("the platform refused it: {}", r.message)).with_field(field)
+}
+
+/// The `client_request_id` of the platform object the buyer's `id` (of `kind`) is in the
+/// request's account; `version` tells apart creates of changed content.
+pub(crate) fn request_id(ctx: &Ctx, kind: &str, id: &str, version: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{}\n{kind}\n{id}\n{version}", ctx.scope()));
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("adcp-{kind}-{hex}")
+}

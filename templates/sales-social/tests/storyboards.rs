@@ -1,0 +1,47 @@
+//! The official runner against the template wrapping the official mock platform (`adcp
+//! mock-server sales-social`, started by the test): `sales_social` and `audience_sync` over
+//! MCP, `sales_social` over A2A, and the capability-driven assessment (no storyboard named, an
+//! API key configured and given, OAuth beside it), each on a fresh process on the embedded
+//! store, the runner's clock shifted and its webhook receiver on, all at once. The platform
+//! must have been used, not bypassed: its traffic counters show the OAuth token, audiences,
+//! catalogues, creatives and pixels. Needs node and npm (the runner is installed on first use).
+
+use std::path::Path;
+
+use adcp_conformance::harness::{TemplateRun, mock_traffic, run_template, runner};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sales-social");
+
+#[test]
+fn sales_social_and_audience_sync_storyboards_and_the_capability_driven_assessment() {
+    let upstream = runner()
+        .mock_server("sales-social")
+        .expect("the mock platform starts");
+    let runs = [
+        TemplateRun::mcp("sales_social", 10),
+        TemplateRun::mcp("audience_sync", 5),
+        TemplateRun::a2a("sales_social", 10),
+        TemplateRun::Assessment { min_passed: 150 },
+    ];
+    run_template(Path::new(BIN), &upstream, &runs);
+
+    // The platform did the work: the OAuth client's token, audiences made and uploaded to,
+    // catalogues, creatives and pixels made.
+    let traffic = mock_traffic(&upstream);
+    for route in [
+        "POST /oauth/token",
+        "GET /_lookup/advertiser",
+        "POST /v1.3/advertiser/{id}/custom_audience/create",
+        "POST /v1.3/advertiser/{id}/custom_audience/upload",
+        "POST /v1.3/advertiser/{id}/catalog/create",
+        "POST /v1.3/advertiser/{id}/catalog/upload",
+        "POST /v1.3/advertiser/{id}/creative/create",
+        "POST /v1.3/advertiser/{id}/pixel/create",
+        "GET /v1.3/advertiser/{id}/info",
+    ] {
+        assert!(
+            traffic["traffic"][route].as_u64().unwrap_or(0) > 0,
+            "{route} never called: {traffic}"
+        );
+    }
+}
