@@ -31,11 +31,12 @@ const ADVERTISED_SCENARIOS: &[&str] = &[
     "simulate_budget_spend",
 ];
 
-/// Tasks more than one protocol's agents serve (a seller's creative library and formats, a
-/// creative agent's builds, catalogues for sellers and generative agents): implementing one
-/// says nothing of which protocol an agent supports.
+/// Tasks more than one protocol's agents serve (a seller's creative library and formats,
+/// catalogues for sellers and generative agents): implementing one says nothing of which
+/// protocol an agent supports. `build_creative` is not one of them: a seller that builds
+/// creatives supports the creative protocol, and buyers' clients call it only on agents that
+/// say so.
 const SHARED_TASKS: &[&str] = &[
-    "build_creative",
     "list_creative_formats",
     "list_creatives",
     "sync_catalogs",
@@ -56,8 +57,12 @@ pub(crate) fn supported_protocols<P: DecisioningPlatform>() -> Vec<&'static str>
         .handlers
         .iter()
         .filter(|h| !SHARED_TASKS.contains(&h.task))
-        .filter_map(|h| adcp_wire::task(h.task))
-        .filter_map(|t| wire_protocol(t.protocol));
+        .filter_map(|h| match h.task {
+            // Its schema sits with the media-buy ones, but building creatives is the creative
+            // protocol's task: buyers' clients call it only on agents declaring `creative`.
+            "build_creative" => Some("creative"),
+            task => adcp_wire::task(task).and_then(|t| wire_protocol(t.protocol)),
+        });
     for p in from_specialisms.chain(from_tasks) {
         if !out.contains(&p) {
             out.push(p);

@@ -135,6 +135,16 @@ impl AdcpError {
         self
     }
 
+    /// The error of an item at `parent` (`catalogs[2]`): its field made a path under it
+    /// (`catalogs[2].items`), or `parent` itself when it named none.
+    pub fn within(self, parent: &str) -> Self {
+        let field = match self.field() {
+            Some(f) => format!("{parent}.{f}"),
+            None => parent.to_owned(),
+        };
+        self.with_field(field)
+    }
+
     /// How the buyer should react; defaults to the spec's recovery for the code.
     pub fn with_recovery(mut self, recovery: Recovery) -> Self {
         self.0.recovery = Some(recovery);
