@@ -11,9 +11,12 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use adcp_runtime::wire::{CreativeAsset, CreativeStatus, Product};
+use adcp_runtime::wire::{
+    Catalog, CreativeAsset, CreativeStatus, Event, Product, SyncEventSourcesRequestEventSourcesItem,
+};
 use adcp_runtime::{AdcpResult, Ctx};
 
+use crate::conversions::{EventSource, RegisteredSource, Tracked};
 use crate::store::{Creative, MediaBuy};
 
 /// A future an [`AdServer`] answers with.
@@ -85,4 +88,43 @@ pub struct Registered {
     pub platform_id: String,
     /// Where it is in the platform's review.
     pub status: CreativeStatus,
+}
+
+/// A platform that renders ads from the buyer's catalogues (a social platform's catalogue
+/// manager, a retail media network's product feed): each new or changed catalogue is uploaded
+/// there once the seller has reviewed its items.
+pub trait CatalogPlatform: Send + Sync + 'static {
+    /// Uploads `catalog` (its accepted items), making it there first when `platform_id` is
+    /// `None`; answers its id there. An error fails that catalogue alone (a transient one fails
+    /// the call); its field is relative to the catalogue (`items`).
+    fn upload<'a>(
+        &'a self,
+        ctx: &'a Ctx,
+        catalog: &'a Catalog,
+        platform_id: Option<&'a str>,
+    ) -> BoxFuture<'a, AdcpResult<String>>;
+}
+
+/// A platform with pixels and a conversions API: the buyer's event sources are registered
+/// there, and the events it logs sent on.
+pub trait ConversionPlatform: Send + Sync + 'static {
+    /// Registers a new event source (a pixel). An error fails that source alone (a transient
+    /// one fails the call).
+    fn register<'a>(
+        &'a self,
+        ctx: &'a Ctx,
+        source: &'a SyncEventSourcesRequestEventSourcesItem,
+    ) -> BoxFuture<'a, AdcpResult<RegisteredSource>>;
+
+    /// The snippet a site puts on its pages for `source` (a script loading its pixel).
+    fn snippet(&self, source: &EventSource) -> String;
+
+    /// Sends `events` (their times already checked) to `source`'s pixel; `ctx` is the
+    /// `log_event` call's, whose account may not be the source's (the request names none).
+    fn track<'a>(
+        &'a self,
+        ctx: &'a Ctx,
+        source: &'a EventSource,
+        events: &'a [Event],
+    ) -> BoxFuture<'a, AdcpResult<Tracked>>;
 }

@@ -1,6 +1,7 @@
-//! Product catalogues for dynamic ads: the items are uploaded to the platform, which renders
-//! carousel ads from them; the seller keeps the items too (the platform counts them but does
-//! not give them back), so a dynamic creative can be checked against them.
+//! The buyer's catalogues (products, offerings, stores, ...) for catalogue-driven ads: kept by
+//! the seller with each item reviewed (an item without an id is rejected), and uploaded to the
+//! platform that renders the ads when the seller wraps one ([`CatalogPlatform`]). The items
+//! stay the seller's too, so creatives can be built from them.
 
 use adcp_runtime::time;
 use adcp_runtime::wire::{
@@ -10,16 +11,16 @@ use adcp_runtime::wire::{
 };
 use adcp_runtime::{AdcpError, AdcpResult, Collection, Ctx, codes};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
-use crate::garden::{self, Advertiser, Garden, Made};
+use crate::{CatalogPlatform, Seller};
 
 /// A catalogue as the seller keeps it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) struct KeptCatalog {
+pub struct KeptCatalog {
     /// The catalogue as the buyer last sent it (its items included).
     pub catalog: Catalog,
-    /// The platform's id (a local one for a sandbox account with no advertiser).
+    /// Its id on the platform the seller wraps (the seller's own id without one).
     pub platform_id: String,
     /// When it was last synced (RFC 3339).
     pub synced: String,
@@ -27,7 +28,7 @@ pub(crate) struct KeptCatalog {
 
 impl KeptCatalog {
     /// Its items.
-    pub(crate) fn items(&self) -> &[Map<String, Value>] {
+    pub fn items(&self) -> &[Map<String, Value>] {
         self.catalog.items.as_deref().unwrap_or_default()
     }
 }
@@ -58,7 +59,7 @@ fn item(kept: &KeptCatalog, action: Action) -> Item {
 }
 
 pub(crate) async fn sync(
-    garden: &Garden,
+    seller: &Seller,
     ctx: &Ctx,
     req: SyncCatalogsRequest,
 ) -> AdcpResult<SyncCatalogsSuccess> {
@@ -79,11 +80,11 @@ pub(crate) async fn sync(
             .collect();
         return Ok(SyncCatalogsSuccess::new(items));
     };
-    let advertiser = garden.advertiser(ctx).await?;
+    let platform = seller.catalog_platform();
     let mut items = Vec::with_capacity(wanted.len());
     for (i, c) in wanted.iter().enumerate() {
         let field = format!("catalogs[{i}]");
-        match upsert(garden, ctx, advertiser.as_ref(), &kept, c, &field, dry_run).await {
+        match upsert(platform, ctx, &kept, c, &field, dry_run).await {
             Ok(item) => items.push(item),
             Err(e) if e.code() == codes::SERVICE_UNAVAILABLE => return Err(e),
             Err(e) => {
@@ -113,9 +114,8 @@ pub(crate) async fn sync(
 }
 
 async fn upsert(
-    garden: &Garden,
+    platform: Option<&dyn CatalogPlatform>,
     ctx: &Ctx,
-    advertiser: Option<&Advertiser>,
     kept: &[KeptCatalog],
     c: &Catalog,
     field: &str,
@@ -124,18 +124,18 @@ async fn upsert(
     let Some(catalog_id) = c.catalog_id.clone() else {
         return Err(AdcpError::invalid_request(
             format!("{field}.catalog_id"),
-            "a catalogue synced to this platform needs the buyer's id for it",
+            "the seller keeps catalogues by the buyer's id for them: give `catalog_id`",
         ));
     };
     if c.items.is_none() {
         return Err(AdcpError::new(
             codes::UNSUPPORTED_FEATURE,
-            "this platform takes catalogue items inline; it does not fetch feeds",
+            "this seller takes catalogue items inline; it does not fetch feeds",
         )
         .with_field(format!("{field}.items"))
         .with_suggestion("send the catalogue's `items`"));
     }
-    // Items without an id are rejected; the others are taken (the platform reviews none).
+    // Items without an id are rejected; the others are approved.
     let mut issues = Vec::new();
     let mut accepted = Vec::new();
     for (n, it) in c.items.iter().flatten().enumerate() {
@@ -164,31 +164,9 @@ async fn upsert(
     };
     let mut platform_id = before.map(|b| b.platform_id.clone());
     if !dry_run && action != Action::Unchanged {
-        if let Some(adv) = advertiser {
-            let id = match platform_id.clone() {
-                Some(id) => id,
-                None => {
-                    let kind = serde_json::to_value(c.r#type).unwrap_or(Value::Null);
-                    let body = json!({
-                        "name": c.name.clone().unwrap_or_else(|| catalog_id.clone()),
-                        "vertical": kind,
-                    });
-                    let key = garden::request_id(ctx, "catalog", &catalog_id, "");
-                    let made: Made = garden
-                        .create(&adv.advertiser_id, "catalog", &key, body)
-                        .await?
-                        .map_err(|r| garden::refused(field, &r))?;
-                    made.id("catalog_id")?
-                }
-            };
-            if !accepted.is_empty() {
-                let items: Vec<Value> = accepted.iter().cloned().map(Value::Object).collect();
-                garden
-                    .upload_items(&adv.advertiser_id, &id, &items)
-                    .await?
-                    .map_err(|r| garden::refused(&format!("{field}.items"), &r))?;
-            }
-            platform_id = Some(id);
+        if let Some(p) = platform {
+            let uploaded = p.upload(ctx, &catalog, platform_id.as_deref()).await;
+            platform_id = Some(uploaded.map_err(|e| e.within(field))?);
         }
         let platform_id = platform_id.clone().unwrap_or_else(|| ctx.new_id("cat"));
         let record = KeptCatalog {

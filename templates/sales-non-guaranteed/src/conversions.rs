@@ -1,10 +1,13 @@
-//! Conversion tracking: the buyer's event sources are the platform's pixels, and the events
-//! it logs go to the platform's conversions API, matched on hashed email or phone.
+//! Conversion tracking: the buyer's event sources and the events it logs to them. A seller
+//! wrapping a platform with pixels and a conversions API registers each source there and sends
+//! the events on ([`ConversionPlatform`]); without one the seller keeps the events itself,
+//! counting each `event_id` of a source once, for attribution.
 
 use adcp_runtime::wire::{
-    ActionSource, LogEventRequest, LogEventSuccess, LogEventSuccessPartialFailuresItem as Failure,
-    SyncEventSourcesRequest, SyncEventSourcesRequestEventSourcesItem as Wanted,
-    SyncEventSourcesSuccess, SyncEventSourcesSuccessEventSourcesItem as Item,
+    ActionSource, Event, LogEventRequest, LogEventSuccess,
+    LogEventSuccessPartialFailuresItem as Failure, SyncEventSourcesRequest,
+    SyncEventSourcesRequestEventSourcesItem as Wanted, SyncEventSourcesSuccess,
+    SyncEventSourcesSuccessEventSourcesItem as Item,
     SyncEventSourcesSuccessEventSourcesItemAction as Action,
     SyncEventSourcesSuccessEventSourcesItemManagedBy as ManagedBy,
     SyncEventSourcesSuccessEventSourcesItemSetup as Setup,
@@ -12,19 +15,40 @@ use adcp_runtime::wire::{
 };
 use adcp_runtime::{AdcpError, AdcpResult, Collection, Ctx, codes};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::garden::{self, Advertiser, Garden, Made};
+use crate::{ConversionPlatform, Seller};
 
 /// An event source as the seller keeps it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub(crate) struct EventSource {
+pub struct EventSource {
     /// The source as the buyer last sent it.
     pub source: Wanted,
-    /// The platform's pixel (a local id for a sandbox account with no advertiser).
-    pub pixel_id: String,
-    /// The advertiser it belongs to (`None`: kept by the seller alone).
-    pub advertiser_id: Option<String>,
+    /// Its id on the platform the seller wraps (a pixel), or the seller's own.
+    pub platform_id: String,
+    /// What else the platform needs to find it (its advertiser, ...), if anything.
+    #[serde(default)]
+    pub platform_scope: Option<String>,
+}
+
+/// What a [`ConversionPlatform`] made of a new event source.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RegisteredSource {
+    /// Its id there.
+    pub platform_id: String,
+    /// What else it needs to find it later.
+    pub scope: Option<String>,
+}
+
+/// What a [`ConversionPlatform`] made of logged events.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Tracked {
+    /// Events it took.
+    pub processed: i64,
+    /// Events it refused, each with why.
+    pub failures: Vec<Failure>,
+    /// What the buyer should know about the rest.
+    pub warnings: Vec<String>,
 }
 
 pub(crate) const EVENT_SOURCES: Collection<EventSource> = Collection::new("event_sources");
@@ -32,58 +56,76 @@ pub(crate) const EVENT_SOURCES: Collection<EventSource> = Collection::new("event
 /// finds the one its caller synced under any of its accounts. Kept in the tenant's shared
 /// state; the key starts with the principal, so no caller sees another's.
 const BY_PRINCIPAL: Collection<EventSource> = Collection::new("event_sources_by_principal");
+/// Events kept by a seller without a conversion platform, by source and `event_id`.
+const EVENTS: Collection<Event> = Collection::new("conversion_events");
 
 fn principal_key(ctx: &Ctx, event_source_id: &str) -> String {
     let principal = ctx.principal().map_or("", |p| p.id.as_str());
     format!("{principal}\n{event_source_id}")
 }
 
-fn item(s: &EventSource, action: Action) -> Item {
+fn item(platform: Option<&dyn ConversionPlatform>, s: &EventSource, action: Action) -> Item {
     let mut item = Item::new(action, s.source.event_source_id.clone());
     item.name = s.source.name.clone();
-    item.seller_id = Some(s.pixel_id.clone());
+    item.seller_id = Some(s.platform_id.clone());
     item.event_types = s.source.event_types.clone();
     item.managed_by = Some(ManagedBy::Buyer);
-    item.action_source = Some(ActionSource::Website);
     let mut setup = Setup::new();
-    setup.snippet = Some(format!(
-        "<script async src=\"https://pixel.platform.example/{}.js\"></script>",
-        s.pixel_id
-    ));
-    setup.snippet_type = Some(SnippetType::Javascript);
-    setup.instructions = Some(format!(
-        "Put the snippet on every page of {}, or send events server to server with \
-         log_event (event_source_id `{}`).",
-        s.source
-            .allowed_domains
-            .as_ref()
-            .map_or("the site".to_owned(), |d| d.join(", ")),
-        s.source.event_source_id
-    ));
+    match platform.map(|p| p.snippet(s)) {
+        Some(snippet) => {
+            item.action_source = Some(ActionSource::Website);
+            setup.snippet = Some(snippet);
+            setup.snippet_type = Some(SnippetType::Javascript);
+            setup.instructions = Some(format!(
+                "Put the snippet on every page of {}, or send events server to server with \
+                 log_event (event_source_id `{}`).",
+                s.source
+                    .allowed_domains
+                    .as_ref()
+                    .map_or("the site".to_owned(), |d| d.join(", ")),
+                s.source.event_source_id
+            ));
+        }
+        None => {
+            // No pixel: events come server to server; the snippet is the call to make.
+            let call = json!({"event_source_id": s.source.event_source_id, "events": [
+                {"event_id": "<unique per event>", "event_type": "purchase",
+                 "event_time": "<RFC 3339>", "user_match": {"hashed_email": "<SHA-256>"}}]});
+            setup.snippet = Some(format!("log_event {call}"));
+            setup.snippet_type = Some(SnippetType::ServerOnly);
+            setup.instructions = Some(
+                "Send each conversion with log_event from your server, with a unique event_id \
+                 (repeats are counted once) and a hashed email or phone where you have one."
+                    .into(),
+            );
+        }
+    }
     item.setup = Some(setup);
     item
 }
 
 pub(crate) async fn sync(
-    garden: &Garden,
+    seller: &Seller,
     ctx: &Ctx,
     req: SyncEventSourcesRequest,
 ) -> AdcpResult<SyncEventSourcesSuccess> {
+    let platform = seller.conversion_platform();
     let kept: Vec<EventSource> = ctx.state().list(EVENT_SOURCES).await?;
     let Some(wanted) = &req.event_sources else {
-        let items: Vec<_> = kept.iter().map(|s| item(s, Action::Unchanged)).collect();
+        let items: Vec<_> = kept
+            .iter()
+            .map(|s| item(platform, s, Action::Unchanged))
+            .collect();
         return Ok(SyncEventSourcesSuccess::new(items));
     };
-    let advertiser = garden.advertiser(ctx).await?;
     let mut items = Vec::with_capacity(wanted.len());
     for (i, w) in wanted.iter().enumerate() {
-        let field = format!("event_sources[{i}]");
-        match upsert(garden, ctx, advertiser.as_ref(), &kept, w, &field).await {
+        match upsert(platform, ctx, &kept, w).await {
             Ok(item) => items.push(item),
             Err(e) if e.code() == codes::SERVICE_UNAVAILABLE => return Err(e),
             Err(e) => {
                 let mut item = Item::new(Action::Failed, w.event_source_id.clone());
-                item.errors = Some(vec![e.to_wire()]);
+                item.errors = Some(vec![e.within(&format!("event_sources[{i}]")).to_wire()]);
                 items.push(item);
             }
         }
@@ -106,18 +148,16 @@ pub(crate) async fn sync(
 }
 
 async fn upsert(
-    garden: &Garden,
+    platform: Option<&dyn ConversionPlatform>,
     ctx: &Ctx,
-    advertiser: Option<&Advertiser>,
     kept: &[EventSource],
     w: &Wanted,
-    field: &str,
 ) -> AdcpResult<Item> {
     let before = kept
         .iter()
         .find(|s| s.source.event_source_id == w.event_source_id);
     if let Some(b) = before {
-        // The pixel stays; what the buyer says about the source is updated.
+        // The platform's source stays; what the buyer says about it is updated.
         let action = if b.source == *w {
             Action::Unchanged
         } else {
@@ -128,31 +168,22 @@ async fn upsert(
         if action == Action::Updated {
             save(ctx, &s).await?;
         }
-        return Ok(item(&s, action));
+        return Ok(item(platform, &s, action));
     }
-    let (pixel_id, advertiser_id) = match advertiser {
-        Some(adv) => {
-            let mut body =
-                json!({"name": w.name.clone().unwrap_or_else(|| w.event_source_id.clone())});
-            if let Some(domain) = w.allowed_domains.iter().flatten().next() {
-                body["domain"] = json!(domain);
-            }
-            let key = garden::request_id(ctx, "pixel", &w.event_source_id, "");
-            let made: Made = garden
-                .create(&adv.advertiser_id, "pixel", &key, body)
-                .await?
-                .map_err(|r| garden::refused(field, &r))?;
-            (made.id("pixel_id")?, Some(adv.advertiser_id.clone()))
-        }
-        None => (ctx.new_id("px"), None),
+    let registered = match platform {
+        Some(p) => p.register(ctx, w).await?,
+        None => RegisteredSource {
+            platform_id: ctx.new_id("es"),
+            scope: None,
+        },
     };
     let s = EventSource {
         source: w.clone(),
-        pixel_id,
-        advertiser_id,
+        platform_id: registered.platform_id,
+        platform_scope: registered.scope,
     };
     save(ctx, &s).await?;
-    Ok(item(&s, Action::Created))
+    Ok(item(platform, &s, Action::Created))
 }
 
 async fn save(ctx: &Ctx, s: &EventSource) -> AdcpResult<()> {
@@ -163,47 +194,19 @@ async fn save(ctx: &Ctx, s: &EventSource) -> AdcpResult<()> {
         .await
 }
 
-/// The platform's form of an event: its name, time in epoch seconds and hashed identifiers;
-/// `Err` says why it cannot be matched.
-fn platform_event(e: &adcp_runtime::wire::Event) -> Result<Value, (&'static str, String)> {
-    let at = adcp_runtime::time::parse("event_time", &e.event_time).map_err(|_| {
-        (
-            "INVALID_EVENT_TIME",
-            "event_time is not an RFC 3339 time".to_owned(),
-        )
-    })?;
-    let mut user = serde_json::Map::new();
-    if let Some(m) = &e.user_match {
-        if let Some(h) = &m.hashed_email {
-            user.insert("email_sha256".into(), json!(h));
-        }
-        if let Some(h) = &m.hashed_phone {
-            user.insert("phone_sha256".into(), json!(h));
-        }
-    }
-    if user.is_empty() {
-        return Err((
-            "NO_MATCH_KEY",
-            "the platform matches conversions on a hashed email or phone (user_match), and \
-             the event has neither"
-                .to_owned(),
-        ));
-    }
-    let name = serde_json::to_value(e.event_type).unwrap_or(Value::Null);
-    let mut event = json!({
-        "event_name": name,
-        "event_time": at.unix_timestamp(),
-        "event_id": e.event_id,
-        "user_data": user,
-    });
-    if let Some(data) = &e.custom_data {
-        event["custom_data"] = serde_json::to_value(data).unwrap_or(Value::Null);
-    }
-    Ok(event)
+/// Whether an event carries something a person can be matched on.
+fn matchable(e: &Event) -> bool {
+    e.user_match.as_ref().is_some_and(|m| {
+        m.hashed_email.is_some()
+            || m.hashed_phone.is_some()
+            || m.uids.as_ref().is_some_and(|u| !u.is_empty())
+            || m.click_id.is_some()
+            || (m.client_ip.is_some() && m.client_user_agent.is_some())
+    })
 }
 
 pub(crate) async fn log(
-    garden: &Garden,
+    seller: &Seller,
     ctx: &Ctx,
     req: LogEventRequest,
 ) -> AdcpResult<LogEventSuccess> {
@@ -223,41 +226,59 @@ pub(crate) async fn log(
         )
         .with_suggestion("register it with sync_event_sources first"));
     };
+    let received = req.events.len() as i64;
+    // Times are checked here whatever takes the events.
     let mut failures = Vec::new();
-    let mut sent = Vec::new();
+    let mut valid = Vec::with_capacity(req.events.len());
     for e in &req.events {
-        match platform_event(e) {
-            Ok(v) => sent.push(v),
-            Err((code, message)) => failures.push(Failure::new(code, e.event_id.clone(), message)),
+        match adcp_runtime::time::parse("event_time", &e.event_time) {
+            Ok(_) => valid.push(e.clone()),
+            Err(_) => failures.push(Failure::new(
+                "INVALID_EVENT_TIME",
+                e.event_id.clone(),
+                "event_time is not an RFC 3339 time",
+            )),
         }
     }
-    let received = req.events.len() as i64;
-    let mut warnings = Vec::new();
-    let processed = match (&source.advertiser_id, sent.is_empty()) {
-        (_, true) => 0,
-        (None, false) => sent.len() as i64,
-        (Some(adv), false) => match garden.track(adv, &source.pixel_id, &sent).await? {
-            Ok(t) => {
-                if t.events_dropped > 0 {
-                    warnings.push(format!(
-                        "the platform could not match {} of the events sent",
-                        t.events_dropped
-                    ));
-                }
-                t.events_received
-            }
-            Err(r) if r.status == 400 => {
-                warnings.push(format!(
-                    "the platform took none of the events: {}",
-                    r.message
-                ));
-                0
-            }
-            Err(r) => return Err(garden::refused("event_source_id", &r)),
-        },
+    let matched = req.events.iter().filter(|e| matchable(e)).count();
+    let tracked = match seller.conversion_platform() {
+        Some(p) if !valid.is_empty() => p.track(ctx, &source, &valid).await?,
+        Some(_) => Tracked::default(),
+        None => keep(ctx, &source, &valid).await?,
     };
-    let mut resp = LogEventSuccess::new(processed, received);
+    failures.extend(tracked.failures);
+    let mut resp = LogEventSuccess::new(tracked.processed, received);
+    resp.match_quality = (received > 0).then(|| matched as f64 / received as f64);
     resp.partial_failures = (!failures.is_empty()).then_some(failures);
-    resp.warnings = (!warnings.is_empty()).then_some(warnings);
+    resp.warnings = (!tracked.warnings.is_empty()).then_some(tracked.warnings);
     Ok(resp)
+}
+
+/// Keeps events in the seller's store: each `event_id` of a source once.
+async fn keep(ctx: &Ctx, source: &EventSource, events: &[Event]) -> AdcpResult<Tracked> {
+    let mut tracked = Tracked::default();
+    let mut repeats = 0;
+    for e in events {
+        let key = format!("{}\n{}", source.source.event_source_id, e.event_id);
+        let new = ctx
+            .state()
+            .entry(EVENTS, &key, |slot| {
+                let new = slot.is_none();
+                slot.get_or_insert_with(|| e.clone());
+                Ok(new)
+            })
+            .await?;
+        if new {
+            tracked.processed += 1;
+        } else {
+            repeats += 1;
+        }
+    }
+    if repeats > 0 {
+        tracked.warnings.push(format!(
+            "{repeats} event(s) repeated an event_id already logged to this source and were \
+             counted once"
+        ));
+    }
+    Ok(tracked)
 }

@@ -14,7 +14,9 @@
 
 mod ad_server;
 mod catalog;
+mod catalogs;
 mod controller;
+mod conversions;
 mod creatives;
 mod media_buys;
 mod products;
@@ -32,7 +34,12 @@ use adcp_runtime::{
 };
 use serde_json::json;
 
-pub use ad_server::{AdServer, BoxFuture, CreativePlatform, Delivered, Registered};
+pub use ad_server::{
+    AdServer, BoxFuture, CatalogPlatform, ConversionPlatform, CreativePlatform, Delivered,
+    Registered,
+};
+pub use catalogs::KeptCatalog;
+pub use conversions::{EventSource, RegisteredSource, Tracked};
 pub use proposals::{LineItem, Planner};
 pub use store::{Creative, MediaBuy, PackageState};
 
@@ -51,6 +58,10 @@ pub struct Seller {
     formats: Option<Vec<serde_json::Value>>,
     /// The platform that reviews and serves its creatives, if it wraps one.
     creative_platform: Option<Arc<dyn CreativePlatform>>,
+    /// The platform its catalogues are uploaded to, if it wraps one.
+    catalog_platform: Option<Arc<dyn CatalogPlatform>>,
+    /// The platform its event sources and conversions go to, if it wraps one.
+    conversion_platform: Option<Arc<dyn ConversionPlatform>>,
 }
 
 impl Seller {
@@ -63,7 +74,63 @@ impl Seller {
             ad_server: None,
             formats: None,
             creative_platform: None,
+            catalog_platform: None,
+            conversion_platform: None,
         }
+    }
+
+    /// The seller uploading catalogues to `platform` (see [`CatalogPlatform`]).
+    pub fn with_catalog_platform(mut self, platform: Arc<dyn CatalogPlatform>) -> Self {
+        self.catalog_platform = Some(platform);
+        self
+    }
+
+    /// The seller registering event sources with `platform` and sending it the events logged
+    /// (see [`ConversionPlatform`]).
+    pub fn with_conversion_platform(mut self, platform: Arc<dyn ConversionPlatform>) -> Self {
+        self.conversion_platform = Some(platform);
+        self
+    }
+
+    pub(crate) fn catalog_platform(&self) -> Option<&dyn CatalogPlatform> {
+        self.catalog_platform.as_deref()
+    }
+
+    pub(crate) fn conversion_platform(&self) -> Option<&dyn ConversionPlatform> {
+        self.conversion_platform.as_deref()
+    }
+
+    /// Syncs the buyer's catalogues (a task a platform claiming catalogue-driven selling
+    /// delegates here: see [`seller_platform!`]).
+    pub async fn sync_catalogs(
+        &self,
+        ctx: &Ctx,
+        req: SyncCatalogsRequest,
+    ) -> AdcpResult<SyncCatalogsSuccess> {
+        catalogs::sync(self, ctx, req).await
+    }
+
+    /// Syncs the buyer's event sources.
+    pub async fn sync_event_sources(
+        &self,
+        ctx: &Ctx,
+        req: SyncEventSourcesRequest,
+    ) -> AdcpResult<SyncEventSourcesSuccess> {
+        conversions::sync(self, ctx, req).await
+    }
+
+    /// Takes conversion events for one of the caller's event sources.
+    pub async fn log_event(&self, ctx: &Ctx, req: LogEventRequest) -> AdcpResult<LogEventSuccess> {
+        conversions::log(self, ctx, req).await
+    }
+
+    /// Takes the buyer's performance feedback on one of its buys.
+    pub async fn provide_performance_feedback(
+        &self,
+        ctx: &Ctx,
+        req: ProvidePerformanceFeedbackRequest,
+    ) -> AdcpResult<ProvidePerformanceFeedbackSuccess> {
+        media_buys::feedback(ctx, req).await
     }
 
     /// The seller taking `formats` (format objects whose `format_id` has no `agent_url`: this
@@ -133,6 +200,8 @@ impl Seller {
             ad_server: self.ad_server.clone(),
             formats: self.formats.clone(),
             creative_platform: self.creative_platform.clone(),
+            catalog_platform: self.catalog_platform.clone(),
+            conversion_platform: self.conversion_platform.clone(),
         })
     }
 
@@ -156,6 +225,12 @@ impl Seller {
         };
         all.entry(agent_url.to_owned()).or_insert_with(make).clone()
     }
+}
+
+/// The request's account's catalogues, as synced (for a platform building creatives from
+/// them).
+pub async fn catalogs(ctx: &Ctx) -> AdcpResult<Vec<KeptCatalog>> {
+    ctx.state().list(catalogs::CATALOGS).await
 }
 
 /// A product of this seller's shape (its properties, reporting and pricing defaults) with
@@ -377,9 +452,10 @@ pub mod __seller {
 /// A platform's impl block with tasks and controller scenarios delegated to the reference
 /// seller in one of its fields: a template composing with the seller writes only its own
 /// methods. `media_buying` names the media-buying tasks (products, formats, the buy's
-/// lifecycle and its review job, delivery, the creative library); `controller` the compliance
-/// controller's scenarios; or name tasks and scenarios one by one, leaving out those the
-/// block implements itself.
+/// lifecycle and its review job, delivery, the creative library); `conversions` the event
+/// sources and `log_event`; `controller` the compliance controller's scenarios; or name tasks
+/// (`sync_catalogs`, `provide_performance_feedback`, ...) and scenarios one by one, leaving
+/// out those the block implements itself.
 ///
 /// ```text
 /// sales_non_guaranteed::seller_platform! {
@@ -406,6 +482,10 @@ macro_rules! seller_platform {
         $crate::seller_platform!(@munch [$attr] $ty $field [$($body)*] [$($acc)*]
             get_products list_creative_formats create_media_buy review_media_buy update_media_buy
             get_media_buys get_media_buy_delivery sync_creatives list_creatives $($rest)*);
+    };
+    (@munch [$attr:meta] $ty:ident $field:ident [$($body:tt)*] [$($acc:tt)*] conversions $($rest:ident)*) => {
+        $crate::seller_platform!(@munch [$attr] $ty $field [$($body)*] [$($acc)*]
+            sync_event_sources log_event $($rest)*);
     };
     (@munch [$attr:meta] $ty:ident $field:ident [$($body:tt)*] [$($acc:tt)*] controller $($rest:ident)*) => {
         $crate::seller_platform!(@munch [$attr] $ty $field [$($body)*] [$($acc)*]
@@ -457,6 +537,18 @@ macro_rules! seller_platform {
     };
     (@munch [$attr:meta] $ty:ident $field:ident [$($body:tt)*] [$($acc:tt)*] list_creatives $($rest:ident)*) => {
         $crate::seller_platform!(@emit [$attr] $ty $field [$($body)*] [$($acc)*] [$($rest)*] list_creatives ListCreativesRequest ListCreativesResponse);
+    };
+    (@munch [$attr:meta] $ty:ident $field:ident [$($body:tt)*] [$($acc:tt)*] sync_catalogs $($rest:ident)*) => {
+        $crate::seller_platform!(@emit [$attr] $ty $field [$($body)*] [$($acc)*] [$($rest)*] sync_catalogs SyncCatalogsRequest SyncCatalogsSuccess);
+    };
+    (@munch [$attr:meta] $ty:ident $field:ident [$($body:tt)*] [$($acc:tt)*] sync_event_sources $($rest:ident)*) => {
+        $crate::seller_platform!(@emit [$attr] $ty $field [$($body)*] [$($acc)*] [$($rest)*] sync_event_sources SyncEventSourcesRequest SyncEventSourcesSuccess);
+    };
+    (@munch [$attr:meta] $ty:ident $field:ident [$($body:tt)*] [$($acc:tt)*] log_event $($rest:ident)*) => {
+        $crate::seller_platform!(@emit [$attr] $ty $field [$($body)*] [$($acc)*] [$($rest)*] log_event LogEventRequest LogEventSuccess);
+    };
+    (@munch [$attr:meta] $ty:ident $field:ident [$($body:tt)*] [$($acc:tt)*] provide_performance_feedback $($rest:ident)*) => {
+        $crate::seller_platform!(@emit [$attr] $ty $field [$($body)*] [$($acc)*] [$($rest)*] provide_performance_feedback ProvidePerformanceFeedbackRequest ProvidePerformanceFeedbackSuccess);
     };
     // Any other name: a controller scenario.
     (@munch [$attr:meta] $ty:ident $field:ident [$($body:tt)*] [$($acc:tt)*] $scenario:ident $($rest:ident)*) => {

@@ -9,12 +9,13 @@ use adcp_runtime::wire::{
     CanceledBy, CreateMediaBuyRequest, CreateMediaBuySuccess, GetMediaBuyDeliveryRequest,
     GetMediaBuyDeliveryResponse, GetMediaBuyDeliveryResponseReportingPeriod, GetMediaBuysRequest,
     GetMediaBuysRequestStatusFilter, GetMediaBuysResponse, MeasurementTerms, MediaBuyStatus,
-    PackageRequest, StartTiming, UpdateMediaBuyRequest, UpdateMediaBuySuccess,
+    PackageRequest, ProvidePerformanceFeedbackRequest, ProvidePerformanceFeedbackSuccess,
+    StartTiming, UpdateMediaBuyRequest, UpdateMediaBuySuccess,
 };
 use adcp_runtime::{AdcpError, AdcpResult, Ctx, Hybrid, TaskHandoff, codes};
 use serde_json::json;
 
-use crate::store::{CREATIVES, MEDIA_BUYS, MediaBuy, PackageState};
+use crate::store::{CREATIVES, FEEDBACK, MEDIA_BUYS, MediaBuy, PackageState};
 use crate::{Seller, products, wire};
 
 /// Buys whose total budget is above this go to manual review.
@@ -554,4 +555,45 @@ pub(crate) async fn delivery(
         );
     }
     Ok(resp)
+}
+
+/// Performance feedback on a buy (or one of its packages or creatives), kept with the buy's
+/// feedback for the seller's optimisation.
+pub(crate) async fn feedback(
+    ctx: &Ctx,
+    req: ProvidePerformanceFeedbackRequest,
+) -> AdcpResult<ProvidePerformanceFeedbackSuccess> {
+    let Some(buy) = one(ctx, &req.media_buy_id).await? else {
+        return Err(media_buy_not_found("media_buy_id"));
+    };
+    if let Some(p) = &req.package_id
+        && !buy.packages.iter().any(|k| &k.package_id == p)
+    {
+        return Err(AdcpError::not_found(
+            codes::PACKAGE_NOT_FOUND,
+            "package_id",
+            "package",
+        ));
+    }
+    let start = time::parse("measurement_period.start", &req.measurement_period.start)?;
+    if time::parse("measurement_period.end", &req.measurement_period.end)? < start {
+        return Err(AdcpError::invalid_request(
+            "measurement_period.end",
+            "the period ends before it starts",
+        ));
+    }
+    let mut entry = serde_json::to_value(&req).map_err(|e| AdcpError::internal(e.to_string()))?;
+    if let Some(m) = entry.as_object_mut() {
+        for k in ["idempotency_key", "context", "ext", "adcp_major_version"] {
+            m.remove(k);
+        }
+        m.insert("received_at".into(), json!(rfc3339(ctx.now())));
+    }
+    ctx.state()
+        .entry(FEEDBACK, &req.media_buy_id, |slot| {
+            slot.get_or_insert_with(Vec::new).push(entry.clone());
+            Ok(())
+        })
+        .await?;
+    Ok(ProvidePerformanceFeedbackSuccess::new())
 }

@@ -19,6 +19,8 @@ pub(crate) const PRODUCTS: Collection<Product> = Collection::new("products");
 pub(crate) const FORMATS: Collection<Format> = Collection::new("formats");
 pub(crate) const MEDIA_BUYS: Collection<MediaBuy> = Collection::new("media_buys");
 pub(crate) const CREATIVES: Collection<Creative> = Collection::new("creatives");
+/// Performance feedback on each media buy, as the buyer gave it (by buy id).
+pub(crate) const FEEDBACK: Collection<Vec<Value>> = Collection::new("performance_feedback");
 /// Plans seeded by the controller, kept as given.
 pub(crate) const PLANS: Collection<Map<String, Value>> = Collection::new("plans");
 

@@ -6,10 +6,9 @@
 
 use adcp_runtime::wire::{CreativeAsset, CreativeStatus};
 use adcp_runtime::{AdcpError, AdcpResult, Ctx, codes};
-use sales_non_guaranteed::{BoxFuture, CreativePlatform, Registered};
+use sales_non_guaranteed::{BoxFuture, CreativePlatform, KeptCatalog, Registered};
 use serde_json::{Value, json};
 
-use crate::catalogs::{CATALOGS, KeptCatalog};
 use crate::garden::{self, Garden, Made};
 
 /// A format of the platform: the AdCP id, the platform's, and the media it carries.
@@ -265,7 +264,7 @@ impl CreativePlatform for Garden {
                     media: if video { Media::Video } else { Media::Image },
                 }
             });
-            let catalogues: Vec<KeptCatalog> = ctx.state().list(CATALOGS).await?;
+            let catalogues: Vec<KeptCatalog> = sales_non_guaranteed::catalogs(ctx).await?;
             let body = platform_creative(ctx, c, &format, &catalogues)?;
             match self.advertiser(ctx).await? {
                 Some(adv) => {

@@ -186,7 +186,7 @@ impl Garden {
     }
 
     /// Sends conversion events to a pixel.
-    pub(crate) async fn track(
+    pub(crate) async fn track_events(
         &self,
         advertiser: &str,
         pixel_id: &str,

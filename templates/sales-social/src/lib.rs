@@ -14,9 +14,8 @@
 //! own state.
 
 mod audiences;
-mod catalogs;
+mod conversions;
 mod creatives;
-mod events;
 mod garden;
 
 use std::sync::Arc;
@@ -68,7 +67,9 @@ impl SocialSeller {
             .and_then(|s| s.with_formats(creatives::formats()))
             // The specs are this file's: a test proves they are valid.
             .unwrap_or_else(|_| Seller::new(test_fixtures))
-            .with_creative_platform(garden.clone());
+            .with_creative_platform(garden.clone())
+            .with_catalog_platform(garden.clone())
+            .with_conversion_platform(garden.clone());
         SocialSeller { garden, seller }
     }
 }
@@ -127,26 +128,6 @@ impl SocialSeller {
         audiences::sync(&self.garden, ctx, req).await
     }
 
-    async fn sync_catalogs(
-        &self,
-        ctx: &Ctx,
-        req: SyncCatalogsRequest,
-    ) -> AdcpResult<SyncCatalogsSuccess> {
-        catalogs::sync(&self.garden, ctx, req).await
-    }
-
-    async fn sync_event_sources(
-        &self,
-        ctx: &Ctx,
-        req: SyncEventSourcesRequest,
-    ) -> AdcpResult<SyncEventSourcesSuccess> {
-        events::sync(&self.garden, ctx, req).await
-    }
-
-    async fn log_event(&self, ctx: &Ctx, req: LogEventRequest) -> AdcpResult<LogEventSuccess> {
-        events::log(&self.garden, ctx, req).await
-    }
-
     /// The advertiser's currency, time zone and payment terms for the period (this month by
     /// default), and what its buys through this agent committed.
     async fn get_account_financials(
@@ -187,7 +168,7 @@ impl SocialSeller {
         Ok(resp)
     }
 }
-delegate seller: media_buying, controller
+delegate seller: media_buying, sync_catalogs, conversions, controller
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ fn sales_social_and_audience_sync_storyboards_and_the_capability_driven_assessme
         TemplateRun::a2a("sales_social", 10),
         TemplateRun::Assessment { min_passed: 150 },
     ];
-    run_template(Path::new(BIN), &upstream, &runs);
+    run_template(Path::new(BIN), Some(&upstream), &runs);
 
     // The platform did the work: the OAuth client's token, audiences made and uploaded to,
     // catalogues, creatives and pixels made.
