@@ -22,7 +22,7 @@ fn sales_guaranteed_storyboards_and_the_capability_driven_assessment() {
         TemplateRun::a2a("sales_guaranteed", 44),
         TemplateRun::Assessment { min_passed: 150 },
     ];
-    run_template(Path::new(BIN), &upstream, &runs);
+    run_template(Path::new(BIN), Some(&upstream), &runs);
 
     // The ad server did the booking: orders opened, their IOs followed to signature, line
     // items made, delivery read.

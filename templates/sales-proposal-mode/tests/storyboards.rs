@@ -24,5 +24,5 @@ fn proposal_storyboards_over_mcp_and_a2a() {
         .iter()
         .flat_map(|&(s, n)| [TemplateRun::mcp(s, n), TemplateRun::a2a(s, n)])
         .collect();
-    run_template(Path::new(BIN), &upstream, &runs);
+    run_template(Path::new(BIN), Some(&upstream), &runs);
 }
