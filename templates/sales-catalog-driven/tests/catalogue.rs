@@ -1,0 +1,197 @@
+//! A buyer's session with the catalogue-driven seller: a catalogue synced and its items
+//! reviewed, a dynamic creative built from it whose tracker URLs carry hostile catalogue values
+//! as data (what the runner's `expect_substitution_safe` would check), conversions logged
+//! twice and counted once, and feedback on a buy (and on one that is not the caller's).
+
+use adcp_runtime::serde_json::{Value, json};
+use adcp_runtime::test_util::{McpClient, TestServer};
+use adcp_runtime::{Auth, Stores};
+use sales_catalog_driven::{agent, config};
+
+const ALICE: &str = "alice-key-0123456789abcdef";
+const BOB: &str = "bob-key-0123456789abcdef01";
+
+fn key() -> String {
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    format!("catalogue-{}", t.map(|d| d.as_nanos()).unwrap_or_default())
+}
+
+fn account() -> Value {
+    json!({"brand": {"domain": "amsterdam-steakhouse.example"}, "operator": "pinnacle-agency.example"})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalogue_creative_conversions_and_feedback() {
+    let server = TestServer::spawn(move || async move {
+        let auth = Auth::new()
+            .key("alice", ALICE)
+            .and_then(|a| a.key("bob", BOB))
+            .expect("keys");
+        let mut cfg = config(false);
+        cfg.auth = Some(auth);
+        Ok(agent(cfg, Stores::memory()))
+    })
+    .expect("serves");
+    let alice = McpClient::new(server.mcp_url()).bearer(ALICE);
+    let bob = McpClient::new(server.mcp_url()).bearer(BOB);
+
+    // Building creatives is the creative protocol: declared, so buyers' clients call it.
+    let (_, caps) = alice.call("get_adcp_capabilities", json!({})).await;
+    let protocols = caps["supported_protocols"].as_array().expect("protocols");
+    assert!(protocols.contains(&json!("creative")), "{caps}");
+    assert_eq!(
+        caps["media_buy"]["features"]["conversion_tracking"], true,
+        "{caps}"
+    );
+
+    // Nothing to build from yet.
+    let build = json!({"account": account(), "idempotency_key": key(), "include_preview": true,
+        "target_format_id": {"agent_url": server.mcp_url(), "id": "display_300x250_catalog"},
+        "message": "Build from the menu catalogue"});
+    let (err, resp) = alice.call("build_creative", build.clone()).await;
+    assert!(err, "{resp}");
+    assert_eq!(resp["errors"][0]["code"], "REFERENCE_NOT_FOUND", "{resp}");
+
+    // A catalogue with hostile values is accepted; an item without an id is rejected.
+    let (err, resp) = alice
+        .call(
+            "sync_catalogs",
+            json!({"account": account(), "idempotency_key": key(), "catalogs": [{
+                "catalog_id": "menu", "type": "product", "content_id_type": "sku",
+                "items": [
+                    {"item_id": "a", "sku": "00013&cmd=drop", "title": "<b>Ribeye</b>", "image_url": "https://cdn.example/r.jpg",
+                     "price": {"amount": 89.0, "currency": "USD"}},
+                    {"item_id": "b", "sku": "vacancy-{DEVICE_ID}-42", "title": "Tower"},
+                    {"item_id": "c", "sku": "café-amsterdam", "title": "Flight"},
+                    {"title": "no id"}]}]}),
+        )
+        .await;
+    assert!(!err, "{resp}");
+    let c = &resp["catalogs"][0];
+    assert_eq!(
+        (
+            c["item_count"].clone(),
+            c["items_approved"].clone(),
+            c["items_rejected"].clone()
+        ),
+        (json!(3), json!(3), json!(1)),
+        "{resp}"
+    );
+    assert_eq!(c["item_issues"][0]["status"], "rejected", "{resp}");
+
+    // The creative names the catalogue; the preview's URLs carry each SKU percent-encoded
+    // once, and text is escaped.
+    let (err, resp) = alice.call("build_creative", build).await;
+    assert!(!err, "{resp}");
+    let m = &resp["creative_manifest"];
+    assert_eq!(m["format_id"]["id"], "display_300x250_catalog", "{resp}");
+    assert_eq!(m["assets"]["catalog"]["catalog_id"], "menu", "{resp}");
+    assert!(m["assets"]["catalog"].get("items").is_none(), "{resp}");
+    let page = resp["preview"]["previews"][0]["renders"][0]["preview_html"]
+        .as_str()
+        .expect("a preview");
+    for encoded in [
+        "sku=00013%26cmd%3Ddrop&amp;",
+        "sku=vacancy-%7BDEVICE_ID%7D-42&amp;",
+        "sku=caf%C3%A9-amsterdam&amp;",
+    ] {
+        assert!(page.contains(encoded), "{encoded} in {page}");
+    }
+    assert!(
+        !page.contains("cmd=drop") && !page.contains("<b>"),
+        "{page}"
+    );
+    assert!(page.contains("&lt;b&gt;Ribeye"), "{page}");
+
+    // Conversions: server to server, each event_id counted once; match quality reported.
+    let (err, resp) = alice
+        .call(
+            "sync_event_sources",
+            json!({"account": account(), "idempotency_key": key(),
+                   "event_sources": [{"event_source_id": "site", "name": "Website"}]}),
+        )
+        .await;
+    assert!(!err, "{resp}");
+    assert_eq!(
+        resp["event_sources"][0]["setup"]["snippet_type"], "server_only",
+        "{resp}"
+    );
+    let events = json!([
+        {"event_id": "e1", "event_type": "purchase", "event_time": "2026-04-05T14:30:00Z",
+         "user_match": {"hashed_email": "a".repeat(64)}},
+        {"event_id": "e2", "event_type": "lead", "event_time": "2026-04-05T14:31:00Z"},
+        {"event_id": "e3", "event_type": "page_view", "event_time": "2026-04-05T14:32:00Z",
+         "custom_data": {"content_ids": ["a"]}},
+    ]);
+    let log = json!({"event_source_id": "site", "events": events});
+    let mut first = log.clone();
+    first["idempotency_key"] = json!(key());
+    let (err, resp) = alice.call("log_event", first).await;
+    assert!(!err, "{resp}");
+    assert_eq!(
+        (
+            resp["events_received"].clone(),
+            resp["events_processed"].clone()
+        ),
+        (json!(3), json!(3)),
+        "{resp}"
+    );
+    let q = resp["match_quality"].as_f64().expect("match quality");
+    assert!((q - 1.0 / 3.0).abs() < 1e-9, "{resp}");
+    let mut again = log;
+    again["idempotency_key"] = json!(key());
+    let (_, resp) = alice.call("log_event", again).await;
+    assert_eq!(
+        resp["events_processed"], 0,
+        "repeats are counted once: {resp}"
+    );
+    assert!(
+        resp["warnings"][0]
+            .as_str()
+            .is_some_and(|w| w.contains("counted once")),
+        "{resp}"
+    );
+
+    // Feedback on a buy of the caller's; another caller's buy is as absent as none.
+    let (_, products) = alice
+        .call(
+            "get_products",
+            json!({"buying_mode": "wholesale", "account": account()}),
+        )
+        .await;
+    let product = products["products"]
+        .as_array()
+        .and_then(|p| {
+            p.iter()
+                .find(|p| p["product_id"] == "local_display_dynamic")
+        })
+        .cloned()
+        .expect("the dynamic product");
+    let (err, buy) = alice
+        .call(
+            "create_media_buy",
+            json!({"account": account(), "idempotency_key": key(), "brand": {"domain": "amsterdam-steakhouse.example"},
+                   "start_time": "2031-01-01T00:00:00Z", "end_time": "2031-01-31T23:59:59Z",
+                   "packages": [{"product_id": product["product_id"], "pricing_option_id": "cpm_standard",
+                                 "budget": 5000, "bid_price": 7.0, "catalogs": [{"catalog_id": "menu", "type": "product"}]}]}),
+        )
+        .await;
+    assert!(!err, "{buy}");
+    let id = buy["media_buy_id"].as_str().expect("a buy").to_owned();
+    let feedback = |who: &str| {
+        json!({"account": account(), "idempotency_key": format!("{}-{who}", key()), "media_buy_id": id,
+               "measurement_period": {"start": "2031-01-01T00:00:00Z", "end": "2031-01-08T00:00:00Z"},
+               "performance_index": 1.4, "metric_type": "conversion_rate", "context": {"trace": who}})
+    };
+    let (err, resp) = alice
+        .call("provide_performance_feedback", feedback("alice"))
+        .await;
+    assert!(!err, "{resp}");
+    assert_eq!(resp["success"], true, "{resp}");
+    let (err, resp) = bob
+        .call("provide_performance_feedback", feedback("bob"))
+        .await;
+    assert!(err, "{resp}");
+    assert_eq!(resp["errors"][0]["code"], "MEDIA_BUY_NOT_FOUND", "{resp}");
+    assert_eq!(resp["context"]["trace"], "bob", "{resp}");
+}
