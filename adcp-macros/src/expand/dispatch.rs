@@ -21,11 +21,10 @@ pub(super) fn emit(p: &ValidPlatform) -> TokenStream {
         let wire = &op.wire;
         let cfgs = &op.cfgs;
         let shim = format_ident!("__adcp_{}", op.method);
-        // The request is passed located at the adopter's declared type, so a type mismatch is
-        // reported there, with the binding's hygiene (the same as the `let` above it, also when
-        // the impl block comes out of a declarative macro).
-        let at = proc_macro2::Span::call_site().located_at(op.req_ty.span());
-        let req = quote_spanned!(at => req);
+        // The request is bound and passed with the span of the adopter's declared type, so a
+        // type mismatch is reported there; binding it with that span too gives the binding and
+        // its use one hygiene, also when the impl block comes out of a declarative macro.
+        let req = quote_spanned!(op.req_ty.span() => req);
         match &op.kind {
             OpKind::Task { info, hybrid } => {
                 let marker = format_ident!("{}", info.name.to_upper_camel_case());
@@ -43,7 +42,7 @@ pub(super) fn emit(p: &ValidPlatform) -> TokenStream {
                         req: #private::Value,
                     ) -> #private::BoxFuture<'a, #krate::AdcpResult<#private::Outcome>> {
                         ::std::boxed::Box::pin(async move {
-                            let req = #private::decode::<#marker>(req)?;
+                            let #req = #private::decode::<#marker>(req)?;
                             #private::#reply::<#marker, _>(this.#method(&ctx, #req).await)
                         })
                     }
@@ -59,7 +58,7 @@ pub(super) fn emit(p: &ValidPlatform) -> TokenStream {
                     fn #shim<'a>(
                         this: &'a #self_ty,
                         ctx: #krate::Ctx,
-                        req: #krate::ScenarioParams,
+                        #req: #krate::ScenarioParams,
                     ) -> #private::BoxFuture<'a, #krate::AdcpResult<#krate::ControllerReply>> {
                         ::std::boxed::Box::pin(async move { this.#method(&ctx, #req).await })
                     }

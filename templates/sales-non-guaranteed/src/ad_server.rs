@@ -72,8 +72,8 @@ pub trait AdServer: Send + Sync + 'static {
 /// seller keeps it, with the status the platform gives it.
 pub trait CreativePlatform: Send + Sync + 'static {
     /// Registers `creative` (a new one, or a new version of a changed one). An error fails
-    /// that creative alone (a transient one, `SERVICE_UNAVAILABLE`, fails the call, which the
-    /// buyer retries).
+    /// that creative alone, but one about the call (a transient `SERVICE_UNAVAILABLE`, which
+    /// the buyer retries, or an `ACCOUNT_*` code) fails the call.
     fn register<'a>(
         &'a self,
         ctx: &'a Ctx,
@@ -95,8 +95,9 @@ pub struct Registered {
 /// there once the seller has reviewed its items.
 pub trait CatalogPlatform: Send + Sync + 'static {
     /// Uploads `catalog` (its accepted items), making it there first when `platform_id` is
-    /// `None`; answers its id there. An error fails that catalogue alone (a transient one fails
-    /// the call); its field is relative to the catalogue (`items`).
+    /// `None`; answers its id there. An error fails that catalogue alone (one about the call,
+    /// transient or `ACCOUNT_*`, fails the call); its field is relative to the catalogue
+    /// (`items`).
     fn upload<'a>(
         &'a self,
         ctx: &'a Ctx,
@@ -108,8 +109,8 @@ pub trait CatalogPlatform: Send + Sync + 'static {
 /// A platform with pixels and a conversions API: the buyer's event sources are registered
 /// there, and the events it logs sent on.
 pub trait ConversionPlatform: Send + Sync + 'static {
-    /// Registers a new event source (a pixel). An error fails that source alone (a transient
-    /// one fails the call).
+    /// Registers a new event source (a pixel). An error fails that source alone (one about the
+    /// call, transient or `ACCOUNT_*`, fails the call).
     fn register<'a>(
         &'a self,
         ctx: &'a Ctx,

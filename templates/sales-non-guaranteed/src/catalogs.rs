@@ -86,7 +86,7 @@ pub(crate) async fn sync(
         let field = format!("catalogs[{i}]");
         match upsert(platform, ctx, &kept, c, &field, dry_run).await {
             Ok(item) => items.push(item),
-            Err(e) if e.code() == codes::SERVICE_UNAVAILABLE => return Err(e),
+            Err(e) if crate::fails_the_call(&e) => return Err(e),
             Err(e) => {
                 let id = c.catalog_id.clone().unwrap_or_default();
                 let mut item = Item::new(Action::Failed, id);
@@ -166,7 +166,13 @@ async fn upsert(
     if !dry_run && action != Action::Unchanged {
         if let Some(p) = platform {
             let uploaded = p.upload(ctx, &catalog, platform_id.as_deref()).await;
-            platform_id = Some(uploaded.map_err(|e| e.within(field))?);
+            platform_id = Some(uploaded.map_err(|e| {
+                if crate::fails_the_call(&e) {
+                    e
+                } else {
+                    e.within(field)
+                }
+            })?);
         }
         let platform_id = platform_id.clone().unwrap_or_else(|| ctx.new_id("cat"));
         let record = KeptCatalog {

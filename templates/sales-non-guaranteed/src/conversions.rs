@@ -122,7 +122,7 @@ pub(crate) async fn sync(
     for (i, w) in wanted.iter().enumerate() {
         match upsert(platform, ctx, &kept, w).await {
             Ok(item) => items.push(item),
-            Err(e) if e.code() == codes::SERVICE_UNAVAILABLE => return Err(e),
+            Err(e) if crate::fails_the_call(&e) => return Err(e),
             Err(e) => {
                 let mut item = Item::new(Action::Failed, w.event_source_id.clone());
                 item.errors = Some(vec![e.within(&format!("event_sources[{i}]")).to_wire()]);

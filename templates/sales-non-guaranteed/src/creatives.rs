@@ -55,7 +55,7 @@ pub(crate) async fn register(
     }
     match platform.register(ctx, c).await {
         Ok(r) => Ok(Ok(Some(r))),
-        Err(e) if e.code() == adcp_runtime::codes::SERVICE_UNAVAILABLE => Err(e),
+        Err(e) if crate::fails_the_call(&e) => Err(e),
         Err(e) => Ok(Err(e)),
     }
 }

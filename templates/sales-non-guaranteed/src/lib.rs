@@ -227,6 +227,12 @@ impl Seller {
     }
 }
 
+/// Whether a platform's error is about the call rather than the item it was given: the
+/// platform is unavailable (the buyer retries the call), or the account cannot use it.
+pub(crate) fn fails_the_call(e: &AdcpError) -> bool {
+    e.code() == adcp_runtime::codes::SERVICE_UNAVAILABLE || e.code().starts_with("ACCOUNT_")
+}
+
 /// The request's account's catalogues, as synced (for a platform building creatives from
 /// them).
 pub async fn catalogs(ctx: &Ctx) -> AdcpResult<Vec<KeptCatalog>> {
