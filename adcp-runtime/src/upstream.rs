@@ -146,12 +146,18 @@ impl Upstream {
         }
     }
 
-    /// The OAuth client's access token: the kept one, or a new one (`fresh`, or none kept).
-    async fn access_token(&self, client: &OAuthClient, fresh: bool) -> AdcpResult<String> {
+    /// The OAuth client's access token: the kept one, or a new one when none is kept, it
+    /// expired, or it is `refused` (the token the upstream just answered 401 to; calls refused
+    /// at once wait for one new token rather than each fetching its own).
+    async fn access_token(
+        &self,
+        client: &OAuthClient,
+        refused: Option<&str>,
+    ) -> AdcpResult<String> {
         let mut kept = client.token.lock().await;
-        if !fresh
-            && let Some((token, until)) = kept.as_ref()
+        if let Some((token, until)) = kept.as_ref()
             && Instant::now() < *until
+            && refused != Some(token.as_str())
         {
             return Ok(token.clone());
         }
@@ -334,13 +340,18 @@ impl Call<'_> {
             ),
             None => None,
         };
-        let mut fresh = false;
+        let mut refused: Option<String> = None;
         loop {
             let mut req = u.client.request(self.method.clone(), url.clone());
+            let mut sent = None;
             match &u.credential {
                 Credential::None => {}
                 Credential::Bearer(k) => req = req.bearer_auth(k),
-                Credential::Client(c) => req = req.bearer_auth(u.access_token(c, fresh).await?),
+                Credential::Client(c) => {
+                    let token = u.access_token(c, refused.as_deref()).await?;
+                    req = req.bearer_auth(&token);
+                    sent = Some(token);
+                }
             }
             for (n, v) in &self.headers {
                 req = req.header(n.as_str(), v.as_str());
@@ -355,8 +366,8 @@ impl Call<'_> {
                 .await
                 .map_err(|e| unavailable(what, &e.to_string()))?;
             let status = resp.status();
-            if status.as_u16() == 401 && matches!(u.credential, Credential::Client(_)) && !fresh {
-                fresh = true;
+            if status.as_u16() == 401 && refused.is_none() && sent.is_some() {
+                refused = sent;
                 continue;
             }
             let bytes = resp
@@ -468,6 +479,26 @@ mod tests {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = "revoked".into();
         let after: Value = api.get("/thing").send().await.expect("served");
         assert_eq!(after["ok"], "tok2");
+
+        // Calls refused at once share one new token: none is left holding a token the
+        // platform has already replaced.
+        *p.current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = "revoked".into();
+        let (a, b, c, d) = tokio::join!(
+            api.get("/thing").send::<Value>(),
+            api.get("/thing").send::<Value>(),
+            api.get("/thing").send::<Value>(),
+            api.get("/thing").send::<Value>(),
+        );
+        for r in [a, b, c, d] {
+            assert_eq!(r.expect("served")["ok"], "tok3");
+        }
+        assert_eq!(
+            p.issued.load(Ordering::SeqCst),
+            3,
+            "one new token for the four"
+        );
 
         // A refusal of the request is the template's to report, with the platform's code.
         let refused = api

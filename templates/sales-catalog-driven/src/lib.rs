@@ -70,7 +70,7 @@ pub fn config(compliance_testing: bool) -> Config {
                 "conversion_tracking": {
                     "supported_hashed_identifiers": ["hashed_email", "hashed_phone"],
                     "supported_action_sources": ["website", "app", "offline"],
-                    "multi_source_event_dedup": true,
+                    "multi_source_event_dedup": false,
                 },
             },
         }),

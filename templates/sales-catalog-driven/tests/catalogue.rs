@@ -177,7 +177,28 @@ async fn catalogue_creative_conversions_and_feedback() {
         )
         .await;
     assert!(!err, "{buy}");
+    assert_eq!(
+        buy["packages"][0]["catalogs"][0]["catalog_id"], "menu",
+        "echoed: {buy}"
+    );
     let id = buy["media_buy_id"].as_str().expect("a buy").to_owned();
+
+    // A package naming a catalogue the account never synced is refused, on that catalogue.
+    let (err, resp) = alice
+        .call(
+            "create_media_buy",
+            json!({"account": account(), "idempotency_key": key(), "brand": {"domain": "amsterdam-steakhouse.example"},
+                   "start_time": "2031-01-01T00:00:00Z", "end_time": "2031-01-31T23:59:59Z",
+                   "packages": [{"product_id": "local_display_dynamic", "pricing_option_id": "cpm_standard",
+                                 "budget": 5000, "bid_price": 7.0, "catalogs": [{"catalog_id": "nope", "type": "product"}]}]}),
+        )
+        .await;
+    assert!(err, "{resp}");
+    assert_eq!(resp["errors"][0]["code"], "REFERENCE_NOT_FOUND", "{resp}");
+    assert_eq!(
+        resp["errors"][0]["field"], "packages[0].catalogs[0].catalog_id",
+        "{resp}"
+    );
     let feedback = |who: &str| {
         json!({"account": account(), "idempotency_key": format!("{}-{who}", key()), "media_buy_id": id,
                "measurement_period": {"start": "2031-01-01T00:00:00Z", "end": "2031-01-08T00:00:00Z"},

@@ -141,6 +141,9 @@ pub(crate) async fn seed_media_buy(ctx: &Ctx, mut p: Params) -> AdcpResult<Contr
         impressions: 0.0,
         clicks: 0.0,
         spend: 0.0,
+        catalogs: None,
+        measurement_terms: None,
+        agency_estimate_number: None,
     };
     let at = time::now();
     let buy = MediaBuy {

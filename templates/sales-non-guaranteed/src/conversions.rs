@@ -56,7 +56,9 @@ pub(crate) const EVENT_SOURCES: Collection<EventSource> = Collection::new("event
 /// finds the one its caller synced under any of its accounts. Kept in the tenant's shared
 /// state; the key starts with the principal, so no caller sees another's.
 const BY_PRINCIPAL: Collection<EventSource> = Collection::new("event_sources_by_principal");
-/// Events kept by a seller without a conversion platform, by source and `event_id`.
+/// Events kept by a seller without a conversion platform, by principal, source and
+/// `event_id`, in the tenant's shared state: the same event logged with or without the
+/// request naming an account is counted once.
 const EVENTS: Collection<Event> = Collection::new("conversion_events");
 
 fn principal_key(ctx: &Ctx, event_source_id: &str) -> String {
@@ -258,10 +260,11 @@ pub(crate) async fn log(
 async fn keep(ctx: &Ctx, source: &EventSource, events: &[Event]) -> AdcpResult<Tracked> {
     let mut tracked = Tracked::default();
     let mut repeats = 0;
+    let principal = ctx.principal().map_or("", |p| p.id.as_str());
     for e in events {
-        let key = format!("{}\n{}", source.source.event_source_id, e.event_id);
+        let key = format!("{principal}\n{}\n{}", source.platform_id, e.event_id);
         let new = ctx
-            .state()
+            .shared_state()
             .entry(EVENTS, &key, |slot| {
                 let new = slot.is_none();
                 slot.get_or_insert_with(|| e.clone());

@@ -6,7 +6,7 @@ use adcp_runtime::Page;
 use adcp_runtime::lifecycle::MEDIA_BUY;
 use adcp_runtime::time::{self, rfc3339};
 use adcp_runtime::wire::{
-    CanceledBy, CreateMediaBuyRequest, CreateMediaBuySuccess, GetMediaBuyDeliveryRequest,
+    CanceledBy, Catalog, CreateMediaBuyRequest, CreateMediaBuySuccess, GetMediaBuyDeliveryRequest,
     GetMediaBuyDeliveryResponse, GetMediaBuyDeliveryResponseReportingPeriod, GetMediaBuysRequest,
     GetMediaBuysRequestStatusFilter, GetMediaBuysResponse, MeasurementTerms, MediaBuyStatus,
     PackageRequest, ProvidePerformanceFeedbackRequest, ProvidePerformanceFeedbackSuccess,
@@ -44,6 +44,7 @@ async fn package(
     at: &(dyn Fn(&str) -> String + Sync),
     req: &PackageRequest,
     currency: &mut Option<String>,
+    buy_estimate: Option<&str>,
 ) -> AdcpResult<PackageState> {
     let product = products::one(seller, ctx, &req.product_id)
         .await?
@@ -93,6 +94,9 @@ async fn package(
     if let Some(mt) = &req.measurement_terms {
         check_terms(&at("measurement_terms"), mt)?;
     }
+    if let Some(catalogs) = &req.catalogs {
+        check_catalogs(ctx, &at("catalogs"), catalogs).await?;
+    }
     Ok(PackageState {
         package_id: ctx.new_id("pkg"),
         product_id: req.product_id.clone(),
@@ -113,7 +117,42 @@ async fn package(
         impressions: 0.0,
         clicks: 0.0,
         spend: 0.0,
+        catalogs: req.catalogs.clone(),
+        measurement_terms: req.measurement_terms.clone(),
+        agency_estimate_number: req
+            .agency_estimate_number
+            .clone()
+            .or_else(|| buy_estimate.map(str::to_owned)),
     })
+}
+
+/// A package's catalogues: one of each type (the spec's rule), each named one synced to the
+/// account unless given inline.
+async fn check_catalogs(ctx: &Ctx, field: &str, catalogs: &[Catalog]) -> AdcpResult<()> {
+    let kept = crate::catalogs(ctx).await?;
+    for (i, c) in catalogs.iter().enumerate() {
+        if catalogs[..i].iter().any(|o| o.r#type == c.r#type) {
+            return Err(AdcpError::validation(
+                format!("{field}[{i}].type"),
+                "a package promotes at most one catalogue of each type",
+            ));
+        }
+        if let Some(id) = &c.catalog_id
+            && c.items.is_none()
+            && c.url.is_none()
+            && !kept
+                .iter()
+                .any(|k| k.catalog.catalog_id.as_deref() == Some(id.as_str()))
+        {
+            return Err(AdcpError::not_found(
+                codes::REFERENCE_NOT_FOUND,
+                format!("{field}[{i}].catalog_id"),
+                "catalogue",
+            )
+            .with_suggestion("sync it with sync_catalogs first"));
+        }
+    }
+    Ok(())
 }
 
 /// A budget, if it is positive.
@@ -182,7 +221,8 @@ pub(crate) async fn create(
     let mut packages = Vec::with_capacity(requested.len());
     for (i, p) in requested.iter().enumerate() {
         let at = |f: &str| format!("packages[{i}].{f}");
-        packages.push(package(seller, ctx, &at, p, &mut currency).await?);
+        let estimate = req.agency_estimate_number.as_deref();
+        packages.push(package(seller, ctx, &at, p, &mut currency, estimate).await?);
     }
     let now = time::now();
     let mut buy = MediaBuy {
@@ -289,7 +329,7 @@ pub(crate) async fn update(
     let mut currency = Some(current.currency);
     for (i, p) in req.new_packages.iter().flatten().enumerate() {
         let at = |f: &str| format!("new_packages[{i}].{f}");
-        added.push(package(seller, ctx, &at, p, &mut currency).await?);
+        added.push(package(seller, ctx, &at, p, &mut currency, None).await?);
     }
     let mut known: Vec<String> = Vec::new();
     for a in req

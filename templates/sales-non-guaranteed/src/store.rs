@@ -5,9 +5,9 @@
 
 use adcp_runtime::Collection;
 use adcp_runtime::wire::{
-    CanceledBy, CreativeAsset, CreativeStatus, Format, FormatId,
-    GetMediaBuysResponseMediaBuysItemCancellation as Cancellation, MediaBuyStatus, PricingModel,
-    Product, Targeting,
+    CanceledBy, Catalog, CreativeAsset, CreativeStatus, Format, FormatId,
+    GetMediaBuysResponseMediaBuysItemCancellation as Cancellation, MeasurementTerms,
+    MediaBuyStatus, PricingModel, Product, Targeting,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -55,6 +55,15 @@ pub struct PackageState {
     pub clicks: f64,
     /// Spend delivered.
     pub spend: f64,
+    /// The catalogues it promotes (a catalogue-driven package), as the buyer named them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalogs: Option<Vec<Catalog>>,
+    /// The measurement terms agreed for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measurement_terms: Option<MeasurementTerms>,
+    /// The buyer's agency estimate number for it (its own, else the buy's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agency_estimate_number: Option<String>,
 }
 
 /// A media buy, as the seller keeps it.

@@ -23,6 +23,10 @@ pub(crate) fn package(p: &PackageState) -> Package {
     w.bid_price = p.bid_price;
     w.paused = Some(p.paused);
     w.targeting_overlay.clone_from(&p.targeting_overlay);
+    w.catalogs.clone_from(&p.catalogs);
+    w.measurement_terms.clone_from(&p.measurement_terms);
+    w.agency_estimate_number
+        .clone_from(&p.agency_estimate_number);
     if p.canceled {
         w.canceled = Some(true);
     }

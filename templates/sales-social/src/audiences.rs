@@ -27,10 +27,14 @@ pub(crate) struct Audience {
     pub platform_id: String,
     /// Its status on the wire.
     pub status: AudienceStatus,
-    /// Members uploaded over its life, by identifier type (the platform reports no match
-    /// counts, so none are claimed).
+    /// Identifiers uploaded over its life, by type (the platform reports no match counts, so
+    /// none are claimed).
     #[serde(default)]
     pub uploaded: Vec<(MatchIdType, i64)>,
+    /// Members uploaded over its life (a member with an email and a phone counts once; a
+    /// member sent again counts again, as the platform counts it).
+    #[serde(default)]
+    pub members: i64,
     /// When it was last synced (RFC 3339).
     pub synced: String,
 }
@@ -71,7 +75,7 @@ fn platform_status(s: Option<&str>) -> AudienceStatus {
 
 impl Audience {
     fn total(&self) -> i64 {
-        self.uploaded.iter().map(|(_, n)| n).sum()
+        self.members
     }
 }
 
@@ -204,7 +208,10 @@ async fn upsert(
                         // seed) is a customer file to the platform.
                         "source_type": "customer_file",
                     });
-                    let key = garden::request_id(ctx, "audience", &a.audience_id, "");
+                    // The content is the key's version: the same audience made again (after a
+                    // crash) finds the first; a different one (re-made after a delete) is new.
+                    let version = body.to_string();
+                    let key = garden::request_id(ctx, "audience", &a.audience_id, &version);
                     let made: Made = garden
                         .create(&adv.advertiser_id, "custom_audience", &key, body)
                         .await?
@@ -220,6 +227,7 @@ async fn upsert(
                 platform_id,
                 status,
                 uploaded: Vec::new(),
+                members: 0,
                 synced: time::rfc3339(ctx.now()),
             }
         }
@@ -228,7 +236,6 @@ async fn upsert(
     audience.name = name;
     audience.description = description;
     let members = a.add.as_deref().unwrap_or_default();
-    let mut uploaded_now = 0;
     for (kind, platform_type) in ID_TYPES {
         let ids: Vec<&str> = members.iter().filter_map(|m| identifier(m, kind)).collect();
         if ids.is_empty() {
@@ -249,18 +256,19 @@ async fn upsert(
             audience.status = AudienceStatus::Ready;
         }
         let n = ids.len() as i64;
-        uploaded_now += n;
         match audience.uploaded.iter_mut().find(|(k, _)| *k == kind) {
             Some((_, total)) => *total += n,
             None => audience.uploaded.push((kind, n)),
         }
     }
-    audience.status = sized(audience.status, audience.total());
-    // Members with no identifier the platform takes (RampID, UID2, ...).
+    // Members with no identifier the platform takes (RampID, UID2, ...) are not uploaded.
     let unusable = members
         .iter()
         .filter(|m| ID_TYPES.iter().all(|(k, _)| identifier(m, *k).is_none()))
         .count();
+    let uploaded_now = (members.len() - unusable) as i64;
+    audience.members += uploaded_now;
+    audience.status = sized(audience.status, audience.total());
     let action = match before {
         None => Action::Created,
         Some(_) if uploaded_now > 0 || renamed => Action::Updated,

@@ -34,7 +34,7 @@ impl CatalogPlatform for Garden {
                         "name": catalog.name.as_deref().unwrap_or(catalog_id),
                         "vertical": catalog.r#type,
                     });
-                    let key = garden::request_id(ctx, "catalog", catalog_id, "");
+                    let key = garden::request_id(ctx, "catalog", catalog_id, &body.to_string());
                     let made: Made = self
                         .create(&adv.advertiser_id, "catalog", &key, body)
                         .await?
@@ -105,7 +105,7 @@ impl ConversionPlatform for Garden {
             if let Some(domain) = w.allowed_domains.iter().flatten().next() {
                 body["domain"] = json!(domain);
             }
-            let key = garden::request_id(ctx, "pixel", &w.event_source_id, "");
+            let key = garden::request_id(ctx, "pixel", &w.event_source_id, &body.to_string());
             let made: Made = self
                 .create(&adv.advertiser_id, "pixel", &key, body)
                 .await?
