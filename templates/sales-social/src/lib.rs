@@ -128,8 +128,8 @@ impl SocialSeller {
         audiences::sync(&self.garden, ctx, req).await
     }
 
-    /// The advertiser's currency, time zone and payment terms for the period (this month by
-    /// default), and what its buys through this agent committed.
+    /// The advertiser's currency, time zone and payment terms for the period (this month, in
+    /// UTC, by default). The platform's API reports no spend or invoices, so none are claimed.
     async fn get_account_financials(
         &self,
         ctx: &Ctx,
