@@ -474,7 +474,22 @@ pub mod __seller {
 /// ```
 ///
 /// The attribute sees one impl block with every method, so the specialism checks still run at
-/// compile time.
+/// compile time. A name that is neither a task or scenario the reference seller serves nor a
+/// group does not compile:
+///
+/// ```compile_fail
+/// use adcp_runtime::decisioning_platform;
+///
+/// struct Mine {
+///     seller: sales_non_guaranteed::Seller,
+/// }
+///
+/// sales_non_guaranteed::seller_platform! {
+///     #[decisioning_platform(accounts = explicit)]
+///     impl Mine {}
+///     delegate seller: get_product
+/// }
+/// ```
 #[macro_export]
 macro_rules! seller_platform {
     (#[$attr:meta] impl $ty:ident { $($body:tt)* } delegate $field:ident: $($task:ident),+ $(,)?) => {
@@ -556,8 +571,44 @@ macro_rules! seller_platform {
     (@munch [$attr:meta] $ty:ident $field:ident [$($body:tt)*] [$($acc:tt)*] provide_performance_feedback $($rest:ident)*) => {
         $crate::seller_platform!(@emit [$attr] $ty $field [$($body)*] [$($acc)*] [$($rest)*] provide_performance_feedback ProvidePerformanceFeedbackRequest ProvidePerformanceFeedbackSuccess);
     };
-    // Any other name: a controller scenario.
-    (@munch [$attr:meta] $ty:ident $field:ident [$($body:tt)*] [$($acc:tt)*] $scenario:ident $($rest:ident)*) => {
+    (@munch [$attr:meta] $ty:ident $field:ident [$($body:tt)*] [$($acc:tt)*] seed_product $($rest:ident)*) => {
+        $crate::seller_platform!(@scenario [$attr] $ty $field [$($body)*] [$($acc)*] [$($rest)*] seed_product);
+    };
+    (@munch [$attr:meta] $ty:ident $field:ident [$($body:tt)*] [$($acc:tt)*] seed_pricing_option $($rest:ident)*) => {
+        $crate::seller_platform!(@scenario [$attr] $ty $field [$($body)*] [$($acc)*] [$($rest)*] seed_pricing_option);
+    };
+    (@munch [$attr:meta] $ty:ident $field:ident [$($body:tt)*] [$($acc:tt)*] seed_creative $($rest:ident)*) => {
+        $crate::seller_platform!(@scenario [$attr] $ty $field [$($body)*] [$($acc)*] [$($rest)*] seed_creative);
+    };
+    (@munch [$attr:meta] $ty:ident $field:ident [$($body:tt)*] [$($acc:tt)*] seed_media_buy $($rest:ident)*) => {
+        $crate::seller_platform!(@scenario [$attr] $ty $field [$($body)*] [$($acc)*] [$($rest)*] seed_media_buy);
+    };
+    (@munch [$attr:meta] $ty:ident $field:ident [$($body:tt)*] [$($acc:tt)*] seed_creative_format $($rest:ident)*) => {
+        $crate::seller_platform!(@scenario [$attr] $ty $field [$($body)*] [$($acc)*] [$($rest)*] seed_creative_format);
+    };
+    (@munch [$attr:meta] $ty:ident $field:ident [$($body:tt)*] [$($acc:tt)*] seed_plan $($rest:ident)*) => {
+        $crate::seller_platform!(@scenario [$attr] $ty $field [$($body)*] [$($acc)*] [$($rest)*] seed_plan);
+    };
+    (@munch [$attr:meta] $ty:ident $field:ident [$($body:tt)*] [$($acc:tt)*] force_media_buy_status $($rest:ident)*) => {
+        $crate::seller_platform!(@scenario [$attr] $ty $field [$($body)*] [$($acc)*] [$($rest)*] force_media_buy_status);
+    };
+    (@munch [$attr:meta] $ty:ident $field:ident [$($body:tt)*] [$($acc:tt)*] force_creative_status $($rest:ident)*) => {
+        $crate::seller_platform!(@scenario [$attr] $ty $field [$($body)*] [$($acc)*] [$($rest)*] force_creative_status);
+    };
+    (@munch [$attr:meta] $ty:ident $field:ident [$($body:tt)*] [$($acc:tt)*] simulate_delivery $($rest:ident)*) => {
+        $crate::seller_platform!(@scenario [$attr] $ty $field [$($body)*] [$($acc)*] [$($rest)*] simulate_delivery);
+    };
+    (@munch [$attr:meta] $ty:ident $field:ident [$($body:tt)*] [$($acc:tt)*] simulate_budget_spend $($rest:ident)*) => {
+        $crate::seller_platform!(@scenario [$attr] $ty $field [$($body)*] [$($acc)*] [$($rest)*] simulate_budget_spend);
+    };
+    (@munch [$attr:meta] $ty:ident $field:ident [$($body:tt)*] [$($acc:tt)*] $other:ident $($rest:ident)*) => {
+        ::core::compile_error!(::core::concat!(
+            "seller_platform!: `", ::core::stringify!($other), "` is not a task or scenario the \
+             reference seller serves, nor a group (media_buying, conversions, controller)"
+        ));
+    };
+    // A controller scenario.
+    (@scenario [$attr:meta] $ty:ident $field:ident [$($body:tt)*] [$($acc:tt)*] [$($rest:ident)*] $scenario:ident) => {
         $crate::seller_platform!(@munch [$attr] $ty $field [$($body)*] [$($acc)*
             async fn $scenario(
                 &self,
