@@ -115,7 +115,8 @@ pub(crate) fn derive<P: DecisioningPlatform>(config: &Config, tools: &[&TaskSpec
         .filter(|(_, tasks)| tools.iter().any(|t| tasks.contains(&t.name)))
         .map(|(feature, _)| ((*feature).to_owned(), Value::Bool(true)))
         .collect();
-    if !features.is_empty() {
+    // (A creative agent keeping catalogues declares no media-buy feature.)
+    if !features.is_empty() && supported_protocols::<P>().contains(&"media_buy") {
         body.insert("media_buy".into(), json!({"features": features}));
     }
     if config.compliance_testing {

@@ -229,7 +229,7 @@ impl Seller {
 
 /// Whether a platform's error is about the call rather than the item it was given: the
 /// platform is unavailable (the buyer retries the call), or the account cannot use it.
-pub(crate) fn fails_the_call(e: &AdcpError) -> bool {
+pub fn fails_the_call(e: &AdcpError) -> bool {
     e.code() == adcp_runtime::codes::SERVICE_UNAVAILABLE || e.code().starts_with("ACCOUNT_")
 }
 

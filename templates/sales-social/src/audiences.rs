@@ -127,9 +127,9 @@ pub(crate) async fn sync(
         };
         items.push(match done {
             Ok(item) => item,
-            // A transient failure of the platform fails the call (the buyer retries it
-            // whole, under the same key); anything else is this audience's.
-            Err(e) if e.code() == codes::SERVICE_UNAVAILABLE => return Err(e),
+            // A failure about the call (the platform unavailable: the buyer retries it whole,
+            // under the same key; or the account) fails it; anything else is this audience's.
+            Err(e) if sales_non_guaranteed::fails_the_call(&e) => return Err(e),
             Err(e) => failed(&a.audience_id, &e),
         });
     }
