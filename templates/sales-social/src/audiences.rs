@@ -11,7 +11,7 @@ use adcp_runtime::{AdcpError, AdcpResult, Collection, Ctx, codes};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::garden::{self, Advertiser, Garden, Made};
+use crate::garden::{self, Advertiser, Garden};
 
 /// An audience as the seller keeps it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -208,14 +208,16 @@ async fn upsert(
                         // seed) is a customer file to the platform.
                         "source_type": "customer_file",
                     });
-                    // The content is the key's version: the same audience made again (after a
-                    // crash) finds the first; a different one (re-made after a delete) is new.
-                    let version = body.to_string();
-                    let key = garden::request_id(ctx, "audience", &a.audience_id, &version);
-                    let made: Made = garden
-                        .create(&adv.advertiser_id, "custom_audience", &key, body)
-                        .await?
-                        .map_err(|r| garden::refused(field, &r))?;
+                    let made = garden
+                        .make(
+                            ctx,
+                            &adv.advertiser_id,
+                            "custom_audience",
+                            &a.audience_id,
+                            body,
+                            field,
+                        )
+                        .await?;
                     (made.id("audience_id")?, platform_status(made.status()))
                 }
                 None => (ctx.new_id("aud"), AudienceStatus::Processing),

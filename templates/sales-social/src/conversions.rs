@@ -13,7 +13,7 @@ use sales_non_guaranteed::{
 };
 use serde_json::{Value, json};
 
-use crate::garden::{self, Garden, Made};
+use crate::garden::{self, Garden};
 
 impl CatalogPlatform for Garden {
     fn upload<'a>(
@@ -34,12 +34,9 @@ impl CatalogPlatform for Garden {
                         "name": catalog.name.as_deref().unwrap_or(catalog_id),
                         "vertical": catalog.r#type,
                     });
-                    let key = garden::request_id(ctx, "catalog", catalog_id, &body.to_string());
-                    let made: Made = self
-                        .create(&adv.advertiser_id, "catalog", &key, body)
+                    self.make(ctx, &adv.advertiser_id, "catalog", catalog_id, body, "")
                         .await?
-                        .map_err(|r| garden::refused("", &r))?;
-                    made.id("catalog_id")?
+                        .id("catalog_id")?
                 }
             };
             // The platform adds what it is sent: the whole set again on a change.
@@ -105,11 +102,16 @@ impl ConversionPlatform for Garden {
             if let Some(domain) = w.allowed_domains.iter().flatten().next() {
                 body["domain"] = json!(domain);
             }
-            let key = garden::request_id(ctx, "pixel", &w.event_source_id, &body.to_string());
-            let made: Made = self
-                .create(&adv.advertiser_id, "pixel", &key, body)
-                .await?
-                .map_err(|r| garden::refused("", &r))?;
+            let made = self
+                .make(
+                    ctx,
+                    &adv.advertiser_id,
+                    "pixel",
+                    &w.event_source_id,
+                    body,
+                    "",
+                )
+                .await?;
             Ok(RegisteredSource {
                 platform_id: made.id("pixel_id")?,
                 scope: Some(adv.advertiser_id),

@@ -9,7 +9,7 @@ use adcp_runtime::{AdcpError, AdcpResult, Ctx, codes};
 use sales_non_guaranteed::{BoxFuture, CreativePlatform, KeptCatalog, Registered};
 use serde_json::{Value, json};
 
-use crate::garden::{self, Garden, Made};
+use crate::garden::Garden;
 
 /// A format of the platform: the AdCP id, the platform's, and the media it carries.
 struct SocialFormat {
@@ -264,17 +264,26 @@ impl CreativePlatform for Garden {
                     media: if video { Media::Video } else { Media::Image },
                 }
             });
-            let catalogues: Vec<KeptCatalog> = sales_non_guaranteed::catalogs(ctx).await?;
+            // Only a product carousel draws on the account's catalogues.
+            let catalogues: Vec<KeptCatalog> = if format.media == Media::Catalogue {
+                sales_non_guaranteed::catalogs(ctx).await?
+            } else {
+                Vec::new()
+            };
             let body = platform_creative(ctx, c, &format, &catalogues)?;
             match self.advertiser(ctx).await? {
                 Some(adv) => {
                     // The platform cannot change a creative: a changed one is a new version.
-                    let version = body.to_string();
-                    let key = garden::request_id(ctx, "creative", &c.creative_id, &version);
-                    let made: Made = self
-                        .create(&adv.advertiser_id, "creative", &key, body)
-                        .await?
-                        .map_err(|r| garden::refused("creative_id", &r))?;
+                    let made = self
+                        .make(
+                            ctx,
+                            &adv.advertiser_id,
+                            "creative",
+                            &c.creative_id,
+                            body,
+                            "creative_id",
+                        )
+                        .await?;
                     Ok(Registered {
                         platform_id: made.id("creative_id")?,
                         status: platform_status(made.status()),

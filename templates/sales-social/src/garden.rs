@@ -12,9 +12,9 @@
 //! - Creatives: `creative/create` (the platform reviews them).
 //! - Event sources: `pixel/create`; conversions: `event/track`.
 //!
-//! Every create carries a `client_request_id` derived from the account and the buyer's id, so
-//! a sync run again after a crash between the platform's answer and the seller's write finds
-//! what it made before instead of making it twice.
+//! Every create carries a `client_request_id` derived from the account, the buyer's id and the
+//! content, so a sync run again after a crash between the platform's answer and the seller's
+//! write finds what it made before instead of making it twice.
 //!
 //! What the platform cannot hold stays the seller's: the buyer's ids (the platform assigns
 //! its own), catalogue items (the platform counts them but does not give them back),
@@ -142,18 +142,28 @@ impl Garden {
         Ok(info)
     }
 
-    /// Creates an object of the advertiser (`kind`: `custom_audience`, `catalog`, `creative`,
-    /// `pixel`) with `body`; `request_id` makes a repeated create find the first.
-    pub(crate) async fn create<T: serde::de::DeserializeOwned>(
+    /// Makes an object of the advertiser (`kind`: `custom_audience`, `catalog`, `creative`,
+    /// `pixel`) from `body`, for the buyer's `buyer_id` in the request's account. Its
+    /// `client_request_id` is derived from the account, the buyer's id and the content: made
+    /// again (a sync run again after a crash) it finds the first; different content (a changed
+    /// creative, an audience re-made after a delete) is a new object. A refusal is an error on
+    /// `field`.
+    pub(crate) async fn make(
         &self,
+        ctx: &Ctx,
         advertiser: &str,
         kind: &str,
-        request_id: &str,
+        buyer_id: &str,
         mut body: Value,
-    ) -> AdcpResult<Result<T, Refusal>> {
-        body["client_request_id"] = json!(request_id);
+        field: &str,
+    ) -> AdcpResult<Made> {
+        body["client_request_id"] = json!(request_id(ctx, kind, buyer_id, &body.to_string()));
         let path = format!("/v1.3/advertiser/{advertiser}/{kind}/create");
-        self.api.post(&path, &body).try_send().await
+        self.api
+            .post(&path, &body)
+            .try_send()
+            .await?
+            .map_err(|r| refused(field, &r))
     }
 
     /// Adds members (hashed identifiers of one type) to an audience.
@@ -253,7 +263,7 @@ pub(crate) fn refused(field: &str, r: &Refusal) -> AdcpError {
 
 /// The `client_request_id` of the platform object the buyer's `id` (of `kind`) is in the
 /// request's account; `version` tells apart creates of changed content.
-pub(crate) fn request_id(ctx: &Ctx, kind: &str, id: &str, version: &str) -> String {
+fn request_id(ctx: &Ctx, kind: &str, id: &str, version: &str) -> String {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(format!("{}\n{kind}\n{id}\n{version}", ctx.scope()));
     let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
