@@ -31,20 +31,21 @@ const ADVERTISED_SCENARIOS: &[&str] = &[
     "simulate_budget_spend",
 ];
 
-/// Tasks more than one protocol's agents serve (a seller's creative library and formats,
-/// catalogues for sellers and generative agents): implementing one says nothing of which
-/// protocol an agent supports. `build_creative` is not one of them: a seller that builds
-/// creatives supports the creative protocol, and buyers' clients call it only on agents that
-/// say so.
-const SHARED_TASKS: &[&str] = &[
-    "list_creative_formats",
-    "list_creatives",
-    "sync_catalogs",
-    "sync_creatives",
+/// Tasks whose serving says something other than the manifest's protocol about what an agent
+/// supports: `None` for a task more than one protocol's agents serve (a seller's creative
+/// library and formats, catalogues for sellers and generative agents), which says nothing;
+/// `build_creative`, whose schema sits with the media-buy ones, for the creative protocol
+/// (buyers' clients call it only on agents declaring `creative`).
+const TASK_PROTOCOLS: &[(&str, Option<&str>)] = &[
+    ("build_creative", Some("creative")),
+    ("list_creative_formats", None),
+    ("list_creatives", None),
+    ("sync_catalogs", None),
+    ("sync_creatives", None),
 ];
 
 /// The protocols a platform supports: those of its claimed specialisms and those of the tasks
-/// it implements (but [`SHARED_TASKS`]).
+/// it implements (the manifest's, but as [`TASK_PROTOCOLS`] says).
 pub(crate) fn supported_protocols<P: DecisioningPlatform>() -> Vec<&'static str> {
     let d = P::descriptor();
     let mut out: Vec<&'static str> = Vec::new();
@@ -53,16 +54,12 @@ pub(crate) fn supported_protocols<P: DecisioningPlatform>() -> Vec<&'static str>
         .iter()
         .filter_map(|s| adcp_wire::catalog::SPECIALISMS.iter().find(|x| x.id == *s))
         .filter_map(|s| wire_protocol(s.protocol));
-    let from_tasks = d
-        .handlers
-        .iter()
-        .filter(|h| !SHARED_TASKS.contains(&h.task))
-        .filter_map(|h| match h.task {
-            // Its schema sits with the media-buy ones, but building creatives is the creative
-            // protocol's task: buyers' clients call it only on agents declaring `creative`.
-            "build_creative" => Some("creative"),
-            task => adcp_wire::task(task).and_then(|t| wire_protocol(t.protocol)),
-        });
+    let from_tasks = d.handlers.iter().filter_map(|h| {
+        match TASK_PROTOCOLS.iter().find(|(task, _)| *task == h.task) {
+            Some((_, protocol)) => *protocol,
+            None => adcp_wire::task(h.task).and_then(|t| wire_protocol(t.protocol)),
+        }
+    });
     for p in from_specialisms.chain(from_tasks) {
         if !out.contains(&p) {
             out.push(p);
@@ -99,10 +96,8 @@ pub(crate) fn derive<P: DecisioningPlatform>(config: &Config, tools: &[&TaskSpec
         "adcp".into(),
         json!({"major_versions": [MAJOR_VERSION], "idempotency": {"supported": true, "replay_ttl_seconds": ttl}}),
     );
-    body.insert(
-        "supported_protocols".into(),
-        json!(supported_protocols::<P>()),
-    );
+    let protocols = supported_protocols::<P>();
+    body.insert("supported_protocols".into(), json!(protocols));
     if !d.specialisms.is_empty() {
         let kebab: Vec<String> = d.specialisms.iter().map(|s| s.replace('_', "-")).collect();
         body.insert("specialisms".into(), json!(kebab));
@@ -116,7 +111,7 @@ pub(crate) fn derive<P: DecisioningPlatform>(config: &Config, tools: &[&TaskSpec
         .map(|(feature, _)| ((*feature).to_owned(), Value::Bool(true)))
         .collect();
     // (A creative agent keeping catalogues declares no media-buy feature.)
-    if !features.is_empty() && supported_protocols::<P>().contains(&"media_buy") {
+    if !features.is_empty() && protocols.contains(&"media_buy") {
         body.insert("media_buy".into(), json!({"features": features}));
     }
     if config.compliance_testing {
