@@ -155,12 +155,9 @@ fn item_values(
         .cloned()
         .unwrap_or(Value::Null);
     let sku = k
-        .catalog
-        .content_id_type
-        .as_ref()
-        .and_then(|t| serde_json::to_value(t).ok())
-        .and_then(|t| t.as_str().and_then(|t| item.get(t)).cloned())
-        .or_else(|| item.get("sku").cloned())
+        .content_id(item)
+        .or_else(|| item.get("sku"))
+        .cloned()
         .unwrap_or_else(|| id.clone());
     values.insert("ITEM_ID".into(), id);
     values.insert("SKU".into(), sku);

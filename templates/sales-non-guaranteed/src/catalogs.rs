@@ -31,22 +31,27 @@ impl KeptCatalog {
     pub fn items(&self) -> &[Map<String, Value>] {
         self.catalog.items.as_deref().unwrap_or_default()
     }
+
+    /// An item's value under the field its `content_id_type` names (`sku`, `gtin`, ...).
+    pub fn content_id<'a>(&self, item: &'a Map<String, Value>) -> Option<&'a Value> {
+        content_id(&self.catalog, item)
+    }
 }
 
 pub(crate) const CATALOGS: Collection<KeptCatalog> = Collection::new("catalogs");
 
+/// `item`'s value under the field `catalog`'s `content_id_type` names.
+fn content_id<'a>(catalog: &Catalog, item: &'a Map<String, Value>) -> Option<&'a Value> {
+    let field = serde_json::to_value(catalog.content_id_type.as_ref()?).ok()?;
+    item.get(field.as_str()?)
+}
+
 /// An item's id: `item_id`, `id`, or the field the catalogue's `content_id_type` names.
 fn item_id<'a>(catalog: &Catalog, item: &'a Map<String, Value>) -> Option<&'a str> {
-    let by_type = catalog
-        .content_id_type
-        .as_ref()
-        .and_then(|t| serde_json::to_value(t).ok())
-        .and_then(|v| v.as_str().map(str::to_owned));
     ["item_id", "id"]
         .iter()
-        .map(|k| (*k).to_owned())
-        .chain(by_type)
-        .find_map(|k| item.get(&k).and_then(Value::as_str))
+        .find_map(|k| item.get(*k).and_then(Value::as_str))
+        .or_else(|| content_id(catalog, item).and_then(Value::as_str))
 }
 
 fn item(kept: &KeptCatalog, action: Action) -> Item {

@@ -260,9 +260,8 @@ pub(crate) async fn log(
 async fn keep(ctx: &Ctx, source: &EventSource, events: &[Event]) -> AdcpResult<Tracked> {
     let mut tracked = Tracked::default();
     let mut repeats = 0;
-    let principal = ctx.principal().map_or("", |p| p.id.as_str());
     for e in events {
-        let key = format!("{principal}\n{}\n{}", source.platform_id, e.event_id);
+        let key = principal_key(ctx, &format!("{}\n{}", source.platform_id, e.event_id));
         let new = ctx
             .shared_state()
             .entry(EVENTS, &key, |slot| {
