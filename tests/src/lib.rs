@@ -753,11 +753,18 @@ pub mod harness {
         out
     }
 
-    /// The counters of `adcp mock-server`'s traffic (`GET /_debug/traffic`): calls by route.
-    pub fn mock_traffic(upstream: &adcp_runtime::test_util::MockUpstream) -> Value {
-        tokio::runtime::Runtime::new()
+    /// Asserts that the mock upstream served each of `routes` (`"POST /v1/orders"`, as its
+    /// traffic counters name them) at least once: the template used it, not an imitation.
+    pub fn assert_mock_called(upstream: &adcp_runtime::test_util::MockUpstream, routes: &[&str]) {
+        let traffic = tokio::runtime::Runtime::new()
             .expect("a runtime")
-            .block_on(upstream.traffic())
+            .block_on(upstream.traffic());
+        for route in routes {
+            assert!(
+                traffic["traffic"][route].as_u64().unwrap_or(0) > 0,
+                "{route} never called: {traffic}"
+            );
+        }
     }
 
     /// Runs one storyboard; `shift_clock` sets the runner's clock to 2026-04-01 (the

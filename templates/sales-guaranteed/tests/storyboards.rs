@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use adcp_conformance::harness::{TemplateRun, mock_traffic, run_template, runner};
+use adcp_conformance::harness::{TemplateRun, assert_mock_called, run_template, runner};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sales-guaranteed");
 
@@ -26,18 +26,15 @@ fn sales_guaranteed_storyboards_and_the_capability_driven_assessment() {
 
     // The ad server did the booking: orders opened, their IOs followed to signature, line
     // items made, delivery read.
-    let traffic = mock_traffic(&upstream);
-    for route in [
-        "POST /v1/orders",
-        "GET /v1/tasks/{id}",
-        "GET /v1/orders/{id}",
-        "POST /v1/orders/{id}/lineitems",
-        "GET /v1/orders/{id}/delivery",
-        "GET /v1/products",
-    ] {
-        assert!(
-            traffic["traffic"][route].as_u64().unwrap_or(0) > 0,
-            "{route} never called: {traffic}"
-        );
-    }
+    assert_mock_called(
+        &upstream,
+        &[
+            "POST /v1/orders",
+            "GET /v1/tasks/{id}",
+            "GET /v1/orders/{id}",
+            "POST /v1/orders/{id}/lineitems",
+            "GET /v1/orders/{id}/delivery",
+            "GET /v1/products",
+        ],
+    );
 }

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use adcp_conformance::harness::{TemplateRun, mock_traffic, run_template, runner};
+use adcp_conformance::harness::{TemplateRun, assert_mock_called, run_template, runner};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sales-social");
 
@@ -27,21 +27,18 @@ fn sales_social_and_audience_sync_storyboards_and_the_capability_driven_assessme
 
     // The platform did the work: the OAuth client's token, audiences made and uploaded to,
     // catalogues, creatives and pixels made.
-    let traffic = mock_traffic(&upstream);
-    for route in [
-        "POST /oauth/token",
-        "GET /_lookup/advertiser",
-        "POST /v1.3/advertiser/{id}/custom_audience/create",
-        "POST /v1.3/advertiser/{id}/custom_audience/upload",
-        "POST /v1.3/advertiser/{id}/catalog/create",
-        "POST /v1.3/advertiser/{id}/catalog/upload",
-        "POST /v1.3/advertiser/{id}/creative/create",
-        "POST /v1.3/advertiser/{id}/pixel/create",
-        "GET /v1.3/advertiser/{id}/info",
-    ] {
-        assert!(
-            traffic["traffic"][route].as_u64().unwrap_or(0) > 0,
-            "{route} never called: {traffic}"
-        );
-    }
+    assert_mock_called(
+        &upstream,
+        &[
+            "POST /oauth/token",
+            "GET /_lookup/advertiser",
+            "POST /v1.3/advertiser/{id}/custom_audience/create",
+            "POST /v1.3/advertiser/{id}/custom_audience/upload",
+            "POST /v1.3/advertiser/{id}/catalog/create",
+            "POST /v1.3/advertiser/{id}/catalog/upload",
+            "POST /v1.3/advertiser/{id}/creative/create",
+            "POST /v1.3/advertiser/{id}/pixel/create",
+            "GET /v1.3/advertiser/{id}/info",
+        ],
+    );
 }
