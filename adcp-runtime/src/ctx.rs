@@ -30,6 +30,8 @@ pub(crate) struct Services {
     pub(crate) outbox: Option<Arc<dyn crate::store::Outbox>>,
     /// Where webhooks may go.
     pub(crate) webhook_policy: crate::ssrf::Policy,
+    /// The server's clock: a handler's `now` (a test's manual clock moves it).
+    pub(crate) clock: crate::time::Clock,
 }
 
 impl Services {
@@ -51,6 +53,7 @@ impl Services {
             webhook_policy: crate::ssrf::Policy {
                 allow_private: false,
             },
+            clock: crate::time::Clock::system(),
         }
     }
 }
@@ -269,7 +272,7 @@ impl CtxBuilder {
             agent_url: self.agent_url,
             idempotency_key: self.idempotency_key,
             task_id: self.task_id,
-            now: self.now.unwrap_or_else(OffsetDateTime::now_utc),
+            now: self.now.unwrap_or_else(|| services.clock.instant()),
             services,
             proposal: self.proposal,
             products: std::sync::OnceLock::new(),

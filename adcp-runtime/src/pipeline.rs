@@ -236,6 +236,8 @@ impl<P: DecisioningPlatform> Server<P> {
             .idempotency_key(key.clone())
             .services(self.inner.services.clone())
             .build();
+        // The measurement windows of the call's products, for its delivery reports.
+        let mut windows = Vec::new();
         // Packages outside their products' recipes never reach the platform.
         if let Some(m) = self.proposal_manager()
             && matches!(spec.name, "create_media_buy" | "update_media_buy")
@@ -279,7 +281,10 @@ impl<P: DecisioningPlatform> Server<P> {
                 Ok(p)
             });
             match gated {
-                Ok(products) => ctx.set_products(products),
+                Ok(products) => {
+                    windows = crate::reporting::windows(&products);
+                    ctx.set_products(products);
+                }
                 Err(e) => {
                     if let Some(a) = &accepted {
                         crate::proposals::settle(
@@ -375,7 +380,7 @@ impl<P: DecisioningPlatform> Server<P> {
                 self.notify_sync_completion(spec, &resolved, &call, &body)
                     .await;
                 if matches!(spec.name, "create_media_buy" | "update_media_buy") {
-                    self.subscribe_reporting(&resolved, &call, self.agent_url(&call), &body)
+                    self.subscribe_reporting(&resolved, &call, &body, &windows)
                         .await;
                 }
                 body
@@ -394,7 +399,7 @@ impl<P: DecisioningPlatform> Server<P> {
                     crate::governance::handed_off(&state, checked, &mut body).await;
                 }
                 if spec.name == "create_media_buy" {
-                    self.subscribe_reporting(&resolved, &call, self.agent_url(&call), &body)
+                    self.subscribe_reporting(&resolved, &call, &body, &windows)
                         .await;
                 }
                 body
@@ -412,7 +417,7 @@ impl<P: DecisioningPlatform> Server<P> {
         })
     }
 
-    fn agent_url(&self, call: &Call) -> String {
+    pub(crate) fn agent_url(&self, call: &Call) -> String {
         self.inner
             .config
             .public_url

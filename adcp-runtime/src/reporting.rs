@@ -12,7 +12,13 @@
 //! - `scheduled`: at each period's end (the top of the hour, midnight UTC, the first of the
 //!   month), and at once when the compliance controller simulates delivery or forces a status.
 //! - `final`: the period that reaches the flight's end, or the first report after the buy is
-//!   completed, canceled or rejected; nothing follows it.
+//!   completed, canceled or rejected; nothing follows it. When the buy's products declare
+//!   measurement windows (`reporting_capabilities.measurement_windows`: live, C3, C7), that
+//!   report is `scheduled` instead, and `final` follows the last window: the whole flight, as
+//!   measured at last.
+//! - `window_update`: each period again when each wider measurement window's data is expected
+//!   (the period's end plus the window's `expected_availability_days`), its packages'
+//!   `supersedes_window` naming the window before it.
 //! - `delayed`: the platform could not answer (an error, or a hand-off); the period stays open
 //!   and is reported with the next one.
 //! - `adjusted` / `window_update`: a past period the adopter restates
@@ -77,12 +83,85 @@ impl Frequency {
     }
 }
 
-/// A past period the adopter restates.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// A past period reported again: restated by the adopter, or due in a wider measurement window.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Restatement {
     pub(crate) start: i64,
     pub(crate) end: i64,
     pub(crate) kind: Restated,
+    /// When it is due (0: at once).
+    #[serde(default)]
+    pub(crate) due: i64,
+    /// The measurement window it reports, and the one that reported the period before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) window: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) supersedes: Option<String>,
+}
+
+/// A measurement window of a buy's products: its data for a period is expected `after`
+/// milliseconds after the period ends.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Window {
+    pub(crate) id: String,
+    pub(crate) after: i64,
+}
+
+/// The measurement windows `products` declare, the earliest available first; a window two
+/// products declare counts with the later availability.
+pub(crate) fn windows(products: &[Option<adcp_wire::Product>]) -> Vec<Window> {
+    let mut out: Vec<Window> = Vec::new();
+    let declared = products
+        .iter()
+        .flatten()
+        .filter_map(|p| p.reporting_capabilities.measurement_windows.as_ref())
+        .flatten();
+    for w in declared {
+        let days = w
+            .expected_availability_days
+            .unwrap_or(w.duration_days)
+            .max(0);
+        let after = millis_of(Duration::days(days));
+        match out.iter_mut().find(|o| o.id == w.window_id) {
+            Some(o) => o.after = o.after.max(after),
+            None => out.push(Window {
+                id: w.window_id.clone(),
+                after,
+            }),
+        }
+    }
+    out.sort_by_key(|w| w.after);
+    out
+}
+
+/// The restatements a period reported at `now` will have, one per window whose data is
+/// expected later: each supersedes the window before it.
+pub(crate) fn window_updates(
+    windows: &[Window],
+    start: i64,
+    end: i64,
+    now: i64,
+) -> Vec<Restatement> {
+    // Delivery is asked for by dates: a period's figures are those of its last whole day,
+    // which its windows follow.
+    let day = millis_of(Duration::DAY);
+    let day_end = (end - 1)
+        .div_euclid(day)
+        .saturating_add(1)
+        .saturating_mul(day);
+    windows
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| day_end.saturating_add(w.after) > now)
+        .map(|(i, w)| Restatement {
+            start,
+            end,
+            kind: Restated::WindowUpdate,
+            due: day_end.saturating_add(w.after),
+            window: Some(w.id.clone()),
+            supersedes: i.checked_sub(1).map(|p| windows[p].id.clone()),
+        })
+        .collect()
 }
 
 /// Why a period is reported again.
@@ -121,7 +200,14 @@ pub(crate) struct Subscription {
     pub(crate) sequence: u64,
     /// The currency of the last report.
     pub(crate) currency: Option<String>,
+    /// Periods to report again, in the order they are due.
     pub(crate) restatements: Vec<Restatement>,
+    /// The measurement windows of the buy's products.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) windows: Vec<Window>,
+    /// The flight is reported to its end; `final` goes once no window is left to report.
+    #[serde(default)]
+    pub(crate) settling: bool,
     pub(crate) closed: bool,
     /// The task of a create that was handed off: the subscription waits for its buy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -323,7 +409,12 @@ pub(crate) async fn restate(
                         start: millis(start),
                         end: millis(end),
                         kind,
+                        due: 0,
+                        window: None,
+                        supersedes: None,
                     });
+                    // Due at once: before the windows still to come, after those restated first.
+                    s.restatements.sort_by_key(|r| r.due);
                     true
                 }
                 _ => false,
@@ -334,4 +425,61 @@ pub(crate) async fn restate(
         wake(bus, scope, media_buy_id);
     }
     Ok(queued)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn product(id: &str, windows: &Value) -> Option<adcp_wire::Product> {
+        let p = serde_json::json!({
+            "product_id": id, "name": id, "description": id, "delivery_type": "guaranteed",
+            "publisher_properties": [{"publisher_domain": "tv.example", "selection_type": "all"}],
+            "format_ids": [{"agent_url": "https://tv.example", "id": "spot_30s"}],
+            "pricing_options": [{"pricing_option_id": "unit", "pricing_model": "flat_rate", "currency": "USD", "fixed_price": 4500.0}],
+            "reporting_capabilities": {"available_reporting_frequencies": ["daily"], "expected_delay_minutes": 1440,
+                "timezone": "UTC", "supports_webhooks": true, "available_metrics": ["impressions"],
+                "date_range_support": "date_range", "measurement_windows": windows},
+        });
+        Some(serde_json::from_value(p).expect("a valid product"))
+    }
+
+    #[test]
+    fn windows_are_ordered_by_availability_and_merged_across_products() {
+        let a = product(
+            "a",
+            &serde_json::json!([
+                {"window_id": "c7", "duration_days": 7, "expected_availability_days": 8},
+                {"window_id": "live", "duration_days": 0, "expected_availability_days": 1},
+                {"window_id": "c3", "duration_days": 3},
+            ]),
+        );
+        let b = product(
+            "b",
+            &serde_json::json!([{"window_id": "c3", "duration_days": 3, "expected_availability_days": 5}]),
+        );
+        let day = millis_of(Duration::DAY);
+        let w = windows(&[a, None, b]);
+        let ids: Vec<(&str, i64)> = w.iter().map(|w| (w.id.as_str(), w.after / day)).collect();
+        // c3 falls back to its duration on `a`, and takes `b`'s later availability.
+        assert_eq!(ids, [("live", 1), ("c3", 5), ("c7", 8)]);
+
+        // A period reported two days after its end: live is in, c3 and c7 are still to come.
+        let (start, end) = (0, day);
+        // One ending mid-day has its windows from the day's end.
+        let partial = window_updates(&w, start, day / 3, end);
+        let dues: Vec<i64> = partial.iter().map(|r| r.due / day).collect();
+        assert_eq!(dues, [2, 6, 9]);
+        let updates = window_updates(&w, start, end, end + 2 * day);
+        let got: Vec<(Option<&str>, Option<&str>, i64)> = updates
+            .iter()
+            .map(|r| (r.window.as_deref(), r.supersedes.as_deref(), r.due / day))
+            .collect();
+        assert_eq!(
+            got,
+            [(Some("c3"), Some("live"), 6), (Some("c7"), Some("c3"), 9)]
+        );
+        assert!(updates.iter().all(|r| r.kind == Restated::WindowUpdate));
+        assert!(window_updates(&[], start, end, end).is_empty());
+    }
 }

@@ -9,8 +9,8 @@ use crate::ctx::CtxBuilder;
 use crate::error::{AdcpError, AdcpResult};
 use crate::platform::{DecisioningPlatform, Outcome};
 use crate::reporting::{
-    Frequency, Restated, SUBSCRIPTIONS, Subscription, due_now, flight, key, last_boundary,
-    millis_of, next_due,
+    Frequency, Restated, Restatement, SUBSCRIPTIONS, Subscription, Window, due_now, flight, key,
+    last_boundary, millis_of, next_due,
 };
 use crate::server::Server;
 use crate::store::{Delivery, PushAuth};
@@ -29,9 +29,10 @@ impl<P: DecisioningPlatform> Server<P> {
         &self,
         resolved: &Resolved,
         call: &crate::Call,
-        agent_url: String,
         body: &Value,
+        windows: &[Window],
     ) {
+        let agent_url = self.agent_url(call);
         let Value::Object(args) = &call.args else {
             return;
         };
@@ -95,6 +96,9 @@ impl<P: DecisioningPlatform> Server<P> {
                         }
                         s.start = start.unwrap_or(s.start);
                         s.end = end.unwrap_or(s.end);
+                        if !windows.is_empty() {
+                            s.windows = windows.to_vec();
+                        }
                         // A report made due now stays due.
                         if s.next_due != 0 {
                             s.next_due = next_due(s);
@@ -125,6 +129,8 @@ impl<P: DecisioningPlatform> Server<P> {
                             sequence: 0,
                             currency: None,
                             restatements: Vec::new(),
+                            windows: windows.to_vec(),
+                            settling: false,
                             closed: false,
                             task_id: task_id.map(str::to_owned),
                         };
@@ -195,7 +201,10 @@ impl<P: DecisioningPlatform> Server<P> {
                 }
                 continue;
             }
-            if s.closed || (s.next_due > millis(now) && s.restatements.is_empty()) {
+            let restating = s.restatements.iter().any(|r| r.due <= millis(now));
+            // A settling flight's final report waits for its last window.
+            let settled = !s.settling || s.restatements.is_empty();
+            if s.closed || !(restating || (s.next_due <= millis(now) && settled)) {
                 continue;
             }
             match self.report(s, now).await {
@@ -209,27 +218,47 @@ impl<P: DecisioningPlatform> Server<P> {
 
     /// Builds, queues and records one report of `s`.
     async fn report(&self, s: Subscription, now: OffsetDateTime) -> AdcpResult<bool> {
-        let restating = s.restatements.first().cloned();
+        let now_ms = millis(now);
+        let restating = s.restatements.iter().find(|r| r.due <= now_ms).cloned();
         let (start, end) = match &restating {
             Some(r) => (r.start, r.end),
+            // The final report of a flight whose windows are all in: the whole flight.
+            None if s.settling => (s.start, s.end),
             // Made due now: up to now. On schedule: up to the last boundary passed (one report
             // for every period missed while no replica ran).
             None if s.next_due == 0 => (s.reported_to, millis(now).min(s.end).max(s.reported_to)),
             None => (s.reported_to, last_boundary(&s, millis(now))),
         };
         let delivery = self.delivery_of(&s, start, end).await;
-        let mut final_ = restating.is_none() && end >= s.end;
+        // The flight is over: reported to its end, or the buy ended.
+        let mut over = restating.is_none() && (s.settling || end >= s.end);
+        // The period again in each wider window still to come (not for the final report).
+        let mut queued = Vec::new();
+        let mut final_ = false;
+        // The period stays open, reported again with the next.
+        let hold;
         let (kind, mut result) = match (&delivery, &restating) {
             (Ok(body), _) => {
                 let status = delivery_entry(body, &s.media_buy_id)
                     .and_then(|d| d.get("status"))
                     .and_then(Value::as_str);
-                final_ |= restating.is_none()
+                over |= restating.is_none()
                     && matches!(status, Some("completed" | "canceled" | "rejected"));
+                if restating.is_none() && !s.settling {
+                    queued = crate::reporting::window_updates(&s.windows, start, end, now_ms);
+                }
+                let pending = s.restatements.len() - usize::from(restating.is_some());
+                // The platform has no data for the period yet: reported `delayed`, and kept
+                // open unless a window will report it again.
+                let late = restating.is_none() && status == Some("reporting_delayed");
+                hold = late && queued.is_empty();
+                over &= !hold;
+                final_ = over && !late && pending + queued.len() == 0;
                 let kind = match (&restating, final_) {
                     (Some(r), _) if r.kind == Restated::Adjusted => "adjusted",
                     (Some(_), _) => "window_update",
                     (None, true) => "final",
+                    (None, false) if late => "delayed",
                     (None, false) => "scheduled",
                 };
                 (kind, report_body(body, s.metrics.as_deref()))
@@ -247,7 +276,8 @@ impl<P: DecisioningPlatform> Server<P> {
             }
             (Err(e), None) => {
                 tracing::info!(media_buy_id = %s.media_buy_id, error = %e, "delivery data not available; reporting it delayed");
-                final_ = false;
+                over = false;
+                hold = true;
                 let mut r = Map::new();
                 r.insert(
                     "currency".into(),
@@ -259,12 +289,31 @@ impl<P: DecisioningPlatform> Server<P> {
             }
         };
         let sequence = s.sequence + 1;
-        let delayed = kind == "delayed";
-        let next = if final_ {
-            None
-        } else if delayed {
+        let settling = s.settling || (over && !final_);
+        // What is left to report again once this report is sent.
+        let mut left: Vec<Restatement> = s.restatements.clone();
+        if let Some(i) = restating
+            .as_ref()
+            .and_then(|r| left.iter().position(|x| x == r))
+        {
+            left.remove(i);
+        }
+        left.extend(queued);
+        left.sort_by_key(|r| r.due);
+        // When the next scheduled report is due, and when the buyer can expect the next one.
+        let (next, expected) = if final_ {
+            (None, None)
+        } else if hold {
             // Every frequency's period is an hour or more: look again in an hour.
-            Some(millis(now) + millis_of(Duration::HOUR))
+            let hour = now_ms + millis_of(Duration::HOUR);
+            (Some(hour), Some(hour))
+        } else if settling {
+            // Nothing scheduled: the windows left, then the final report at once.
+            let first = left.first().map(|r| r.due.max(now_ms));
+            (
+                Some(if left.is_empty() { 0 } else { i64::MAX }),
+                first.or(Some(now_ms)),
+            )
         } else {
             let mut after = s.clone();
             after.reported_to = if restating.is_some() {
@@ -272,15 +321,25 @@ impl<P: DecisioningPlatform> Server<P> {
             } else {
                 end
             };
-            Some(next_due(&after))
+            let due = next_due(&after);
+            let first = left.first().map_or(due, |r| r.due.max(now_ms).min(due));
+            (Some(due), Some(first))
         };
+        if let Some(Restatement {
+            window: Some(window),
+            supersedes: Some(before),
+            ..
+        }) = &restating
+        {
+            supersede(&mut result, window, before);
+        }
         result.insert("notification_type".into(), json!(kind));
         result.insert("sequence_number".into(), json!(sequence));
         result.insert(
             "reporting_period".into(),
             json!({"start": rfc3339(from_millis(start)), "end": rfc3339(from_millis(end))}),
         );
-        if let Some(n) = next {
+        if let Some(n) = expected {
             result.insert("next_expected_at".into(), json!(rfc3339(from_millis(n))));
         }
         let currency = result
@@ -314,11 +373,15 @@ impl<P: DecisioningPlatform> Server<P> {
             if let Some(c) = &currency {
                 t.currency = Some(c.clone());
             }
-            if restating.is_some() {
-                t.restatements.remove(0);
-            } else if !delayed {
-                t.reported_to = end;
+            if restating.is_none() && !hold {
+                t.reported_to = t.reported_to.max(end);
+                // A buy that ended early: its final report covers what ran.
+                if over && end < t.end {
+                    t.end = end;
+                }
             }
+            t.restatements.clone_from(&left);
+            t.settling = settling;
             t.closed = final_;
             t.next_due = next.unwrap_or(i64::MAX);
         })
@@ -353,10 +416,11 @@ impl<P: DecisioningPlatform> Server<P> {
             return Err(AdcpError::internal("the platform does not report delivery"));
         };
         let day = |t: i64| from_millis(t).date().to_string();
+        // A period ending at midnight ends with the day before.
         let args = json!({
             "media_buy_ids": [s.media_buy_id],
             "start_date": day(start),
-            "end_date": day(end),
+            "end_date": day(end.saturating_sub(1).max(start)),
         });
         let ctx = CtxBuilder::new(task)
             .principal(s.principal.clone())
@@ -382,6 +446,25 @@ impl<P: DecisioningPlatform> Server<P> {
                 crate::error::codes::SERVICE_UNAVAILABLE,
                 "delivery data is being prepared",
             )),
+        }
+    }
+}
+
+/// Marks the packages a window update reports in `window` as superseding `before`, where the
+/// platform did not say.
+fn supersede(result: &mut Map<String, Value>, window: &str, before: &str) {
+    let Some(Value::Array(deliveries)) = result.get_mut("media_buy_deliveries") else {
+        return;
+    };
+    let packages = deliveries
+        .iter_mut()
+        .filter_map(|d| d.get_mut("by_package").and_then(Value::as_array_mut))
+        .flatten()
+        .filter_map(Value::as_object_mut);
+    for p in packages {
+        if p.get("measurement_window").and_then(Value::as_str) == Some(window) {
+            p.entry("supersedes_window")
+                .or_insert_with(|| json!(before));
         }
     }
 }

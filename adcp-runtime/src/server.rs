@@ -96,6 +96,7 @@ impl<P: DecisioningPlatform> Server<P> {
             webhook_policy: ssrf::Policy {
                 allow_private: config.allow_private_webhooks,
             },
+            clock: config.clock.clone(),
         };
         let limiter = crate::limits::Limiter::new(config.rate_limit, config.server_rate_limit);
         Server {

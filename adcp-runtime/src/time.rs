@@ -114,6 +114,14 @@ impl Clock {
         }
     }
 
+    /// Now, at full precision on the system clock.
+    pub(crate) fn instant(&self) -> OffsetDateTime {
+        match &self.0 {
+            None => OffsetDateTime::now_utc(),
+            Some(_) => self.now(),
+        }
+    }
+
     /// Moves a manual clock on by `by` (the system clock is not moved).
     pub fn advance(&self, by: Duration) {
         if let Some(t) = &self.0 {
