@@ -138,6 +138,7 @@ pub(crate) async fn seed_media_buy(ctx: &Ctx, mut p: Params) -> AdcpResult<Contr
         canceled: false,
         targeting_overlay: None,
         creative_ids: Vec::new(),
+        awaiting: Vec::new(),
         impressions: 0.0,
         clicks: 0.0,
         spend: 0.0,

@@ -87,10 +87,11 @@ async fn assign(
             "sync_creatives",
             gone,
             |b| {
-                if let Some(pkg) = b.packages.iter_mut().find(|p| p.package_id == package_id)
-                    && !pkg.creative_ids.iter().any(|c| c == creative_id)
-                {
-                    pkg.creative_ids.push(creative_id.to_owned());
+                if let Some(pkg) = b.packages.iter_mut().find(|p| p.package_id == package_id) {
+                    pkg.awaiting.retain(|c| c != creative_id);
+                    if !pkg.creative_ids.iter().any(|c| c == creative_id) {
+                        pkg.creative_ids.push(creative_id.to_owned());
+                    }
                 }
                 start_if_ready(b);
                 Ok(b.clone())
@@ -103,6 +104,23 @@ async fn assign(
         ad.attach(ctx, &assigned, package_id, &c).await?;
     }
     Ok(true)
+}
+
+/// Assigns `creative_id` to the packages of the account's buys awaiting it; answers their
+/// ids.
+async fn awaited(seller: &Seller, ctx: &Ctx, creative_id: &str) -> AdcpResult<Vec<String>> {
+    let buys: Vec<MediaBuy> = ctx.state().list(MEDIA_BUYS).await?;
+    let waiting: Vec<String> = buys
+        .iter()
+        .filter(|b| ctx.owns(&b.owner))
+        .flat_map(|b| &b.packages)
+        .filter(|p| p.awaiting.iter().any(|c| c == creative_id))
+        .map(|p| p.package_id.clone())
+        .collect();
+    for p in &waiting {
+        assign(seller, ctx, p, creative_id).await?;
+    }
+    Ok(waiting)
 }
 
 pub(crate) async fn sync(
@@ -169,7 +187,12 @@ pub(crate) async fn sync(
         let mut item = SyncCreativesSuccessCreativesItem::new(action, c.creative_id.clone());
         item.status = status.or(Some(CreativeStatus::PendingReview));
         item.platform_id = platform_id;
-        let mut assigned = Vec::new();
+        // Packages that were assigned it before it was synced have it now.
+        let mut assigned = if dry_run {
+            Vec::new()
+        } else {
+            awaited(seller, ctx, &c.creative_id).await?
+        };
         let mut refused = SyncCreativesSuccessCreativesItemAssignmentErrors::new();
         for a in req
             .assignments
@@ -185,7 +208,9 @@ pub(crate) async fn sync(
                 assign(seller, ctx, &a.package_id, &a.creative_id).await?
             };
             if known {
-                assigned.push(a.package_id.clone());
+                if !assigned.contains(&a.package_id) {
+                    assigned.push(a.package_id.clone());
+                }
             } else {
                 refused.extra.insert(
                     a.package_id.clone(),

@@ -97,6 +97,26 @@ async fn package(
     if let Some(catalogs) = &req.catalogs {
         check_catalogs(ctx, &at("catalogs"), catalogs).await?;
     }
+    // Creatives given inline are assigned; so are library creatives named in the
+    // assignments, and the others once the buyer syncs them.
+    let mut creative_ids: Vec<String> = req
+        .creatives
+        .iter()
+        .flatten()
+        .map(|c| c.creative_id.clone())
+        .collect();
+    let mut awaiting = Vec::new();
+    for a in req.creative_assignments.iter().flatten() {
+        let id = &a.creative_id;
+        if creative_ids.contains(id) || awaiting.contains(id) {
+            continue;
+        }
+        if ctx.state().get(CREATIVES, id).await?.is_some() {
+            creative_ids.push(id.clone());
+        } else {
+            awaiting.push(id.clone());
+        }
+    }
     Ok(PackageState {
         package_id: ctx.new_id("pkg"),
         product_id: req.product_id.clone(),
@@ -108,12 +128,8 @@ async fn package(
         paused: req.paused.unwrap_or(false),
         canceled: false,
         targeting_overlay: req.targeting_overlay.clone(),
-        creative_ids: req
-            .creatives
-            .iter()
-            .flatten()
-            .map(|c| c.creative_id.clone())
-            .collect(),
+        creative_ids,
+        awaiting,
         impressions: 0.0,
         clicks: 0.0,
         spend: 0.0,

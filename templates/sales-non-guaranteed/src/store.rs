@@ -49,6 +49,10 @@ pub struct PackageState {
     pub targeting_overlay: Option<Targeting>,
     /// The creatives assigned to it.
     pub creative_ids: Vec<String>,
+    /// Creatives the buyer assigned before syncing them (traffic instructions ahead of the
+    /// materials): each is assigned when it is synced.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub awaiting: Vec<String>,
     /// Impressions delivered (as the seller recorded them: simulated delivery).
     pub impressions: f64,
     /// Clicks delivered.

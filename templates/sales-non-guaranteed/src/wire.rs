@@ -30,10 +30,12 @@ pub(crate) fn package(p: &PackageState) -> Package {
     if p.canceled {
         w.canceled = Some(true);
     }
-    if !p.creative_ids.is_empty() {
+    // Assignments awaiting their creative are the buyer's too, echoed as given.
+    if !p.creative_ids.is_empty() || !p.awaiting.is_empty() {
         w.creative_assignments = Some(
             p.creative_ids
                 .iter()
+                .chain(&p.awaiting)
                 .map(|c| CreativeAssignment::new(c.clone()))
                 .collect(),
         );
