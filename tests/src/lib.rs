@@ -643,10 +643,20 @@ pub mod harness {
     /// private webhooks allowed (the runner's receiver), the runner's clock shifted; prints
     /// each run's counts and panics with every failed or skipped step and the process's log
     /// when a run misses its gate.
-    #[allow(clippy::print_stdout)]
     pub fn run_template(
         bin: &Path,
         upstream: Option<&adcp_runtime::test_util::MockUpstream>,
+        runs: &[TemplateRun],
+    ) {
+        run_template_with(bin, upstream, &[], runs);
+    }
+
+    /// [`run_template`], with the template's own `args` given to each process.
+    #[allow(clippy::print_stdout)]
+    pub fn run_template_with(
+        bin: &Path,
+        upstream: Option<&adcp_runtime::test_util::MockUpstream>,
+        extra: &[&str],
         runs: &[TemplateRun],
     ) {
         const KEY: &str = "compliance-runner-key-0123456789";
@@ -666,6 +676,7 @@ pub mod harness {
                             args.extend(["--upstream-url", u.url.as_str()]);
                             args.extend(["--upstream-key", u.key.as_str()]);
                         }
+                        args.extend(extra);
                         if matches!(run, TemplateRun::Assessment { .. }) {
                             args.extend(["--api-key", key.as_str()]);
                             args.extend(["--oauth-issuer", issuer.issuer.as_str()]);

@@ -23,8 +23,11 @@ pub(crate) struct Audience {
     /// Its description.
     #[serde(default)]
     pub description: Option<String>,
-    /// The platform's id (a local one for a sandbox account with no advertiser).
+    /// The platform's id (a local one for a sandbox account kept off the platform).
     pub platform_id: String,
+    /// The advertiser it was made under (`None`: kept off the platform).
+    #[serde(default)]
+    pub advertiser_id: Option<String>,
     /// Its status on the wire.
     pub status: AudienceStatus,
     /// Identifiers uploaded over its life, by type (the platform reports no match counts, so
@@ -186,7 +189,12 @@ async fn upsert(
         .with_field(format!("{field}.remove"))
         .with_suggestion("delete the audience and sync it again with the members to keep"));
     }
-    let before = kept.iter().find(|k| k.audience_id == a.audience_id);
+    // One made under another advertiser (sandbox accounts of a caller share a compliance
+    // scope) is not this one's.
+    let before = kept.iter().find(|k| {
+        k.audience_id == a.audience_id
+            && k.advertiser_id.as_deref() == advertiser.map(|v| v.advertiser_id.as_str())
+    });
     let name = a
         .name
         .clone()
@@ -227,6 +235,7 @@ async fn upsert(
                 name: name.clone(),
                 description: description.clone(),
                 platform_id,
+                advertiser_id: advertiser.map(|v| v.advertiser_id.clone()),
                 status,
                 uploaded: Vec::new(),
                 members: 0,

@@ -16,11 +16,15 @@
 //! content, so a sync run again after a crash between the platform's answer and the seller's
 //! write finds what it made before instead of making it twice.
 //!
+//! Who may use which advertiser is the seller's to decide: the OAuth client reaches every
+//! advertiser the platform gave the seller, while a buyer names its account's brand freely
+//! ([`Grants`]: the operator says which callers act for which brands). Sandbox accounts reach
+//! the platform only when it is itself a test platform ([`Garden::sandbox_platform`]).
+//!
 //! What the platform cannot hold stays the seller's: the buyer's ids (the platform assigns
 //! its own), catalogue items (the platform counts them but does not give them back),
-//! deletions (it has no delete routes), and everything of sandbox accounts whose brand has
-//! no advertiser on the platform (a compliance test identity), kept in the seller's store
-//! alone.
+//! deletions (it has no delete routes), and everything of sandbox accounts kept off the
+//! platform, in the seller's store alone.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -52,16 +56,62 @@ pub struct Advertiser {
     pub timezone: Option<String>,
 }
 
+/// Which callers act for which brands' advertisers: pairs of a principal (`*`: any caller,
+/// unauthenticated ones included) and a brand domain (`*`: any brand).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Grants(Vec<(String, String)>);
+
+impl Grants {
+    /// No caller acts for any advertiser.
+    pub fn none() -> Self {
+        Grants::default()
+    }
+
+    /// `principal` may act for `domain`'s advertiser.
+    #[must_use]
+    pub fn grant(mut self, principal: &str, domain: &str) -> Self {
+        self.0
+            .push((principal.to_owned(), domain.to_ascii_lowercase()));
+        self
+    }
+
+    /// Grants from `PRINCIPAL=DOMAIN[,DOMAIN...]`.
+    pub fn parse(mut self, entry: &str) -> Result<Self, String> {
+        let (principal, domains) = entry
+            .split_once('=')
+            .filter(|(p, d)| !p.trim().is_empty() && !d.trim().is_empty())
+            .ok_or_else(|| format!("`{entry}`: expected PRINCIPAL=DOMAIN[,DOMAIN...]"))?;
+        for d in domains.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+            self = self.grant(principal.trim(), d);
+        }
+        Ok(self)
+    }
+
+    /// Whether `principal` (`None`: unauthenticated) may act for `domain`'s advertiser.
+    pub fn allows(&self, principal: Option<&str>, domain: &str) -> bool {
+        self.0.iter().any(|(p, d)| {
+            (p == "*" || Some(p.as_str()) == principal)
+                && (d == "*" || d.eq_ignore_ascii_case(domain))
+        })
+    }
+}
+
 /// The platform's marketing API.
 #[derive(Debug)]
 pub struct Garden {
     api: Upstream,
-    /// Brand domain to advertiser (`None`: the platform has none), as looked up.
-    lookups: Mutex<HashMap<String, Option<Advertiser>>>,
+    /// Which callers act for which advertisers.
+    grants: Grants,
+    /// The platform is a test platform: sandbox accounts use it.
+    sandbox: bool,
+    /// Brand domain to advertiser, as looked up (a brand without one is looked up again:
+    /// the platform may make it any time).
+    lookups: Mutex<HashMap<String, Advertiser>>,
 }
 
 impl Garden {
-    /// The platform at `url`, authenticated as the OAuth client `client_id`.
+    /// The platform at `url`, authenticated as the OAuth client `client_id`; no caller acts
+    /// for any advertiser until granted ([`Garden::grants`]).
     pub fn new(url: &str, client_id: &str, client_secret: &str) -> Self {
         Garden::over(Upstream::new(url).client_credentials(TOKEN_PATH, client_id, client_secret))
     }
@@ -70,60 +120,83 @@ impl Garden {
     pub fn over(api: Upstream) -> Self {
         Garden {
             api,
+            grants: Grants::none(),
+            sandbox: false,
             lookups: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The advertiser the request's account is on the platform: its brand's. `None` for a
-    /// sandbox account whose brand has none (kept in the seller's store alone); an account
-    /// without a brand, or a live one whose brand has none, cannot use the platform.
+    /// Which callers act for which brands' advertisers.
+    #[must_use]
+    pub fn grants(mut self, grants: Grants) -> Self {
+        self.grants = grants;
+        self
+    }
+
+    /// The platform is a test platform (the SDK's mock, a platform's sandbox): sandbox
+    /// accounts use it. Otherwise they never reach it, and are kept in the seller's store.
+    #[must_use]
+    pub fn sandbox_platform(mut self, sandbox: bool) -> Self {
+        self.sandbox = sandbox;
+        self
+    }
+
+    /// The advertiser the request's account is on the platform: its brand's, when the caller
+    /// is granted that brand. `None` for a sandbox account kept off the platform (a live
+    /// platform, or a brand without an advertiser the caller may use). A live account without
+    /// one cannot use the platform: one answer, whether the brand has an advertiser or the
+    /// caller may not use it, so a caller learns nothing of others' advertisers.
     pub async fn advertiser(&self, ctx: &Ctx) -> AdcpResult<Option<Advertiser>> {
         let account = ctx.account();
-        let setup = |why: String| {
-            AdcpError::new(codes::ACCOUNT_SETUP_REQUIRED, why)
-                .with_field("account")
-                .with_suggestion(
-                    "name the account by the advertiser's brand domain and the operator \
-                     (`sync_accounts`), for a brand the platform has an advertiser for",
-                )
-        };
-        let Some(domain) = account.brand.as_ref().map(|b| b.domain.clone()) else {
-            if account.sandbox {
-                return Ok(None);
-            }
-            return Err(setup(
-                "this platform's accounts are its advertisers, named by brand".into(),
-            ));
-        };
-        let cached = self.cached(&domain);
-        let found = match cached {
-            Some(found) => found,
-            None => {
-                let lookup = self.api.get("/_lookup/advertiser");
-                let found: Option<Advertiser> =
-                    lookup.query("adcp_advertiser", &domain).send_opt().await?;
-                self.lookups
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .insert(domain.clone(), found.clone());
-                found
-            }
+        if account.sandbox && !self.sandbox {
+            return Ok(None);
+        }
+        let principal = ctx.principal().map(|p| p.id.as_str());
+        let domain = account
+            .brand
+            .as_ref()
+            .map(|b| b.domain.as_str())
+            .filter(|d| self.grants.allows(principal, d));
+        let found = match domain {
+            Some(d) => self.lookup(d).await?,
+            None => None,
         };
         match found {
             Some(a) => Ok(Some(a)),
             None if account.sandbox => Ok(None),
-            None => Err(setup(format!(
-                "the platform has no advertiser for brand `{domain}`"
-            ))),
+            None => Err(AdcpError::new(
+                codes::ACCOUNT_SETUP_REQUIRED,
+                "this account has no advertiser on the platform that this caller may use",
+            )
+            .with_field("account")
+            .with_suggestion(
+                "name the account by its brand's domain; the seller's operator links callers \
+                 to the brands whose advertisers they act for",
+            )),
         }
     }
 
-    fn cached(&self, domain: &str) -> Option<Option<Advertiser>> {
-        self.lookups
+    /// The advertiser of `domain`, if the platform has one.
+    async fn lookup(&self, domain: &str) -> AdcpResult<Option<Advertiser>> {
+        let key = domain.to_ascii_lowercase();
+        let cached = self
+            .lookups
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(domain)
-            .cloned()
+            .get(&key)
+            .cloned();
+        if cached.is_some() {
+            return Ok(cached);
+        }
+        let lookup = self.api.get("/_lookup/advertiser");
+        let found: Option<Advertiser> = lookup.query("adcp_advertiser", domain).send_opt().await?;
+        if let Some(a) = &found {
+            self.lookups
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(key, a.clone());
+        }
+        Ok(found)
     }
 
     /// The advertiser with its currency and time zone (`GET .../info`, read once).
@@ -134,7 +207,7 @@ impl Garden {
         let path = format!("/v1.3/advertiser/{}/info", advertiser.advertiser_id);
         let info: Advertiser = self.api.get(&path).send().await?;
         let mut lookups = self.lookups.lock().unwrap_or_else(PoisonError::into_inner);
-        for a in lookups.values_mut().flatten() {
+        for a in lookups.values_mut() {
             if a.advertiser_id == info.advertiser_id {
                 *a = info.clone();
             }
@@ -252,13 +325,22 @@ pub(crate) struct Tracked {
 
 /// A platform refusal as an item's AdCP error: the platform's message (it speaks to the
 /// buyer's data, not the seller's configuration), on `field`.
+///
+/// The platform's reason is the buyer's to read (a field it rejects), so it is passed on, cut
+/// to one short line. A 409 is a conflict with what the platform holds, not a concurrent
+/// change a retry would get past (`CONFLICT`): `VALIDATION_ERROR`.
 pub(crate) fn refused(field: &str, r: &Refusal) -> AdcpError {
     let code = match r.status {
         404 => codes::REFERENCE_NOT_FOUND,
-        409 => codes::CONFLICT,
         _ => codes::VALIDATION_ERROR,
     };
-    AdcpError::new(code, format!("the platform refused it: {}", r.message)).with_field(field)
+    let reason: String = r
+        .message
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(200)
+        .collect();
+    AdcpError::new(code, format!("the platform refused it: {reason}")).with_field(field)
 }
 
 /// The `client_request_id` of the platform object the buyer's `id` (of `kind`) is in the

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use adcp_runtime::time;
 use adcp_runtime::wire::*;
 use adcp_runtime::{AdcpError, AdcpResult, Config, Ctx, Serve, Stores, decisioning_platform};
-pub use garden::{Advertiser, Garden};
+pub use garden::{Advertiser, Garden, Grants};
 use sales_non_guaranteed::Seller;
 use serde_json::{Value, json};
 

@@ -1,4 +1,5 @@
-//! `cargo run -p sales-social -- --upstream-url http://127.0.0.1:4600 --upstream-key ID:SECRET`
+//! `cargo run -p sales-social -- --upstream-url http://127.0.0.1:4600 --upstream-key ID:SECRET \
+//!     --upstream-sandbox --advertiser-grant '*=*'`
 
 use clap::Parser;
 
@@ -13,6 +14,18 @@ struct Cli {
     adcp: adcp_runtime::cli::Args,
     #[command(flatten)]
     upstream: adcp_runtime::cli::UpstreamArgs,
+    /// Callers acting for brands' advertisers: `PRINCIPAL=DOMAIN[,DOMAIN...]`, `*` for any
+    /// caller or brand (repeatable; `;`-separated in the variable). None by default.
+    #[arg(
+        long = "advertiser-grant",
+        env = "ADCP_ADVERTISER_GRANTS",
+        value_delimiter = ';'
+    )]
+    grants: Vec<String>,
+    /// The platform is a test platform (the SDK's mock): sandbox accounts use it. Otherwise
+    /// they are kept in the seller's store alone.
+    #[arg(long = "upstream-sandbox", env = "ADCP_UPSTREAM_SANDBOX")]
+    upstream_sandbox: bool,
 }
 
 #[tokio::main]
@@ -29,7 +42,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .into(),
         );
     };
-    let garden = sales_social::Garden::new(&cli.upstream.upstream_url, id, secret);
+    let mut grants = sales_social::Grants::none();
+    for g in &cli.grants {
+        grants = grants
+            .parse(g)
+            .map_err(|e| format!("--advertiser-grant {e}"))?;
+    }
+    let garden = sales_social::Garden::new(&cli.upstream.upstream_url, id, secret)
+        .grants(grants)
+        .sandbox_platform(cli.upstream_sandbox);
     sales_social::agent(config, cli.adcp.stores().await?, garden)
         .bind(cli.adcp.bind)
         .run()

@@ -8,7 +8,7 @@ use adcp_conformance::harness::runner;
 use adcp_runtime::serde_json::{Value, json};
 use adcp_runtime::test_util::{McpClient, TestServer};
 use adcp_runtime::{Auth, Stores};
-use sales_social::{Garden, agent, config};
+use sales_social::{Garden, Grants, agent, config};
 use sha2::{Digest, Sha256};
 
 const ALICE: &str = "alice-key-0123456789abcdef";
@@ -40,7 +40,9 @@ async fn a_buyer_syncs_audiences_catalogues_creatives_and_conversions() {
         .mock_server("sales-social")
         .expect("the mock platform starts");
     let (id, secret) = upstream.key.split_once(':').expect("an OAuth client");
-    let garden = Garden::new(&upstream.url, id, secret);
+    // Alice acts for Acme's advertiser; Bob for no one.
+    let grants = Grants::none().grant("alice", "acmeoutdoor.example");
+    let garden = Garden::new(&upstream.url, id, secret).grants(grants);
     let server = TestServer::spawn(move || async move {
         let auth = Auth::new()
             .key("alice", ALICE)
@@ -112,14 +114,54 @@ async fn a_buyer_syncs_audiences_catalogues_creatives_and_conversions() {
         "{resp}"
     );
 
-    // Another buyer sees none of it.
-    let (_, theirs) = bob
+    // Another buyer naming Acme cannot use its advertiser, and is told no more than about a
+    // brand the platform does not have.
+    let attempt = |account: Value| {
+        json!({"account": account, "idempotency_key": key(),
+               "audiences": [{"audience_id": "lookalike_seed", "add": [{"external_id": "u7", "hashed_email": sha256("b@example.com")}]}]})
+    };
+    let (_, listed) = bob
         .call(
             "sync_audiences",
             json!({"account": acme(), "idempotency_key": key()}),
         )
         .await;
-    assert_eq!(theirs["audiences"], json!([]), "{theirs}");
+    assert_eq!(listed["audiences"], json!([]), "{listed}");
+    let (err, theirs) = bob.call("sync_audiences", attempt(acme())).await;
+    assert!(err, "{theirs}");
+    assert_eq!(
+        theirs["errors"][0]["code"], "ACCOUNT_SETUP_REQUIRED",
+        "{theirs}"
+    );
+    let mut nobody = acme();
+    nobody["brand"]["domain"] = json!("no-such-brand.example");
+    let (_, unknown) = alice.call("sync_audiences", attempt(nobody)).await;
+    assert_eq!(
+        unknown["errors"][0]["message"], theirs["errors"][0]["message"],
+        "{unknown}"
+    );
+    assert!(!theirs.to_string().contains("acmeoutdoor"), "{theirs}");
+
+    // A sandbox account never reaches this (live) platform: its audience is the seller's.
+    let before = upstream.traffic().await;
+    let mut sandbox = acme();
+    sandbox["sandbox"] = json!(true);
+    let (err, resp) = alice
+        .call(
+            "sync_audiences",
+            json!({"account": sandbox, "idempotency_key": key(),
+                   "audiences": [{"audience_id": "trial", "add": [{"external_id": "u9", "hashed_email": sha256("t@example.com")}]}]}),
+        )
+        .await;
+    assert!(!err, "{resp}");
+    assert_eq!(resp["audiences"][0]["action"], "created", "{resp}");
+    let after = upstream.traffic().await;
+    let made = "POST /v1.3/advertiser/{id}/custom_audience/create";
+    assert_eq!(
+        hits(&after, made),
+        hits(&before, made),
+        "nothing made on the platform"
+    );
 
     // A dynamic product ad needs a catalogue with images; once synced, it is registered.
     let dpa = json!({"creative_id": "dpa_1", "name": "Spring DPA",

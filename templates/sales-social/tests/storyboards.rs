@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use adcp_conformance::harness::{TemplateRun, assert_mock_called, run_template, runner};
+use adcp_conformance::harness::{TemplateRun, assert_mock_called, run_template_with, runner};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sales-social");
 
@@ -23,7 +23,9 @@ fn sales_social_and_audience_sync_storyboards_and_the_capability_driven_assessme
         TemplateRun::a2a("sales_social", 10),
         TemplateRun::Assessment { min_passed: 150 },
     ];
-    run_template(Path::new(BIN), Some(&upstream), &runs);
+    // The mock is a test platform, and the runner acts for every brand it names.
+    let args = ["--upstream-sandbox", "--advertiser-grant", "*=*"];
+    run_template_with(Path::new(BIN), Some(&upstream), &args, &runs);
 
     // The platform did the work: the OAuth client's token, audiences made and uploaded to,
     // catalogues, creatives and pixels made.
