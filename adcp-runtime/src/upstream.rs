@@ -54,7 +54,20 @@ struct OAuthClient {
     token_path: String,
     client_id: String,
     client_secret: String,
+    auth: ClientAuth,
     token: tokio::sync::Mutex<Option<(String, Instant)>>,
+}
+
+/// How an OAuth client authenticates to the token endpoint (RFC 6749 §2.3.1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientAuth {
+    /// The id and secret in the form body (`client_secret_post`), which some platforms
+    /// require (the SDK's mocks do).
+    #[default]
+    Body,
+    /// HTTP Basic (`client_secret_basic`), which every authorization server must support.
+    Basic,
 }
 
 /// How long before its stated expiry a token is no longer used.
@@ -100,9 +113,10 @@ impl Upstream {
     }
 
     /// Authenticates as an OAuth 2.0 client: an access token from `token_path` (a
-    /// `client_credentials` grant, the client's id and secret in the form body, RFC 6749
-    /// §4.4), sent as a bearer token, kept until shortly before it expires and fetched again
-    /// once when the upstream answers 401.
+    /// `client_credentials` grant, RFC 6749 §4.4; a path of the upstream, or the URL of an
+    /// authorization server elsewhere), sent as a bearer token, kept until shortly before it
+    /// expires and fetched again once when the upstream answers 401. The client's id and
+    /// secret go in the form body unless [`Upstream::client_auth`] says otherwise.
     pub fn client_credentials(
         mut self,
         token_path: &str,
@@ -113,8 +127,24 @@ impl Upstream {
             token_path: token_path.to_owned(),
             client_id: client_id.into(),
             client_secret: client_secret.into(),
+            auth: ClientAuth::default(),
             token: tokio::sync::Mutex::new(None),
         }));
+        self
+    }
+
+    /// How the OAuth client of [`Upstream::client_credentials`] authenticates to its token
+    /// endpoint (nothing without one).
+    pub fn client_auth(mut self, auth: ClientAuth) -> Self {
+        if let Credential::Client(c) = &self.credential {
+            self.credential = Credential::Client(Arc::new(OAuthClient {
+                token_path: c.token_path.clone(),
+                client_id: c.client_id.clone(),
+                client_secret: c.client_secret.clone(),
+                auth,
+                token: tokio::sync::Mutex::new(None),
+            }));
+        }
         self
     }
 
@@ -162,16 +192,39 @@ impl Upstream {
             return Ok(token.clone());
         }
         let what = format!("POST {}", client.token_path);
-        let form = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("grant_type", "client_credentials")
-            .append_pair("client_id", &client.client_id)
-            .append_pair("client_secret", &client.client_secret)
-            .finish();
-        let resp = self
+        let url = if client.token_path.starts_with("https://")
+            || client.token_path.starts_with("http://")
+        {
+            client.token_path.clone()
+        } else {
+            format!("{}{}", self.base, client.token_path)
+        };
+        let req = self
             .client
-            .post(format!("{}{}", self.base, client.token_path))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form)
+            .post(url)
+            .header("content-type", "application/x-www-form-urlencoded");
+        // Built before the call: the form's serializer must not live across an await.
+        let (req, body) = {
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            form.append_pair("grant_type", "client_credentials");
+            let req = match client.auth {
+                ClientAuth::Body => {
+                    form.append_pair("client_id", &client.client_id)
+                        .append_pair("client_secret", &client.client_secret);
+                    req
+                }
+                ClientAuth::Basic => {
+                    // Each part form-encoded first (RFC 6749 §2.3.1).
+                    let enc = |s: &str| {
+                        url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
+                    };
+                    req.basic_auth(enc(&client.client_id), Some(enc(&client.client_secret)))
+                }
+            };
+            (req, form.finish())
+        };
+        let resp = req
+            .body(body)
             .send()
             .await
             .map_err(|e| unavailable(&what, &e.to_string()))?;
@@ -180,7 +233,7 @@ impl Upstream {
             .bytes()
             .await
             .map_err(|e| unavailable(&what, &e.to_string()))?;
-        if status.as_u16() == 429 || status.is_server_error() {
+        if matches!(status.as_u16(), 408 | 429) || status.is_server_error() {
             return Err(unavailable(&what, &format!("answered {status}")));
         }
         #[derive(serde::Deserialize)]
@@ -197,8 +250,9 @@ impl Upstream {
                     "the upstream refused the seller's OAuth client");
                 AdcpError::internal("the seller cannot reach its upstream platform")
             })?;
-        let life =
-            Duration::from_secs(token.expires_in.unwrap_or(300)).saturating_sub(TOKEN_MARGIN);
+        // A short-lived token is kept for half its life rather than not at all.
+        let stated = Duration::from_secs(token.expires_in.unwrap_or(300));
+        let life = stated.saturating_sub(TOKEN_MARGIN.min(stated / 2));
         *kept = Some((token.access_token.clone(), Instant::now() + life));
         Ok(token.access_token)
     }
@@ -304,7 +358,7 @@ impl Call<'_> {
             200..=299 => serde_json::from_slice(&bytes)
                 .map(Ok)
                 .map_err(|e| unavailable(&what, &format!("undecodable answer: {e}"))),
-            429 | 500..=599 => Err(unavailable(&what, &upstream_message(&bytes, status))),
+            408 | 429 | 500..=599 => Err(unavailable(&what, &upstream_message(&bytes, status))),
             401 | 403 => Err(cannot_reach(&what, status, &bytes)),
             400..=499 => {
                 let v = serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null);
@@ -400,15 +454,20 @@ mod tests {
         current: Arc<Mutex<String>>,
     }
 
-    async fn token(State(p): State<Platform>, body: String) -> (StatusCode, Json<Value>) {
+    /// Takes the client in the body or as HTTP Basic (`c:s`), not both.
+    async fn token(
+        State(p): State<Platform>,
+        headers: HeaderMap,
+        body: String,
+    ) -> (StatusCode, Json<Value>) {
         let form: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
             .into_owned()
             .collect();
         let has = |k: &str, v: &str| form.iter().any(|(a, b)| a == k && b == v);
-        if !(has("grant_type", "client_credentials")
-            && has("client_id", "c")
-            && has("client_secret", "s"))
-        {
+        let in_body = has("client_id", "c") && has("client_secret", "s");
+        let basic =
+            headers.get("authorization").and_then(|v| v.to_str().ok()) == Some("Basic Yzpz");
+        if !(has("grant_type", "client_credentials") && (in_body != basic)) {
             return (
                 StatusCode::BAD_REQUEST,
                 Json(json!({"code": "invalid_client"})),
@@ -499,6 +558,13 @@ mod tests {
             3,
             "one new token for the four"
         );
+
+        // The same client as HTTP Basic, at the token endpoint's full URL.
+        let basic = Upstream::new(format!("http://{addr}"))
+            .client_credentials(&format!("http://{addr}/oauth/token"), "c", "s")
+            .client_auth(super::ClientAuth::Basic);
+        let by_basic: Value = basic.get("/thing").send().await.expect("served");
+        assert_eq!(by_basic["ok"], "tok4");
 
         // A refusal of the request is the template's to report, with the platform's code.
         let refused = api
