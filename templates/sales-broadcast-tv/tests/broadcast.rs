@@ -121,6 +121,27 @@ async fn clearance_terms_and_reports_in_measurement_windows() {
     assert!(err, "{refused}");
     assert_eq!(refused["errors"][0]["code"], "TERMS_REJECTED", "{refused}");
 
+    // Spots given inline are cleared too: one refused fails the buy on its path, and none of
+    // them joins the library.
+    let mut inline = package("c7", 10.0);
+    inline["creatives"] = json!([
+        spot(
+            "inline_ok",
+            "broadcast_spot_30s",
+            Some("NOVA0042003H"),
+            30_000
+        ),
+        spot("inline_bad", "broadcast_spot_30s", Some("NOVA3"), 30_000),
+    ]);
+    let (err, refused) = call(&server, "create_media_buy", create(inline)).await;
+    assert!(err, "{refused}");
+    assert_eq!(
+        refused["errors"][0]["field"], "packages[0].creatives[1].industry_identifiers[0].value",
+        "{refused}"
+    );
+    let (_, listed) = call(&server, "list_creatives", json!({"account": account()})).await;
+    assert!(!listed.to_string().contains("inline_ok"), "{listed}");
+
     // The buy: the estimate number and terms echoed on its package.
     let (err, created) = call(&server, "create_media_buy", create(package("c7", 10.0))).await;
     assert!(!err, "{created}");

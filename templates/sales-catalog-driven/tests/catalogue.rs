@@ -215,4 +215,13 @@ async fn catalogue_creative_conversions_and_feedback() {
     assert!(err, "{resp}");
     assert_eq!(resp["errors"][0]["code"], "MEDIA_BUY_NOT_FOUND", "{resp}");
     assert_eq!(resp["context"]["trace"], "bob", "{resp}");
+    // Feedback on a creative the account does not have.
+    let mut on_creative = feedback("creative");
+    on_creative["creative_id"] = json!("no_such_creative");
+    let (err, resp) = alice
+        .call("provide_performance_feedback", on_creative)
+        .await;
+    assert!(err, "{resp}");
+    assert_eq!(resp["errors"][0]["code"], "CREATIVE_NOT_FOUND", "{resp}");
+    assert_eq!(resp["errors"][0]["field"], "creative_id", "{resp}");
 }

@@ -258,15 +258,27 @@ pub(crate) async fn create(
     if buy.has_creatives() {
         buy.status = buy.running_status();
     }
-    // Creatives given inline join the library (registered with the creative platform, if
-    // the seller has one; one it refuses fails the buy).
-    for c in requested.iter().flat_map(|p| p.creatives.iter().flatten()) {
-        let registered = crate::creatives::register(seller, ctx, c).await??;
+    // Creatives given inline join the library, registered with the creative platform if the
+    // seller has one. One it refuses fails the buy, on its path, before any joins the library
+    // (what the platform took is found again by its idempotent registration on a retry).
+    let mut inline = Vec::new();
+    for (i, p) in requested.iter().enumerate() {
+        for (j, c) in p.creatives.iter().flatten().enumerate() {
+            let registered = crate::creatives::register(seller, ctx, c)
+                .await?
+                .map_err(|e| e.within(&format!("packages[{i}].creatives[{j}]")))?;
+            inline.push((c, registered));
+        }
+    }
+    for (c, registered) in inline {
         ctx.state()
             .entry(CREATIVES, &c.creative_id, |slot| {
-                slot.get_or_insert_with(|| {
-                    crate::creatives::from_asset(c, now, None, registered.as_ref())
-                });
+                // A changed creative is its new version (as `sync_creatives` keeps it).
+                if slot.as_ref().and_then(|k| k.asset.as_ref()) != Some(c) {
+                    let kept =
+                        crate::creatives::from_asset(c, now, slot.as_ref(), registered.as_ref());
+                    *slot = Some(kept);
+                }
                 Ok(())
             })
             .await?;
@@ -615,6 +627,9 @@ pub(crate) async fn delivery(
 
 /// Performance feedback on a buy (or one of its packages or creatives), kept with the buy's
 /// feedback for the seller's optimisation.
+/// How many feedback entries a buy keeps.
+const FEEDBACK_KEPT: usize = 500;
+
 pub(crate) async fn feedback(
     ctx: &Ctx,
     req: ProvidePerformanceFeedbackRequest,
@@ -629,6 +644,17 @@ pub(crate) async fn feedback(
             codes::PACKAGE_NOT_FOUND,
             "package_id",
             "package",
+        ));
+    }
+    // A creative named is one of the buy's, or at least the account's.
+    if let Some(c) = &req.creative_id
+        && !buy.packages.iter().any(|p| p.creative_ids.contains(c))
+        && ctx.state().get(CREATIVES, c).await?.is_none()
+    {
+        return Err(AdcpError::not_found(
+            codes::CREATIVE_NOT_FOUND,
+            "creative_id",
+            "creative",
         ));
     }
     let start = time::parse("measurement_period.start", &req.measurement_period.start)?;
@@ -647,7 +673,11 @@ pub(crate) async fn feedback(
     }
     ctx.state()
         .entry(FEEDBACK, &req.media_buy_id, |slot| {
-            slot.get_or_insert_with(Vec::new).push(entry.clone());
+            let kept = slot.get_or_insert_with(Vec::new);
+            kept.push(entry.clone());
+            // The latest feedback is what optimisation reads; older entries are let go.
+            let over = kept.len().saturating_sub(FEEDBACK_KEPT);
+            kept.drain(..over);
             Ok(())
         })
         .await?;
