@@ -112,19 +112,50 @@ fn html(s: &str) -> String {
         .replace('\'', "&#39;")
 }
 
-/// The catalogue to build from: the one the request's manifest names, else the one its
-/// message names, else the account's last synced.
-fn chosen<'a>(req: &BuildCreativeRequest, catalogs: &'a [KeptCatalog]) -> Option<&'a KeptCatalog> {
+/// The catalogue to build from, and whether the request gave it inline: the manifest's
+/// catalogue asset (by `catalog_id`, one of the account's; or its items given inline), else the
+/// catalogue the message names, else the account's last synced.
+fn chosen(
+    req: &BuildCreativeRequest,
+    catalogs: &[KeptCatalog],
+    now: &str,
+) -> AdcpResult<(KeptCatalog, bool)> {
     let id_of = |k: &KeptCatalog| k.catalog.catalog_id.clone().unwrap_or_default();
-    let named = req.creative_manifest.as_ref().and_then(|m| {
-        m.assets.extra.values().find_map(|a| {
-            (a["asset_type"] == "catalog")
-                .then(|| a["catalog_id"].as_str())
-                .flatten()
-        })
+    let asset = req.creative_manifest.as_ref().and_then(|m| {
+        m.assets
+            .extra
+            .iter()
+            .find(|(_, a)| a["asset_type"] == "catalog")
     });
-    if let Some(id) = named {
-        return catalogs.iter().find(|k| id_of(k) == id);
+    if let Some((key, a)) = asset {
+        if let Some(id) = a["catalog_id"].as_str() {
+            return catalogs
+                .iter()
+                .find(|k| id_of(k) == id)
+                .map(|k| (k.clone(), false))
+                .ok_or_else(|| {
+                    AdcpError::not_found(
+                        codes::REFERENCE_NOT_FOUND,
+                        format!("creative_manifest.assets.{key}.catalog_id"),
+                        "catalogue",
+                    )
+                    .with_suggestion("sync the catalogue with sync_catalogs first")
+                });
+        }
+        if a.get("items").is_some() {
+            let catalog = decode(a.clone()).map_err(|e| {
+                AdcpError::invalid_request(
+                    format!("creative_manifest.assets.{key}.{}", e.path),
+                    e.message,
+                )
+            })?;
+            let kept = KeptCatalog {
+                catalog,
+                platform_id: String::new(),
+                synced: now.to_owned(),
+            };
+            return Ok((kept, true));
+        }
     }
     let message = req.message.as_deref().unwrap_or_default();
     catalogs
@@ -132,6 +163,17 @@ fn chosen<'a>(req: &BuildCreativeRequest, catalogs: &'a [KeptCatalog]) -> Option
         .filter(|k| !id_of(k).is_empty() && message.contains(&id_of(k)))
         .max_by_key(|k| id_of(k).len())
         .or_else(|| catalogs.iter().max_by(|a, b| a.synced.cmp(&b.synced)))
+        .map(|k| (k.clone(), false))
+        .ok_or_else(|| {
+            AdcpError::new(
+                codes::REFERENCE_NOT_FOUND,
+                "there is no catalogue of this account to build from",
+            )
+            .with_field("creative_manifest")
+            .with_suggestion(
+                "sync the catalogue with sync_catalogs first, or give its items inline",
+            )
+        })
 }
 
 /// A URL asset of the request's manifest (`click_url`, `impression_tracker`, ...), by id.
@@ -220,22 +262,19 @@ pub(crate) async fn build(
         ));
     };
     let catalogs = sales_non_guaranteed::catalogs(ctx).await?;
-    let Some(catalog) = chosen(&req, &catalogs) else {
-        return Err(AdcpError::new(
-            codes::REFERENCE_NOT_FOUND,
-            "there is no catalogue of this account to build from",
-        )
-        .with_field("creative_manifest")
-        .with_suggestion("sync the catalogue with sync_catalogs first"));
-    };
+    let (catalog, inline) = chosen(&req, &catalogs, &time::rfc3339(ctx.now()))?;
+    let catalog = &catalog;
     let click = given_url(&req, &["click_url", "clickthrough"]).unwrap_or(CLICKS);
     let impression =
         given_url(&req, &["impression_tracker", "impression_pixel"]).unwrap_or(IMPRESSIONS);
     let mut catalog_asset =
         serde_json::to_value(&catalog.catalog).map_err(|e| AdcpError::internal(e.to_string()))?;
     if let Some(m) = catalog_asset.as_object_mut() {
-        // The manifest names the catalogue; its items stay with the seller.
-        m.remove("items");
+        // The manifest names a synced catalogue, whose items stay with the seller; one given
+        // inline travels with the manifest.
+        if !inline {
+            m.remove("items");
+        }
         m.insert("asset_type".into(), json!("catalog"));
     }
     let manifest = json!({

@@ -81,7 +81,7 @@ async fn catalogue_creative_conversions_and_feedback() {
 
     // The creative names the catalogue; the preview's URLs carry each SKU percent-encoded
     // once, and text is escaped.
-    let (err, resp) = alice.call("build_creative", build).await;
+    let (err, resp) = alice.call("build_creative", build.clone()).await;
     assert!(!err, "{resp}");
     let m = &resp["creative_manifest"];
     assert_eq!(m["format_id"]["id"], "display_300x250_catalog", "{resp}");
@@ -102,6 +102,36 @@ async fn catalogue_creative_conversions_and_feedback() {
         "{page}"
     );
     assert!(page.contains("&lt;b&gt;Ribeye"), "{page}");
+
+    // A catalogue given inline in the manifest is the one built from, and travels with it; a
+    // named one the account lacks is refused on its asset.
+    let mut inline = build.clone();
+    inline["idempotency_key"] = json!(key());
+    inline["creative_manifest"] = json!({
+        "format_id": {"agent_url": server.mcp_url(), "id": "display_300x250_catalog"},
+        "assets": {"feed": {"asset_type": "catalog", "type": "product", "content_id_type": "sku",
+            "items": [{"item_id": "z", "sku": "winter&sale", "title": "Stew"}]}}});
+    let (err, resp) = alice.call("build_creative", inline.clone()).await;
+    assert!(!err, "{resp}");
+    let m = &resp["creative_manifest"];
+    assert_eq!(m["assets"]["catalog"]["items"][0]["item_id"], "z", "{resp}");
+    let page = resp["preview"]["previews"][0]["renders"][0]["preview_html"]
+        .as_str()
+        .expect("a preview");
+    assert!(
+        page.contains("sku=winter%26sale") && !page.contains("Ribeye"),
+        "{page}"
+    );
+    inline["idempotency_key"] = json!(key());
+    inline["creative_manifest"]["assets"]["feed"] =
+        json!({"asset_type": "catalog", "catalog_id": "not_synced", "type": "product"});
+    let (err, resp) = alice.call("build_creative", inline).await;
+    assert!(err, "{resp}");
+    assert_eq!(resp["errors"][0]["code"], "REFERENCE_NOT_FOUND", "{resp}");
+    assert_eq!(
+        resp["errors"][0]["field"], "creative_manifest.assets.feed.catalog_id",
+        "{resp}"
+    );
 
     // Conversions: server to server, each event_id counted once; match quality reported.
     let (err, resp) = alice
