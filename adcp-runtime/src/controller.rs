@@ -284,6 +284,30 @@ pub(crate) async fn handle<P: DecisioningPlatform>(
         }
         other => {
             let Some(handler) = d.scenarios.iter().find(|s| s.scenario == other) else {
+                // Forcing an entity of a kind this agent keeps none of: there is no such entity.
+                let held = |tasks: &[&str]| tasks.iter().any(|t| d.handler(t).is_some());
+                let kind = match other {
+                    "force_creative_status" => Some((
+                        "creative",
+                        "creative_id",
+                        held(&["sync_creatives", "list_creatives", "build_creative"]),
+                    )),
+                    "force_media_buy_status" | "simulate_delivery" | "simulate_budget_spend" => {
+                        Some(("media buy", "media_buy_id", held(&["create_media_buy"])))
+                    }
+                    "force_session_status" => {
+                        Some(("session", "session_id", held(&["si_initiate_session"])))
+                    }
+                    _ => None,
+                };
+                if let Some((kind, field, false)) = kind {
+                    let id = params[field].as_str().unwrap_or_default();
+                    return Ok(failure(
+                        "NOT_FOUND",
+                        format!("no {kind} `{id}`: this agent keeps none"),
+                        None,
+                    ));
+                }
                 return Ok(failure(
                     "UNKNOWN_SCENARIO",
                     format!("this seller does not implement `{other}`"),
