@@ -599,6 +599,10 @@ pub mod harness {
             a2a: bool,
             /// The fewest passed steps accepted.
             min_passed: u64,
+            /// Tasks of other roles the storyboard calls and the agent does not serve (a
+            /// governance agent's storyboard creating a buy): their `missing_tool` skips, and
+            /// what those skips leave unreachable in the same scenario, are accepted.
+            not_served: &'static [&'static str],
         },
         /// The assessment (an API key configured and given, an OAuth issuer beside it), gated
         /// on no failed step outside the `security_transport` track and at least `min_passed`
@@ -606,6 +610,9 @@ pub mod harness {
         Assessment {
             /// The fewest passed steps accepted.
             min_passed: u64,
+            /// Steps (`storyboard/step`) the runner cannot grade on this kind of agent, each
+            /// printed, not counted.
+            excused: &'static [&'static str],
         },
     }
 
@@ -616,6 +623,7 @@ pub mod harness {
                 id,
                 a2a: false,
                 min_passed,
+                not_served: &[],
             }
         }
 
@@ -625,7 +633,34 @@ pub mod harness {
                 id,
                 a2a: true,
                 min_passed,
+                not_served: &[],
             }
+        }
+
+        /// The capability-driven assessment.
+        pub fn assessment(min_passed: u64) -> Self {
+            TemplateRun::Assessment {
+                min_passed,
+                excused: &[],
+            }
+        }
+
+        /// This storyboard run, calling `tasks` of other roles that the agent does not serve.
+        #[must_use]
+        pub fn not_serving(mut self, tasks: &'static [&'static str]) -> Self {
+            if let TemplateRun::Storyboard { not_served, .. } = &mut self {
+                *not_served = tasks;
+            }
+            self
+        }
+
+        /// This assessment, with `steps` the runner cannot grade on this kind of agent.
+        #[must_use]
+        pub fn excusing(mut self, steps: &'static [&'static str]) -> Self {
+            if let TemplateRun::Assessment { excused, .. } = &mut self {
+                *excused = steps;
+            }
+            self
         }
 
         fn name(&self) -> String {
@@ -711,17 +746,29 @@ pub mod harness {
                 "{name}: {} passed, {} failed, {} skipped",
                 c.passed, c.failed, c.skipped
             );
-            let (skip, min, storyboard) = match run {
-                TemplateRun::Storyboard { min_passed, .. } => (None, *min_passed, true),
-                TemplateRun::Assessment { min_passed } => {
-                    (Some("security_transport"), *min_passed, false)
-                }
+            let (skip, min, not_served, excused) = match run {
+                TemplateRun::Storyboard {
+                    min_passed,
+                    not_served,
+                    ..
+                } => (None, *min_passed, Some(*not_served), &[][..]),
+                TemplateRun::Assessment {
+                    min_passed,
+                    excused,
+                } => (Some("security_transport"), *min_passed, None, *excused),
             };
             let failures: Vec<String> = failed_steps(result, skip)
                 .into_iter()
+                .filter(|(step, why)| {
+                    let excuse = excused.contains(&step.as_str());
+                    if excuse {
+                        println!("not graded (the runner cannot, on this agent): {step}: {why}");
+                    }
+                    !excuse
+                })
                 .map(|(step, why)| format!("{step}: {why}"))
                 .collect();
-            let skipped = storyboard && !skipped_steps(result).is_empty();
+            let skipped = not_served.is_some_and(|n| !unexplained_skips(result, n).is_empty());
             if !failures.is_empty() || skipped || c.passed < min {
                 failed.push(format!(
                     "{name}:\n{}\n{}\n{log}",
@@ -731,6 +778,41 @@ pub mod harness {
             }
         }
         assert!(failed.is_empty(), "{}", failed.join("\n"));
+    }
+
+    /// The skipped steps of a runner result, but those the runner never grades and those of
+    /// tasks of other roles (`not_served`): their `missing_tool` skips, and the steps those
+    /// skips leave unreachable (`prerequisite_failed`) after them.
+    pub fn unexplained_skips(result: &Value, not_served: &[&str]) -> Vec<String> {
+        let mut out = Vec::new();
+        // A phase cut off cuts off the phases after it (the runner's cascade).
+        let mut cut = false;
+        for t in result["tracks"].as_array().into_iter().flatten() {
+            for sc in t["scenarios"].as_array().into_iter().flatten() {
+                for st in sc["steps"].as_array().into_iter().flatten() {
+                    if st["skipped"].as_bool() != Some(true) {
+                        continue;
+                    }
+                    let task = st["task"].as_str().unwrap_or_default();
+                    let reason = st["skip_reason"].as_str().unwrap_or_default();
+                    if reason == "missing_tool" && not_served.contains(&task) {
+                        cut = true;
+                        continue;
+                    }
+                    if (cut && reason == "prerequisite_failed")
+                        || RUNNER_NEVER_GRADES.contains(&task)
+                    {
+                        continue;
+                    }
+                    out.push(format!(
+                        "{}/{} ({task}): {reason}",
+                        sc["scenario"].as_str().unwrap_or("?"),
+                        st["step"].as_str().unwrap_or("?"),
+                    ));
+                }
+            }
+        }
+        out
     }
 
     /// Pseudo-steps the 6.11 runner has no handler for, so that it skips them whatever the

@@ -16,7 +16,7 @@ fn sales_broadcast_tv_storyboards_and_the_capability_driven_assessment() {
     let runs = [
         TemplateRun::mcp("sales_broadcast_tv", 46),
         TemplateRun::a2a("sales_broadcast_tv", 46),
-        TemplateRun::Assessment { min_passed: 170 },
+        TemplateRun::assessment(170),
     ];
     run_template(Path::new(BIN), None, &runs);
 }

@@ -16,7 +16,7 @@ fn sales_catalog_driven_storyboards_and_the_capability_driven_assessment() {
     let runs = [
         TemplateRun::mcp("sales_catalog_driven", 35),
         TemplateRun::a2a("sales_catalog_driven", 35),
-        TemplateRun::Assessment { min_passed: 150 },
+        TemplateRun::assessment(150),
     ];
     run_template(Path::new(BIN), None, &runs);
 }

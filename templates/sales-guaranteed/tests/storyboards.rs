@@ -20,7 +20,7 @@ fn sales_guaranteed_storyboards_and_the_capability_driven_assessment() {
     let runs = [
         TemplateRun::mcp("sales_guaranteed", 44),
         TemplateRun::a2a("sales_guaranteed", 44),
-        TemplateRun::Assessment { min_passed: 150 },
+        TemplateRun::assessment(150),
     ];
     run_template(Path::new(BIN), Some(&upstream), &runs);
 

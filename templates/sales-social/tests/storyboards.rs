@@ -21,7 +21,7 @@ fn sales_social_and_audience_sync_storyboards_and_the_capability_driven_assessme
         TemplateRun::mcp("sales_social", 10),
         TemplateRun::mcp("audience_sync", 5),
         TemplateRun::a2a("sales_social", 10),
-        TemplateRun::Assessment { min_passed: 150 },
+        TemplateRun::assessment(150),
     ];
     // The mock is a test platform, and the runner acts for every brand it names.
     let args = ["--upstream-sandbox", "--advertiser-grant", "*=*"];
