@@ -1,0 +1,597 @@
+//! Spend authority: the buyer's campaign plans, and the decision on each action a seller or
+//! the buyer's own agents check against one.
+//!
+//! A plan (`sync_plans`) sets a budget, a flight and policies. A check (`check_governance`)
+//! of a purchase or a modification weighs the amount it commits against what the plan has
+//! left (its total less what reported outcomes committed), its flight against the plan's,
+//! and anything above the plan's reallocation threshold is for a person to approve; the
+//! plan's `must` policies become conditions, its `should` ones warnings. A check of delivery
+//! weighs cumulative spend, pacing and channel concentration. Each check, and each outcome a
+//! seller reports (`report_plan_outcome`), is kept in the store: the audit log
+//! (`get_plan_audit_logs`) reads them, after a restart as before.
+//!
+//! Everything is kept in the caller's account: a plan is never seen by another caller.
+
+use adcp_runtime::time::{self, Duration};
+use adcp_runtime::wire::*;
+use adcp_runtime::{AdcpError, AdcpResult, Collection, Ctx, codes};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+/// The plans, by id.
+pub(crate) const PLANS: Collection<Kept> = Collection::new("plans");
+/// The checks made, by id.
+pub(crate) const CHECKS: Collection<Check> = Collection::new("checks");
+/// The outcomes reported, by id.
+pub(crate) const OUTCOMES: Collection<Outcome> = Collection::new("outcomes");
+
+/// How long an approval holds.
+const APPROVAL_LIFE: Duration = Duration::HOUR;
+
+/// A channel taking this share of delivery or more is concentrated.
+const CONCENTRATION_PCT: f64 = 60.0;
+
+/// A plan as kept.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Kept {
+    pub(crate) plan: SyncPlansRequestPlansItem,
+    /// Bumped by every sync that changes it.
+    pub(crate) version: i64,
+    /// What reported outcomes committed.
+    pub(crate) committed: f64,
+}
+
+/// A check, as the audit log keeps it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Check {
+    pub(crate) check_id: String,
+    pub(crate) plan_id: String,
+    pub(crate) plan_version: i64,
+    pub(crate) caller: String,
+    pub(crate) tool: Option<String>,
+    pub(crate) phase: GovernancePhase,
+    pub(crate) status: GovernanceDecision,
+    pub(crate) explanation: String,
+    pub(crate) findings: Vec<CheckGovernanceResponseFindingsItem>,
+    /// The amount checked (a purchase or a modification).
+    pub(crate) amount: Option<f64>,
+    /// The context issued with an approval, which the outcome names.
+    pub(crate) governance_context: Option<String>,
+    /// Whether it waits for a person (above the reallocation threshold).
+    pub(crate) escalated: bool,
+    pub(crate) at: String,
+}
+
+/// An outcome a seller reported.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Outcome {
+    pub(crate) outcome_id: String,
+    pub(crate) plan_id: String,
+    pub(crate) governance_context: String,
+    pub(crate) outcome: OutcomeType,
+    pub(crate) committed: f64,
+    pub(crate) seller_reference: Option<String>,
+    pub(crate) status: ReportPlanOutcomeResponseStatus,
+    pub(crate) at: String,
+}
+
+fn plan_not_found(field: &str) -> AdcpError {
+    AdcpError::not_found("PLAN_NOT_FOUND", field, "plan")
+        .with_suggestion("sync the plan with sync_plans first")
+}
+
+/// A plan of the caller, or `PLAN_NOT_FOUND` on `field`.
+async fn plan(ctx: &Ctx, id: &str, field: &str) -> AdcpResult<Kept> {
+    ctx.state()
+        .get(PLANS, id)
+        .await?
+        .ok_or_else(|| plan_not_found(field))
+}
+
+/// Keeps `plan` (new, or a new version of a changed one); answers its version.
+pub(crate) async fn keep(ctx: &Ctx, plan: SyncPlansRequestPlansItem) -> AdcpResult<i64> {
+    let id = plan.plan_id.clone();
+    ctx.state()
+        .entry(PLANS, &id, |slot| {
+            let version = match slot.as_mut() {
+                Some(k) if k.plan == plan => k.version,
+                Some(k) => {
+                    k.plan = plan.clone();
+                    k.version += 1;
+                    k.version
+                }
+                None => {
+                    *slot = Some(Kept {
+                        plan: plan.clone(),
+                        version: 1,
+                        committed: 0.0,
+                    });
+                    1
+                }
+            };
+            Ok(version)
+        })
+        .await
+}
+
+pub(crate) async fn sync_plans(ctx: &Ctx, req: SyncPlansRequest) -> AdcpResult<SyncPlansResponse> {
+    let mut out = Vec::with_capacity(req.plans.len());
+    for (i, p) in req.plans.into_iter().enumerate() {
+        let at = |f: &str| format!("plans[{i}].{f}");
+        if p.budget.total < 0.0 {
+            return Err(AdcpError::invalid_request(
+                at("budget.total"),
+                "a plan's budget is not negative",
+            ));
+        }
+        let (start, end) = (
+            time::parse(&at("flight.start"), &p.flight.start)?,
+            time::parse(&at("flight.end"), &p.flight.end)?,
+        );
+        if end <= start {
+            return Err(AdcpError::invalid_request(
+                at("flight.end"),
+                "the flight ends after it starts",
+            ));
+        }
+        let id = p.plan_id.clone();
+        let version = keep(ctx, p).await?;
+        out.push(SyncPlansResponsePlansItem::new(
+            id,
+            SyncPlansResponsePlansItemStatus::Active,
+            version,
+        ));
+    }
+    Ok(SyncPlansResponse::new(out))
+}
+
+/// A money amount: a number, or `{amount}`.
+fn amount(v: &Value) -> Option<f64> {
+    v.as_f64()
+        .or_else(|| v.get("amount").and_then(Value::as_f64))
+}
+
+/// What an action commits: its `total_budget`, else the sum of its packages' budgets.
+fn committed_by(payload: &Map<String, Value>) -> Option<f64> {
+    if let Some(t) = payload.get("total_budget").and_then(amount) {
+        return Some(t);
+    }
+    let packages = payload.get("packages")?.as_array()?;
+    let budgets: Vec<f64> = packages
+        .iter()
+        .filter_map(|p| p.get("budget").and_then(amount))
+        .collect();
+    (!budgets.is_empty()).then(|| budgets.iter().sum())
+}
+
+fn finding(
+    category: &str,
+    severity: EscalationSeverity,
+    why: String,
+) -> CheckGovernanceResponseFindingsItem {
+    CheckGovernanceResponseFindingsItem::new(category, why, severity)
+}
+
+/// The decision on one check, before it is kept.
+struct Decision {
+    status: GovernanceDecision,
+    findings: Vec<CheckGovernanceResponseFindingsItem>,
+    conditions: Vec<CheckGovernanceResponseConditionsItem>,
+    amount: Option<f64>,
+    escalated: bool,
+}
+
+/// Weighs a purchase or a modification against the plan.
+fn purchase(k: &Kept, payload: &Map<String, Value>) -> AdcpResult<Decision> {
+    let budget = &k.plan.budget;
+    let mut findings = Vec::new();
+    let mut escalated = false;
+    let amount = committed_by(payload);
+    let currency = &budget.currency;
+    match amount {
+        None => findings.push(finding(
+            "budget_authority",
+            EscalationSeverity::Info,
+            "the action names no budget, so none is weighed against the plan".into(),
+        )),
+        Some(a) => {
+            let left = budget.total - k.committed;
+            if a > left {
+                findings.push(finding(
+                    "budget_authority",
+                    EscalationSeverity::Critical,
+                    format!(
+                        "{a} {currency} is more than the {left} {currency} the plan has left of its {} {currency}",
+                        budget.total
+                    ),
+                ));
+            }
+            let unlimited = budget.reallocation_unlimited == Some(true);
+            if let (false, Some(t)) = (unlimited, budget.reallocation_threshold)
+                && a > t
+            {
+                escalated = true;
+                findings.push(finding(
+                    "human_review",
+                    EscalationSeverity::Critical,
+                    format!(
+                        "{a} {currency} is above the plan's {t} {currency} a person must approve"
+                    ),
+                ));
+            }
+        }
+    }
+    if k.plan.human_review_required == Some(true) && !escalated {
+        escalated = true;
+        findings.push(finding(
+            "human_review",
+            EscalationSeverity::Critical,
+            "the plan has every action approved by a person".into(),
+        ));
+    }
+    // The flight the action runs in, against the plan's.
+    let (start, end) = (
+        time::parse("flight.start", &k.plan.flight.start)?,
+        time::parse("flight.end", &k.plan.flight.end)?,
+    );
+    for key in ["start_time", "end_time"] {
+        let Some(t) = payload.get(key).and_then(Value::as_str) else {
+            continue;
+        };
+        if let Ok(t) = time::parse(key, t)
+            && (t < start || t > end)
+        {
+            findings.push(finding(
+                "flight",
+                EscalationSeverity::Critical,
+                format!(
+                    "its {key} {} is outside the plan's flight ({} to {})",
+                    time::rfc3339(t),
+                    k.plan.flight.start,
+                    k.plan.flight.end
+                ),
+            ));
+        }
+    }
+    Ok(decide(k, findings, amount, escalated))
+}
+
+/// Weighs delivery against the plan: cumulative spend, pacing, channel concentration.
+fn delivery(k: &Kept, metrics: Option<&CheckGovernanceRequestDeliveryMetrics>) -> Decision {
+    let mut findings = Vec::new();
+    let Some(m) = metrics else {
+        findings.push(finding(
+            "delivery",
+            EscalationSeverity::Warning,
+            "a delivery check without delivery_metrics weighs nothing".into(),
+        ));
+        return decide(k, findings, None, false);
+    };
+    let currency = &k.plan.budget.currency;
+    if let Some(spent) = m.cumulative_spend.or(m.spend)
+        && spent > k.plan.budget.total
+    {
+        findings.push(finding(
+            "budget_authority",
+            EscalationSeverity::Critical,
+            format!(
+                "{spent} {currency} spent is over the plan's {} {currency}",
+                k.plan.budget.total
+            ),
+        ));
+    }
+    if let Some(p) = &m.pacing {
+        let p = p.to_string();
+        if p != "on_track" {
+            findings.push(finding(
+                "pacing",
+                EscalationSeverity::Warning,
+                format!("delivery is pacing {p}: re-evaluate the plan's allocation"),
+            ));
+        }
+    }
+    let shares = m
+        .channel_distribution
+        .as_ref()
+        .and_then(|c| serde_json::to_value(c).ok());
+    if let Some(Value::Object(shares)) = shares {
+        for (channel, share) in &shares {
+            if let Some(s) = share.as_f64()
+                && s >= CONCENTRATION_PCT
+            {
+                findings.push(finding(
+                    "channel_concentration",
+                    EscalationSeverity::Warning,
+                    format!("{channel} takes {s}% of delivery (drift past {CONCENTRATION_PCT}%)"),
+                ));
+            }
+        }
+    }
+    decide(k, findings, None, false)
+}
+
+/// The status the findings and the plan's policies give.
+fn decide(
+    k: &Kept,
+    mut findings: Vec<CheckGovernanceResponseFindingsItem>,
+    amount: Option<f64>,
+    escalated: bool,
+) -> Decision {
+    let mut conditions = Vec::new();
+    for p in k.plan.custom_policies.iter().flatten() {
+        match p.enforcement {
+            PolicyEnforcement::Must => conditions.push(CheckGovernanceResponseConditionsItem::new(
+                format!("policies.{}", p.policy_id),
+                p.policy.clone(),
+            )),
+            PolicyEnforcement::Should => {
+                let mut f = finding("policy", EscalationSeverity::Warning, p.policy.clone());
+                f.policy_id = Some(p.policy_id.clone());
+                findings.push(f);
+            }
+            _ => {}
+        }
+    }
+    let critical = findings
+        .iter()
+        .any(|f| f.severity == EscalationSeverity::Critical);
+    let status = if critical {
+        GovernanceDecision::Denied
+    } else if conditions.is_empty() {
+        GovernanceDecision::Approved
+    } else {
+        GovernanceDecision::Conditions
+    };
+    Decision {
+        status,
+        findings,
+        conditions,
+        amount,
+        escalated,
+    }
+}
+
+pub(crate) async fn check(
+    ctx: &Ctx,
+    req: CheckGovernanceRequest,
+) -> AdcpResult<CheckGovernanceResponse> {
+    let k = plan(ctx, &req.plan_id, "plan_id").await?;
+    let phase = req.phase.unwrap_or(GovernancePhase::Purchase);
+    let d = match phase {
+        GovernancePhase::Delivery => delivery(&k, req.delivery_metrics.as_ref()),
+        _ => {
+            let Some(payload) = &req.payload else {
+                return Err(AdcpError::invalid_request(
+                    "payload",
+                    "a purchase or modification check carries the action's payload",
+                ));
+            };
+            purchase(&k, payload)?
+        }
+    };
+    let now = ctx.now();
+    let granted = d.status != GovernanceDecision::Denied;
+    let explanation = match (&d.status, d.escalated) {
+        (GovernanceDecision::Denied, true) => {
+            "escalated: a person must approve this action against the plan".to_owned()
+        }
+        (GovernanceDecision::Denied, false) => "denied: the action is outside the plan".to_owned(),
+        (GovernanceDecision::Conditions, _) => {
+            "approved on the plan's conditions, which the action must meet".to_owned()
+        }
+        _ => "approved within the plan".to_owned(),
+    };
+    let kept = Check {
+        check_id: ctx.new_id("chk"),
+        plan_id: req.plan_id.clone(),
+        plan_version: k.version,
+        caller: req.caller.clone(),
+        tool: req.tool.clone(),
+        phase,
+        status: d.status,
+        explanation: explanation.clone(),
+        findings: d.findings.clone(),
+        amount: d.amount,
+        governance_context: granted.then(|| ctx.new_id("gov")),
+        escalated: d.escalated,
+        at: time::rfc3339(now),
+    };
+    ctx.state().put(CHECKS, &kept.check_id, &kept).await?;
+    let mut resp =
+        CheckGovernanceResponse::new(kept.check_id.clone(), explanation, req.plan_id, d.status);
+    resp.findings = Some(d.findings);
+    resp.conditions = Some(d.conditions);
+    resp.governance_context = kept.governance_context;
+    if granted {
+        resp.expires_at = Some(time::rfc3339(now + APPROVAL_LIFE));
+    }
+    Ok(resp)
+}
+
+pub(crate) async fn report(
+    ctx: &Ctx,
+    req: ReportPlanOutcomeRequest,
+) -> AdcpResult<ReportPlanOutcomeResponse> {
+    plan(ctx, &req.plan_id, "plan_id").await?;
+    // The approval the outcome is of: one this agent granted on this plan.
+    let checks: Vec<Check> = ctx.state().list(CHECKS).await?;
+    let approval = checks.iter().find(|c| {
+        c.plan_id == req.plan_id
+            && c.governance_context.as_deref() == Some(req.governance_context.as_str())
+    });
+    let reported = req.seller_response.as_ref().and_then(|s| {
+        s.committed_budget.or_else(|| {
+            let p = s.packages.as_ref()?;
+            Some(p.iter().filter_map(|x| x.budget).sum())
+        })
+    });
+    let (status, committed, findings) = match (&req.outcome, approval) {
+        (OutcomeType::Completed, Some(_)) => (
+            ReportPlanOutcomeResponseStatus::Accepted,
+            reported.unwrap_or_default(),
+            Vec::new(),
+        ),
+        (OutcomeType::Completed, None) => (
+            ReportPlanOutcomeResponseStatus::Findings,
+            0.0,
+            vec![ReportPlanOutcomeResponseFindingsItem::new(
+                "budget_authority",
+                "this agent granted no approval under that governance context: nothing is committed against the plan",
+                EscalationSeverity::Critical,
+            )],
+        ),
+        _ => (ReportPlanOutcomeResponseStatus::Accepted, 0.0, Vec::new()),
+    };
+    let total = ctx
+        .state()
+        .modify(
+            PLANS,
+            &req.plan_id,
+            || plan_not_found("plan_id"),
+            |k| {
+                k.committed += committed;
+                Ok(k.committed)
+            },
+        )
+        .await?;
+    let outcome = Outcome {
+        outcome_id: ctx.new_id("out"),
+        plan_id: req.plan_id.clone(),
+        governance_context: req.governance_context.clone(),
+        outcome: req.outcome,
+        committed,
+        seller_reference: req
+            .seller_response
+            .as_ref()
+            .and_then(|s| s.seller_reference.clone()),
+        status,
+        at: time::rfc3339(ctx.now()),
+    };
+    ctx.state()
+        .put(OUTCOMES, &outcome.outcome_id, &outcome)
+        .await?;
+    let mut resp = ReportPlanOutcomeResponse::new(outcome.outcome_id, status);
+    resp.committed_budget = Some(total);
+    if !findings.is_empty() {
+        resp.findings = Some(findings);
+    }
+    Ok(resp)
+}
+
+pub(crate) async fn audit(
+    ctx: &Ctx,
+    req: GetPlanAuditLogsRequest,
+) -> AdcpResult<GetPlanAuditLogsResponse> {
+    let plans: Vec<Kept> = match &req.plan_ids {
+        Some(ids) => {
+            let mut out = Vec::with_capacity(ids.len());
+            for (i, id) in ids.iter().enumerate() {
+                out.push(plan(ctx, id, &format!("plan_ids[{i}]")).await?);
+            }
+            out
+        }
+        None => ctx.state().list(PLANS).await?,
+    };
+    let checks: Vec<Check> = ctx.state().list(CHECKS).await?;
+    let outcomes: Vec<Outcome> = ctx.state().list(OUTCOMES).await?;
+    let mut out = Vec::with_capacity(plans.len());
+    for k in plans {
+        let id = &k.plan.plan_id;
+        let mine: Vec<&Check> = checks.iter().filter(|c| &c.plan_id == id).collect();
+        let reported: Vec<&Outcome> = outcomes.iter().filter(|o| &o.plan_id == id).collect();
+        let total = k.plan.budget.total;
+        let mut budget = GetPlanAuditLogsResponsePlansItemBudget::new();
+        budget.authorized = Some(total);
+        budget.committed = Some(k.committed);
+        budget.remaining = Some(total - k.committed);
+        if total > 0.0 {
+            budget.utilization_pct = Some(k.committed / total * 100.0);
+        }
+        let count = |s: GovernanceDecision| mine.iter().filter(|c| c.status == s).count() as i64;
+        let mut statuses = GetPlanAuditLogsResponsePlansItemSummaryStatuses::new();
+        statuses.approved = Some(count(GovernanceDecision::Approved));
+        statuses.conditions = Some(count(GovernanceDecision::Conditions));
+        statuses.denied = Some(count(GovernanceDecision::Denied));
+        let mut summary = GetPlanAuditLogsResponsePlansItemSummary::new();
+        summary.checks_performed = Some(mine.len() as i64);
+        summary.outcomes_reported = Some(reported.len() as i64);
+        summary.findings_count = Some(mine.iter().map(|c| c.findings.len() as i64).sum());
+        summary.statuses = Some(statuses);
+        // Each action a seller reported, with the checks made under its context.
+        let actions: Vec<GetPlanAuditLogsResponsePlansItemGovernedActionsItem> = reported
+            .iter()
+            .filter(|o| o.outcome == OutcomeType::Completed && o.committed > 0.0)
+            .map(|o| {
+                let checks = mine
+                    .iter()
+                    .filter(|c| {
+                        c.governance_context.as_deref() == Some(o.governance_context.as_str())
+                    })
+                    .count() as i64;
+                let mut a = GetPlanAuditLogsResponsePlansItemGovernedActionsItem::new(
+                    checks,
+                    o.committed,
+                    o.governance_context.clone(),
+                    PurchaseType::MediaBuy,
+                    GetPlanAuditLogsResponsePlansItemGovernedActionsItemStatus::Active,
+                );
+                a.seller_reference.clone_from(&o.seller_reference);
+                a
+            })
+            .collect();
+        let mut item = GetPlanAuditLogsResponsePlansItem::new(
+            budget,
+            actions,
+            id.clone(),
+            k.version,
+            GetPlanAuditLogsResponsePlansItemStatus::Active,
+            summary,
+        );
+        if req.include_entries == Some(true) {
+            item.entries = Some(entries(&mine, &reported)?);
+        }
+        out.push(item);
+    }
+    Ok(GetPlanAuditLogsResponse::new(out))
+}
+
+/// The checks and outcomes of a plan, oldest first.
+fn entries(
+    checks: &[&Check],
+    outcomes: &[&Outcome],
+) -> AdcpResult<Vec<GetPlanAuditLogsResponsePlansItemEntriesItem>> {
+    let mut all: Vec<Value> = checks
+        .iter()
+        .map(|c| {
+            json!({"type": "check", "id": c.check_id, "timestamp": c.at, "plan_id": c.plan_id,
+                   "caller": c.caller, "tool": c.tool, "status": c.status,
+                   "explanation": c.explanation, "governance_context": c.governance_context,
+                   "check_type": "intent", "findings": c.findings})
+        })
+        .chain(outcomes.iter().map(|o| {
+            json!({"type": "outcome", "id": o.outcome_id, "timestamp": o.at, "plan_id": o.plan_id,
+                   "outcome": o.outcome, "outcome_status": o.status, "committed_budget": o.committed,
+                   "governance_context": o.governance_context})
+        }))
+        .collect();
+    all.sort_by(|a, b| a["timestamp"].as_str().cmp(&b["timestamp"].as_str()));
+    all.into_iter()
+        .map(|mut e| {
+            if let Some(m) = e.as_object_mut() {
+                m.retain(|_, v| !v.is_null());
+            }
+            decode(e).map_err(|e| AdcpError::internal(format!("an audit entry: {}", e.message)))
+        })
+        .collect()
+}
+
+/// Controller: a plan the storyboard's fixture names, kept as `sync_plans` keeps one.
+pub(crate) async fn seed(ctx: &Ctx, id: &str, fixture: Map<String, Value>) -> AdcpResult<()> {
+    let mut fixture = fixture;
+    fixture.insert("plan_id".into(), json!(id));
+    let plan: SyncPlansRequestPlansItem = decode(Value::Object(fixture)).map_err(|e| {
+        AdcpError::new(codes::INVALID_REQUEST, e.message)
+            .with_field(format!("params.fixture.{}", e.path))
+    })?;
+    keep(ctx, plan).await.map(|_| ())
+}

@@ -1,0 +1,208 @@
+//! A buyer's plan under the spend authority, over MCP against the binary on its embedded
+//! store: approval on the plan's conditions, escalation above the reallocation threshold, a
+//! flight outside the plan and a budget beyond what is left denied, outcomes committed only
+//! under an approval this agent granted, delivery drift found, another caller shown nothing,
+//! and the audit log complete after a restart.
+
+use std::path::Path;
+
+use adcp_conformance::harness::{Process, temp_dir};
+use adcp_runtime::serde_json::{Value, json};
+use adcp_runtime::test_util::McpClient;
+
+const BIN: &str = env!("CARGO_BIN_EXE_governance");
+const ALICE: &str = "alice-key-0123456789abcdef";
+const BOB: &str = "bob-key-0123456789abcdef01";
+
+fn key(what: &str) -> String {
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    format!("{what}-{}", t.map(|d| d.as_nanos()).unwrap_or_default())
+}
+
+fn check(amount: f64, start: &str) -> Value {
+    json!({"plan_id": "acme_2031", "caller": "https://seller.example", "tool": "create_media_buy",
+           "payload": {"account": {"brand": {"domain": "acme.example"}, "operator": "agency.example"},
+                       "start_time": start, "end_time": "2031-03-31T00:00:00Z",
+                       "packages": [{"product_id": "ctv", "budget": amount * 0.6}, {"product_id": "olv", "budget": amount * 0.4}]}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_is_decided_on_committed_against_and_audited_after_a_restart() {
+    let data = temp_dir("governance");
+    let data = data.to_string_lossy().into_owned();
+    let alice_key = format!("alice={ALICE}");
+    let bob_key = format!("bob={BOB}");
+    let args = [
+        "--data-dir",
+        data.as_str(),
+        "--api-key",
+        alice_key.as_str(),
+        "--api-key",
+        bob_key.as_str(),
+    ];
+    let agent = Process::spawn(Path::new(BIN), &args);
+    let alice = McpClient::new(agent.mcp.clone()).bearer(ALICE);
+    let bob = McpClient::new(agent.mcp.clone()).bearer(BOB);
+
+    let plan = json!({"idempotency_key": key("plans"), "plans": [{
+        "plan_id": "acme_2031", "brand": {"domain": "acme.example"}, "objectives": "Spring launch",
+        "budget": {"total": 100000, "currency": "USD", "reallocation_threshold": 90000},
+        "flight": {"start": "2031-01-01T00:00:00Z", "end": "2031-06-30T23:59:59Z"},
+        "custom_policies": [
+            {"policy_id": "ctv_reporting", "enforcement": "must", "policy": "CTV buys report weekly."},
+            {"policy_id": "ugc_review", "enforcement": "should", "policy": "UGC placements are reviewed."}]}]});
+    let (err, synced) = alice.call("sync_plans", plan.clone()).await;
+    assert!(!err, "{synced}");
+    assert_eq!(synced["plans"][0]["version"], 1, "{synced}");
+
+    // Within the plan: approved on its must policy, warned of its should one.
+    let (err, ok) = alice
+        .call("check_governance", check(25000.0, "2031-02-01T00:00:00Z"))
+        .await;
+    assert!(!err, "{ok}");
+    assert_eq!(ok["status"], "conditions", "{ok}");
+    assert_eq!(
+        ok["conditions"][0]["field"], "policies.ctv_reporting",
+        "{ok}"
+    );
+    assert_eq!(ok["findings"][0]["policy_id"], "ugc_review", "{ok}");
+    assert!(ok["expires_at"].is_string(), "{ok}");
+    let approval = ok["governance_context"]
+        .as_str()
+        .expect("a context")
+        .to_owned();
+
+    // Above the reallocation threshold: escalated to a person, nothing granted.
+    let (_, big) = alice
+        .call("check_governance", check(95000.0, "2031-02-01T00:00:00Z"))
+        .await;
+    assert_eq!(big["status"], "denied", "{big}");
+    assert!(big.get("governance_context").is_none(), "{big}");
+    let cats: Vec<&str> = big["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["category_id"].as_str())
+        .collect();
+    assert!(cats.contains(&"human_review"), "{big}");
+    // Outside the flight.
+    let (_, early) = alice
+        .call("check_governance", check(1000.0, "2030-12-01T00:00:00Z"))
+        .await;
+    assert_eq!(early["status"], "denied", "{early}");
+    assert_eq!(early["findings"][0]["category_id"], "flight", "{early}");
+
+    // The seller reports what it committed under the approval; an outcome under a context
+    // this agent never issued commits nothing.
+    let outcome = |ctx: &str| {
+        json!({"idempotency_key": key("outcome"), "plan_id": "acme_2031", "governance_context": ctx,
+               "outcome": "completed", "seller_response": {"seller_reference": "mb_1", "committed_budget": 25000}})
+    };
+    let (err, done) = alice.call("report_plan_outcome", outcome(&approval)).await;
+    assert!(!err, "{done}");
+    assert_eq!(
+        (done["status"].clone(), done["committed_budget"].clone()),
+        (json!("accepted"), json!(25000.0)),
+        "{done}"
+    );
+    let (_, forged) = alice
+        .call("report_plan_outcome", outcome("gov_made_up"))
+        .await;
+    assert_eq!(
+        (forged["status"].clone(), forged["committed_budget"].clone()),
+        (json!("findings"), json!(25000.0)),
+        "{forged}"
+    );
+
+    // What is left: 75,000.
+    let (_, over) = alice
+        .call("check_governance", check(80000.0, "2031-02-01T00:00:00Z"))
+        .await;
+    assert_eq!(over["status"], "denied", "{over}");
+    assert_eq!(
+        over["findings"][0]["category_id"], "budget_authority",
+        "{over}"
+    );
+
+    // Delivery drifting: pacing ahead, one channel taking most of it.
+    let (_, drift) = alice
+        .call(
+            "check_governance",
+            json!({"plan_id": "acme_2031", "caller": "https://seller.example", "phase": "delivery",
+                   "delivery_metrics": {"reporting_period": {"start": "2031-02-01T00:00:00Z", "end": "2031-02-15T00:00:00Z"},
+                                        "spend": 20000, "cumulative_spend": 20000, "pacing": "ahead",
+                                        "channel_distribution": {"ctv": 70, "olv": 30}}}),
+        )
+        .await;
+    let cats: Vec<&str> = drift["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["category_id"].as_str())
+        .collect();
+    assert!(
+        cats.contains(&"pacing") && cats.contains(&"channel_concentration"),
+        "{drift}"
+    );
+
+    // Another caller: no such plan, whether to check against or to audit.
+    let (err, theirs) = bob
+        .call("check_governance", check(1.0, "2031-02-01T00:00:00Z"))
+        .await;
+    assert!(err, "{theirs}");
+    assert_eq!(theirs["errors"][0]["code"], "PLAN_NOT_FOUND", "{theirs}");
+    let (err, theirs) = bob
+        .call("get_plan_audit_logs", json!({"plan_ids": ["acme_2031"]}))
+        .await;
+    assert!(err, "{theirs}");
+
+    // The controller, asked to force a creative of an agent that keeps none: no such creative.
+    let (err, forced) = alice
+        .call(
+            "comply_test_controller",
+            json!({"scenario": "force_creative_status", "params": {"creative_id": "nope", "status": "approved"}}),
+        )
+        .await;
+    assert!(err, "{forced}");
+    assert_eq!(forced["error"], "NOT_FOUND", "{forced}");
+
+    // A restart: the audit log is all there.
+    drop(agent);
+    let agent = Process::spawn(Path::new(BIN), &args);
+    let alice = McpClient::new(agent.mcp.clone()).bearer(ALICE);
+    let (err, log) = alice
+        .call(
+            "get_plan_audit_logs",
+            json!({"plan_ids": ["acme_2031"], "include_entries": true}),
+        )
+        .await;
+    assert!(!err, "{log}");
+    let p = &log["plans"][0];
+    assert_eq!(p["summary"]["checks_performed"], 5, "{log}");
+    assert_eq!(p["summary"]["outcomes_reported"], 2, "{log}");
+    assert_eq!(p["summary"]["statuses"]["denied"], 3, "{log}");
+    assert_eq!(
+        (
+            p["budget"]["committed"].clone(),
+            p["budget"]["remaining"].clone()
+        ),
+        (json!(25000.0), json!(75000.0)),
+        "{log}"
+    );
+    assert_eq!(
+        p["governed_actions"][0]["seller_reference"], "mb_1",
+        "{log}"
+    );
+    assert_eq!(p["entries"].as_array().map(Vec::len), Some(7), "{log}");
+
+    // The same plan again is the same version; a changed one is the next.
+    let mut same = plan.clone();
+    same["idempotency_key"] = json!(key("plans"));
+    let (_, again) = alice.call("sync_plans", same).await;
+    assert_eq!(again["plans"][0]["version"], 1, "{again}");
+    let mut changed = plan;
+    changed["idempotency_key"] = json!(key("plans"));
+    changed["plans"][0]["budget"]["total"] = json!(120000);
+    let (_, next) = alice.call("sync_plans", changed).await;
+    assert_eq!(next["plans"][0]["version"], 2, "{next}");
+}

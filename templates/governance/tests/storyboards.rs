@@ -1,0 +1,36 @@
+//! The official runner against the template: the spend-authority storyboards, the governance
+//! protocol's escalation baseline and the delivery monitor over MCP, one over A2A, and the
+//! capability-driven assessment (no storyboard named, an API key configured and given, OAuth
+//! beside it), each on a fresh process on the embedded store, the runner's clock shifted and
+//! its webhook receiver on, all at once. Needs node and npm (the runner is installed on first
+//! use).
+
+use std::path::Path;
+
+use adcp_conformance::harness::{TemplateRun, run_template};
+
+const BIN: &str = env!("CARGO_BIN_EXE_governance");
+
+/// The seller's tasks the governance storyboards also call (the runner sends every step to
+/// one agent): a governance agent serves none of them.
+const SELLERS: &[&str] = &[
+    "get_products",
+    "create_media_buy",
+    "get_media_buy_delivery",
+    "sync_governance",
+];
+
+#[test]
+fn governance_storyboards_and_the_capability_driven_assessment() {
+    let runs = [
+        TemplateRun::mcp("governance_spend_authority", 8).not_serving(SELLERS),
+        TemplateRun::mcp("governance_spend_authority/denied", 3).not_serving(SELLERS),
+        TemplateRun::mcp("media_buy_governance_escalation", 7).not_serving(SELLERS),
+        TemplateRun::mcp("governance_delivery_monitor", 10).not_serving(SELLERS),
+        TemplateRun::a2a("governance_spend_authority", 8).not_serving(SELLERS),
+        // The runner proves authentication only on a seller's, signals or SI read task
+        // (its probe-task allowlist): a governance agent serves none.
+        TemplateRun::assessment(38).excusing(&["security_baseline/assert_mechanism"]),
+    ];
+    run_template(Path::new(BIN), None, &runs);
+}
