@@ -182,37 +182,7 @@ impl Governance<'_> {
             .policy
             .check_url(&agent.url)
             .map_err(|e| unavailable(e.to_string()))?;
-        let mut arguments = Map::new();
-        arguments.insert("adcp_major_version".into(), json!(crate::MAJOR_VERSION));
-        arguments.insert("plan_id".into(), json!(check.plan_id));
-        arguments.insert("caller".into(), json!(self.caller));
-        let phase = if check.phase.is_empty() {
-            "purchase"
-        } else {
-            &check.phase
-        };
-        arguments.insert("phase".into(), json!(phase));
-        let optional = [
-            (
-                "purchase_type",
-                check.purchase_type.clone().map(Value::from),
-            ),
-            ("planned_delivery", check.planned_delivery.clone()),
-            (
-                "governance_context",
-                check.governance_context.clone().map(Value::from),
-            ),
-            (
-                "modification_summary",
-                check.modification_summary.clone().map(Value::from),
-            ),
-            ("invoice_recipient", check.invoice_recipient.clone()),
-        ];
-        for (k, v) in optional {
-            if let Some(v) = v {
-                arguments.insert(k.into(), v);
-            }
-        }
+        let arguments = check_arguments(check, self.caller);
         let call = json!({
             "jsonrpc": "2.0", "id": 1, "method": "tools/call",
             "params": {"name": "check_governance", "arguments": arguments},
@@ -397,9 +367,45 @@ fn parse_rpc(text: &str, event_stream: bool) -> Option<Value> {
         .find(|m| m.get("result").is_some() || m.get("error").is_some())
 }
 
+/// The `check_governance` arguments of `check`, asked by `caller` (this agent).
+pub(crate) fn check_arguments(check: &Check, caller: &str) -> Map<String, Value> {
+    let mut arguments = Map::new();
+    arguments.insert("adcp_major_version".into(), json!(crate::MAJOR_VERSION));
+    arguments.insert("plan_id".into(), json!(check.plan_id));
+    arguments.insert("caller".into(), json!(caller));
+    let phase = if check.phase.is_empty() {
+        "purchase"
+    } else {
+        &check.phase
+    };
+    arguments.insert("phase".into(), json!(phase));
+    let optional = [
+        (
+            "purchase_type",
+            check.purchase_type.clone().map(Value::from),
+        ),
+        ("planned_delivery", check.planned_delivery.clone()),
+        (
+            "governance_context",
+            check.governance_context.clone().map(Value::from),
+        ),
+        (
+            "modification_summary",
+            check.modification_summary.clone().map(Value::from),
+        ),
+        ("invoice_recipient", check.invoice_recipient.clone()),
+    ];
+    for (k, v) in optional {
+        if let Some(v) = v {
+            arguments.insert(k.into(), v);
+        }
+    }
+    arguments
+}
+
 /// A `check_governance` answer as a decision: denied is `GOVERNANCE_DENIED`; an answer that is
 /// not one is the reason it is not (for `GOVERNANCE_UNAVAILABLE`).
-fn decision(answer: &Value, check: &Check) -> Result<AdcpResult<Decision>, String> {
+pub(crate) fn decision(answer: &Value, check: &Check) -> Result<AdcpResult<Decision>, String> {
     let text = |k: &str| answer.get(k).and_then(Value::as_str).map(str::to_owned);
     let list = |k: &str| {
         answer
@@ -673,23 +679,7 @@ pub(crate) async fn before(
                      against (`plan_id`)",
                 ));
             };
-            let budgets: BTreeMap<String, f64> =
-                package_budgets(args.get("packages"), |i, _| format!("+{i}"))
-                    .into_iter()
-                    .collect();
-            let total = args
-                .get("total_budget")
-                .and_then(|t| t["amount"].as_f64())
-                .unwrap_or_else(|| budgets.values().sum());
-            let check = Check {
-                plan_id: plan_id.to_owned(),
-                phase: "purchase".into(),
-                purchase_type: Some("media_buy".into()),
-                planned_delivery: Some(planned_delivery(args, total)),
-                governance_context: buyer_context,
-                modification_summary: None,
-                invoice_recipient,
-            };
+            let (check, budgets) = create_check(args, plan_id);
             (plan_id.to_owned(), budgets, check)
         }
         "update_media_buy" => {
@@ -750,6 +740,51 @@ pub(crate) async fn before(
         decision,
         budgets,
     }))
+}
+
+/// The check of a `create_media_buy` against `plan_id`, and its packages' budgets (by
+/// position: their ids are the seller's to give).
+pub(crate) fn create_check(
+    args: &Map<String, Value>,
+    plan_id: &str,
+) -> (Check, BTreeMap<String, f64>) {
+    let budgets: BTreeMap<String, f64> =
+        package_budgets(args.get("packages"), |i, _| format!("+{i}"))
+            .into_iter()
+            .collect();
+    let total = args
+        .get("total_budget")
+        .and_then(|t| t["amount"].as_f64())
+        .unwrap_or_else(|| budgets.values().sum());
+    let check = Check {
+        plan_id: plan_id.to_owned(),
+        phase: "purchase".into(),
+        purchase_type: Some("media_buy".into()),
+        planned_delivery: Some(planned_delivery(args, total)),
+        governance_context: args
+            .get("governance_context")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        modification_summary: None,
+        invoice_recipient: args.get("invoice_recipient").cloned(),
+    };
+    (check, budgets)
+}
+
+/// A check made, with what the buy is kept under.
+impl Checked {
+    pub(crate) fn new(plan_id: String, decision: Decision, budgets: BTreeMap<String, f64>) -> Self {
+        Checked {
+            plan_id,
+            decision,
+            budgets,
+        }
+    }
+
+    /// The total the check weighed (the packages' budgets).
+    pub(crate) fn total(&self) -> f64 {
+        self.budgets.values().sum()
+    }
 }
 
 /// After a governed task booked or changed a buy: its plan, governance context and package
@@ -981,4 +1016,120 @@ mod tests {
             &issue(path)
         ));
     }
+}
+
+/// Where a seller that is also its buyers' governance agent indexes the plans they synced to it.
+const OWN_SCOPE: &str = "adcp:own_plans";
+const OWN: Collection<OwnPlan> = Collection::new("plans");
+const OWN_BY_BRAND: Collection<Vec<OwnPlan>> = Collection::new("brands");
+
+/// A plan a buyer synced to this agent itself (`sync_plans` on a governance-aware seller that
+/// also serves `check_governance`): where the platform keeps it, to check the buyer's creates
+/// against it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct OwnPlan {
+    pub(crate) plan_id: String,
+    /// The scope and account the plan was synced under (the platform's store for it).
+    pub(crate) scope: String,
+    pub(crate) account: crate::store::Account,
+    /// Its flight, in milliseconds.
+    #[serde(default)]
+    pub(crate) start: i64,
+    #[serde(default)]
+    pub(crate) end: i64,
+}
+
+fn own_key(principal: Option<&crate::store::Principal>, what: &str, id: &str) -> String {
+    let who = principal.map_or("", |p| p.id.as_str());
+    format!("{who}\u{1f}{what}\u{1f}{}", id.to_ascii_lowercase())
+}
+
+/// Indexes the plans a `sync_plans` call kept (those its answer has `active`), by plan id and
+/// by brand, for the caller alone.
+pub(crate) async fn keep_own(
+    store: &dyn crate::store::StateStore,
+    principal: Option<&crate::store::Principal>,
+    resolved: &crate::accounts::Resolved,
+    args: &Value,
+    body: &Value,
+) {
+    let active = |id: &str| {
+        body["plans"].as_array().is_some_and(|a| {
+            a.iter()
+                .any(|p| p["plan_id"].as_str() == Some(id) && p["status"] == "active")
+        })
+    };
+    let at = |v: &Value| {
+        v.as_str()
+            .and_then(|t| crate::time::parse("flight", t).ok())
+            .map(crate::time::millis)
+    };
+    let state = State::new(store, OWN_SCOPE);
+    for p in args["plans"].as_array().into_iter().flatten() {
+        let (Some(id), Some(domain)) = (p["plan_id"].as_str(), p["brand"]["domain"].as_str())
+        else {
+            continue;
+        };
+        if !active(id) {
+            continue;
+        }
+        let own = OwnPlan {
+            plan_id: id.to_owned(),
+            scope: resolved.scope.clone(),
+            account: resolved.account.clone(),
+            start: at(&p["flight"]["start"]).unwrap_or(i64::MIN),
+            end: at(&p["flight"]["end"]).unwrap_or(i64::MAX),
+        };
+        let kept = state
+            .put(OWN, &own_key(principal, "plan", id), &own)
+            .await
+            .and(Ok(()));
+        let listed = state
+            .entry(OWN_BY_BRAND, &own_key(principal, "brand", domain), |slot| {
+                let plans = slot.get_or_insert_with(Vec::new);
+                // Latest last: a plan synced again moves to the end.
+                plans.retain(|o| o.plan_id != own.plan_id);
+                plans.push(own.clone());
+                Ok(())
+            })
+            .await;
+        if let Err(e) = kept.and(listed) {
+            tracing::error!(error = %e, plan_id = id, "indexing a plan synced to this agent");
+        }
+    }
+}
+
+/// The caller's own plan a `create_media_buy` is checked against: the one it names, else the
+/// latest synced for its account's brand whose flight holds the buy's start.
+pub(crate) async fn own_plan(
+    store: &dyn crate::store::StateStore,
+    principal: Option<&crate::store::Principal>,
+    args: &Map<String, Value>,
+    now: crate::time::OffsetDateTime,
+) -> AdcpResult<Option<OwnPlan>> {
+    let state = State::new(store, OWN_SCOPE);
+    if let Some(id) = args.get("plan_id").and_then(Value::as_str) {
+        return state.get(OWN, &own_key(principal, "plan", id)).await;
+    }
+    let Some(domain) = args
+        .get("account")
+        .and_then(|a| a["brand"]["domain"].as_str())
+    else {
+        return Ok(None);
+    };
+    let start = match args.get("start_time").and_then(Value::as_str) {
+        Some("asap") | None => crate::time::millis(now),
+        Some(t) => match crate::time::parse("start_time", t) {
+            Ok(t) => crate::time::millis(t),
+            Err(_) => return Ok(None),
+        },
+    };
+    let plans = state
+        .get(OWN_BY_BRAND, &own_key(principal, "brand", domain))
+        .await?
+        .unwrap_or_default();
+    Ok(plans
+        .into_iter()
+        .rev()
+        .find(|p| p.start <= start && start <= p.end))
 }

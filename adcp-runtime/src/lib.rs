@@ -43,6 +43,7 @@ mod webhooks;
 mod background;
 mod boot;
 mod handoff;
+mod own_governance;
 mod pipeline;
 mod reporting;
 mod reports;

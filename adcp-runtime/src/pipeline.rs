@@ -190,14 +190,36 @@ impl<P: DecisioningPlatform> Server<P> {
         // A governance-aware seller asks the buyer's governance agents before spend is
         // confirmed: a denial books nothing.
         let agent_url = self.agent_url(&call);
+        // A create of a buyer whose plan is kept by the platform itself (a seller that is also
+        // its buyers' governance agent): checked against it (see `own_governance`).
+        let mut own = None;
         let governed = if descriptor.specialisms.contains(&"governance_aware_seller") {
             let gov = crate::governance::Governance {
                 state: self.state(&resolved.scope),
                 caller: &agent_url,
                 policy: self.webhook_policy(),
             };
-            let lenient = self.inner.config.compliance_testing && resolved.account.sandbox;
-            crate::governance::before(&gov, spec.name, args, lenient).await?
+            // The account's registered agents are asked of a create naming its plan; one naming
+            // none is checked against the plan the caller synced here for its brand.
+            if spec.name == "create_media_buy"
+                && self.governs_itself()
+                && (!args.contains_key("plan_id") || gov.agents().await?.is_empty())
+            {
+                own = crate::governance::own_plan(
+                    self.inner.services.state.as_ref(),
+                    call.principal.as_ref(),
+                    args,
+                    self.inner.config.clock.now(),
+                )
+                .await?;
+            }
+            match &own {
+                Some(plan) => Some(self.check_own(plan, &call, args).await?),
+                None => {
+                    let lenient = self.inner.config.compliance_testing && resolved.account.sandbox;
+                    crate::governance::before(&gov, spec.name, args, lenient).await?
+                }
+            }
         } else {
             None
         };
@@ -374,6 +396,19 @@ impl<P: DecisioningPlatform> Server<P> {
                 if let Some(checked) = &governed {
                     crate::governance::after(&self.state(&resolved.scope), checked, &mut body)
                         .await;
+                    if let Some(plan) = &own {
+                        self.commit_own(plan, &call, checked, &body).await;
+                    }
+                }
+                if spec.name == "sync_plans" && self.governs_itself() {
+                    crate::governance::keep_own(
+                        self.inner.services.state.as_ref(),
+                        call.principal.as_ref(),
+                        &resolved,
+                        &call.args,
+                        &body,
+                    )
+                    .await;
                 }
                 envelope::completed(&mut body, key.as_deref());
                 envelope::echo_sandbox(&mut body, spec, resolved.account.sandbox);
