@@ -599,10 +599,11 @@ pub mod harness {
             a2a: bool,
             /// The fewest passed steps accepted.
             min_passed: u64,
-            /// Tasks of other roles the storyboard calls and the agent does not serve (a
-            /// governance agent's storyboard creating a buy): their `missing_tool` skips, and
-            /// what those skips leave unreachable in the same scenario, are accepted.
-            not_served: &'static [&'static str],
+            /// Tasks the runner cannot exercise on this agent: another role's, which it does not
+            /// serve (a governance agent's storyboard creating a buy), or one needing what the
+            /// runner cannot give (an agent URL to register). Their skips, and the steps those
+            /// skips leave unreachable after them, are accepted.
+            skippable: &'static [&'static str],
         },
         /// The assessment (an API key configured and given, an OAuth issuer beside it), gated
         /// on no failed step outside the `security_transport` track and at least `min_passed`
@@ -623,7 +624,7 @@ pub mod harness {
                 id,
                 a2a: false,
                 min_passed,
-                not_served: &[],
+                skippable: &[],
             }
         }
 
@@ -633,7 +634,7 @@ pub mod harness {
                 id,
                 a2a: true,
                 min_passed,
-                not_served: &[],
+                skippable: &[],
             }
         }
 
@@ -645,11 +646,11 @@ pub mod harness {
             }
         }
 
-        /// This storyboard run, calling `tasks` of other roles that the agent does not serve.
+        /// This storyboard run, with `tasks` the runner cannot exercise on this agent.
         #[must_use]
-        pub fn not_serving(mut self, tasks: &'static [&'static str]) -> Self {
-            if let TemplateRun::Storyboard { not_served, .. } = &mut self {
-                *not_served = tasks;
+        pub fn skipping(mut self, tasks: &'static [&'static str]) -> Self {
+            if let TemplateRun::Storyboard { skippable, .. } = &mut self {
+                *skippable = tasks;
             }
             self
         }
@@ -746,12 +747,12 @@ pub mod harness {
                 "{name}: {} passed, {} failed, {} skipped",
                 c.passed, c.failed, c.skipped
             );
-            let (skip, min, not_served, excused) = match run {
+            let (skip, min, skippable, excused) = match run {
                 TemplateRun::Storyboard {
                     min_passed,
-                    not_served,
+                    skippable,
                     ..
-                } => (None, *min_passed, Some(*not_served), &[][..]),
+                } => (None, *min_passed, Some(*skippable), &[][..]),
                 TemplateRun::Assessment {
                     min_passed,
                     excused,
@@ -768,7 +769,7 @@ pub mod harness {
                 })
                 .map(|(step, why)| format!("{step}: {why}"))
                 .collect();
-            let skipped = not_served.is_some_and(|n| !unexplained_skips(result, n).is_empty());
+            let skipped = skippable.is_some_and(|n| !unexplained_skips(result, n).is_empty());
             if !failures.is_empty() || skipped || c.passed < min {
                 failed.push(format!(
                     "{name}:\n{}\n{}\n{log}",
@@ -781,9 +782,9 @@ pub mod harness {
     }
 
     /// The skipped steps of a runner result, but those the runner never grades and those of
-    /// tasks of other roles (`not_served`): their `missing_tool` skips, and the steps those
-    /// skips leave unreachable (`prerequisite_failed`) after them.
-    pub fn unexplained_skips(result: &Value, not_served: &[&str]) -> Vec<String> {
+    /// `skippable` tasks, with the steps those skips leave unreachable (`prerequisite_failed`)
+    /// after them.
+    pub fn unexplained_skips(result: &Value, skippable: &[&str]) -> Vec<String> {
         let mut out = Vec::new();
         // A phase cut off cuts off the phases after it (the runner's cascade).
         let mut cut = false;
@@ -795,7 +796,7 @@ pub mod harness {
                     }
                     let task = st["task"].as_str().unwrap_or_default();
                     let reason = st["skip_reason"].as_str().unwrap_or_default();
-                    if reason == "missing_tool" && not_served.contains(&task) {
+                    if skippable.contains(&task) {
                         cut = true;
                         continue;
                     }

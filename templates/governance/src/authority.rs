@@ -3,9 +3,10 @@
 //!
 //! A plan (`sync_plans`) sets a budget, a flight and policies. A check (`check_governance`)
 //! of a purchase or a modification weighs the amount it commits against what the plan has
-//! left (its total less what reported outcomes committed), its flight against the plan's,
-//! and anything above the plan's reallocation threshold is for a person to approve; the
-//! plan's `must` policies become conditions, its `should` ones warnings. A check of delivery
+//! left (its total less what reported outcomes committed) and its flight against the plan's;
+//! a modification moving more than the plan's reallocation threshold, or any action on a
+//! plan requiring human review, is for a person to approve; the plan's `must` policies
+//! become conditions, its `should` ones warnings. A check of delivery
 //! weighs cumulative spend, pacing and channel concentration. Each check, and each outcome a
 //! seller reports (`report_plan_outcome`), is kept in the store: the audit log
 //! (`get_plan_audit_logs`) reads them, after a restart as before.
@@ -181,8 +182,9 @@ struct Decision {
     escalated: bool,
 }
 
-/// Weighs a purchase or a modification against the plan.
-fn purchase(k: &Kept, payload: &Map<String, Value>) -> AdcpResult<Decision> {
+/// Weighs a purchase or a modification against the plan. `before`: what the action
+/// committed when last checked (a modification's), whose change is a reallocation.
+fn purchase(k: &Kept, payload: &Map<String, Value>, before: Option<f64>) -> AdcpResult<Decision> {
     let budget = &k.plan.budget;
     let mut findings = Vec::new();
     let mut escalated = false;
@@ -206,16 +208,19 @@ fn purchase(k: &Kept, payload: &Map<String, Value>) -> AdcpResult<Decision> {
                     ),
                 ));
             }
+            // Moving spend on an action already approved is a reallocation: above the plan's
+            // threshold, a person approves it.
             let unlimited = budget.reallocation_unlimited == Some(true);
-            if let (false, Some(t)) = (unlimited, budget.reallocation_threshold)
-                && a > t
+            if let (false, Some(t), Some(b)) = (unlimited, budget.reallocation_threshold, before)
+                && (a - b).abs() > t
             {
                 escalated = true;
                 findings.push(finding(
                     "human_review",
                     EscalationSeverity::Critical,
                     format!(
-                        "{a} {currency} is above the plan's {t} {currency} a person must approve"
+                        "moving {} {currency} ({b} to {a}) is above the {t} {currency} the plan reallocates without a person",
+                        (a - b).abs()
                     ),
                 ));
             }
@@ -366,7 +371,19 @@ pub(crate) async fn check(
                     "a purchase or modification check carries the action's payload",
                 ));
             };
-            purchase(&k, payload)?
+            // A modification changes what the action's last approval (its context) weighed.
+            let before = match (&phase, &req.governance_context) {
+                (GovernancePhase::Modification, Some(gc)) => {
+                    let checks: Vec<Check> = ctx.state().list(CHECKS).await?;
+                    checks
+                        .into_iter()
+                        .filter(|c| c.governance_context.as_deref() == Some(gc.as_str()))
+                        .max_by(|a, b| a.at.cmp(&b.at))
+                        .and_then(|c| c.amount)
+                }
+                _ => None,
+            };
+            purchase(&k, payload, before)?
         }
     };
     let now = ctx.now();

@@ -67,12 +67,16 @@ async fn seeded(
 #[decisioning_platform(specialisms(governance_spend_authority), accounts = explicit)]
 impl Governance {
     /// Keeps the buyer's plans (new ones, and new versions of changed ones).
-    async fn sync_plans(&self, ctx: &Ctx, req: SyncPlansRequest) -> AdcpResult<SyncPlansResponse> {
+    pub async fn sync_plans(
+        &self,
+        ctx: &Ctx,
+        req: SyncPlansRequest,
+    ) -> AdcpResult<SyncPlansResponse> {
         authority::sync_plans(ctx, req).await
     }
 
     /// Decides an action against its plan.
-    async fn check_governance(
+    pub async fn check_governance(
         &self,
         ctx: &Ctx,
         req: CheckGovernanceRequest,
@@ -81,7 +85,7 @@ impl Governance {
     }
 
     /// Records what a seller committed under an approval.
-    async fn report_plan_outcome(
+    pub async fn report_plan_outcome(
         &self,
         ctx: &Ctx,
         req: ReportPlanOutcomeRequest,
@@ -90,7 +94,7 @@ impl Governance {
     }
 
     /// The plans' budgets, checks and outcomes.
-    async fn get_plan_audit_logs(
+    pub async fn get_plan_audit_logs(
         &self,
         ctx: &Ctx,
         req: GetPlanAuditLogsRequest,
@@ -101,7 +105,7 @@ impl Governance {
     // --- compliance test controller (sandbox accounts only) ------------------------------
 
     /// Controller: seeds a plan, kept as `sync_plans` keeps one.
-    async fn seed_plan(&self, ctx: &Ctx, mut p: ScenarioParams) -> AdcpResult<ControllerReply> {
+    pub async fn seed_plan(&self, ctx: &Ctx, mut p: ScenarioParams) -> AdcpResult<ControllerReply> {
         let id = p.plan_id.clone().unwrap_or_default();
         authority::seed(ctx, &id, p.fixture.take().unwrap_or_default()).await?;
         Ok(ControllerReply::Seeded)

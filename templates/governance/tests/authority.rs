@@ -46,7 +46,7 @@ async fn a_plan_is_decided_on_committed_against_and_audited_after_a_restart() {
 
     let plan = json!({"idempotency_key": key("plans"), "plans": [{
         "plan_id": "acme_2031", "brand": {"domain": "acme.example"}, "objectives": "Spring launch",
-        "budget": {"total": 100000, "currency": "USD", "reallocation_threshold": 90000},
+        "budget": {"total": 100000, "currency": "USD", "reallocation_threshold": 20000},
         "flight": {"start": "2031-01-01T00:00:00Z", "end": "2031-06-30T23:59:59Z"},
         "custom_policies": [
             {"policy_id": "ctv_reporting", "enforcement": "must", "policy": "CTV buys report weekly."},
@@ -72,10 +72,12 @@ async fn a_plan_is_decided_on_committed_against_and_audited_after_a_restart() {
         .expect("a context")
         .to_owned();
 
-    // Above the reallocation threshold: escalated to a person, nothing granted.
-    let (_, big) = alice
-        .call("check_governance", check(95000.0, "2031-02-01T00:00:00Z"))
-        .await;
+    // Moving more than the reallocation threshold on the approved buy: escalated to a person,
+    // nothing granted.
+    let mut moved = check(50000.0, "2031-02-01T00:00:00Z");
+    moved["phase"] = json!("modification");
+    moved["governance_context"] = json!(approval);
+    let (_, big) = alice.call("check_governance", moved).await;
     assert_eq!(big["status"], "denied", "{big}");
     assert!(big.get("governance_context").is_none(), "{big}");
     let cats: Vec<&str> = big["findings"]

@@ -23,11 +23,11 @@ const SELLERS: &[&str] = &[
 #[test]
 fn governance_storyboards_and_the_capability_driven_assessment() {
     let runs = [
-        TemplateRun::mcp("governance_spend_authority", 8).not_serving(SELLERS),
-        TemplateRun::mcp("governance_spend_authority/denied", 3).not_serving(SELLERS),
-        TemplateRun::mcp("media_buy_governance_escalation", 7).not_serving(SELLERS),
-        TemplateRun::mcp("governance_delivery_monitor", 10).not_serving(SELLERS),
-        TemplateRun::a2a("governance_spend_authority", 8).not_serving(SELLERS),
+        TemplateRun::mcp("governance_spend_authority", 8).skipping(SELLERS),
+        TemplateRun::mcp("governance_spend_authority/denied", 3).skipping(SELLERS),
+        TemplateRun::mcp("media_buy_governance_escalation", 7).skipping(SELLERS),
+        TemplateRun::mcp("governance_delivery_monitor", 10).skipping(SELLERS),
+        TemplateRun::a2a("governance_spend_authority", 8).skipping(SELLERS),
         // The runner proves authentication only on a seller's, signals or SI read task
         // (its probe-task allowlist): a governance agent serves none.
         TemplateRun::assessment(38).excusing(&["security_baseline/assert_mechanism"]),
