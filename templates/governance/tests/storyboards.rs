@@ -28,8 +28,9 @@ fn governance_storyboards_and_the_capability_driven_assessment() {
         TemplateRun::mcp("media_buy_governance_escalation", 7).skipping(SELLERS),
         TemplateRun::mcp("governance_delivery_monitor", 10).skipping(SELLERS),
         TemplateRun::a2a("governance_spend_authority", 8).skipping(SELLERS),
-        // The runner proves authentication only on a seller's, signals or SI read task
-        // (its probe-task allowlist): a governance agent serves none.
+        // The runner proves authentication by calling the test kit's probe task, and the 6.11
+        // CLI passes no test kit: the probe is `list_creatives`, which this agent does not
+        // serve.
         TemplateRun::assessment(38).excusing(&["security_baseline/assert_mechanism"]),
     ];
     run_template(Path::new(BIN), None, &runs);
