@@ -9,6 +9,7 @@
 //! the runtime's.
 
 mod authority;
+mod lists;
 
 use adcp_runtime::wire::*;
 use adcp_runtime::{
@@ -64,7 +65,10 @@ async fn seeded(
     Ok(ControllerReply::Seeded)
 }
 
-#[decisioning_platform(specialisms(governance_spend_authority), accounts = explicit)]
+#[decisioning_platform(
+    specialisms(governance_spend_authority, property_lists, collection_lists),
+    accounts = explicit
+)]
 impl Governance {
     /// Keeps the buyer's plans (new ones, and new versions of changed ones).
     pub async fn sync_plans(
@@ -100,6 +104,105 @@ impl Governance {
         req: GetPlanAuditLogsRequest,
     ) -> AdcpResult<GetPlanAuditLogsResponse> {
         authority::audit(ctx, req).await
+    }
+
+    /// Creates a property list; its fetch token is in the answer, once.
+    pub async fn create_property_list(
+        &self,
+        ctx: &Ctx,
+        req: CreatePropertyListRequest,
+    ) -> AdcpResult<CreatePropertyListResponse> {
+        lists::PROPERTY.create(ctx, &req).await
+    }
+
+    /// A property list, resolved unless the request says not to.
+    pub async fn get_property_list(
+        &self,
+        ctx: &Ctx,
+        req: GetPropertyListRequest,
+    ) -> AdcpResult<GetPropertyListResponse> {
+        lists::PROPERTY.get(ctx, &req).await
+    }
+
+    /// The account's property lists, a page at a time.
+    pub async fn list_property_lists(
+        &self,
+        ctx: &Ctx,
+        req: ListPropertyListsRequest,
+    ) -> AdcpResult<ListPropertyListsResponse> {
+        lists::PROPERTY.list(ctx, &req).await
+    }
+
+    /// Changes a property list.
+    pub async fn update_property_list(
+        &self,
+        ctx: &Ctx,
+        req: UpdatePropertyListRequest,
+    ) -> AdcpResult<UpdatePropertyListResponse> {
+        lists::PROPERTY.update(ctx, &req).await
+    }
+
+    /// Deletes a property list.
+    pub async fn delete_property_list(
+        &self,
+        ctx: &Ctx,
+        req: DeletePropertyListRequest,
+    ) -> AdcpResult<DeletePropertyListResponse> {
+        lists::PROPERTY.delete(ctx, &req.list_id).await
+    }
+
+    /// Creates a collection list; its fetch token is in the answer, once.
+    pub async fn create_collection_list(
+        &self,
+        ctx: &Ctx,
+        req: CreateCollectionListRequest,
+    ) -> AdcpResult<CreateCollectionListResponse> {
+        lists::COLLECTION.create(ctx, &req).await
+    }
+
+    /// A collection list, resolved unless the request says not to.
+    pub async fn get_collection_list(
+        &self,
+        ctx: &Ctx,
+        req: GetCollectionListRequest,
+    ) -> AdcpResult<GetCollectionListResponse> {
+        lists::COLLECTION.get(ctx, &req).await
+    }
+
+    /// The account's collection lists, a page at a time.
+    pub async fn list_collection_lists(
+        &self,
+        ctx: &Ctx,
+        req: ListCollectionListsRequest,
+    ) -> AdcpResult<ListCollectionListsResponse> {
+        lists::COLLECTION.list(ctx, &req).await
+    }
+
+    /// Changes a collection list.
+    pub async fn update_collection_list(
+        &self,
+        ctx: &Ctx,
+        req: UpdateCollectionListRequest,
+    ) -> AdcpResult<UpdateCollectionListResponse> {
+        lists::COLLECTION.update(ctx, &req).await
+    }
+
+    /// Deletes a collection list.
+    pub async fn delete_collection_list(
+        &self,
+        ctx: &Ctx,
+        req: DeleteCollectionListRequest,
+    ) -> AdcpResult<DeleteCollectionListResponse> {
+        lists::COLLECTION.delete(ctx, &req.list_id).await
+    }
+
+    /// Validates delivery records against a property list.
+    pub async fn validate_property_delivery(
+        &self,
+        ctx: &Ctx,
+        req: ValidatePropertyDeliveryRequest,
+    ) -> AdcpResult<ValidatePropertyDeliveryResponse> {
+        lists::validate(ctx, &req).await
     }
 
     // --- compliance test controller (sandbox accounts only) ------------------------------

@@ -28,10 +28,15 @@ fn governance_storyboards_and_the_capability_driven_assessment() {
         TemplateRun::mcp("media_buy_governance_escalation", 7).skipping(SELLERS),
         TemplateRun::mcp("governance_delivery_monitor", 10).skipping(SELLERS),
         TemplateRun::a2a("governance_spend_authority", 8).skipping(SELLERS),
+        TemplateRun::mcp("property_lists", 9),
+        TemplateRun::mcp("collection_lists", 6),
+        TemplateRun::mcp("pagination_integrity_property_lists", 6),
+        TemplateRun::mcp("pagination_integrity_collection_lists", 6),
+        TemplateRun::a2a("property_lists", 9),
         // The runner proves authentication by calling the test kit's probe task, and the 6.11
         // CLI passes no test kit: the probe is `list_creatives`, which this agent does not
         // serve.
-        TemplateRun::assessment(38).excusing(&["security_baseline/assert_mechanism"]),
+        TemplateRun::assessment(60).excusing(&["security_baseline/assert_mechanism"]),
     ];
     run_template(Path::new(BIN), None, &runs);
 }
