@@ -269,9 +269,18 @@ impl<P: DecisioningPlatform> Server<P> {
                 self.advance(&s, |s| s.closed = true).await?;
                 return Ok(false);
             }
-            (Err(e), Some(_)) => {
-                // A restatement waits for its data; it stays queued and is tried again.
+            (Err(e), Some(r)) => {
+                // A restatement waits for its data: tried again in an hour, and meanwhile out of
+                // the way of the reports due after it.
                 tracing::info!(media_buy_id = %s.media_buy_id, error = %e, "restated delivery data not available yet");
+                let later = now_ms + millis_of(Duration::HOUR);
+                self.advance(&s, |t| {
+                    if let Some(x) = t.restatements.iter_mut().find(|x| *x == r) {
+                        x.due = later;
+                    }
+                    t.restatements.sort_by_key(|x| x.due);
+                })
+                .await?;
                 return Ok(false);
             }
             (Err(e), None) => {
@@ -298,6 +307,7 @@ impl<P: DecisioningPlatform> Server<P> {
         {
             left.remove(i);
         }
+        let queued_now = queued.clone();
         left.extend(queued);
         left.sort_by_key(|r| r.due);
         // When the next scheduled report is due, and when the buyer can expect the next one.
@@ -380,10 +390,25 @@ impl<P: DecisioningPlatform> Server<P> {
                     t.end = end;
                 }
             }
-            t.restatements.clone_from(&left);
+            // What changed since `s` was read (a restatement queued, a report made due now by
+            // a cancel or the controller) is kept: this report's changes apply to the current.
+            if let Some(i) = restating
+                .as_ref()
+                .and_then(|r| t.restatements.iter().position(|x| x == r))
+            {
+                t.restatements.remove(i);
+            }
+            t.restatements.extend(queued_now.iter().cloned());
+            t.restatements.sort_by_key(|r| r.due);
+            let made_due = t.next_due == 0 && s.next_due != 0;
             t.settling = settling;
-            t.closed = final_;
-            t.next_due = next.unwrap_or(i64::MAX);
+            t.closed = final_ && t.restatements.is_empty();
+            t.next_due = match next {
+                _ if made_due && !t.closed => 0,
+                // A settled flight with a restatement that arrived meanwhile waits for it.
+                Some(0) if !t.restatements.is_empty() => i64::MAX,
+                n => n.unwrap_or(i64::MAX),
+            };
         })
         .await?;
         self.events()
