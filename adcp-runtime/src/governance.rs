@@ -558,6 +558,8 @@ pub(crate) struct Checked {
     plan_id: String,
     pub(crate) decision: Decision,
     budgets: BTreeMap<String, f64>,
+    /// The total checked (a create's `total_budget`, else its packages').
+    total: f64,
 }
 
 /// The budgets of `packages` (create: by position when the id is the seller's to give).
@@ -660,7 +662,7 @@ pub(crate) async fn before(
         .and_then(Value::as_str)
         .map(str::to_owned);
     let invoice_recipient = args.get("invoice_recipient").cloned();
-    let (plan_id, budgets, check) = match task {
+    let (plan_id, budgets, check, total) = match task {
         "create_media_buy" => {
             let Some(plan_id) = args.get("plan_id").and_then(Value::as_str) else {
                 if gov.agents().await?.is_empty() {
@@ -679,8 +681,8 @@ pub(crate) async fn before(
                      against (`plan_id`)",
                 ));
             };
-            let (check, budgets) = create_check(args, plan_id);
-            (plan_id.to_owned(), budgets, check)
+            let (check, budgets, total) = create_check(args, plan_id);
+            (plan_id.to_owned(), budgets, check, total)
         }
         "update_media_buy" => {
             let Some(buy) = args.get("media_buy_id").and_then(Value::as_str) else {
@@ -731,7 +733,7 @@ pub(crate) async fn before(
                 )),
                 invoice_recipient,
             };
-            (governed.plan_id, budgets, check)
+            (governed.plan_id, budgets, check, total)
         }
         _ => return Ok(None),
     };
@@ -739,6 +741,7 @@ pub(crate) async fn before(
         plan_id,
         decision,
         budgets,
+        total,
     }))
 }
 
@@ -747,7 +750,7 @@ pub(crate) async fn before(
 pub(crate) fn create_check(
     args: &Map<String, Value>,
     plan_id: &str,
-) -> (Check, BTreeMap<String, f64>) {
+) -> (Check, BTreeMap<String, f64>, f64) {
     let budgets: BTreeMap<String, f64> =
         package_budgets(args.get("packages"), |i, _| format!("+{i}"))
             .into_iter()
@@ -768,22 +771,28 @@ pub(crate) fn create_check(
         modification_summary: None,
         invoice_recipient: args.get("invoice_recipient").cloned(),
     };
-    (check, budgets)
+    (check, budgets, total)
 }
 
 /// A check made, with what the buy is kept under.
 impl Checked {
-    pub(crate) fn new(plan_id: String, decision: Decision, budgets: BTreeMap<String, f64>) -> Self {
+    pub(crate) fn new(
+        plan_id: String,
+        decision: Decision,
+        budgets: BTreeMap<String, f64>,
+        total: f64,
+    ) -> Self {
         Checked {
             plan_id,
             decision,
             budgets,
+            total,
         }
     }
 
-    /// The total the check weighed (the packages' budgets).
+    /// The total the check weighed.
     pub(crate) fn total(&self) -> f64 {
-        self.budgets.values().sum()
+        self.total
     }
 }
 
@@ -1032,6 +1041,9 @@ pub(crate) struct OwnPlan {
     /// The scope and account the plan was synced under (the platform's store for it).
     pub(crate) scope: String,
     pub(crate) account: crate::store::Account,
+    /// The brand it governs (its domain).
+    #[serde(default)]
+    pub(crate) brand: String,
     /// Its flight, in milliseconds.
     #[serde(default)]
     pub(crate) start: i64,
@@ -1077,6 +1089,7 @@ pub(crate) async fn keep_own(
             plan_id: id.to_owned(),
             scope: resolved.scope.clone(),
             account: resolved.account.clone(),
+            brand: domain.to_ascii_lowercase(),
             start: at(&p["flight"]["start"]).unwrap_or(i64::MIN),
             end: at(&p["flight"]["end"]).unwrap_or(i64::MAX),
         };
@@ -1099,22 +1112,24 @@ pub(crate) async fn keep_own(
     }
 }
 
-/// The caller's own plan a `create_media_buy` is checked against: the one it names, else the
-/// latest synced for its account's brand whose flight holds the buy's start.
+/// The caller's own plan a `create_media_buy` for a buy of `brand` is checked against: the one
+/// it names (if that plan governs the brand), else the latest synced for the brand whose
+/// flight holds the buy's start.
 pub(crate) async fn own_plan(
     store: &dyn crate::store::StateStore,
     principal: Option<&crate::store::Principal>,
+    brand: Option<&str>,
     args: &Map<String, Value>,
     now: crate::time::OffsetDateTime,
 ) -> AdcpResult<Option<OwnPlan>> {
     let state = State::new(store, OWN_SCOPE);
     if let Some(id) = args.get("plan_id").and_then(Value::as_str) {
-        return state.get(OWN, &own_key(principal, "plan", id)).await;
+        let named = state.get(OWN, &own_key(principal, "plan", id)).await?;
+        return Ok(named.filter(|p| {
+            p.brand.is_empty() || brand.is_none_or(|b| b.eq_ignore_ascii_case(&p.brand))
+        }));
     }
-    let Some(domain) = args
-        .get("account")
-        .and_then(|a| a["brand"]["domain"].as_str())
-    else {
+    let Some(domain) = brand else {
         return Ok(None);
     };
     let start = match args.get("start_time").and_then(Value::as_str) {

@@ -68,7 +68,7 @@ impl<P: DecisioningPlatform> Server<P> {
         call: &crate::Call,
         args: &Map<String, Value>,
     ) -> AdcpResult<Checked> {
-        let (check, budgets) = crate::governance::create_check(args, &own.plan_id);
+        let (check, budgets, total) = crate::governance::create_check(args, &own.plan_id);
         let mut arguments = crate::governance::check_arguments(&check, &self.agent_url(call));
         let mut payload = args.clone();
         for k in ["idempotency_key", "context", "ext", "adcp_major_version"] {
@@ -80,7 +80,7 @@ impl<P: DecisioningPlatform> Server<P> {
             .own_task("check_governance", own, call, arguments)
             .await?;
         match crate::governance::decision(&answer, &check) {
-            Ok(Ok(d)) => Ok(Checked::new(own.plan_id.clone(), d, budgets)),
+            Ok(Ok(d)) => Ok(Checked::new(own.plan_id.clone(), d, budgets, total)),
             Ok(Err(denied)) => Err(denied),
             Err(why) => Err(AdcpError::internal(format!(
                 "the platform's check_governance {why}"
@@ -114,6 +114,7 @@ impl<P: DecisioningPlatform> Server<P> {
         args.insert("plan_id".into(), json!(own.plan_id));
         args.insert("governance_context".into(), json!(context));
         args.insert("outcome".into(), json!("completed"));
+        args.insert("check_id".into(), json!(checked.decision.check_id));
         args.insert(
             "seller_response".into(),
             json!({"seller_reference": buy, "committed_budget": checked.total()}),

@@ -205,13 +205,33 @@ impl<P: DecisioningPlatform> Server<P> {
                 && self.governs_itself()
                 && (!args.contains_key("plan_id") || gov.agents().await?.is_empty())
             {
+                // The buy's brand is its resolved account's (an account named by id too).
+                let brand = resolved
+                    .account
+                    .brand
+                    .as_ref()
+                    .map(|b| b.domain.as_str())
+                    .or_else(|| {
+                        args.get("account")
+                            .and_then(|a| a["brand"]["domain"].as_str())
+                    });
                 own = crate::governance::own_plan(
                     self.inner.services.state.as_ref(),
                     call.principal.as_ref(),
+                    brand,
                     args,
                     self.inner.config.clock.now(),
                 )
                 .await?;
+                // A plan named that this agent does not keep for the caller and brand, on an
+                // account with no other agent to ask: not found, rather than booked unchecked.
+                if own.is_none() && args.contains_key("plan_id") && gov.agents().await?.is_empty() {
+                    return Err(AdcpError::not_found(
+                        codes::PLAN_NOT_FOUND,
+                        "plan_id",
+                        "plan",
+                    ));
+                }
             }
             match &own {
                 Some(plan) => Some(self.check_own(plan, &call, args).await?),
