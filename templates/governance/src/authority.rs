@@ -184,7 +184,12 @@ struct Decision {
 
 /// Weighs a purchase or a modification against the plan. `before`: what the action
 /// committed when last checked (a modification's), whose change is a reallocation.
-fn purchase(k: &Kept, payload: &Map<String, Value>, before: Option<f64>) -> AdcpResult<Decision> {
+fn purchase(
+    k: &Kept,
+    payload: &Map<String, Value>,
+    before: Option<f64>,
+    counted: f64,
+) -> AdcpResult<Decision> {
     let budget = &k.plan.budget;
     let mut findings = Vec::new();
     let mut escalated = false;
@@ -197,7 +202,9 @@ fn purchase(k: &Kept, payload: &Map<String, Value>, before: Option<f64>) -> Adcp
             "the action names no budget, so none is weighed against the plan".into(),
         )),
         Some(a) => {
-            let left = budget.total - k.committed;
+            // What the plan has left, this action's own committed amount given back (a
+            // modification's new total replaces it).
+            let left = budget.total - k.committed + counted;
             if a > left {
                 findings.push(finding(
                     "budget_authority",
@@ -365,25 +372,52 @@ pub(crate) async fn check(
     let d = match phase {
         GovernancePhase::Delivery => delivery(&k, req.delivery_metrics.as_ref()),
         _ => {
-            let Some(payload) = &req.payload else {
+            // The action: its payload, with what the seller plans to deliver (its flight, and
+            // its total after the change, which an update's payload of changed packages
+            // does not give).
+            let mut action = req.payload.clone().unwrap_or_default();
+            if let Some(Value::Object(planned)) = req
+                .planned_delivery
+                .as_ref()
+                .and_then(|p| serde_json::to_value(p).ok())
+            {
+                for key in ["start_time", "end_time", "total_budget"] {
+                    if let (false, Some(v)) = (action.contains_key(key), planned.get(key)) {
+                        action.insert(key.into(), v.clone());
+                    }
+                }
+            }
+            if action.is_empty() {
                 return Err(AdcpError::invalid_request(
                     "payload",
-                    "a purchase or modification check carries the action's payload",
+                    "a purchase or modification check carries the action's payload or planned_delivery",
                 ));
-            };
-            // A modification changes what the action's last approval (its context) weighed.
-            let before = match (&phase, &req.governance_context) {
+            }
+            // A modification changes what the action's last approval (its context) weighed,
+            // and what outcomes under it committed.
+            let (before, counted) = match (&phase, &req.governance_context) {
                 (GovernancePhase::Modification, Some(gc)) => {
                     let checks: Vec<Check> = ctx.state().list(CHECKS).await?;
-                    checks
+                    let before = checks
                         .into_iter()
                         .filter(|c| c.governance_context.as_deref() == Some(gc.as_str()))
                         .max_by(|a, b| a.at.cmp(&b.at))
-                        .and_then(|c| c.amount)
+                        .and_then(|c| c.amount);
+                    let outcomes: Vec<Outcome> = ctx.state().list(OUTCOMES).await?;
+                    let counted = outcomes
+                        .iter()
+                        .filter(|o| {
+                            &o.governance_context == gc
+                                && o.plan_id == req.plan_id
+                                && o.status == ReportPlanOutcomeResponseStatus::Accepted
+                        })
+                        .max_by(|a, b| a.at.cmp(&b.at).then(a.outcome_id.cmp(&b.outcome_id)))
+                        .map_or(0.0, |o| o.committed);
+                    (before, counted)
                 }
-                _ => None,
+                _ => (None, 0.0),
             };
-            purchase(&k, payload, before)?
+            purchase(&k, &action, before, counted)?
         }
     };
     let now = ctx.now();
@@ -459,6 +493,23 @@ pub(crate) async fn report(
         ),
         _ => (ReportPlanOutcomeResponseStatus::Accepted, 0.0, Vec::new()),
     };
+    // An action reported completed again commits its new amount in place of the old one.
+    let outcomes: Vec<Outcome> = ctx.state().list(OUTCOMES).await?;
+    let before: f64 = outcomes
+        .iter()
+        .filter(|o| {
+            o.plan_id == req.plan_id
+                && o.governance_context == req.governance_context
+                && o.outcome == OutcomeType::Completed
+                && o.status == ReportPlanOutcomeResponseStatus::Accepted
+        })
+        .max_by(|a, b| a.at.cmp(&b.at).then(a.outcome_id.cmp(&b.outcome_id)))
+        .map_or(0.0, |o| o.committed);
+    let change = if req.outcome == OutcomeType::Completed && approval.is_some() {
+        committed - before
+    } else {
+        0.0
+    };
     let total = ctx
         .state()
         .modify(
@@ -466,7 +517,7 @@ pub(crate) async fn report(
             &req.plan_id,
             || plan_not_found("plan_id"),
             |k| {
-                k.committed += committed;
+                k.committed += change;
                 Ok(k.committed)
             },
         )

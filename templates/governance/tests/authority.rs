@@ -116,6 +116,27 @@ async fn a_plan_is_decided_on_committed_against_and_audited_after_a_restart() {
         "{forged}"
     );
 
+    // Reported again, the action commits its new amount in place of the old one.
+    let mut again = outcome(&approval);
+    again["seller_response"]["committed_budget"] = json!(25000);
+    let (_, same) = alice.call("report_plan_outcome", again).await;
+    assert_eq!(same["committed_budget"], 25000.0, "{same}");
+
+    // A seller's check carries what it plans to deliver, not the buyer's payload.
+    let (err, planned) = alice
+        .call(
+            "check_governance",
+            json!({"plan_id": "acme_2031", "caller": "https://seller.example", "tool": "create_media_buy",
+                   "planned_delivery": {"start_time": "2031-02-01T00:00:00Z", "end_time": "2031-02-28T00:00:00Z", "total_budget": 90000}}),
+        )
+        .await;
+    assert!(!err, "{planned}");
+    assert_eq!(planned["status"], "denied", "{planned}");
+    assert_eq!(
+        planned["findings"][0]["category_id"], "budget_authority",
+        "{planned}"
+    );
+
     // What is left: 75,000.
     let (_, over) = alice
         .call("check_governance", check(80000.0, "2031-02-01T00:00:00Z"))
@@ -180,9 +201,9 @@ async fn a_plan_is_decided_on_committed_against_and_audited_after_a_restart() {
         .await;
     assert!(!err, "{log}");
     let p = &log["plans"][0];
-    assert_eq!(p["summary"]["checks_performed"], 5, "{log}");
-    assert_eq!(p["summary"]["outcomes_reported"], 2, "{log}");
-    assert_eq!(p["summary"]["statuses"]["denied"], 3, "{log}");
+    assert_eq!(p["summary"]["checks_performed"], 6, "{log}");
+    assert_eq!(p["summary"]["outcomes_reported"], 3, "{log}");
+    assert_eq!(p["summary"]["statuses"]["denied"], 4, "{log}");
     assert_eq!(
         (
             p["budget"]["committed"].clone(),
@@ -195,7 +216,7 @@ async fn a_plan_is_decided_on_committed_against_and_audited_after_a_restart() {
         p["governed_actions"][0]["seller_reference"], "mb_1",
         "{log}"
     );
-    assert_eq!(p["entries"].as_array().map(Vec::len), Some(7), "{log}");
+    assert_eq!(p["entries"].as_array().map(Vec::len), Some(9), "{log}");
 
     // The same plan again is the same version; a changed one is the next.
     let mut same = plan.clone();

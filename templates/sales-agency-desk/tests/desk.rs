@@ -85,6 +85,13 @@ async fn buys_are_checked_against_the_plan_the_client_synced_here() {
         "{log}"
     );
 
+    // A plan the desk does not keep for the caller: not found, not booked unchecked.
+    let mut named = buy(1000.0);
+    named["plan_id"] = json!("no_such_plan");
+    let (err, resp) = alice.call("create_media_buy", named).await;
+    assert!(err, "{resp}");
+    assert_eq!(resp["errors"][0]["code"], "PLAN_NOT_FOUND", "{resp}");
+
     // Bob synced no plan for the brand: his buys are his own.
     let (err, his) = bob.call("create_media_buy", buy(9000.0)).await;
     assert!(!err, "{his}");
