@@ -134,21 +134,22 @@ pub(crate) fn windows(products: &[Option<adcp_wire::Product>]) -> Vec<Window> {
     out
 }
 
-/// The restatements a period reported at `now` will have, one per window whose data is
-/// expected later: each supersedes the window before it.
+/// The restatements a period ending at `end`, reported at `now`, will have: its last day (of
+/// the flight `flight`) again in each window whose data is expected later, each superseding
+/// the window before it. Delivery is asked for by dates, so the day is the unit: an hourly
+/// buy's periods of one day share its restatements.
 pub(crate) fn window_updates(
     windows: &[Window],
-    start: i64,
+    flight: (i64, i64),
     end: i64,
     now: i64,
 ) -> Vec<Restatement> {
-    // Delivery is asked for by dates: a period's figures are those of its last whole day,
-    // which its windows follow.
     let day = millis_of(Duration::DAY);
     let day_end = (end - 1)
         .div_euclid(day)
         .saturating_add(1)
         .saturating_mul(day);
+    let (start, end) = ((day_end - day).max(flight.0), day_end.min(flight.1));
     windows
         .iter()
         .enumerate()
@@ -467,10 +468,10 @@ mod tests {
         // A period reported two days after its end: live is in, c3 and c7 are still to come.
         let (start, end) = (0, day);
         // One ending mid-day has its windows from the day's end.
-        let partial = window_updates(&w, start, day / 3, end);
+        let partial = window_updates(&w, (start, 10 * day), day / 3, end);
         let dues: Vec<i64> = partial.iter().map(|r| r.due / day).collect();
         assert_eq!(dues, [2, 6, 9]);
-        let updates = window_updates(&w, start, end, end + 2 * day);
+        let updates = window_updates(&w, (start, 10 * day), end, end + 2 * day);
         let got: Vec<(Option<&str>, Option<&str>, i64)> = updates
             .iter()
             .map(|r| (r.window.as_deref(), r.supersedes.as_deref(), r.due / day))
@@ -480,6 +481,10 @@ mod tests {
             [(Some("c3"), Some("live"), 6), (Some("c7"), Some("c3"), 9)]
         );
         assert!(updates.iter().all(|r| r.kind == Restated::WindowUpdate));
-        assert!(window_updates(&[], start, end, end).is_empty());
+        assert!(window_updates(&[], (start, 10 * day), end, end).is_empty());
+        // A period of the day's middle is restated as the day, within the flight.
+        let hour = millis_of(Duration::HOUR);
+        let noon = window_updates(&w, (9 * hour, 10 * day), 12 * hour, 0);
+        assert!(noon.iter().all(|r| (r.start, r.end) == (9 * hour, day)));
     }
 }

@@ -234,6 +234,8 @@ impl<P: DecisioningPlatform> Server<P> {
         let mut over = restating.is_none() && (s.settling || end >= s.end);
         // The period again in each wider window still to come (not for the final report).
         let mut queued = Vec::new();
+        // Whether the period's windows will report it again (queued now or before).
+        let mut windowed = false;
         let mut final_ = false;
         // The period stays open, reported again with the next.
         let hold;
@@ -245,13 +247,21 @@ impl<P: DecisioningPlatform> Server<P> {
                 over |= restating.is_none()
                     && matches!(status, Some("completed" | "canceled" | "rejected"));
                 if restating.is_none() && !s.settling {
-                    queued = crate::reporting::window_updates(&s.windows, start, end, now_ms);
+                    queued =
+                        crate::reporting::window_updates(&s.windows, (s.start, s.end), end, now_ms);
+                    windowed = !queued.is_empty();
+                    // A day already queued in a window (an earlier period of it) is not again.
+                    queued.retain(|q| {
+                        !s.restatements
+                            .iter()
+                            .any(|r| (r.start, r.end, &r.window) == (q.start, q.end, &q.window))
+                    });
                 }
                 let pending = s.restatements.len() - usize::from(restating.is_some());
                 // The platform has no data for the period yet: reported `delayed`, and kept
                 // open unless a window will report it again.
                 let late = restating.is_none() && status == Some("reporting_delayed");
-                hold = late && queued.is_empty();
+                hold = late && !windowed;
                 over &= !hold;
                 final_ = over && !late && pending + queued.len() == 0;
                 let kind = match (&restating, final_) {

@@ -94,10 +94,9 @@ pub(crate) fn label(
             p.is_final = Some(window == Some(WINDOWS.len() - 1));
         }
         d.totals.grps = Some(points);
-        let aired = matches!(
-            d.status,
-            Status::Active | Status::Paused | Status::Completed
-        );
+        // A buy that ended keeps its status (a report of it closes its reports); its figures
+        // are still not final.
+        let aired = matches!(d.status, Status::Active | Status::Paused);
         if window.is_none() && dated && aired {
             d.status = Status::ReportingDelayed;
             d.expected_availability = Some(time::rfc3339(
