@@ -24,8 +24,8 @@ fn governance_aware_seller_storyboards_and_the_capability_driven_assessment() {
         // govern the buys two later storyboards make for it in the same flight, which the desk
         // checks before their own validation, as a spend authority must.
         TemplateRun::assessment(190).excusing(&[
-            "media_buy_seller/measurement_terms_rejected/reject_terms",
-            "media_buy_governance_escalation/create_buy_with_governance",
+            "media_buy_seller/measurement_terms_rejected/create_media_buy_aggressive_terms",
+            "media_buy_governance_escalation/create_media_buy",
         ]),
     ];
     run_template(Path::new(BIN), None, &runs);
