@@ -816,6 +816,32 @@ pub mod harness {
         out
     }
 
+    /// The API key of the first buyer of [`two_buyers`].
+    pub const ALICE_KEY: &str = "alice-key-0123456789abcdef";
+    /// The API key of the second buyer of [`two_buyers`].
+    pub const BOB_KEY: &str = "bob-key-0123456789abcdef01";
+
+    /// The agent `make` builds from `config` with two buyers' API keys (principals `alice`
+    /// and `bob`), served in-process: the server, and each buyer's MCP client.
+    pub fn two_buyers<P, F>(
+        mut config: adcp_runtime::Config,
+        make: F,
+    ) -> (TestServer, McpClient, McpClient)
+    where
+        P: adcp_runtime::DecisioningPlatform,
+        F: FnOnce(adcp_runtime::Config) -> adcp_runtime::Serve<P> + Send + 'static,
+    {
+        let auth = adcp_runtime::Auth::new()
+            .key("alice", ALICE_KEY)
+            .and_then(|a| a.key("bob", BOB_KEY))
+            .expect("keys");
+        config.auth = Some(auth);
+        let server = TestServer::spawn(move || async move { Ok(make(config)) }).expect("serves");
+        let alice = McpClient::new(server.mcp_url()).bearer(ALICE_KEY);
+        let bob = McpClient::new(server.mcp_url()).bearer(BOB_KEY);
+        (server, alice, bob)
+    }
+
     /// Pseudo-steps the 6.11 runner has no handler for, so that it skips them whatever the
     /// agent does (`expect_substitution_safe`, `requires_contract:
     /// substitution_observer_runner`).

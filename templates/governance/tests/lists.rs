@@ -2,13 +2,10 @@
 //! found by name, changed, validated against delivery (compliant, not, not covered), kept from
 //! another buyer, deleted.
 
+use adcp_conformance::harness::two_buyers;
+use adcp_runtime::Stores;
 use adcp_runtime::serde_json::{Value, json};
-use adcp_runtime::test_util::{McpClient, TestServer};
-use adcp_runtime::{Auth, Stores};
 use governance::{agent, config};
-
-const ALICE: &str = "alice-key-0123456789abcdef";
-const BOB: &str = "bob-key-0123456789abcdef01";
 
 fn key() -> String {
     let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
@@ -29,18 +26,7 @@ fn record(id: &str, domain: &str, impressions: u64) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lists_are_kept_resolved_validated_and_private() {
-    let server = TestServer::spawn(move || async move {
-        let auth = Auth::new()
-            .key("alice", ALICE)
-            .and_then(|a| a.key("bob", BOB))
-            .expect("keys");
-        let mut cfg = config(false);
-        cfg.auth = Some(auth);
-        Ok(agent(cfg, Stores::memory()))
-    })
-    .expect("serves");
-    let alice = McpClient::new(server.mcp_url()).bearer(ALICE);
-    let bob = McpClient::new(server.mcp_url()).bearer(BOB);
+    let (_server, alice, bob) = two_buyers(config(false), move |c| agent(c, Stores::memory()));
 
     let (err, made) = alice
         .call(

@@ -2,13 +2,10 @@
 //! next beyond what is left is denied with the plan's findings before anything is booked, and
 //! another buyer's buys for the same brand are not governed by a plan it never synced.
 
+use adcp_conformance::harness::two_buyers;
+use adcp_runtime::Stores;
 use adcp_runtime::serde_json::{Value, json};
-use adcp_runtime::test_util::{McpClient, TestServer};
-use adcp_runtime::{Auth, Stores};
 use sales_agency_desk::{agent, config};
-
-const ALICE: &str = "alice-key-0123456789abcdef";
-const BOB: &str = "bob-key-0123456789abcdef01";
 
 fn key(what: &str) -> String {
     let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
@@ -28,18 +25,7 @@ fn buy(budget: f64) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn buys_are_checked_against_the_plan_the_client_synced_here() {
-    let server = TestServer::spawn(move || async move {
-        let auth = Auth::new()
-            .key("alice", ALICE)
-            .and_then(|a| a.key("bob", BOB))
-            .expect("keys");
-        let mut cfg = config(false);
-        cfg.auth = Some(auth);
-        Ok(agent(cfg, Stores::memory()))
-    })
-    .expect("serves");
-    let alice = McpClient::new(server.mcp_url()).bearer(ALICE);
-    let bob = McpClient::new(server.mcp_url()).bearer(BOB);
+    let (_server, alice, bob) = two_buyers(config(false), move |c| agent(c, Stores::memory()));
 
     let (err, synced) = alice
         .call(

@@ -3,13 +3,10 @@
 //! as data (what the runner's `expect_substitution_safe` would check), conversions logged
 //! twice and counted once, and feedback on a buy (and on one that is not the caller's).
 
+use adcp_conformance::harness::two_buyers;
+use adcp_runtime::Stores;
 use adcp_runtime::serde_json::{Value, json};
-use adcp_runtime::test_util::{McpClient, TestServer};
-use adcp_runtime::{Auth, Stores};
 use sales_catalog_driven::{agent, config};
-
-const ALICE: &str = "alice-key-0123456789abcdef";
-const BOB: &str = "bob-key-0123456789abcdef01";
 
 fn key() -> String {
     let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
@@ -22,18 +19,7 @@ fn account() -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn catalogue_creative_conversions_and_feedback() {
-    let server = TestServer::spawn(move || async move {
-        let auth = Auth::new()
-            .key("alice", ALICE)
-            .and_then(|a| a.key("bob", BOB))
-            .expect("keys");
-        let mut cfg = config(false);
-        cfg.auth = Some(auth);
-        Ok(agent(cfg, Stores::memory()))
-    })
-    .expect("serves");
-    let alice = McpClient::new(server.mcp_url()).bearer(ALICE);
-    let bob = McpClient::new(server.mcp_url()).bearer(BOB);
+    let (server, alice, bob) = two_buyers(config(false), move |c| agent(c, Stores::memory()));
 
     // Building creatives is the creative protocol: declared, so buyers' clients call it.
     let (_, caps) = alice.call("get_adcp_capabilities", json!({})).await;

@@ -4,15 +4,11 @@
 //! to them, and the refusals a buyer must be able to act on. The platform's traffic shows it
 //! did the work.
 
-use adcp_conformance::harness::runner;
+use adcp_conformance::harness::{runner, two_buyers};
+use adcp_runtime::Stores;
 use adcp_runtime::serde_json::{Value, json};
-use adcp_runtime::test_util::{McpClient, TestServer};
-use adcp_runtime::{Auth, Stores};
 use sales_social::{Garden, Grants, agent, config};
 use sha2::{Digest, Sha256};
-
-const ALICE: &str = "alice-key-0123456789abcdef";
-const BOB: &str = "bob-key-0123456789abcdef01";
 
 fn sha256(s: &str) -> String {
     Sha256::digest(s.as_bytes())
@@ -43,18 +39,8 @@ async fn a_buyer_syncs_audiences_catalogues_creatives_and_conversions() {
     // Alice acts for Acme's advertiser; Bob for no one.
     let grants = Grants::none().grant("alice", "acmeoutdoor.example");
     let garden = Garden::new(&upstream.url, id, secret).grants(grants);
-    let server = TestServer::spawn(move || async move {
-        let auth = Auth::new()
-            .key("alice", ALICE)
-            .and_then(|a| a.key("bob", BOB))
-            .expect("keys");
-        let mut cfg = config(false);
-        cfg.auth = Some(auth);
-        Ok(agent(cfg, Stores::memory(), garden))
-    })
-    .expect("serves");
-    let alice = McpClient::new(server.mcp_url()).bearer(ALICE);
-    let bob = McpClient::new(server.mcp_url()).bearer(BOB);
+    let (server, alice, bob) =
+        two_buyers(config(false), move |c| agent(c, Stores::memory(), garden));
 
     // The features serving these tasks are declared.
     let (_, caps) = alice.call("get_adcp_capabilities", json!({})).await;

@@ -2,13 +2,10 @@
 //! filters, paged; activated on a DSP with the same key every time, shown live to that account
 //! alone, then deactivated; refusals on their fields.
 
+use adcp_conformance::harness::two_buyers;
+use adcp_runtime::Stores;
 use adcp_runtime::serde_json::{Value, json};
-use adcp_runtime::test_util::{McpClient, TestServer};
-use adcp_runtime::{Auth, Stores};
 use signal_owned::{agent, config};
-
-const ALICE: &str = "alice-key-0123456789abcdef";
-const BOB: &str = "bob-key-0123456789abcdef01";
 
 fn key() -> String {
     let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
@@ -26,18 +23,7 @@ fn ids(resp: &Value) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn segments_are_found_activated_once_per_destination_and_deactivated() {
-    let server = TestServer::spawn(move || async move {
-        let auth = Auth::new()
-            .key("alice", ALICE)
-            .and_then(|a| a.key("bob", BOB))
-            .expect("keys");
-        let mut cfg = config(false);
-        cfg.auth = Some(auth);
-        Ok(agent(cfg, Stores::memory()))
-    })
-    .expect("serves");
-    let alice = McpClient::new(server.mcp_url()).bearer(ALICE);
-    let bob = McpClient::new(server.mcp_url()).bearer(BOB);
+    let (server, alice, bob) = two_buyers(config(false), move |c| agent(c, Stores::memory()));
 
     // By brief: the segment matching most words first; nothing unrelated.
     let (err, found) = alice
