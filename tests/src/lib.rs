@@ -847,32 +847,6 @@ pub mod harness {
     /// substitution_observer_runner`).
     pub const RUNNER_NEVER_GRADES: &[&str] = &["expect_substitution_safe"];
 
-    /// The skipped steps of a runner result, as `storyboard/step (task): why`, but those the
-    /// runner never grades ([`RUNNER_NEVER_GRADES`]).
-    pub fn skipped_steps(result: &Value) -> Vec<String> {
-        let mut out = Vec::new();
-        for t in result["tracks"].as_array().into_iter().flatten() {
-            for sc in t["scenarios"].as_array().into_iter().flatten() {
-                for st in sc["steps"].as_array().into_iter().flatten() {
-                    let task = st["task"].as_str().unwrap_or_default();
-                    if st["skipped"].as_bool() == Some(true) && !RUNNER_NEVER_GRADES.contains(&task)
-                    {
-                        out.push(format!(
-                            "{}/{} ({task}): {}",
-                            sc["scenario"].as_str().unwrap_or("?"),
-                            st["step"].as_str().unwrap_or("?"),
-                            st["skip_reason"]
-                                .as_str()
-                                .or(st["details"].as_str())
-                                .unwrap_or("")
-                        ));
-                    }
-                }
-            }
-        }
-        out
-    }
-
     /// Asserts that the mock upstream served each of `routes` (`"POST /v1/orders"`, as its
     /// traffic counters name them) at least once: the template used it, not an imitation.
     pub fn assert_mock_called(upstream: &adcp_runtime::test_util::MockUpstream, routes: &[&str]) {
