@@ -85,7 +85,16 @@ const MEDIA_BUY_FEATURES: &[(&str, &[&str])] = &[
     ("audience_targeting", &["sync_audiences"]),
     ("conversion_tracking", &["sync_event_sources", "log_event"]),
     ("catalog_management", &["sync_catalogs"]),
+    (
+        "content_standards",
+        &["list_content_standards", "calibrate_content"],
+    ),
 ];
+
+/// Of those, the features declared whatever the protocols: buyers' clients gate the
+/// content-standards tasks on `media_buy.features.content_standards`, even on a governance
+/// agent that sells nothing.
+const FEATURES_OF_ANY_AGENT: &[&str] = &["content_standards"];
 
 /// The capabilities of platform `P` served with `config`, answering the `tools` it serves.
 pub(crate) fn derive<P: DecisioningPlatform>(config: &Config, tools: &[&TaskSpec]) -> Value {
@@ -105,13 +114,15 @@ pub(crate) fn derive<P: DecisioningPlatform>(config: &Config, tools: &[&TaskSpec
     // Media-buy features that serving a task is (buyers' clients read these flags to decide
     // whether to call it); the configuration may add the feature's own block, and may say
     // otherwise.
+    // (A creative agent keeping catalogues declares no media-buy feature.)
+    let sells = protocols.contains(&"media_buy");
     let features: Map<String, Value> = MEDIA_BUY_FEATURES
         .iter()
+        .filter(|(f, _)| sells || FEATURES_OF_ANY_AGENT.contains(f))
         .filter(|(_, tasks)| tools.iter().any(|t| tasks.contains(&t.name)))
         .map(|(feature, _)| ((*feature).to_owned(), Value::Bool(true)))
         .collect();
-    // (A creative agent keeping catalogues declares no media-buy feature.)
-    if !features.is_empty() && protocols.contains(&"media_buy") {
+    if !features.is_empty() {
         body.insert("media_buy".into(), json!({"features": features}));
     }
     if config.compliance_testing {

@@ -10,6 +10,7 @@
 
 mod authority;
 mod lists;
+mod standards;
 
 use adcp_runtime::wire::*;
 use adcp_runtime::{
@@ -66,7 +67,13 @@ async fn seeded(
 }
 
 #[decisioning_platform(
-    specialisms(governance_spend_authority, property_lists, collection_lists),
+    specialisms(
+        governance_spend_authority,
+        governance_delivery_monitor,
+        property_lists,
+        collection_lists,
+        content_standards
+    ),
     accounts = explicit
 )]
 impl Governance {
@@ -203,6 +210,60 @@ impl Governance {
         req: ValidatePropertyDeliveryRequest,
     ) -> AdcpResult<ValidatePropertyDeliveryResponse> {
         lists::validate(ctx, &req).await
+    }
+
+    /// Creates content standards.
+    pub async fn create_content_standards(
+        &self,
+        ctx: &Ctx,
+        req: CreateContentStandardsRequest,
+    ) -> AdcpResult<CreateContentStandardsResponse> {
+        standards::create(ctx, &req).await
+    }
+
+    /// Content standards, as they are now.
+    pub async fn get_content_standards(
+        &self,
+        ctx: &Ctx,
+        req: GetContentStandardsRequest,
+    ) -> AdcpResult<GetContentStandardsResponse> {
+        standards::get(ctx, &req).await
+    }
+
+    /// The account's content standards, a page at a time.
+    pub async fn list_content_standards(
+        &self,
+        ctx: &Ctx,
+        req: ListContentStandardsRequest,
+    ) -> AdcpResult<ListContentStandardsResponse> {
+        standards::list(ctx, &req).await
+    }
+
+    /// Changes content standards: a new version, judged from the next call.
+    pub async fn update_content_standards(
+        &self,
+        ctx: &Ctx,
+        req: UpdateContentStandardsRequest,
+    ) -> AdcpResult<UpdateContentStandardsResponse> {
+        standards::update(ctx, &req).await
+    }
+
+    /// Judges sample content against content standards, before a campaign.
+    pub async fn calibrate_content(
+        &self,
+        ctx: &Ctx,
+        req: CalibrateContentRequest,
+    ) -> AdcpResult<CalibrateContentResponse> {
+        standards::calibrate(ctx, &req).await
+    }
+
+    /// Judges delivered content against content standards, record by record.
+    pub async fn validate_content_delivery(
+        &self,
+        ctx: &Ctx,
+        req: ValidateContentDeliveryRequest,
+    ) -> AdcpResult<ValidateContentDeliveryResponse> {
+        standards::validate(ctx, &req).await
     }
 
     // --- compliance test controller (sandbox accounts only) ------------------------------

@@ -94,14 +94,14 @@ fn sha256(s: &str) -> String {
         .collect()
 }
 
-fn as_map<T: Serialize>(v: &T) -> AdcpResult<Map<String, Value>> {
+pub(crate) fn as_map<T: Serialize>(v: &T) -> AdcpResult<Map<String, Value>> {
     match serde_json::to_value(v) {
         Ok(Value::Object(m)) => Ok(m),
         _ => Err(AdcpError::internal("a request is an object")),
     }
 }
 
-fn typed<T: DeserializeOwned>(v: Value, what: &str) -> AdcpResult<T> {
+pub(crate) fn typed<T: DeserializeOwned>(v: Value, what: &str) -> AdcpResult<T> {
     decode(v).map_err(|e| AdcpError::internal(format!("{what}: {}: {}", e.path, e.message)))
 }
 

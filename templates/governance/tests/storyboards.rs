@@ -32,6 +32,8 @@ fn governance_storyboards_and_the_capability_driven_assessment() {
         TemplateRun::mcp("collection_lists", 6),
         TemplateRun::mcp("pagination_integrity_property_lists", 6),
         TemplateRun::mcp("pagination_integrity_collection_lists", 6),
+        TemplateRun::mcp("content_standards", 10),
+        TemplateRun::mcp("pagination_integrity_content_standards", 6),
         TemplateRun::a2a("property_lists", 9),
         // The runner proves authentication by calling the test kit's probe task, and the 6.11
         // CLI passes no test kit: the probe is `list_creatives`, which this agent does not
