@@ -240,6 +240,11 @@ pub struct Args {
     /// key is generated at start (it then changes on restart and differs between replicas).
     #[arg(long, env = "ADCP_WEBHOOK_SIGNING_KEY")]
     pub webhook_signing_key: Option<PathBuf>,
+    /// The private JWK (ed25519 or P-256) a governance agent signs its approvals'
+    /// `governance_context` with. Without it a key is generated at start: approvals then
+    /// verify only until a restart.
+    #[arg(long, env = "ADCP_GOVERNANCE_SIGNING_KEY")]
+    pub governance_signing_key: Option<PathBuf>,
     /// Let webhooks reach loopback and private addresses (local test receivers only; the
     /// SSRF guard refuses them otherwise).
     #[arg(long, env = "ADCP_ALLOW_PRIVATE_WEBHOOKS")]
@@ -333,6 +338,7 @@ impl Args {
             base.request_signing = Some(signing);
         }
         base.webhook_signing_key = Some(Arc::new(self.webhook_key()?));
+        base.governance_signing_key = Some(Arc::new(self.governance_key()?));
         Ok(base)
     }
 
@@ -387,6 +393,22 @@ impl Args {
             signing = signing.require_for(op.clone());
         }
         Ok(Some(signing))
+    }
+
+    fn governance_key(&self) -> Result<SigningKey, CliError> {
+        const FLAG: &str = "--governance-signing-key";
+        let use_ = crate::signing::governance::KEY_USE;
+        match &self.governance_signing_key {
+            Some(path) => SigningKey::from_jwk(&read_json(FLAG, path)?)
+                .map(|k| k.for_use(use_))
+                .map_err(|e| invalid(FLAG, format!("{}: {e}", path.display()))),
+            None => {
+                let kid = format!("governance-{}", crate::time::now().unix_timestamp());
+                SigningKey::generate_ed25519(&kid)
+                    .map(|k| k.for_use(use_))
+                    .map_err(|e| invalid(FLAG, e.to_string()))
+            }
+        }
     }
 
     fn webhook_key(&self) -> Result<SigningKey, CliError> {

@@ -60,6 +60,10 @@ pub struct Config {
     /// The key outbound webhooks are signed with (RFC 9421 webhook profile) when the buyer
     /// registered no `authentication`; published at `/.well-known/jwks.json`.
     pub webhook_signing_key: Option<Arc<crate::signing::SigningKey>>,
+    /// The key a governance agent signs its approvals' `governance_context` with (a compact
+    /// JWS, [`crate::signing::governance`]); published at `/.well-known/jwks.json` when the
+    /// agent serves `check_governance`. `None`: approvals carry an opaque id.
+    pub governance_signing_key: Option<Arc<crate::signing::SigningKey>>,
     /// How webhooks leave the agent (`None`: the runtime's SSRF-guarded client); see
     /// [`crate::WebhookTransport`].
     pub webhook_transport: Option<crate::webhooks::Transport>,
@@ -99,6 +103,7 @@ impl Default for Config {
             auth: None,
             request_signing: None,
             webhook_signing_key: None,
+            governance_signing_key: None,
             webhook_transport: None,
             clock: crate::time::Clock::system(),
             reporting_poll: std::time::Duration::from_secs(5),

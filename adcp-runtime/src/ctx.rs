@@ -32,6 +32,8 @@ pub(crate) struct Services {
     pub(crate) webhook_policy: crate::ssrf::Policy,
     /// The server's clock: a handler's `now` (a test's manual clock moves it).
     pub(crate) clock: crate::time::Clock,
+    /// The key approvals are attested with ([`Ctx::attest_governance`]).
+    pub(crate) governance_key: Option<Arc<crate::signing::SigningKey>>,
 }
 
 impl Services {
@@ -54,6 +56,7 @@ impl Services {
                 allow_private: false,
             },
             clock: crate::time::Clock::system(),
+            governance_key: None,
         }
     }
 }
@@ -427,6 +430,18 @@ impl Ctx {
     /// from another account's (`mb_1`, `mb_2`, ... could).
     pub fn new_id(&self, prefix: &str) -> String {
         crate::store::accounts::random_id(prefix)
+    }
+
+    /// A governance agent's `governance_context` for an approval: a compact JWS attesting
+    /// the decision ([`crate::signing::governance`]), signed with
+    /// [`Config::governance_signing_key`](crate::Config::governance_signing_key), issued by
+    /// this agent, now, with a fresh `jti`. `None` without a key.
+    pub fn attest_governance(
+        &self,
+        attestation: crate::signing::governance::Attestation<'_>,
+    ) -> Option<String> {
+        let key = self.0.services.governance_key.as_ref()?;
+        Some(attestation.sign(key, &self.new_id("jti")))
     }
 
     /// This agent's public URL (for `format_ids[].agent_url` and the like).

@@ -470,12 +470,21 @@ async fn raw_post<P: DecisioningPlatform>(
     Json(reply.body).into_response()
 }
 
-/// The JWKS of the key outbound webhooks are signed with.
+/// The JWKS of the keys outbound webhooks are signed with and, on a governance agent, its
+/// approvals.
 async fn jwks<P: DecisioningPlatform>(State(s): State<Arc<AppState<P>>>) -> Response {
-    match &s.server.config().webhook_signing_key {
-        Some(k) => Json(crate::signing::jwks(std::slice::from_ref(k))).into_response(),
-        None => not_found().await,
+    let config = s.server.config();
+    let governs = P::descriptor().implements("check_governance");
+    let keys: Vec<Arc<crate::signing::SigningKey>> = config
+        .webhook_signing_key
+        .iter()
+        .chain(config.governance_signing_key.iter().filter(|_| governs))
+        .cloned()
+        .collect();
+    if keys.is_empty() {
+        return not_found().await;
     }
+    Json(crate::signing::jwks(&keys)).into_response()
 }
 
 /// RFC 9728 protected-resource metadata, when an authorization server is configured.

@@ -97,6 +97,7 @@ impl<P: DecisioningPlatform> Server<P> {
                 allow_private: config.allow_private_webhooks,
             },
             clock: config.clock.clone(),
+            governance_key: config.governance_signing_key.clone(),
         };
         let limiter = crate::limits::Limiter::new(config.rate_limit, config.server_rate_limit);
         Server {

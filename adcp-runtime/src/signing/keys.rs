@@ -194,6 +194,15 @@ impl SigningKey {
         }))
     }
 
+    /// The key published for `adcp_use` (`governance-signing`, `webhook-signing`, ...):
+    /// verifiers accept a key only for the purpose it is published for.
+    pub fn for_use(mut self, adcp_use: &str) -> SigningKey {
+        if let Some(m) = self.public.as_object_mut() {
+            m.insert("adcp_use".into(), json!(adcp_use));
+        }
+        self
+    }
+
     /// The key id.
     pub fn kid(&self) -> &str {
         &self.kid

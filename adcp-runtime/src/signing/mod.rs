@@ -12,6 +12,7 @@
 //! burned only once its signature has verified.
 
 mod canonical;
+pub mod governance;
 mod header;
 mod json;
 mod keys;

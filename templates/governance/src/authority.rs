@@ -13,6 +13,7 @@
 //!
 //! Everything is kept in the caller's account: a plan is never seen by another caller.
 
+use adcp_runtime::signing::governance::Attestation;
 use adcp_runtime::time::{self, Duration};
 use adcp_runtime::wire::*;
 use adcp_runtime::{AdcpError, AdcpResult, Collection, Ctx, codes};
@@ -432,8 +433,34 @@ pub(crate) async fn check(
         }
         _ => "approved within the plan".to_owned(),
     };
+    let check_id = ctx.new_id("chk");
+    // An approval's context attests it: a JWS the seller can verify offline against this
+    // agent's published key (an opaque id when the agent has no key).
+    let governance_context = granted.then(|| {
+        let plan = serde_json::to_value(&k.plan).unwrap_or_default();
+        let phase = serde_json::to_value(phase).unwrap_or_default();
+        let media_buy_id = req
+            .payload
+            .as_ref()
+            .and_then(|p| p.get("media_buy_id"))
+            .and_then(Value::as_str);
+        ctx.attest_governance(Attestation {
+            issuer: ctx.agent_url(),
+            plan_id: &req.plan_id,
+            plan: &plan,
+            audience: Some(&req.caller)
+                .filter(|c| !c.is_empty())
+                .map(String::as_str),
+            phase: phase.as_str().unwrap_or("purchase"),
+            check_id: &check_id,
+            media_buy_id,
+            issued_at: now.unix_timestamp(),
+            expires_at: (now + APPROVAL_LIFE).unix_timestamp(),
+        })
+        .unwrap_or_else(|| ctx.new_id("gov"))
+    });
     let kept = Check {
-        check_id: ctx.new_id("chk"),
+        check_id,
         plan_id: req.plan_id.clone(),
         plan_version: k.version,
         caller: req.caller.clone(),
@@ -443,7 +470,7 @@ pub(crate) async fn check(
         explanation: explanation.clone(),
         findings: d.findings.clone(),
         amount: d.amount,
-        governance_context: granted.then(|| ctx.new_id("gov")),
+        governance_context,
         escalated: d.escalated,
         at: time::rfc3339(now),
     };

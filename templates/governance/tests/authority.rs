@@ -8,6 +8,7 @@ use std::path::Path;
 
 use adcp_conformance::harness::{Process, temp_dir};
 use adcp_runtime::serde_json::{Value, json};
+use adcp_runtime::signing::governance;
 use adcp_runtime::test_util::McpClient;
 
 const BIN: &str = env!("CARGO_BIN_EXE_governance");
@@ -71,6 +72,43 @@ async fn a_plan_is_decided_on_committed_against_and_audited_after_a_restart() {
         .as_str()
         .expect("a context")
         .to_owned();
+
+    // The context attests the approval: a JWS the seller verifies offline against the key
+    // the agent publishes, naming the plan, the seller it is for and the check.
+    let jwks: Value = adcp_runtime::test_util::http_client()
+        .get(agent.mcp.replace("/mcp", "/.well-known/jwks.json"))
+        .send()
+        .await
+        .expect("the JWKS")
+        .bytes()
+        .await
+        .ok()
+        .and_then(|b| adcp_runtime::serde_json::from_slice(&b).ok())
+        .expect("a JWKS");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let claims = governance::verify(&approval, &jwks, now).expect("a verified attestation");
+    assert_eq!(
+        (
+            &claims["sub"],
+            &claims["aud"],
+            &claims["check_id"],
+            &claims["phase"]
+        ),
+        (
+            &json!("acme_2031"),
+            &json!("https://seller.example"),
+            &ok["check_id"],
+            &json!("purchase")
+        ),
+        "{claims:?}"
+    );
+    assert_eq!(
+        claims["plan_hash"].as_str().map(str::len),
+        Some(43),
+        "{claims:?}"
+    );
 
     // Moving more than the reallocation threshold on the approved buy: escalated to a person,
     // nothing granted.
