@@ -14,6 +14,8 @@
 //! Everything is kept in the caller's account: a plan is never seen by another caller.
 
 use adcp_runtime::signing::governance::Attestation;
+
+use crate::review::{self, Escalation, Review};
 use adcp_runtime::time::{self, Duration};
 use adcp_runtime::wire::*;
 use adcp_runtime::{AdcpError, AdcpResult, Collection, Ctx, codes};
@@ -61,6 +63,9 @@ pub(crate) struct Check {
     pub(crate) governance_context: Option<String>,
     /// Whether it waits for a person (above the reallocation threshold).
     pub(crate) escalated: bool,
+    /// The reviewer whose approval it carries.
+    #[serde(default)]
+    pub(crate) reviewed_by: Option<String>,
     pub(crate) at: String,
 }
 
@@ -323,6 +328,45 @@ fn delivery(k: &Kept, metrics: Option<&CheckGovernanceRequestDeliveryMetrics>) -
     decide(k, findings, None, false)
 }
 
+/// Denied on a critical finding, else on conditions if any, else approved.
+fn status_of(
+    findings: &[CheckGovernanceResponseFindingsItem],
+    conditions: &[CheckGovernanceResponseConditionsItem],
+) -> GovernanceDecision {
+    if findings
+        .iter()
+        .any(|f| f.severity == EscalationSeverity::Critical)
+    {
+        GovernanceDecision::Denied
+    } else if conditions.is_empty() {
+        GovernanceDecision::Approved
+    } else {
+        GovernanceDecision::Conditions
+    }
+}
+
+impl Decision {
+    /// A person approved what the plan's limits escalated: the approval stands in for the
+    /// limit, and its conditions join the plan's.
+    fn reviewed(&mut self, reviewer: &str, at: &str, conditions: &[(String, String)]) {
+        self.findings.retain(|f| f.category_id != "human_review");
+        self.findings.push(finding(
+            "human_review",
+            EscalationSeverity::Info,
+            format!("approved by {reviewer} at {at}"),
+        ));
+        for (field, requirement) in conditions {
+            self.conditions
+                .push(CheckGovernanceResponseConditionsItem::new(
+                    field.clone(),
+                    requirement.clone(),
+                ));
+        }
+        self.escalated = false;
+        self.status = status_of(&self.findings, &self.conditions);
+    }
+}
+
 /// The status the findings and the plan's policies give.
 fn decide(
     k: &Kept,
@@ -345,18 +389,8 @@ fn decide(
             _ => {}
         }
     }
-    let critical = findings
-        .iter()
-        .any(|f| f.severity == EscalationSeverity::Critical);
-    let status = if critical {
-        GovernanceDecision::Denied
-    } else if conditions.is_empty() {
-        GovernanceDecision::Approved
-    } else {
-        GovernanceDecision::Conditions
-    };
     Decision {
-        status,
+        status: status_of(&findings, &conditions),
         findings,
         conditions,
         amount,
@@ -370,7 +404,17 @@ pub(crate) async fn check(
 ) -> AdcpResult<CheckGovernanceResponse> {
     let k = plan(ctx, &req.plan_id, "plan_id").await?;
     let phase = req.phase.unwrap_or(GovernancePhase::Purchase);
-    let d = match phase {
+    // A re-check naming an escalation of this caller's on this plan carries a person's
+    // decision; the action it escalated is weighed as then (the approval it modified).
+    let escalation = match &req.governance_context {
+        Some(gc) => review::find(ctx, gc, &req.plan_id).await?,
+        None => None,
+    };
+    let approval_context = match &escalation {
+        Some(e) => e.context.clone(),
+        None => req.governance_context.clone(),
+    };
+    let mut d = match phase {
         GovernancePhase::Delivery => delivery(&k, req.delivery_metrics.as_ref()),
         _ => {
             // The action: its payload, with what the seller plans to deliver (its flight, and
@@ -396,7 +440,7 @@ pub(crate) async fn check(
             }
             // A modification changes what the action's last approval (its context) weighed,
             // and what outcomes under it committed.
-            let (before, counted) = match (&phase, &req.governance_context) {
+            let (before, counted) = match (&phase, &approval_context) {
                 (GovernancePhase::Modification, Some(gc)) => {
                     let checks: Vec<Check> = ctx.state().list(CHECKS).await?;
                     let before = checks
@@ -422,18 +466,90 @@ pub(crate) async fn check(
         }
     };
     let now = ctx.now();
-    let granted = d.status != GovernanceDecision::Denied;
-    let explanation = match (&d.status, d.escalated) {
-        (GovernanceDecision::Denied, true) => {
-            "escalated: a person must approve this action against the plan".to_owned()
+    let check_id = ctx.new_id("chk");
+    // An action for a person: the reviewer's decision, if there is one for this action.
+    let mut escalation_id = None;
+    let mut reviewed_by = None;
+    if d.escalated {
+        match escalation.as_ref().map(|e| (e, &e.review)) {
+            Some((
+                e,
+                Review::Approved {
+                    reviewer,
+                    at,
+                    conditions,
+                },
+            )) if d.amount.zip(e.amount).is_none_or(|(a, r)| a <= r) => {
+                d.reviewed(reviewer, at, conditions);
+                reviewed_by = Some(reviewer.clone());
+            }
+            Some((e, Review::Pending)) => {
+                escalation_id = Some(e.escalation_id.clone());
+                d.findings.push(finding(
+                    "human_review",
+                    EscalationSeverity::Info,
+                    format!(
+                        "escalation {} since {} awaits a reviewer",
+                        e.escalation_id, e.at
+                    ),
+                ));
+            }
+            Some((
+                e,
+                Review::Rejected {
+                    reviewer,
+                    at,
+                    reason,
+                },
+            )) => {
+                d.findings.push(finding(
+                    "human_review",
+                    EscalationSeverity::Critical,
+                    format!(
+                        "{reviewer} rejected escalation {} at {at}: {reason}",
+                        e.escalation_id
+                    ),
+                ));
+            }
+            // A new escalation (or the action grew past what the reviewer approved).
+            _ => {
+                let e = Escalation {
+                    escalation_id: ctx.new_id("esc"),
+                    plan_id: req.plan_id.clone(),
+                    check_id: check_id.clone(),
+                    context: approval_context.clone(),
+                    amount: d.amount,
+                    reasons: d
+                        .findings
+                        .iter()
+                        .filter(|f| f.category_id == "human_review")
+                        .map(|f| f.explanation.clone())
+                        .collect(),
+                    at: time::rfc3339(now),
+                    review: Review::Pending,
+                };
+                review::escalate(ctx, &e).await?;
+                escalation_id = Some(e.escalation_id);
+            }
         }
-        (GovernanceDecision::Denied, false) => "denied: the action is outside the plan".to_owned(),
-        (GovernanceDecision::Conditions, _) => {
+    }
+    let granted = d.status != GovernanceDecision::Denied;
+    let explanation = match (&d.status, &escalation_id, &reviewed_by) {
+        (GovernanceDecision::Denied, Some(id), _) => format!(
+            "escalated: a person must approve this action against the plan; re-check with governance_context {id} once reviewed"
+        ),
+        (GovernanceDecision::Denied, None, _) if d.escalated => {
+            "denied: a reviewer rejected this action".to_owned()
+        }
+        (_, _, Some(reviewer)) if granted => {
+            format!("approved on review by {reviewer}, on the conditions the action must meet")
+        }
+        (GovernanceDecision::Denied, _, _) => "denied: the action is outside the plan".to_owned(),
+        (GovernanceDecision::Conditions, _, _) => {
             "approved on the plan's conditions, which the action must meet".to_owned()
         }
         _ => "approved within the plan".to_owned(),
     };
-    let check_id = ctx.new_id("chk");
     // An approval's context attests it: a JWS the seller can verify offline against this
     // agent's published key (an opaque id when the agent has no key).
     let governance_context = granted.then(|| {
@@ -470,8 +586,9 @@ pub(crate) async fn check(
         explanation: explanation.clone(),
         findings: d.findings.clone(),
         amount: d.amount,
-        governance_context,
+        governance_context: governance_context.clone(),
         escalated: d.escalated,
+        reviewed_by,
         at: time::rfc3339(now),
     };
     ctx.state().put(CHECKS, &kept.check_id, &kept).await?;
@@ -479,7 +596,7 @@ pub(crate) async fn check(
         CheckGovernanceResponse::new(kept.check_id.clone(), explanation, req.plan_id, d.status);
     resp.findings = Some(d.findings);
     resp.conditions = Some(d.conditions);
-    resp.governance_context = kept.governance_context;
+    resp.governance_context = governance_context.or(escalation_id);
     if granted {
         resp.expires_at = Some(time::rfc3339(now + APPROVAL_LIFE));
     }
@@ -607,6 +724,8 @@ pub(crate) async fn audit(
         statuses.approved = Some(count(GovernanceDecision::Approved));
         statuses.conditions = Some(count(GovernanceDecision::Conditions));
         statuses.denied = Some(count(GovernanceDecision::Denied));
+        statuses.human_reviewed =
+            Some(mine.iter().filter(|c| c.reviewed_by.is_some()).count() as i64);
         let mut summary = GetPlanAuditLogsResponsePlansItemSummary::new();
         summary.checks_performed = Some(mine.len() as i64);
         summary.outcomes_reported = Some(reported.len() as i64);

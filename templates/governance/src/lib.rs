@@ -10,6 +10,7 @@
 
 mod authority;
 mod lists;
+pub mod review;
 mod standards;
 
 use adcp_runtime::wire::*;

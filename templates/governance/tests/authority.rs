@@ -110,14 +110,19 @@ async fn a_plan_is_decided_on_committed_against_and_audited_after_a_restart() {
         "{claims:?}"
     );
 
-    // Moving more than the reallocation threshold on the approved buy: escalated to a person,
-    // nothing granted.
+    // Moving more than the reallocation threshold on the approved buy: escalated to a person
+    // (the context names the escalation), nothing granted.
     let mut moved = check(50000.0, "2031-02-01T00:00:00Z");
     moved["phase"] = json!("modification");
     moved["governance_context"] = json!(approval);
     let (_, big) = alice.call("check_governance", moved).await;
     assert_eq!(big["status"], "denied", "{big}");
-    assert!(big.get("governance_context").is_none(), "{big}");
+    assert!(
+        big["governance_context"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("esc_")),
+        "the escalation, not an approval: {big}"
+    );
     let cats: Vec<&str> = big["findings"]
         .as_array()
         .expect("findings")
@@ -266,4 +271,152 @@ async fn a_plan_is_decided_on_committed_against_and_audited_after_a_restart() {
     changed["plans"][0]["budget"]["total"] = json!(120000);
     let (_, next) = alice.call("sync_plans", changed).await;
     assert_eq!(next["plans"][0]["version"], 2, "{next}");
+}
+
+/// `governance --data-dir <dir> review <args>`: a reviewer's command against the agent's store.
+fn review(data: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(BIN)
+        .args(["--data-dir", data, "review"])
+        .args(args)
+        .output()
+        .expect("the review command runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_escalation_waits_for_a_person_who_decides_it_durably() {
+    let data = temp_dir("governance-review");
+    let data = data.to_string_lossy().into_owned();
+    let (alice_key, bob_key) = (format!("alice={ALICE}"), format!("bob={BOB}"));
+    let args = [
+        "--data-dir",
+        data.as_str(),
+        "--api-key",
+        alice_key.as_str(),
+        "--api-key",
+        bob_key.as_str(),
+    ];
+    let agent = Process::spawn(Path::new(BIN), &args);
+    let alice = McpClient::new(agent.mcp.clone()).bearer(ALICE);
+    let bob = McpClient::new(agent.mcp.clone()).bearer(BOB);
+    let plan = json!({"idempotency_key": key("plans"), "plans": [{
+        "plan_id": "acme_2031", "brand": {"domain": "acme.example"}, "objectives": "Launch",
+        "budget": {"total": 100000, "currency": "USD", "reallocation_threshold": 100000},
+        "human_review_required": true,
+        "flight": {"start": "2031-01-01T00:00:00Z", "end": "2031-06-30T23:59:59Z"}}]});
+    let (err, synced) = alice.call("sync_plans", plan).await;
+    assert!(!err, "{synced}");
+
+    // Escalated: denied, with the escalation to re-check with.
+    let (_, first) = alice
+        .call("check_governance", check(30000.0, "2031-02-01T00:00:00Z"))
+        .await;
+    assert_eq!(first["status"], "denied", "{first}");
+    let esc = first["governance_context"]
+        .as_str()
+        .expect("the escalation")
+        .to_owned();
+    assert!(esc.starts_with("esc_"), "{first}");
+    assert!(review(&data, &["list"]).contains(&esc));
+
+    // Re-checked before anyone decided: still waiting, same escalation.
+    let mut again = check(30000.0, "2031-02-01T00:00:00Z");
+    again["governance_context"] = json!(esc);
+    let (_, waiting) = alice.call("check_governance", again.clone()).await;
+    assert_eq!(
+        (
+            waiting["status"].clone(),
+            waiting["governance_context"].clone()
+        ),
+        (json!("denied"), json!(esc)),
+        "{waiting}"
+    );
+    // Another caller naming it gets nothing of it: a fresh escalation of its own, were the
+    // plan its own (it is not).
+    let (err, theirs) = bob.call("check_governance", again.clone()).await;
+    assert!(
+        err && theirs["errors"][0]["code"] == "PLAN_NOT_FOUND",
+        "{theirs}"
+    );
+
+    // A reviewer approves while the agent runs; the agent restarts; the re-check is approved
+    // on the reviewer's condition, with an attested context.
+    let approved = review(
+        &data,
+        &[
+            "approve",
+            &esc,
+            "--reviewer",
+            "dana@agency.example",
+            "--condition",
+            "reporting.frequency=weekly",
+        ],
+    );
+    assert!(approved.contains("approved"), "{approved}");
+    assert!(
+        !review(&data, &["list"]).contains(&esc),
+        "decided: off the queue"
+    );
+    drop(agent);
+    let agent = Process::spawn(Path::new(BIN), &args);
+    let alice = McpClient::new(agent.mcp.clone()).bearer(ALICE);
+    let (err, ok) = alice.call("check_governance", again.clone()).await;
+    assert!(!err, "{ok}");
+    assert_eq!(ok["status"], "conditions", "{ok}");
+    assert_eq!(ok["conditions"][0]["field"], "reporting.frequency", "{ok}");
+    assert!(
+        ok["explanation"]
+            .as_str()
+            .is_some_and(|e| e.contains("dana@agency.example")),
+        "{ok}"
+    );
+    assert_eq!(
+        ok["governance_context"]
+            .as_str()
+            .map(|c| c.split('.').count()),
+        Some(3),
+        "a JWS: {ok}"
+    );
+    // The approval covers what was reviewed, not more.
+    let mut more = check(45000.0, "2031-02-01T00:00:00Z");
+    more["governance_context"] = json!(esc);
+    let (_, grown) = alice.call("check_governance", more).await;
+    assert_eq!(grown["status"], "denied", "{grown}");
+    let grown_esc = grown["governance_context"]
+        .as_str()
+        .expect("a new escalation");
+    assert_ne!(grown_esc, esc, "{grown}");
+
+    // Rejected: denied with the reviewer's reason.
+    review(
+        &data,
+        &[
+            "reject",
+            grown_esc,
+            "--reviewer",
+            "dana@agency.example",
+            "--reason",
+            "Q1 is capped at 30k",
+        ],
+    );
+    let mut retry = check(45000.0, "2031-02-01T00:00:00Z");
+    retry["governance_context"] = json!(grown_esc);
+    let (_, no) = alice.call("check_governance", retry).await;
+    assert_eq!(no["status"], "denied", "{no}");
+    assert!(no.to_string().contains("Q1 is capped at 30k"), "{no}");
+    assert!(no.get("governance_context").is_none(), "{no}");
+
+    // The audit log counts the check a person approved.
+    let (_, log) = alice
+        .call("get_plan_audit_logs", json!({"plan_ids": ["acme_2031"]}))
+        .await;
+    assert_eq!(
+        log["plans"][0]["summary"]["statuses"]["human_reviewed"], 1,
+        "{log}"
+    );
 }
