@@ -2,6 +2,8 @@
 //! `cargo run -p governance -- --data-dir data review list` shows the escalations waiting for
 //! a person, and `review approve|reject` decides one, on the same store as the running agent.
 
+use std::io::Write;
+
 use clap::{Parser, Subcommand};
 use governance::review::{self, Decision, Review};
 
@@ -70,7 +72,7 @@ fn condition(s: &str) -> Result<(String, String), String> {
     }
 }
 
-fn show(q: &review::Queued) {
+fn show(out: &mut impl Write, q: &review::Queued) -> std::io::Result<()> {
     let e = &q.escalation;
     let amount = e.amount.map_or("-".to_owned(), |a| a.to_string());
     let state = match &e.review {
@@ -78,13 +80,14 @@ fn show(q: &review::Queued) {
         Review::Approved { reviewer, at, .. } => format!("approved by {reviewer} at {at}"),
         Review::Rejected { reviewer, at, .. } => format!("rejected by {reviewer} at {at}"),
     };
-    println!(
+    writeln!(
+        out,
         "{}\tplan {}\tamount {amount}\t{}\t{state}\t{}",
         e.escalation_id,
         e.plan_id,
         e.at,
         e.reasons.join("; ")
-    );
+    )
 }
 
 #[tokio::main]
@@ -101,10 +104,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let stores = cli.adcp.stores().await?;
     let store = stores.state.as_ref();
+    let mut out = std::io::stdout().lock();
     match action {
         Action::List { all } => {
             for q in review::queue(store, all).await? {
-                show(&q);
+                show(&mut out, &q)?;
             }
         }
         Action::Approve {
@@ -113,7 +117,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             conditions,
         } => {
             let e = review::decide(store, &id, &reviewer, Decision::Approve(conditions)).await?;
-            println!("{} approved for plan {}", e.escalation_id, e.plan_id);
+            writeln!(out, "{} approved for plan {}", e.escalation_id, e.plan_id)?;
         }
         Action::Reject {
             id,
@@ -121,7 +125,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             reason,
         } => {
             let e = review::decide(store, &id, &reviewer, Decision::Reject(reason)).await?;
-            println!("{} rejected for plan {}", e.escalation_id, e.plan_id);
+            writeln!(out, "{} rejected for plan {}", e.escalation_id, e.plan_id)?;
         }
     }
     Ok(())

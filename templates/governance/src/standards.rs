@@ -699,7 +699,7 @@ mod tests {
             .unwrap()
     }
 
-    fn kept(policies: Vec<PolicyEntry>) -> Kept {
+    fn kept(policies: &[PolicyEntry]) -> Kept {
         Kept {
             standards: json!({"standards_id": "cs_1", "policies": policies})
                 .as_object()
@@ -726,7 +726,7 @@ mod tests {
 
     #[test]
     fn a_must_prohibition_fails_content_showing_its_topic_in_whole_words() {
-        let k = kept(vec![policy(
+        let k = kept(&[policy(
             "no_violent_imagery",
             "must",
             "No violent or controversial imagery",
@@ -750,7 +750,7 @@ mod tests {
 
     #[test]
     fn a_should_warns_and_an_unjudged_policy_is_unevaluated_not_failed() {
-        let k = kept(vec![
+        let k = kept(&[
             policy("alt", "should", "All images must have alt text"),
             policy(
                 "colors",
@@ -782,7 +782,7 @@ mod tests {
         let mut uk = policy("no_tobacco", "must", "No tobacco");
         uk.jurisdictions = Some(vec!["EU".into()]);
         uk.region_aliases = Some([("EU".to_owned(), vec!["DE".to_owned()])].into());
-        let k = kept(vec![future, over, uk]);
+        let k = kept(&[future, over, uk]);
         let a = json!({"property_rid": "p", "artifact_id": "casino-beer-cigarette", "assets": []});
         let j = judge(
             &k,
@@ -817,7 +817,7 @@ mod tests {
 
     #[test]
     fn a_failing_exemplar_fails_the_artifact_it_names() {
-        let mut k = kept(vec![policy("colors", "must", "Match the palette")]);
+        let mut k = kept(&[policy("colors", "must", "Match the palette")]);
         k.exemplars =
             Some(json!({"fail": [{"property_rid": "p", "artifact_id": "a", "assets": []}]}));
         let j = judge(
