@@ -16,7 +16,7 @@
 use adcp_runtime::signing::governance::Attestation;
 
 use crate::review::{self, Escalation, Review};
-use adcp_runtime::time::{self, Duration};
+use adcp_runtime::time::{self, Duration, OffsetDateTime};
 use adcp_runtime::wire::*;
 use adcp_runtime::{AdcpError, AdcpResult, Collection, Ctx, codes};
 use serde::{Deserialize, Serialize};
@@ -31,6 +31,16 @@ pub(crate) const OUTCOMES: Collection<Outcome> = Collection::new("outcomes");
 
 /// How long an approval holds.
 const APPROVAL_LIFE: Duration = Duration::HOUR;
+
+/// How often a seller reports delivery on a governed action.
+const DELIVERY_CADENCE: Duration = Duration::DAY;
+
+/// How soon it reports again once delivery drifts: the monitor re-evaluates sooner.
+const DRIFT_RECHECK: Duration = Duration::hours(6);
+
+/// Drift from an even pace past this share of the amount is flagged, when the plan sets no
+/// reallocation threshold.
+const DRIFT_SHARE: f64 = 0.1;
 
 /// A channel taking this share of delivery or more is concentrated.
 const CONCENTRATION_PCT: f64 = 60.0;
@@ -66,6 +76,16 @@ pub(crate) struct Check {
     /// The reviewer whose approval it carries.
     #[serde(default)]
     pub(crate) reviewed_by: Option<String>,
+    /// The action's flight (`start`, `end`), as checked.
+    #[serde(default)]
+    pub(crate) flight: Option<(String, String)>,
+    /// When the seller was asked to report delivery next.
+    #[serde(default)]
+    pub(crate) next_check: Option<String>,
+    /// A seller's check of what it executes (planned delivery, delivery), not an
+    /// orchestrator's of what it intends (a payload).
+    #[serde(default)]
+    pub(crate) execution: bool,
     pub(crate) at: String,
 }
 
@@ -186,6 +206,8 @@ struct Decision {
     conditions: Vec<CheckGovernanceResponseConditionsItem>,
     amount: Option<f64>,
     escalated: bool,
+    /// When the seller should report delivery next (a delivery check's).
+    next_check: Option<Duration>,
 }
 
 /// Weighs a purchase or a modification against the plan. `before`: what the action
@@ -274,19 +296,68 @@ fn purchase(
     Ok(decide(k, findings, amount, escalated))
 }
 
-/// Weighs delivery against the plan: cumulative spend, pacing, channel concentration.
-fn delivery(k: &Kept, metrics: Option<&CheckGovernanceRequestDeliveryMetrics>) -> Decision {
+/// What a delivery check weighs spend against: the governed action (its approved amount and
+/// flight) when the check names its approval, else the whole plan.
+struct Pace {
+    total: f64,
+    start: OffsetDateTime,
+    end: OffsetDateTime,
+}
+
+impl Pace {
+    fn of(k: &Kept, action: Option<&Check>) -> AdcpResult<Pace> {
+        let flight = action
+            .and_then(|c| c.flight.clone())
+            .unwrap_or_else(|| (k.plan.flight.start.clone(), k.plan.flight.end.clone()));
+        Ok(Pace {
+            total: action.and_then(|c| c.amount).unwrap_or(k.plan.budget.total),
+            start: time::parse("flight.start", &flight.0)?,
+            end: time::parse("flight.end", &flight.1)?,
+        })
+    }
+
+    /// What should have been spent by `at`, delivering evenly over the flight.
+    fn expected(&self, at: OffsetDateTime) -> f64 {
+        let length = (self.end - self.start).as_seconds_f64();
+        if length <= 0.0 {
+            return self.total;
+        }
+        let elapsed = (at - self.start).as_seconds_f64().clamp(0.0, length);
+        self.total * elapsed / length
+    }
+}
+
+/// Weighs delivery against the plan: cumulative spend against the plan and against the pace
+/// of the flight, the seller's own pacing, channel concentration, and whether the seller
+/// reported when it was due. Drift asks for the next check sooner: the monitor re-evaluates.
+fn delivery(
+    k: &Kept,
+    metrics: Option<&CheckGovernanceRequestDeliveryMetrics>,
+    action: Option<&Check>,
+    last: Option<&Check>,
+    now: OffsetDateTime,
+) -> AdcpResult<Decision> {
     let mut findings = Vec::new();
+    if let Some(due) = last.and_then(|c| c.next_check.as_deref())
+        && time::parse("next_check", due).is_ok_and(|d| d < now)
+    {
+        findings.push(finding(
+            "delivery",
+            EscalationSeverity::Warning,
+            format!("this delivery check was due at {due}: report on the cadence asked"),
+        ));
+    }
     let Some(m) = metrics else {
         findings.push(finding(
             "delivery",
             EscalationSeverity::Warning,
             "a delivery check without delivery_metrics weighs nothing".into(),
         ));
-        return decide(k, findings, None, false);
+        return Ok(decide(k, findings, None, false));
     };
     let currency = &k.plan.budget.currency;
-    if let Some(spent) = m.cumulative_spend.or(m.spend)
+    let spent = m.cumulative_spend.or(m.spend);
+    if let Some(spent) = spent
         && spent > k.plan.budget.total
     {
         findings.push(finding(
@@ -298,13 +369,48 @@ fn delivery(k: &Kept, metrics: Option<&CheckGovernanceRequestDeliveryMetrics>) -
             ),
         ));
     }
+    // Spend against the flight's pace, at the end of the period reported.
+    if let Some(spent) = spent {
+        let pace = Pace::of(k, action)?;
+        let at = time::parse(
+            "delivery_metrics.reporting_period.end",
+            &m.reporting_period.end,
+        )?;
+        let expected = pace.expected(at);
+        let threshold = k
+            .plan
+            .budget
+            .reallocation_threshold
+            .unwrap_or(pace.total * DRIFT_SHARE);
+        let drift = spent - expected;
+        if drift.abs() > threshold {
+            let (way, of) = if drift > 0.0 {
+                ("ahead of", "over")
+            } else {
+                ("behind", "under")
+            };
+            let mut f = finding(
+                "budget_drift",
+                EscalationSeverity::Warning,
+                format!(
+                    "{spent:.2} {currency} spent by {} is {:.2} {currency} {of} the {expected:.2} {currency} an even pace expects ({way} the flight, past the {threshold} {currency} threshold): re-evaluate the allocation",
+                    m.reporting_period.end,
+                    drift.abs()
+                ),
+            );
+            let details = json!({"expected_spend": expected, "actual_spend": spent,
+                                 "drift": drift, "threshold": threshold});
+            f.details = details.as_object().cloned();
+            findings.push(f);
+        }
+    }
     if let Some(p) = &m.pacing {
         let p = p.to_string();
         if p != "on_track" {
             findings.push(finding(
                 "pacing",
                 EscalationSeverity::Warning,
-                format!("delivery is pacing {p}: re-evaluate the plan's allocation"),
+                format!("the seller reports pacing {p}: re-evaluate the plan's allocation"),
             ));
         }
     }
@@ -325,7 +431,16 @@ fn delivery(k: &Kept, metrics: Option<&CheckGovernanceRequestDeliveryMetrics>) -
             }
         }
     }
-    decide(k, findings, None, false)
+    let drifting = findings
+        .iter()
+        .any(|f| f.severity != EscalationSeverity::Info);
+    let mut d = decide(k, findings, None, false);
+    d.next_check = Some(if drifting {
+        DRIFT_RECHECK
+    } else {
+        DELIVERY_CADENCE
+    });
+    Ok(d)
 }
 
 /// Denied on a critical finding, else on conditions if any, else approved.
@@ -391,6 +506,7 @@ fn decide(
     }
     Decision {
         status: status_of(&findings, &conditions),
+        next_check: None,
         findings,
         conditions,
         amount,
@@ -414,8 +530,28 @@ pub(crate) async fn check(
         Some(e) => e.context.clone(),
         None => req.governance_context.clone(),
     };
-    let mut d = match phase {
-        GovernancePhase::Delivery => delivery(&k, req.delivery_metrics.as_ref()),
+    let (mut d, flight) = match phase {
+        GovernancePhase::Delivery => {
+            // The action's approval (its amount and flight), and the last delivery check
+            // made on it.
+            let checks: Vec<Check> = ctx.state().list(CHECKS).await?;
+            let mine =
+                |c: &&Check| c.plan_id == req.plan_id && c.governance_context == approval_context;
+            let action = checks
+                .iter()
+                .filter(mine)
+                .filter(|c| approval_context.is_some() && c.phase != GovernancePhase::Delivery)
+                .max_by(|a, b| a.at.cmp(&b.at));
+            let last = checks
+                .iter()
+                .filter(mine)
+                .filter(|c| c.phase == GovernancePhase::Delivery)
+                .max_by(|a, b| a.at.cmp(&b.at));
+            (
+                delivery(&k, req.delivery_metrics.as_ref(), action, last, ctx.now())?,
+                None,
+            )
+        }
         _ => {
             // The action: its payload, with what the seller plans to deliver (its flight, and
             // its total after the change, which an update's payload of changed packages
@@ -462,7 +598,12 @@ pub(crate) async fn check(
                 }
                 _ => (None, 0.0),
             };
-            purchase(&k, &action, before, counted)?
+            let flight = action
+                .get("start_time")
+                .and_then(Value::as_str)
+                .zip(action.get("end_time").and_then(Value::as_str))
+                .map(|(s, e)| (s.to_owned(), e.to_owned()));
+            (purchase(&k, &action, before, counted)?, flight)
         }
     };
     let now = ctx.now();
@@ -553,6 +694,10 @@ pub(crate) async fn check(
     // An approval's context attests it: a JWS the seller can verify offline against this
     // agent's published key (an opaque id when the agent has no key).
     let governance_context = granted.then(|| {
+        // A delivery check continues the action it is of: its context stays the action's.
+        if let (GovernancePhase::Delivery, Some(gc)) = (phase, &approval_context) {
+            return gc.clone();
+        }
         let plan = serde_json::to_value(&k.plan).unwrap_or_default();
         let phase = serde_json::to_value(phase).unwrap_or_default();
         let media_buy_id = req
@@ -589,6 +734,9 @@ pub(crate) async fn check(
         governance_context: governance_context.clone(),
         escalated: d.escalated,
         reviewed_by,
+        flight,
+        next_check: d.next_check.map(|n| time::rfc3339(now + n)),
+        execution: req.payload.is_none(),
         at: time::rfc3339(now),
     };
     ctx.state().put(CHECKS, &kept.check_id, &kept).await?;
@@ -597,6 +745,7 @@ pub(crate) async fn check(
     resp.findings = Some(d.findings);
     resp.conditions = Some(d.conditions);
     resp.governance_context = governance_context.or(escalation_id);
+    resp.next_check.clone_from(&kept.next_check);
     if granted {
         resp.expires_at = Some(time::rfc3339(now + APPROVAL_LIFE));
     }
@@ -731,10 +880,18 @@ pub(crate) async fn audit(
         summary.outcomes_reported = Some(reported.len() as i64);
         summary.findings_count = Some(mine.iter().map(|c| c.findings.len() as i64).sum());
         summary.statuses = Some(statuses);
-        // Each action a seller reported, with the checks made under its context.
-        let actions: Vec<GetPlanAuditLogsResponsePlansItemGovernedActionsItem> = reported
+        // Each action a seller reported (as last reported), with the checks made under its
+        // context.
+        let mut latest: Vec<&&Outcome> = reported
             .iter()
             .filter(|o| o.outcome == OutcomeType::Completed && o.committed > 0.0)
+            .collect();
+        latest.sort_by(|a, b| b.at.cmp(&a.at).then(b.outcome_id.cmp(&a.outcome_id)));
+        let mut seen = std::collections::HashSet::new();
+        latest.retain(|o| seen.insert(o.governance_context.as_str()));
+        latest.reverse();
+        let actions: Vec<GetPlanAuditLogsResponsePlansItemGovernedActionsItem> = latest
+            .into_iter()
             .map(|o| {
                 let checks = mine
                     .iter()
@@ -769,6 +926,18 @@ pub(crate) async fn audit(
     Ok(GetPlanAuditLogsResponse::new(out))
 }
 
+/// A check's findings as the audit log carries them (without their structured details).
+fn audit_findings(findings: &[CheckGovernanceResponseFindingsItem]) -> Vec<Value> {
+    findings
+        .iter()
+        .map(|f| {
+            json!({"category_id": f.category_id, "severity": f.severity,
+                   "explanation": f.explanation, "policy_id": f.policy_id,
+                   "confidence": f.confidence})
+        })
+        .collect()
+}
+
 /// The checks and outcomes of a plan, oldest first.
 fn entries(
     checks: &[&Check],
@@ -780,7 +949,8 @@ fn entries(
             json!({"type": "check", "id": c.check_id, "timestamp": c.at, "plan_id": c.plan_id,
                    "caller": c.caller, "tool": c.tool, "status": c.status,
                    "explanation": c.explanation, "governance_context": c.governance_context,
-                   "check_type": "intent", "findings": c.findings})
+                   "check_type": if c.execution { "execution" } else { "intent" },
+                   "findings": audit_findings(&c.findings)})
         })
         .chain(outcomes.iter().map(|o| {
             json!({"type": "outcome", "id": o.outcome_id, "timestamp": o.at, "plan_id": o.plan_id,
@@ -808,4 +978,81 @@ pub(crate) async fn seed(ctx: &Ctx, id: &str, fixture: Map<String, Value>) -> Ad
             .with_field(format!("params.fixture.{}", e.path))
     })?;
     keep(ctx, plan).await.map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kept() -> Kept {
+        let plan = json!({"plan_id": "p", "brand": {"domain": "acme.example"}, "objectives": "o",
+                          "budget": {"total": 1000.0, "currency": "USD", "reallocation_threshold": 100.0},
+                          "flight": {"start": "2031-01-01T00:00:00Z", "end": "2031-01-11T00:00:00Z"}});
+        Kept {
+            plan: serde_json::from_value(plan).expect("a plan"),
+            version: 1,
+            committed: 0.0,
+        }
+    }
+
+    fn metrics(end: &str, spent: f64) -> CheckGovernanceRequestDeliveryMetrics {
+        serde_json::from_value(
+            json!({"reporting_period": {"start": "2031-01-01T00:00:00Z", "end": end},
+                                      "cumulative_spend": spent}),
+        )
+        .expect("metrics")
+    }
+
+    fn categories(d: &Decision) -> Vec<&str> {
+        d.findings.iter().map(|f| f.category_id.as_str()).collect()
+    }
+
+    #[test]
+    fn delivery_is_paced_against_the_flight_and_drift_brings_the_next_check_forward() {
+        let k = kept();
+        let now = time::parse("now", "2031-01-06T00:00:00Z").unwrap();
+        // Half the flight, half the budget: on pace, checked again in a day.
+        let on = delivery(
+            &k,
+            Some(&metrics("2031-01-06T00:00:00Z", 500.0)),
+            None,
+            None,
+            now,
+        )
+        .unwrap();
+        assert!(categories(&on).is_empty(), "{:?}", categories(&on));
+        assert_eq!(on.next_check, Some(DELIVERY_CADENCE));
+        // 300 behind an even pace, past the 100 threshold: drift, checked again sooner.
+        let behind = delivery(
+            &k,
+            Some(&metrics("2031-01-06T00:00:00Z", 200.0)),
+            None,
+            None,
+            now,
+        )
+        .unwrap();
+        assert_eq!(categories(&behind), ["budget_drift"]);
+        assert_eq!(behind.next_check, Some(DRIFT_RECHECK));
+    }
+
+    #[test]
+    fn a_delivery_check_later_than_asked_is_a_finding() {
+        let k = kept();
+        let now = time::parse("now", "2031-01-06T00:00:00Z").unwrap();
+        let last: Check = serde_json::from_value(json!({
+            "check_id": "c", "plan_id": "p", "plan_version": 1, "caller": "s", "tool": null,
+            "phase": "delivery", "status": "approved", "explanation": "", "findings": [],
+            "amount": null, "governance_context": null, "escalated": false,
+            "at": "2031-01-04T00:00:00Z", "next_check": "2031-01-05T00:00:00Z"}))
+        .expect("a check");
+        let d = delivery(
+            &k,
+            Some(&metrics("2031-01-06T00:00:00Z", 500.0)),
+            None,
+            Some(&last),
+            now,
+        )
+        .unwrap();
+        assert_eq!(categories(&d), ["delivery"]);
+    }
 }

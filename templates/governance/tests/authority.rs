@@ -210,6 +210,40 @@ async fn a_plan_is_decided_on_committed_against_and_audited_after_a_restart() {
         cats.contains(&"pacing") && cats.contains(&"channel_concentration"),
         "{drift}"
     );
+    // Drift brings the next check forward: the monitor re-evaluates sooner than daily.
+    let next = drift["next_check"].as_str().expect("next_check");
+    let soon =
+        adcp_runtime::time::parse("next_check", next).expect("a time") - adcp_runtime::time::now();
+    assert!(soon <= adcp_runtime::time::Duration::hours(6), "{drift}");
+
+    // On the approved action (25,000 over February and March), spending all of it by 5
+    // February is far ahead of an even pace: past the plan's threshold.
+    let (_, ahead) = alice
+        .call(
+            "check_governance",
+            json!({"plan_id": "acme_2031", "caller": "https://seller.example", "phase": "delivery",
+                   "governance_context": approval,
+                   "delivery_metrics": {"reporting_period": {"start": "2031-02-01T00:00:00Z", "end": "2031-02-05T00:00:00Z"},
+                                        "spend": 25000, "cumulative_spend": 25000}}),
+        )
+        .await;
+    let drift_finding = ahead["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|f| f["category_id"] == "budget_drift")
+        .unwrap_or_else(|| panic!("budget drift: {ahead}"));
+    assert!(
+        drift_finding["details"]["drift"]
+            .as_f64()
+            .is_some_and(|d| d > 20000.0),
+        "{ahead}"
+    );
+    assert_eq!(
+        ahead["governance_context"],
+        json!(approval),
+        "the action's context: {ahead}"
+    );
 
     // Another caller: no such plan, whether to check against or to audit.
     let (err, theirs) = bob
@@ -244,7 +278,7 @@ async fn a_plan_is_decided_on_committed_against_and_audited_after_a_restart() {
         .await;
     assert!(!err, "{log}");
     let p = &log["plans"][0];
-    assert_eq!(p["summary"]["checks_performed"], 6, "{log}");
+    assert_eq!(p["summary"]["checks_performed"], 7, "{log}");
     assert_eq!(p["summary"]["outcomes_reported"], 3, "{log}");
     assert_eq!(p["summary"]["statuses"]["denied"], 4, "{log}");
     assert_eq!(
@@ -259,7 +293,22 @@ async fn a_plan_is_decided_on_committed_against_and_audited_after_a_restart() {
         p["governed_actions"][0]["seller_reference"], "mb_1",
         "{log}"
     );
-    assert_eq!(p["entries"].as_array().map(Vec::len), Some(9), "{log}");
+    assert_eq!(p["entries"].as_array().map(Vec::len), Some(10), "{log}");
+    assert_eq!(
+        p["governed_actions"].as_array().map(Vec::len),
+        Some(1),
+        "reported twice, one action: {log}"
+    );
+    let kinds: Vec<&str> = p["entries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["check_type"].as_str())
+        .collect();
+    assert!(
+        kinds.contains(&"execution") && kinds.contains(&"intent"),
+        "{log}"
+    );
 
     // The same plan again is the same version; a changed one is the next.
     let mut same = plan.clone();
