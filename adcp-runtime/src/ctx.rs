@@ -34,6 +34,8 @@ pub(crate) struct Services {
     pub(crate) clock: crate::time::Clock,
     /// The key approvals are attested with ([`Ctx::attest_governance`]).
     pub(crate) governance_key: Option<Arc<crate::signing::SigningKey>>,
+    /// The server's own governance of purchases ([`Ctx::govern`]), set once it exists.
+    pub(crate) governor: Arc<std::sync::OnceLock<Arc<dyn crate::own_governance::Governor>>>,
 }
 
 impl Services {
@@ -57,6 +59,7 @@ impl Services {
             },
             clock: crate::time::Clock::system(),
             governance_key: None,
+            governor: Arc::default(),
         }
     }
 }
@@ -430,6 +433,25 @@ impl Ctx {
     /// from another account's (`mb_1`, `mb_2`, ... could).
     pub fn new_id(&self, prefix: &str) -> String {
         crate::store::accounts::random_id(prefix)
+    }
+
+    /// Decides a purchase the platform is about to make (a signal activation, a rights
+    /// licence) with the buyer's plan, before any spend: when this agent keeps its buyers'
+    /// plans itself (it serves `sync_plans` and `check_governance`) and the caller synced one
+    /// here for the account's brand (the one whose flight holds the purchase's start, or the
+    /// latest for an undated purchase), the platform's own `check_governance` decides it.
+    /// `Ok(None)`: no plan governs it. A denial is `GOVERNANCE_DENIED` with the findings, to
+    /// answer as is.
+    ///
+    /// A platform prices the purchase (`total`): the plan's budget is weighed against it.
+    pub async fn govern(
+        &self,
+        purchase: &crate::own_governance::Purchase,
+    ) -> AdcpResult<Option<crate::governance::Decision>> {
+        match self.0.services.governor.get() {
+            Some(g) => g.govern(self, purchase).await,
+            None => Ok(None),
+        }
     }
 
     /// A governance agent's `governance_context` for an approval: a compact JWS attesting

@@ -37,6 +37,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::error::{AdcpError, AdcpResult, Recovery, codes};
+pub use crate::own_governance::Purchase;
 use crate::state::{Collection, State};
 
 /// The account's governance agents (one document, `agents`).
@@ -1110,6 +1111,22 @@ pub(crate) async fn keep_own(
             tracing::error!(error = %e, plan_id = id, "indexing a plan synced to this agent");
         }
     }
+}
+
+/// The latest plan the caller synced here for `brand`, whatever its flight.
+pub(crate) async fn latest_own_plan(
+    store: &dyn crate::store::StateStore,
+    principal: Option<&crate::store::Principal>,
+    brand: Option<&str>,
+) -> AdcpResult<Option<OwnPlan>> {
+    let Some(domain) = brand else {
+        return Ok(None);
+    };
+    let plans = State::new(store, OWN_SCOPE)
+        .get(OWN_BY_BRAND, &own_key(principal, "brand", domain))
+        .await?
+        .unwrap_or_default();
+    Ok(plans.into_iter().next_back())
 }
 
 /// The caller's own plan a `create_media_buy` for a buy of `brand` is checked against: the one

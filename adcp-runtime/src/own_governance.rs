@@ -21,13 +21,177 @@ use crate::governance::{Checked, OwnPlan};
 use crate::platform::{DecisioningPlatform, Outcome};
 use crate::server::Server;
 
+/// The purchase tasks besides media buys that a buyer's plan governs; a platform checks them
+/// with [`Ctx::govern`](crate::Ctx::govern).
+pub(crate) const GOVERNED_PURCHASES: &[&str] = &["activate_signal", "acquire_rights"];
+
+/// A purchase a platform is about to make for its buyer (a signal activation, a rights
+/// licence) that the buyer's plan governs: see [`Ctx::govern`](crate::Ctx::govern).
+#[derive(Clone, Debug, Default)]
+pub struct Purchase {
+    /// `signal_activation`, `rights_license`, `creative_services`.
+    pub purchase_type: String,
+    /// The task (`activate_signal`).
+    pub tool: String,
+    /// What it commits, as the platform prices it (`None`: it cannot say).
+    pub total: Option<f64>,
+    /// When it starts and ends (RFC 3339), if it is for a period.
+    pub start: Option<String>,
+    /// See `start`.
+    pub end: Option<String>,
+    /// The request as the platform received it (the check's `payload`).
+    pub payload: Map<String, Value>,
+}
+
+/// Checks a [`Purchase`] against the plan the platform keeps for the buyer's brand, through
+/// the platform's own `check_governance` (object-safe, so a [`crate::Ctx`] holds it).
+pub(crate) trait Governor: Send + Sync {
+    fn govern<'a>(
+        &'a self,
+        ctx: &'a crate::Ctx,
+        purchase: &'a Purchase,
+    ) -> crate::store::BoxFuture<'a, AdcpResult<Option<crate::governance::Decision>>>;
+}
+
+/// The server's [`Governor`], holding it weakly (the server owns the services holding this).
+pub(crate) struct ServerGovernor<P>(pub(crate) std::sync::Weak<crate::server::Inner<P>>);
+
+impl<P: DecisioningPlatform> Governor for ServerGovernor<P> {
+    fn govern<'a>(
+        &'a self,
+        ctx: &'a crate::Ctx,
+        purchase: &'a Purchase,
+    ) -> crate::store::BoxFuture<'a, AdcpResult<Option<crate::governance::Decision>>> {
+        Box::pin(async move {
+            let Some(inner) = self.0.upgrade() else {
+                return Ok(None);
+            };
+            Server { inner }.govern_purchase(ctx, purchase).await
+        })
+    }
+}
+
 impl<P: DecisioningPlatform> Server<P> {
-    /// Whether the platform governs its buyers' plans itself.
+    /// See [`crate::Ctx::govern`].
+    async fn govern_purchase(
+        &self,
+        ctx: &crate::Ctx,
+        p: &Purchase,
+    ) -> AdcpResult<Option<crate::governance::Decision>> {
+        // The account's registered governance agents decide a purchase that names their plan.
+        let named = p.payload.get("plan_id").and_then(Value::as_str);
+        let gov = ctx.governance();
+        if let Some(plan_id) = named
+            && !gov.agents().await?.is_empty()
+        {
+            let check = crate::governance::Check {
+                plan_id: plan_id.to_owned(),
+                phase: "purchase".into(),
+                purchase_type: Some(p.purchase_type.clone()),
+                planned_delivery: Some(Value::Object(
+                    [
+                        ("total_budget", p.total.map(|t| json!(t))),
+                        ("start_time", p.start.as_ref().map(|s| json!(s))),
+                        ("end_time", p.end.as_ref().map(|s| json!(s))),
+                    ]
+                    .into_iter()
+                    .filter_map(|(k, v)| Some((k.to_owned(), v?)))
+                    .collect(),
+                )),
+                governance_context: p
+                    .payload
+                    .get("governance_context")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                ..crate::governance::Check::default()
+            };
+            return gov.check(&check).await;
+        }
+        if !self.governs_itself() {
+            return Ok(None);
+        }
+        let brand = ctx
+            .account()
+            .brand
+            .as_ref()
+            .map(|b| b.domain.clone())
+            .or_else(|| {
+                p.payload
+                    .get("account")
+                    .and_then(|a| a["brand"]["domain"].as_str())
+                    .map(str::to_owned)
+            });
+        let mut dated = Map::new();
+        if let Some(s) = &p.start {
+            dated.insert("start_time".into(), json!(s));
+        }
+        let store = self.inner.services.state.as_ref();
+        let now = self.inner.config.clock.now();
+        let mut own =
+            crate::governance::own_plan(store, ctx.principal(), brand.as_deref(), &dated, now)
+                .await?;
+        // An undated purchase is the brand's latest plan's to decide, whose flight its check
+        // weighs.
+        if own.is_none() && p.start.is_none() {
+            own = crate::governance::latest_own_plan(store, ctx.principal(), brand.as_deref())
+                .await?;
+        }
+        let Some(own) = own else {
+            return Ok(None);
+        };
+        let mut payload = p.payload.clone();
+        for k in ["idempotency_key", "context", "ext", "adcp_major_version"] {
+            payload.remove(k);
+        }
+        if let Some(t) = p.total {
+            payload.insert("total_budget".into(), json!(t));
+        }
+        for (k, v) in [("start_time", &p.start), ("end_time", &p.end)] {
+            if let Some(v) = v {
+                payload.insert(k.into(), json!(v));
+            }
+        }
+        let check = crate::governance::Check {
+            plan_id: own.plan_id.clone(),
+            phase: "purchase".into(),
+            purchase_type: Some(p.purchase_type.clone()),
+            governance_context: p
+                .payload
+                .get("governance_context")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            ..crate::governance::Check::default()
+        };
+        let mut arguments = crate::governance::check_arguments(&check, ctx.agent_url());
+        arguments.insert("tool".into(), json!(p.tool));
+        arguments.insert("payload".into(), Value::Object(payload));
+        let answer = self
+            .own_task_as(
+                "check_governance",
+                &own,
+                ctx.principal().cloned(),
+                ctx.agent_url().to_owned(),
+                arguments,
+            )
+            .await?;
+        match crate::governance::decision(&answer, &check) {
+            Ok(Ok(d)) => Ok(Some(d)),
+            Ok(Err(denied)) => Err(denied),
+            Err(why) => Err(AdcpError::internal(format!(
+                "the platform's check_governance {why}"
+            ))),
+        }
+    }
+
+    /// Whether the platform governs its buyers' plans itself: it keeps plans and decides
+    /// checks (`sync_plans`, `check_governance`), and it sells what a plan governs (a
+    /// governance-aware seller's buys, signal activations, rights licences).
     pub(crate) fn governs_itself(&self) -> bool {
         let d = P::descriptor();
-        d.specialisms.contains(&"governance_aware_seller")
-            && d.handler("sync_plans").is_some()
+        d.handler("sync_plans").is_some()
             && d.handler("check_governance").is_some()
+            && (d.specialisms.contains(&"governance_aware_seller")
+                || GOVERNED_PURCHASES.iter().any(|t| d.implements(t)))
     }
 
     /// Calls the platform's `task` for `own`'s account.
@@ -38,6 +202,19 @@ impl<P: DecisioningPlatform> Server<P> {
         call: &crate::Call,
         args: Map<String, Value>,
     ) -> AdcpResult<Value> {
+        self.own_task_as(task, own, call.principal.clone(), self.agent_url(call), args)
+            .await
+    }
+
+    /// Calls the platform's `task` for `own`'s account, as `principal` at `agent_url`.
+    async fn own_task_as(
+        &self,
+        task: &str,
+        own: &OwnPlan,
+        principal: Option<crate::store::Principal>,
+        agent_url: String,
+        args: Map<String, Value>,
+    ) -> AdcpResult<Value> {
         let d = P::descriptor();
         let (Some(h), Some(spec)) = (d.handler(task), adcp_wire::task(task)) else {
             return Err(AdcpError::internal(format!(
@@ -45,12 +222,12 @@ impl<P: DecisioningPlatform> Server<P> {
             )));
         };
         let ctx = CtxBuilder::new(spec)
-            .principal(call.principal.clone())
+            .principal(principal)
             .resolved(Resolved {
                 account: own.account.clone(),
                 scope: own.scope.clone(),
             })
-            .agent_url(self.agent_url(call))
+            .agent_url(agent_url)
             .services(self.inner.services.clone())
             .build();
         match (h.call)(&self.inner.platform, ctx, Value::Object(args)).await? {

@@ -98,9 +98,11 @@ impl<P: DecisioningPlatform> Server<P> {
             },
             clock: config.clock.clone(),
             governance_key: config.governance_signing_key.clone(),
+            governor: Arc::default(),
         };
         let limiter = crate::limits::Limiter::new(config.rate_limit, config.server_rate_limit);
-        Server {
+        let governor = services.governor.clone();
+        let server = Server {
             inner: Arc::new(Inner {
                 platform,
                 config,
@@ -117,7 +119,13 @@ impl<P: DecisioningPlatform> Server<P> {
                 metrics: crate::metrics::Metrics::default(),
                 alive: Arc::new(()),
             }),
-        }
+        };
+        // Handlers reach the platform's own governance through their contexts.
+        let own: Arc<dyn crate::own_governance::Governor> = Arc::new(
+            crate::own_governance::ServerGovernor(Arc::downgrade(&server.inner)),
+        );
+        let _ = governor.set(own);
+        server
     }
 
     /// The Prometheus text exposition of this server's metrics (served at `/metrics`).
@@ -281,14 +289,19 @@ impl<P: DecisioningPlatform> Server<P> {
 
     /// Whether the runtime serves an account task the platform does not implement:
     /// `list_accounts` always, `sync_accounts` in `explicit` account mode, `sync_governance` for
-    /// a governance-aware seller.
+    /// a governance-aware seller and a platform selling what a plan governs (signal
+    /// activations, rights licences).
     pub(crate) fn serves_account_task(&self, task: &str) -> bool {
         let d = P::descriptor();
         match task {
             "list_accounts" => !d.implements(task),
             "sync_accounts" => !d.implements(task) && d.accounts == crate::AccountMode::Explicit,
             "sync_governance" => {
-                !d.implements(task) && d.specialisms.contains(&"governance_aware_seller")
+                !d.implements(task)
+                    && (d.specialisms.contains(&"governance_aware_seller")
+                        || crate::own_governance::GOVERNED_PURCHASES
+                            .iter()
+                            .any(|t| d.implements(t)))
             }
             _ => false,
         }
