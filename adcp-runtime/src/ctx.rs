@@ -454,6 +454,20 @@ impl Ctx {
         }
     }
 
+    /// Tells the buyer's plan what a purchase [`Ctx::govern`] approved committed, once it is
+    /// made (`reference`: the platform's id for it): the plan's budget then counts it. Best
+    /// effort; a failure is logged.
+    pub async fn purchased(
+        &self,
+        decision: &crate::governance::Decision,
+        purchase: &crate::own_governance::Purchase,
+        reference: &str,
+    ) {
+        if let Some(g) = self.0.services.governor.get() {
+            g.purchased(self, decision, purchase, reference).await;
+        }
+    }
+
     /// A governance agent's `governance_context` for an approval: a compact JWS attesting
     /// the decision ([`crate::signing::governance`]), signed with
     /// [`Config::governance_signing_key`](crate::Config::governance_signing_key), issued by

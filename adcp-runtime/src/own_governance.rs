@@ -51,6 +51,14 @@ pub(crate) trait Governor: Send + Sync {
         ctx: &'a crate::Ctx,
         purchase: &'a Purchase,
     ) -> crate::store::BoxFuture<'a, AdcpResult<Option<crate::governance::Decision>>>;
+
+    fn purchased<'a>(
+        &'a self,
+        ctx: &'a crate::Ctx,
+        decision: &'a crate::governance::Decision,
+        purchase: &'a Purchase,
+        reference: &'a str,
+    ) -> crate::store::BoxFuture<'a, ()>;
 }
 
 /// The server's [`Governor`], holding it weakly (the server owns the services holding this).
@@ -69,9 +77,81 @@ impl<P: DecisioningPlatform> Governor for ServerGovernor<P> {
             Server { inner }.govern_purchase(ctx, purchase).await
         })
     }
+
+    fn purchased<'a>(
+        &'a self,
+        ctx: &'a crate::Ctx,
+        decision: &'a crate::governance::Decision,
+        purchase: &'a Purchase,
+        reference: &'a str,
+    ) -> crate::store::BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if let Some(inner) = self.0.upgrade() {
+                Server { inner }
+                    .commit_purchase(ctx, decision, purchase, reference)
+                    .await;
+            }
+        })
+    }
 }
 
 impl<P: DecisioningPlatform> Server<P> {
+    /// Reports to the platform's own plan what a purchase it decided committed. Best effort:
+    /// a failure is logged.
+    async fn commit_purchase(
+        &self,
+        ctx: &crate::Ctx,
+        d: &crate::governance::Decision,
+        p: &Purchase,
+        reference: &str,
+    ) {
+        let (true, Some(context)) = (self.governs_itself(), d.governance_context.as_deref()) else {
+            return;
+        };
+        if P::descriptor().handler("report_plan_outcome").is_none() {
+            return;
+        }
+        let mut named = Map::new();
+        named.insert("plan_id".into(), json!(d.plan_id));
+        let store = self.inner.services.state.as_ref();
+        let now = self.inner.config.clock.now();
+        let own = match crate::governance::own_plan(store, ctx.principal(), None, &named, now).await
+        {
+            Ok(Some(own)) => own,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(error = %e, plan_id = %d.plan_id, "finding the plan a purchase was checked against");
+                return;
+            }
+        };
+        let mut args = Map::new();
+        args.insert(
+            "idempotency_key".into(),
+            json!(format!("adcp-own-outcome-{}", d.check_id)),
+        );
+        args.insert("plan_id".into(), json!(d.plan_id));
+        args.insert("governance_context".into(), json!(context));
+        args.insert("outcome".into(), json!("completed"));
+        args.insert("check_id".into(), json!(d.check_id));
+        let mut response = json!({"seller_reference": reference});
+        if let Some(t) = p.total {
+            response["committed_budget"] = json!(t);
+        }
+        args.insert("seller_response".into(), response);
+        let reported = self
+            .own_task_as(
+                "report_plan_outcome",
+                &own,
+                ctx.principal().cloned(),
+                ctx.agent_url().to_owned(),
+                args,
+            )
+            .await;
+        if let Err(e) = reported {
+            tracing::error!(error = %e, reference, "reporting a purchase to the platform's own plan");
+        }
+    }
+
     /// See [`crate::Ctx::govern`].
     async fn govern_purchase(
         &self,
@@ -110,31 +190,66 @@ impl<P: DecisioningPlatform> Server<P> {
         if !self.governs_itself() {
             return Ok(None);
         }
-        let brand = ctx
-            .account()
-            .brand
-            .as_ref()
-            .map(|b| b.domain.clone())
-            .or_else(|| {
-                p.payload
-                    .get("account")
-                    .and_then(|a| a["brand"]["domain"].as_str())
-                    .map(str::to_owned)
-            });
+        // The brand bought for: the account's, else the one the request names (its account,
+        // its buyer's brand). A buyer naming itself by its agency's domain buys for the brand
+        // of its account here that the agency operates, when there is one such brand.
+        let named = |k: &str, path: &[&str]| {
+            let mut v = p.payload.get(k)?;
+            for seg in path {
+                v = v.get(*seg)?;
+            }
+            v.as_str().map(str::to_owned)
+        };
+        let mut brands: Vec<String> = [
+            ctx.account().brand.as_ref().map(|b| b.domain.clone()),
+            named("account", &["brand", "domain"]),
+            named("buyer", &["domain"]),
+            named("buyer_brand", &["domain"]),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let accounts = self
+            .inner
+            .services
+            .accounts
+            .store
+            .list(crate::accounts::principal_id(ctx.principal()))
+            .await
+            .unwrap_or_default();
+        for agency in brands.clone() {
+            let operated: std::collections::BTreeSet<&str> = accounts
+                .iter()
+                .filter(|a| {
+                    a.operator
+                        .as_deref()
+                        .is_some_and(|o| o.eq_ignore_ascii_case(&agency))
+                })
+                .filter_map(|a| a.brand.as_ref().map(|b| b.domain.as_str()))
+                .collect();
+            if let [only] = operated.into_iter().collect::<Vec<_>>()[..] {
+                brands.push(only.to_owned());
+            }
+        }
         let mut dated = Map::new();
         if let Some(s) = &p.start {
             dated.insert("start_time".into(), json!(s));
         }
         let store = self.inner.services.state.as_ref();
         let now = self.inner.config.clock.now();
-        let mut own =
-            crate::governance::own_plan(store, ctx.principal(), brand.as_deref(), &dated, now)
+        let mut own = None;
+        for brand in &brands {
+            own = crate::governance::own_plan(store, ctx.principal(), Some(brand), &dated, now)
                 .await?;
-        // An undated purchase is the brand's latest plan's to decide, whose flight its check
-        // weighs.
-        if own.is_none() && p.start.is_none() {
-            own = crate::governance::latest_own_plan(store, ctx.principal(), brand.as_deref())
-                .await?;
+            // An undated purchase is the brand's latest plan's to decide, whose flight its
+            // check weighs.
+            if own.is_none() && p.start.is_none() {
+                own =
+                    crate::governance::latest_own_plan(store, ctx.principal(), Some(brand)).await?;
+            }
+            if own.is_some() {
+                break;
+            }
         }
         let Some(own) = own else {
             return Ok(None);
@@ -202,8 +317,14 @@ impl<P: DecisioningPlatform> Server<P> {
         call: &crate::Call,
         args: Map<String, Value>,
     ) -> AdcpResult<Value> {
-        self.own_task_as(task, own, call.principal.clone(), self.agent_url(call), args)
-            .await
+        self.own_task_as(
+            task,
+            own,
+            call.principal.clone(),
+            self.agent_url(call),
+            args,
+        )
+        .await
     }
 
     /// Calls the platform's `task` for `own`'s account, as `principal` at `agent_url`.

@@ -277,13 +277,13 @@ impl Governance {
     }
 
     /// Controller: seeds a product an action may name.
-    async fn seed_product(&self, ctx: &Ctx, p: ScenarioParams) -> AdcpResult<ControllerReply> {
+    pub async fn seed_product(&self, ctx: &Ctx, p: ScenarioParams) -> AdcpResult<ControllerReply> {
         let id = p.product_id.clone();
         seeded(ctx, "product", id.as_ref(), p).await
     }
 
     /// Controller: seeds a pricing option of a product.
-    async fn seed_pricing_option(
+    pub async fn seed_pricing_option(
         &self,
         ctx: &Ctx,
         p: ScenarioParams,
@@ -296,7 +296,11 @@ impl Governance {
     }
 
     /// Controller: seeds a media buy under governance.
-    async fn seed_media_buy(&self, ctx: &Ctx, p: ScenarioParams) -> AdcpResult<ControllerReply> {
+    pub async fn seed_media_buy(
+        &self,
+        ctx: &Ctx,
+        p: ScenarioParams,
+    ) -> AdcpResult<ControllerReply> {
         let id = p.media_buy_id.clone();
         seeded(ctx, "media_buy", id.as_ref(), p).await
     }
