@@ -289,8 +289,7 @@ impl<P: DecisioningPlatform> Server<P> {
 
     /// Whether the runtime serves an account task the platform does not implement:
     /// `list_accounts` always, `sync_accounts` in `explicit` account mode, `sync_governance` for
-    /// a governance-aware seller and a platform selling what a plan governs (signal
-    /// activations, rights licences).
+    /// a governance-aware seller and a platform governing its buyers' purchases itself.
     pub(crate) fn serves_account_task(&self, task: &str) -> bool {
         let d = P::descriptor();
         match task {
@@ -298,10 +297,7 @@ impl<P: DecisioningPlatform> Server<P> {
             "sync_accounts" => !d.implements(task) && d.accounts == crate::AccountMode::Explicit,
             "sync_governance" => {
                 !d.implements(task)
-                    && (d.specialisms.contains(&"governance_aware_seller")
-                        || crate::own_governance::GOVERNED_PURCHASES
-                            .iter()
-                            .any(|t| d.implements(t)))
+                    && (d.specialisms.contains(&"governance_aware_seller") || self.governs_itself())
             }
             _ => false,
         }
