@@ -253,7 +253,8 @@ impl Cohort {
     fn is(&self, id: &SignalId, agent_url: &str) -> bool {
         match id {
             SignalId::Catalog(c) => {
-                c.data_provider_domain.eq_ignore_ascii_case(&self.data_provider_domain)
+                c.data_provider_domain
+                    .eq_ignore_ascii_case(&self.data_provider_domain)
                     && c.id == self.data_provider_id
             }
             SignalId::Agent(a) => a.agent_url == agent_url && a.id == self.cohort_id,
@@ -295,7 +296,10 @@ impl Cohort {
             }
         }
         decode(v).map_err(|e| {
-            AdcpError::internal(format!("cohort `{}`: {}: {}", self.cohort_id, e.path, e.message))
+            AdcpError::internal(format!(
+                "cohort `{}`: {}: {}",
+                self.cohort_id, e.path, e.message
+            ))
         })
     }
 }
@@ -413,10 +417,7 @@ impl Marketplace {
             .collect();
         // Best match first, then the widest reach: a brief ranks the catalogue, it does not
         // narrow it.
-        found.sort_by(|a, b| {
-            b.0.cmp(&a.0)
-                .then(b.1.member_count.cmp(&a.1.member_count))
-        });
+        found.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.member_count.cmp(&a.1.member_count)));
         let mut paging = req.pagination.clone();
         if let Some(m) = req.max_results
             && paging.as_ref().is_none_or(|p| p.max_results.is_none())
@@ -494,7 +495,9 @@ impl Marketplace {
             .and_then(|p| cohort.pricing.iter().find(|t| &t.pricing_id == p))
             .or(cohort.pricing.first());
         let total = tier.and_then(|t| {
-            let reach = t.cpm_amount.map(|c| c * cohort.member_count as f64 / 1000.0);
+            let reach = t
+                .cpm_amount
+                .map(|c| c * cohort.member_count as f64 / 1000.0);
             match (reach, t.minimum_spend) {
                 (Some(r), Some(m)) => Some(r.max(m)),
                 (r, m) => r.or(m),
@@ -544,11 +547,7 @@ impl Marketplace {
             };
             targets.push((d, place.destination_id.clone()));
         }
-        let kept = ctx
-            .state()
-            .get(ACTIVATIONS, &id)
-            .await?
-            .unwrap_or_default();
+        let kept = ctx.state().get(ACTIVATIONS, &id).await?.unwrap_or_default();
         let key = ctx.idempotency_key().unwrap_or_default().to_owned();
         let mut done = Vec::with_capacity(targets.len());
         for (i, (d, destination_id)) in targets.into_iter().enumerate() {
