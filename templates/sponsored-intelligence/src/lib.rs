@@ -23,8 +23,8 @@ use adcp_runtime::{
     AdcpError, AdcpResult, Collection, Config, ControllerReply, Ctx, ScenarioParams, Serve, Stores,
     codes, decisioning_platform,
 };
-use serde::{Deserialize, Serialize};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// The sessions of an account, by id.
@@ -185,7 +185,9 @@ impl BrandConversations {
                 .upstream
                 .get(&format!("/v1/brands/{brand}/offerings/{offering_id}"));
             if let Some(n) = products {
-                call = call.query("include_products", "true").query("product_limit", &n);
+                call = call
+                    .query("include_products", "true")
+                    .query("product_limit", &n);
             }
             if let Ok(offering) = call.try_send::<Value>().await? {
                 self.lock()
@@ -222,7 +224,11 @@ pub fn config(compliance_testing: bool) -> Config {
 }
 
 /// The agent on `config`, `stores` and `brands`.
-pub fn agent(config: Config, stores: Stores, brands: BrandConversations) -> Serve<BrandConversations> {
+pub fn agent(
+    config: Config,
+    stores: Stores,
+    brands: BrandConversations,
+) -> Serve<BrandConversations> {
     adcp_runtime::serve(brands).config(config).stores(stores)
 }
 
@@ -324,7 +330,9 @@ impl BrandConversations {
                 return Err(AdcpError::invalid_request("offering_token", r.message));
             }
             Err(r) => {
-                return Err(AdcpError::new(codes::CONFLICT, r.message).with_field("idempotency_key"));
+                return Err(
+                    AdcpError::new(codes::CONFLICT, r.message).with_field("idempotency_key")
+                );
             }
         };
         let now = time::rfc3339(ctx.now());
@@ -354,9 +362,11 @@ impl BrandConversations {
             started_at: now,
         };
         ctx.state().put(SESSIONS, &s.session_id, &s).await?;
-        let mut out = json!({"session_id": s.session_id, "session_status": "active", "status": "active"});
+        let mut out =
+            json!({"session_id": s.session_id, "session_status": "active", "status": "active"});
         if let Some(g) = greeting {
-            out["response"] = json!({"message": g.assistant_message, "ui_elements": ui_elements(&g.components)});
+            out["response"] =
+                json!({"message": g.assistant_message, "ui_elements": ui_elements(&g.components)});
         }
         if let Some(t) = s.ttl_seconds {
             out["session_ttl_seconds"] = json!(t);
@@ -394,7 +404,12 @@ impl BrandConversations {
             }
             (None, Some(a)) => {
                 body["action_response"] = serde_json::to_value(a).unwrap_or_default();
-                format!("[{}]", body["action_response"]["action"].as_str().unwrap_or("action"))
+                format!(
+                    "[{}]",
+                    body["action_response"]["action"]
+                        .as_str()
+                        .unwrap_or("action")
+                )
             }
             (None, None) => {
                 return Err(AdcpError::invalid_request(
@@ -412,10 +427,14 @@ impl BrandConversations {
             Ok(r) => r,
             Err(r) if r.code == "conversation_closed" => {
                 s.status = "terminated".into();
-                s.ended_because.get_or_insert_with(|| "closed by the brand".into());
+                s.ended_because
+                    .get_or_insert_with(|| "closed by the brand".into());
                 ctx.state().put(SESSIONS, &s.session_id, &s).await?;
-                return Err(AdcpError::new("SESSION_TERMINATED", "the brand closed the conversation")
-                    .with_field("session_id"));
+                return Err(AdcpError::new(
+                    "SESSION_TERMINATED",
+                    "the brand closed the conversation",
+                )
+                .with_field("session_id"));
             }
             Err(r) if r.status == 404 => return Err(not_found("session_id")),
             Err(r) => return Err(AdcpError::invalid_request("message", r.message)),
@@ -431,12 +450,18 @@ impl BrandConversations {
             text: reply.assistant_message.clone(),
             at: now,
         });
-        let handoff = match reply.close_recommended.as_ref().and_then(|c| c["type"].as_str()) {
+        let handoff = match reply
+            .close_recommended
+            .as_ref()
+            .and_then(|c| c["type"].as_str())
+        {
             Some("txn_ready") => {
                 let c = &reply.close_recommended.as_ref().unwrap_or(&Value::Null)["payload"];
-                Some(json!({"type": "transaction", "intent": {"action": c["action"].as_str().unwrap_or("purchase"),
+                Some(
+                    json!({"type": "transaction", "intent": {"action": c["action"].as_str().unwrap_or("purchase"),
                             "product": c["product"]},
-                            "context_for_checkout": {"conversation_summary": reply.assistant_message}}))
+                            "context_for_checkout": {"conversation_summary": reply.assistant_message}}),
+                )
             }
             Some("done") => Some(json!({"type": "complete"})),
             _ => None,
@@ -527,7 +552,10 @@ impl BrandConversations {
         // The brand's side closes too, as on a timeout.
         let _: Value = self
             .upstream
-            .post(&Self::path(&s, "/close"), &json!({"reason": "idle_timeout"}))
+            .post(
+                &Self::path(&s, "/close"),
+                &json!({"reason": "idle_timeout"}),
+            )
             .send()
             .await?;
         s.status = status.clone();

@@ -16,7 +16,12 @@ struct Cli {
     upstream: adcp_runtime::cli::UpstreamArgs,
     /// A brand this agent fronts, by domain (repeatable, or comma-separated): its offerings
     /// are served.
-    #[arg(long = "brand", env = "ADCP_SI_BRANDS", value_delimiter = ',', required = true)]
+    #[arg(
+        long = "brand",
+        env = "ADCP_SI_BRANDS",
+        value_delimiter = ',',
+        required = true
+    )]
     brands: Vec<String>,
 }
 
@@ -26,8 +31,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     cli.adcp.init_logging()?;
     let config = cli.adcp.config(sponsored_intelligence::config(true))?;
     let key = cli.upstream.upstream_key.as_deref().unwrap_or_default();
-    let brands =
-        sponsored_intelligence::BrandConversations::new(&cli.upstream.upstream_url, key, cli.brands);
+    let brands = sponsored_intelligence::BrandConversations::new(
+        &cli.upstream.upstream_url,
+        key,
+        cli.brands,
+    );
     sponsored_intelligence::agent(config, cli.adcp.stores().await?, brands)
         .bind(cli.adcp.bind)
         .run()

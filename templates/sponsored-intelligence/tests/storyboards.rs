@@ -114,7 +114,9 @@ fn si_storyboards_the_session_phase_and_the_capability_driven_assessment() {
     // succeed, which the 6.11 runner cannot grade: the agent answers SESSION_TERMINATED.
     let failed = failed_steps(&result, None);
     assert!(
-        failed.iter().all(|(s, _)| s.ends_with("/verify_terminated_session")),
+        failed
+            .iter()
+            .all(|(s, _)| s.ends_with("/verify_terminated_session")),
         "{failed:?}\n{}",
         agent.log()
     );
