@@ -14,6 +14,24 @@ use crate::store::{
 };
 use crate::tasks::TaskRegistry;
 
+/// Checks a [`Purchase`](crate::governance::Purchase) against the plan the platform keeps for the buyer's brand, through
+/// the platform's own `check_governance` (object-safe, so a [`Ctx`] holds it).
+pub(crate) trait Governor: Send + Sync {
+    fn govern<'a>(
+        &'a self,
+        ctx: &'a Ctx,
+        purchase: &'a crate::governance::Purchase,
+    ) -> crate::store::BoxFuture<'a, AdcpResult<Option<crate::governance::Decision>>>;
+
+    fn purchased<'a>(
+        &'a self,
+        ctx: &'a Ctx,
+        decision: &'a crate::governance::Decision,
+        purchase: &'a crate::governance::Purchase,
+        reference: &'a str,
+    ) -> crate::store::BoxFuture<'a, ()>;
+}
+
 /// The scope of [`Ctx::shared_state`].
 pub const SHARED_SCOPE: &str = "shared";
 
@@ -35,7 +53,7 @@ pub(crate) struct Services {
     /// The key approvals are attested with ([`Ctx::attest_governance`]).
     pub(crate) governance_key: Option<Arc<crate::signing::SigningKey>>,
     /// The server's own governance of purchases ([`Ctx::govern`]), set once it exists.
-    pub(crate) governor: Arc<std::sync::OnceLock<Arc<dyn crate::own_governance::Governor>>>,
+    pub(crate) governor: Arc<std::sync::OnceLock<Arc<dyn Governor>>>,
 }
 
 impl Services {
@@ -446,7 +464,7 @@ impl Ctx {
     /// A platform prices the purchase (`total`): the plan's budget is weighed against it.
     pub async fn govern(
         &self,
-        purchase: &crate::own_governance::Purchase,
+        purchase: &crate::governance::Purchase,
     ) -> AdcpResult<Option<crate::governance::Decision>> {
         match self.0.services.governor.get() {
             Some(g) => g.govern(self, purchase).await,
@@ -460,7 +478,7 @@ impl Ctx {
     pub async fn purchased(
         &self,
         decision: &crate::governance::Decision,
-        purchase: &crate::own_governance::Purchase,
+        purchase: &crate::governance::Purchase,
         reference: &str,
     ) {
         if let Some(g) = self.0.services.governor.get() {

@@ -37,8 +37,25 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::error::{AdcpError, AdcpResult, Recovery, codes};
-pub use crate::own_governance::Purchase;
 use crate::state::{Collection, State};
+
+/// A purchase a platform is about to make for its buyer (a signal activation, a rights
+/// licence) that the buyer's plan governs: see `Ctx::govern`.
+#[derive(Clone, Debug, Default)]
+pub struct Purchase {
+    /// `signal_activation`, `rights_license`, `creative_services`.
+    pub purchase_type: String,
+    /// The task (`activate_signal`).
+    pub tool: String,
+    /// What it commits, as the platform prices it (`None`: it cannot say).
+    pub total: Option<f64>,
+    /// When it starts and ends (RFC 3339), if it is for a period.
+    pub start: Option<String>,
+    /// See `start`.
+    pub end: Option<String>,
+    /// The request as the platform received it (the check's `payload`).
+    pub payload: Map<String, Value>,
+}
 
 /// The account's governance agents (one document, `agents`).
 pub(crate) const AGENTS: Collection<Vec<GovernanceAgent>> =

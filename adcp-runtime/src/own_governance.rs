@@ -25,84 +25,14 @@ use crate::server::Server;
 /// with [`Ctx::govern`](crate::Ctx::govern).
 pub(crate) const GOVERNED_PURCHASES: &[&str] = &["activate_signal", "acquire_rights"];
 
-/// A purchase a platform is about to make for its buyer (a signal activation, a rights
-/// licence) that the buyer's plan governs: see [`Ctx::govern`](crate::Ctx::govern).
-#[derive(Clone, Debug, Default)]
-pub struct Purchase {
-    /// `signal_activation`, `rights_license`, `creative_services`.
-    pub purchase_type: String,
-    /// The task (`activate_signal`).
-    pub tool: String,
-    /// What it commits, as the platform prices it (`None`: it cannot say).
-    pub total: Option<f64>,
-    /// When it starts and ends (RFC 3339), if it is for a period.
-    pub start: Option<String>,
-    /// See `start`.
-    pub end: Option<String>,
-    /// The request as the platform received it (the check's `payload`).
-    pub payload: Map<String, Value>,
-}
-
-/// Checks a [`Purchase`] against the plan the platform keeps for the buyer's brand, through
-/// the platform's own `check_governance` (object-safe, so a [`crate::Ctx`] holds it).
-pub(crate) trait Governor: Send + Sync {
-    fn govern<'a>(
-        &'a self,
-        ctx: &'a crate::Ctx,
-        purchase: &'a Purchase,
-    ) -> crate::store::BoxFuture<'a, AdcpResult<Option<crate::governance::Decision>>>;
-
-    fn purchased<'a>(
-        &'a self,
-        ctx: &'a crate::Ctx,
-        decision: &'a crate::governance::Decision,
-        purchase: &'a Purchase,
-        reference: &'a str,
-    ) -> crate::store::BoxFuture<'a, ()>;
-}
-
-/// The server's [`Governor`], holding it weakly (the server owns the services holding this).
-pub(crate) struct ServerGovernor<P>(pub(crate) std::sync::Weak<crate::server::Inner<P>>);
-
-impl<P: DecisioningPlatform> Governor for ServerGovernor<P> {
-    fn govern<'a>(
-        &'a self,
-        ctx: &'a crate::Ctx,
-        purchase: &'a Purchase,
-    ) -> crate::store::BoxFuture<'a, AdcpResult<Option<crate::governance::Decision>>> {
-        Box::pin(async move {
-            let Some(inner) = self.0.upgrade() else {
-                return Ok(None);
-            };
-            Server { inner }.govern_purchase(ctx, purchase).await
-        })
-    }
-
-    fn purchased<'a>(
-        &'a self,
-        ctx: &'a crate::Ctx,
-        decision: &'a crate::governance::Decision,
-        purchase: &'a Purchase,
-        reference: &'a str,
-    ) -> crate::store::BoxFuture<'a, ()> {
-        Box::pin(async move {
-            if let Some(inner) = self.0.upgrade() {
-                Server { inner }
-                    .commit_purchase(ctx, decision, purchase, reference)
-                    .await;
-            }
-        })
-    }
-}
-
 impl<P: DecisioningPlatform> Server<P> {
     /// Reports to the platform's own plan what a purchase it decided committed. Best effort:
     /// a failure is logged.
-    async fn commit_purchase(
+    pub(crate) async fn commit_purchase(
         &self,
         ctx: &crate::Ctx,
         d: &crate::governance::Decision,
-        p: &Purchase,
+        p: &crate::governance::Purchase,
         reference: &str,
     ) {
         let (true, Some(context)) = (self.governs_itself(), d.governance_context.as_deref()) else {
@@ -153,10 +83,10 @@ impl<P: DecisioningPlatform> Server<P> {
     }
 
     /// See [`crate::Ctx::govern`].
-    async fn govern_purchase(
+    pub(crate) async fn govern_purchase(
         &self,
         ctx: &crate::Ctx,
-        p: &Purchase,
+        p: &crate::governance::Purchase,
     ) -> AdcpResult<Option<crate::governance::Decision>> {
         // The account's registered governance agents decide a purchase that names their plan.
         let named = p.payload.get("plan_id").and_then(Value::as_str);

@@ -121,9 +121,8 @@ impl<P: DecisioningPlatform> Server<P> {
             }),
         };
         // Handlers reach the platform's own governance through their contexts.
-        let own: Arc<dyn crate::own_governance::Governor> = Arc::new(
-            crate::own_governance::ServerGovernor(Arc::downgrade(&server.inner)),
-        );
+        let own: Arc<dyn crate::ctx::Governor> =
+            Arc::new(ServerGovernor(Arc::downgrade(&server.inner)));
         let _ = governor.set(own);
         server
     }
@@ -335,4 +334,39 @@ fn supported_billing(capabilities: &Value) -> Vec<adcp_wire::BillingParty> {
         .flatten()
         .filter_map(|b| b.as_str()?.parse().ok())
         .collect()
+}
+
+/// The server's governor, holding it weakly (the server owns the services holding this).
+struct ServerGovernor<P>(std::sync::Weak<Inner<P>>);
+
+impl<P: DecisioningPlatform> crate::ctx::Governor for ServerGovernor<P> {
+    fn govern<'a>(
+        &'a self,
+        ctx: &'a crate::ctx::Ctx,
+        purchase: &'a crate::governance::Purchase,
+    ) -> crate::store::BoxFuture<'a, crate::error::AdcpResult<Option<crate::governance::Decision>>>
+    {
+        Box::pin(async move {
+            let Some(inner) = self.0.upgrade() else {
+                return Ok(None);
+            };
+            Server { inner }.govern_purchase(ctx, purchase).await
+        })
+    }
+
+    fn purchased<'a>(
+        &'a self,
+        ctx: &'a crate::ctx::Ctx,
+        decision: &'a crate::governance::Decision,
+        purchase: &'a crate::governance::Purchase,
+        reference: &'a str,
+    ) -> crate::store::BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if let Some(inner) = self.0.upgrade() {
+                Server { inner }
+                    .commit_purchase(ctx, decision, purchase, reference)
+                    .await;
+            }
+        })
+    }
 }

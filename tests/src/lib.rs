@@ -785,33 +785,43 @@ pub mod harness {
     /// `skippable` tasks, with the steps those skips leave unreachable (`prerequisite_failed`)
     /// after them.
     pub fn unexplained_skips(result: &Value, skippable: &[&str]) -> Vec<String> {
+        let steps = || {
+            result["tracks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|t| t["scenarios"].as_array().into_iter().flatten())
+                .flat_map(|sc| {
+                    let name = sc["scenario"].as_str().unwrap_or("?");
+                    sc["steps"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(move |st| (name, st))
+                })
+                .filter(|(_, st)| st["skipped"].as_bool() == Some(true))
+        };
+        let storyboard = |scenario: &str| scenario.split('/').next().unwrap_or_default().to_owned();
+        // A storyboard cut off by a skippable task's skip: its later steps are unreachable (the
+        // runner's cascade), wherever the result lists them.
+        let cut: std::collections::HashSet<String> = steps()
+            .filter(|(_, st)| skippable.contains(&st["task"].as_str().unwrap_or_default()))
+            .map(|(name, _)| storyboard(name))
+            .collect();
         let mut out = Vec::new();
-        // A phase cut off cuts off the phases after it (the runner's cascade).
-        let mut cut = false;
-        for t in result["tracks"].as_array().into_iter().flatten() {
-            for sc in t["scenarios"].as_array().into_iter().flatten() {
-                for st in sc["steps"].as_array().into_iter().flatten() {
-                    if st["skipped"].as_bool() != Some(true) {
-                        continue;
-                    }
-                    let task = st["task"].as_str().unwrap_or_default();
-                    let reason = st["skip_reason"].as_str().unwrap_or_default();
-                    if skippable.contains(&task) {
-                        cut = true;
-                        continue;
-                    }
-                    if (cut && reason == "prerequisite_failed")
-                        || RUNNER_NEVER_GRADES.contains(&task)
-                    {
-                        continue;
-                    }
-                    out.push(format!(
-                        "{}/{} ({task}): {reason}",
-                        sc["scenario"].as_str().unwrap_or("?"),
-                        st["step"].as_str().unwrap_or("?"),
-                    ));
-                }
+        for (name, st) in steps() {
+            let task = st["task"].as_str().unwrap_or_default();
+            let reason = st["skip_reason"].as_str().unwrap_or_default();
+            if skippable.contains(&task)
+                || (reason == "prerequisite_failed" && cut.contains(&storyboard(name)))
+                || RUNNER_NEVER_GRADES.contains(&task)
+            {
+                continue;
             }
+            out.push(format!(
+                "{name}/{} ({task}): {reason}",
+                st["step"].as_str().unwrap_or("?"),
+            ));
         }
         out
     }
