@@ -81,6 +81,13 @@ impl TemplateStudio {
         }
     }
 
+    /// Looks at a render at most `n` times within a call before handing the build off (3 by
+    /// default; 0 hands every build off).
+    pub fn polls(mut self, n: usize) -> Self {
+        self.studio.polls = n;
+        self
+    }
+
     /// The workspace of the account's advertiser; the default advertiser's for a call naming
     /// no account with a brand.
     async fn workspace(&self, ctx: &Ctx, named: Option<&Value>) -> AdcpResult<String> {
@@ -640,7 +647,7 @@ impl TemplateStudio {
             if !waiting {
                 return finish(&pending);
             }
-            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            tokio::time::sleep(studio::FOLLOW_EVERY).await;
         }
         Err(AdcpError::new(
             codes::SERVICE_UNAVAILABLE,

@@ -12,6 +12,9 @@ use serde_json::{Value, json};
 /// How many times a render is looked at within a call before the work is handed off.
 pub(crate) const POLLS: usize = 3;
 
+/// How long a handed-off build waits between looks at its renders.
+pub(crate) const FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A studio template.
 #[derive(Clone, Debug, Deserialize)]
 pub(crate) struct Template {
@@ -62,6 +65,8 @@ pub(crate) struct Render {
 pub(crate) struct Studio {
     upstream: Upstream,
     workspaces: Mutex<HashMap<String, Option<String>>>,
+    /// Looks at a render within a call.
+    pub(crate) polls: usize,
 }
 
 impl Studio {
@@ -69,6 +74,7 @@ impl Studio {
         Studio {
             upstream: Upstream::new(url).bearer(key),
             workspaces: Mutex::default(),
+            polls: POLLS,
         }
     }
 
@@ -147,7 +153,7 @@ impl Studio {
 
     /// Looks at a render until it is done, a few times.
     pub(crate) async fn settle(&self, workspace: &str, mut r: Render) -> AdcpResult<Render> {
-        for _ in 0..POLLS {
+        for _ in 0..self.polls {
             if matches!(r.status.as_str(), "complete" | "failed") {
                 break;
             }
