@@ -7,8 +7,10 @@
 // Leaves: errors, time, pagination, scenario types, validation, TLS, the event bus.
 mod error;
 mod events;
+pub mod formats;
 pub mod governance;
 mod hosts;
+pub mod json;
 mod media;
 mod page;
 mod scenario;

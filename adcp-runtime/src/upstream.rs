@@ -165,6 +165,13 @@ impl Upstream {
         call
     }
 
+    /// A `PATCH` of `path` with `body` as JSON.
+    pub fn patch(&self, path: &str, body: &impl Serialize) -> Call<'_> {
+        let mut call = self.call(reqwest::Method::PATCH, path);
+        call.body = Some(serde_json::to_value(body).map_err(|e| e.to_string()));
+        call
+    }
+
     fn call(&self, method: reqwest::Method, path: &str) -> Call<'_> {
         Call {
             upstream: self,

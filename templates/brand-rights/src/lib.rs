@@ -16,15 +16,14 @@
 mod catalog;
 mod rights;
 
+use adcp_runtime::json::answer;
 use adcp_runtime::wire::*;
 use adcp_runtime::{
     AdcpError, AdcpResult, Config, ControllerReply, Ctx, ScenarioParams, Serve, Stores,
     decisioning_platform,
 };
 use governance::Governance;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
 /// The agent: the brands' rights, and its buyers' plans.
 #[derive(Debug, Default)]
@@ -53,18 +52,6 @@ pub fn agent(config: Config, stores: Stores) -> Serve<BrandAgent> {
     adcp_runtime::serve(BrandAgent::default())
         .config(config)
         .stores(stores)
-}
-
-pub(crate) fn as_map<T: Serialize>(v: &T) -> AdcpResult<Map<String, Value>> {
-    match serde_json::to_value(v) {
-        Ok(Value::Object(m)) => Ok(m),
-        _ => Err(AdcpError::internal("a request is an object")),
-    }
-}
-
-pub(crate) fn typed<T: DeserializeOwned>(v: Value, what: &str) -> AdcpResult<T> {
-    adcp_runtime::wire::decode(v)
-        .map_err(|e| AdcpError::internal(format!("{what}: {}: {}", e.path, e.message)))
 }
 
 /// A brand's identity: the house and names always; the other fields asked for (all when
@@ -105,7 +92,7 @@ async fn identity(
     if !withheld.is_empty() {
         out["available_fields"] = json!(withheld);
     }
-    typed(out, "a brand identity")
+    answer(out, "a brand identity")
 }
 
 #[decisioning_platform(specialisms(brand_rights), accounts = explicit)]

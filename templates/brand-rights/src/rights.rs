@@ -2,6 +2,7 @@
 //! right's terms, and held as a grant the buyer can change over its life.
 
 use adcp_runtime::governance::Purchase;
+use adcp_runtime::json::{answer, object};
 use adcp_runtime::time::{self, Date};
 use adcp_runtime::wire::*;
 use adcp_runtime::{AdcpError, AdcpResult, Collection, Ctx, Page, codes};
@@ -139,7 +140,7 @@ pub(crate) async fn get(ctx: &Ctx, req: &GetRightsRequest) -> AdcpResult<GetRigh
         out["excluded"] = json!(excluded);
     }
     let _ = ctx;
-    crate::typed(out, "rights")
+    answer(out, "rights")
 }
 
 fn day(field: &str, d: &str) -> AdcpResult<Date> {
@@ -273,7 +274,7 @@ pub(crate) async fn acquire(
     }
     let amount = commitment(option, req.campaign.estimated_impressions);
     // The buyer's plan decides what this commits before anything is granted.
-    let mut payload = crate::as_map(req)?;
+    let mut payload = object(req);
     payload.remove("revocation_webhook");
     let purchase = Purchase {
         purchase_type: "rights_license".into(),
@@ -316,7 +317,7 @@ pub(crate) async fn acquire(
     if let Some(text) = r.disclosure {
         out.insert("disclosure".into(), json!({"required": true, "text": text}));
     }
-    crate::typed(Value::Object(out), "an acquisition")
+    answer(Value::Object(out), "an acquisition")
 }
 
 /// Changes a grant: its end date (within the right's availability), impression cap, pricing
@@ -387,5 +388,5 @@ pub(crate) async fn update(
     if pause_changed {
         out.insert("paused".into(), json!(g.paused));
     }
-    crate::typed(Value::Object(out), "an update")
+    answer(Value::Object(out), "an update")
 }

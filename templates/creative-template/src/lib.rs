@@ -17,13 +17,14 @@
 
 mod studio;
 
+use adcp_runtime::json::{answer, object};
 use adcp_runtime::time::{self, Duration};
 use adcp_runtime::wire::*;
 use adcp_runtime::{
-    AdcpError, AdcpResult, Collection, Config, ControllerReply, Ctx, Hybrid, Page, ScenarioParams,
-    Serve, Stores, TaskHandoff, codes, decisioning_platform,
+    AdcpError, AdcpResult, Collection, Config, ControllerCode, ControllerReply, Ctx, Hybrid, Page,
+    ScenarioParams, Serve, Stores, TaskHandoff, codes, decisioning_platform,
 };
-use serde::de::DeserializeOwned;
+use adcp_runtime::{formats, lifecycle};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -44,7 +45,7 @@ struct Kept {
     name: String,
     format_id: String,
     assets: Map<String, Value>,
-    status: String,
+    status: CreativeStatus,
     created: String,
     updated: String,
 }
@@ -105,17 +106,6 @@ impl TemplateStudio {
             )
             .with_field("account")
         })
-    }
-}
-
-fn typed<T: DeserializeOwned>(v: Value, what: &str) -> AdcpResult<T> {
-    decode(v).map_err(|e| AdcpError::internal(format!("{what}: {}: {}", e.path, e.message)))
-}
-
-fn to_map<T: Serialize>(v: &T) -> Map<String, Value> {
-    match serde_json::to_value(v) {
-        Ok(Value::Object(m)) => m,
-        _ => Map::new(),
     }
 }
 
@@ -200,52 +190,10 @@ fn own_formats(agent_url: &str) -> Vec<Value> {
     ]
 }
 
-/// Whether a format passes the request's filters.
-fn passes(f: &Value, req: &ListCreativeFormatsRequest) -> bool {
+/// A format's type: its id's first word (`display_300x250`, `video_15s`, `vast_30s`).
+fn kind_of(f: &Value) -> &str {
     let id = f["format_id"]["id"].as_str().unwrap_or_default();
-    let kind = id.split('_').next().unwrap_or_default();
-    let dims = &f["renders"][0]["dimensions"];
-    let size = |k: &str| dims[k].as_f64();
-    let fits = |bound: Option<i64>, k: &str, max: bool| {
-        bound.is_none_or(|b| {
-            size(k).is_some_and(|v| if max { v <= b as f64 } else { v >= b as f64 })
-        })
-    };
-    // `type` and `account` are the creative protocol's request fields, which the media-buy
-    // protocol's shape of this task keeps among its others.
-    let wanted_type = req
-        .extra
-        .get("type")
-        .and_then(|t| t.as_str().map(str::to_owned));
-    let has_type = |t: &str| {
-        f["assets"]
-            .as_array()
-            .is_some_and(|a| a.iter().any(|x| x["asset_type"] == t))
-    };
-    wanted_type
-        .as_deref()
-        .is_none_or(|t| t == kind || (t == "video" && kind == "vast"))
-        && fits(req.max_width, "width", true)
-        && fits(req.max_height, "height", true)
-        && fits(req.min_width, "width", false)
-        && fits(req.min_height, "height", false)
-        && req
-            .format_ids
-            .as_ref()
-            .is_none_or(|ids| ids.iter().any(|i| i.id == id))
-        && req.asset_types.as_ref().is_none_or(|types| {
-            types.iter().any(|t| {
-                serde_json::to_value(t)
-                    .ok()
-                    .and_then(|t| t.as_str().map(has_type))
-                    .unwrap_or(false)
-            })
-        })
-        && req.name_search.as_ref().is_none_or(|q| {
-            f["name"]
-                .as_str()
-                .is_some_and(|n| n.to_lowercase().contains(&q.to_lowercase()))
-        })
+    id.split('_').next().unwrap_or_default()
 }
 
 /// The template inputs of a manifest's assets, checked against the template's slots: each
@@ -439,9 +387,9 @@ impl TemplateStudio {
             all.extend(own_formats(ctx.agent_url()));
         }
         all.extend(ctx.state().list(SEEDED_FORMATS).await?);
-        all.retain(|f| passes(f, &req));
+        all.retain(|f| formats::matches(&req, f, kind_of(f)));
         let (page, pagination) = Page::take(req.pagination.as_ref(), all)?;
-        typed(
+        answer(
             json!({"formats": page, "pagination": pagination}),
             "formats",
         )
@@ -453,7 +401,7 @@ impl TemplateStudio {
         ctx: &Ctx,
         req: PreviewCreativeRequest,
     ) -> AdcpResult<PreviewCreativeResponse> {
-        let req = to_map(&req);
+        let req = object(&req);
         if req.get("request_type").and_then(Value::as_str) != Some("single") {
             return Err(AdcpError::new(
                 codes::UNSUPPORTED_FEATURE,
@@ -493,7 +441,7 @@ impl TemplateStudio {
             .get("output_format")
             .and_then(Value::as_str)
             .unwrap_or("url");
-        typed(
+        answer(
             json!({"response_type": "single", "previews": [preview_of(&render, output, Some(&t))],
                    "expires_at": time::rfc3339(ctx.now() + Duration::DAY)}),
             "a preview",
@@ -508,7 +456,7 @@ impl TemplateStudio {
         ctx: &Ctx,
         req: BuildCreativeRequest,
     ) -> AdcpResult<Hybrid<BuildCreativeResponse>> {
-        let req = to_map(&req);
+        let req = object(&req);
         let mut assets = req
             .get("creative_manifest")
             .and_then(|m| m["assets"].as_object())
@@ -662,7 +610,7 @@ impl TemplateStudio {
         ctx: &Ctx,
         req: SyncCreativesRequest,
     ) -> AdcpResult<SyncCreativesSuccess> {
-        let req = to_map(&req);
+        let req = object(&req);
         let named = req.get("account").cloned();
         let workspace = self.workspace(ctx, named.as_ref()).await?;
         let mut known: Vec<String> = self
@@ -707,7 +655,7 @@ impl TemplateStudio {
                 assets,
                 status: before
                     .as_ref()
-                    .map_or_else(|| "approved".into(), |k| k.status.clone()),
+                    .map_or(CreativeStatus::Approved, |k| k.status),
                 created: before
                     .as_ref()
                     .map_or_else(|| now.clone(), |k| k.created.clone()),
@@ -716,7 +664,7 @@ impl TemplateStudio {
             ctx.state().put(LIBRARY, &id, &kept).await?;
             out.push(json!({"creative_id": id, "action": action, "status": kept.status}));
         }
-        typed(json!({"creatives": out}), "synced creatives")
+        answer(json!({"creatives": out}), "synced creatives")
     }
 
     /// The account's source creatives, filtered by format and status, a page at a time.
@@ -725,7 +673,7 @@ impl TemplateStudio {
         ctx: &Ctx,
         req: ListCreativesRequest,
     ) -> AdcpResult<ListCreativesResponse> {
-        let req = to_map(&req);
+        let req = object(&req);
         let filters = req.get("filters").cloned().unwrap_or_default();
         let mut all: Vec<Kept> = ctx.state().list(LIBRARY).await?;
         all.retain(|k| {
@@ -734,7 +682,7 @@ impl TemplateStudio {
                 .is_none_or(|ids| ids.iter().any(|i| i["id"] == k.format_id.as_str()))
                 && filters["statuses"]
                     .as_array()
-                    .is_none_or(|s| s.iter().any(|s| s == k.status.as_str()))
+                    .is_none_or(|s| s.iter().any(|s| *s == k.status.to_string()))
                 && filters["creative_ids"]
                     .as_array()
                     .is_none_or(|s| s.iter().any(|s| s == k.creative_id.as_str()))
@@ -743,7 +691,7 @@ impl TemplateStudio {
         let total = all.len();
         let paging = req
             .get("pagination")
-            .map(|p| typed(p.clone(), "pagination"))
+            .map(|p| answer(p.clone(), "pagination"))
             .transpose()?;
         let (page, pagination) = Page::take(paging.as_ref(), all)?;
         let returned = page.len();
@@ -756,7 +704,7 @@ impl TemplateStudio {
                        "assets": k.assets})
             })
             .collect();
-        typed(
+        answer(
             json!({"creatives": creatives, "pagination": pagination,
                    "query_summary": {"total_matching": total, "returned": returned}}),
             "creatives",
@@ -769,6 +717,12 @@ impl TemplateStudio {
     async fn seed_creative(&self, ctx: &Ctx, mut p: ScenarioParams) -> AdcpResult<ControllerReply> {
         let id = p.creative_id.clone().unwrap_or_default();
         let f = p.fixture.take().unwrap_or_default();
+        let status = match f.get("status") {
+            None => CreativeStatus::Approved,
+            Some(s) => s.as_str().and_then(|s| s.parse().ok()).ok_or_else(|| {
+                ControllerCode::InvalidParams.error("`fixture.status` is not a creative status")
+            })?,
+        };
         let now = time::rfc3339(ctx.now());
         let kept = Kept {
             creative_id: id.clone(),
@@ -787,11 +741,7 @@ impl TemplateStudio {
                 .and_then(Value::as_object)
                 .cloned()
                 .unwrap_or_default(),
-            status: f
-                .get("status")
-                .and_then(Value::as_str)
-                .unwrap_or("approved")
-                .to_owned(),
+            status,
             created: now.clone(),
             updated: now,
         };
@@ -821,50 +771,16 @@ impl TemplateStudio {
         p: ScenarioParams,
     ) -> AdcpResult<ControllerReply> {
         let id = p.creative_id.clone().unwrap_or_default();
-        let to = p
-            .status
-            .as_ref()
-            .and_then(|s| serde_json::to_value(s).ok())
-            .and_then(|s| s.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        let allowed = |from: &str, to: &str| {
-            matches!(
-                (from, to),
-                ("processing", "pending_review" | "rejected")
-                    | ("pending_review", "approved" | "rejected")
-                    | ("approved", "archived" | "rejected")
-                    | ("archived", "approved")
-                    | ("rejected", "processing" | "pending_review")
-            ) || from == to
-        };
-        let previous = ctx
-            .state()
-            .modify(
+        ctx.state()
+            .force(
                 LIBRARY,
                 &id,
-                || {
-                    AdcpError::not_found(
-                        codes::CREATIVE_NOT_FOUND,
-                        "params.creative_id",
-                        "creative",
-                    )
-                },
-                |k| {
-                    if !allowed(&k.status, &to) {
-                        return Err(AdcpError::new(
-                            codes::INVALID_STATE,
-                            format!("a creative does not go from {} to {to}", k.status),
-                        )
-                        .with_details(json!({"current_state": k.status})));
-                    }
-                    Ok(std::mem::replace(&mut k.status, to.clone()))
-                },
+                &lifecycle::CREATIVE,
+                p.status.as_deref(),
+                |k| &mut k.status,
+                |k| k.updated = time::rfc3339(time::now()),
             )
-            .await?;
-        Ok(ControllerReply::Transition {
-            previous,
-            current: to,
-        })
+            .await
     }
 }
 
@@ -876,9 +792,9 @@ fn finish(p: &PendingBuild) -> AdcpResult<BuildCreativeResponse> {
         .filter_map(|t| t.manifest.clone())
         .collect();
     if p.multi {
-        typed(json!({"creative_manifests": manifests}), "built creatives")
+        answer(json!({"creative_manifests": manifests}), "built creatives")
     } else {
-        typed(
+        answer(
             json!({"creative_manifest": manifests.into_iter().next()}),
             "a built creative",
         )

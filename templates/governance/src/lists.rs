@@ -10,8 +10,8 @@
 //! publisher's `adagents.json`, which this agent does not fetch: their properties are "not
 //! covered", not guessed.
 
+use adcp_runtime::json::{answer, object};
 use adcp_runtime::time::{self, Duration};
-use adcp_runtime::wire::decode;
 use adcp_runtime::{AdcpError, AdcpResult, Collection, Ctx, Page, codes};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -94,17 +94,6 @@ fn sha256(s: &str) -> String {
         .collect()
 }
 
-pub(crate) fn as_map<T: Serialize>(v: &T) -> AdcpResult<Map<String, Value>> {
-    match serde_json::to_value(v) {
-        Ok(Value::Object(m)) => Ok(m),
-        _ => Err(AdcpError::internal("a request is an object")),
-    }
-}
-
-pub(crate) fn typed<T: DeserializeOwned>(v: Value, what: &str) -> AdcpResult<T> {
-    decode(v).map_err(|e| AdcpError::internal(format!("{what}: {}: {}", e.path, e.message)))
-}
-
 impl Kind {
     fn not_found(self) -> AdcpError {
         AdcpError::not_found(
@@ -127,7 +116,7 @@ impl Kind {
         ctx: &Ctx,
         req: &Req,
     ) -> AdcpResult<Resp> {
-        let req = as_map(req)?;
+        let req = object(req);
         let id = ctx.new_id(self.prefix);
         let now = time::rfc3339(ctx.now());
         let mut list = Map::new();
@@ -146,7 +135,7 @@ impl Kind {
             token_sha256: sha256(&token),
         };
         ctx.state().put(self.store, &id, &kept).await?;
-        typed(json!({"list": list, "auth_token": token}), "a created list")
+        answer(json!({"list": list, "auth_token": token}), "a created list")
     }
 
     /// Changes what the request names; answers the list.
@@ -155,7 +144,7 @@ impl Kind {
         ctx: &Ctx,
         req: &Req,
     ) -> AdcpResult<Resp> {
-        let req = as_map(req)?;
+        let req = object(req);
         let id = req["list_id"].as_str().unwrap_or_default().to_owned();
         let now = time::rfc3339(ctx.now());
         let sources = self.sources;
@@ -183,7 +172,7 @@ impl Kind {
                 },
             )
             .await?;
-        typed(json!({"list": list}), "an updated list")
+        answer(json!({"list": list}), "an updated list")
     }
 
     pub(crate) async fn delete<Resp: DeserializeOwned>(
@@ -193,7 +182,7 @@ impl Kind {
     ) -> AdcpResult<Resp> {
         self.get_kept(ctx, id).await?;
         ctx.state().delete(self.store, id).await?;
-        typed(json!({"deleted": true, "list_id": id}), "a deleted list")
+        answer(json!({"deleted": true, "list_id": id}), "a deleted list")
     }
 
     /// The account's lists whose name contains `name_contains`, a page at a time.
@@ -202,7 +191,7 @@ impl Kind {
         ctx: &Ctx,
         req: &Req,
     ) -> AdcpResult<Resp> {
-        let req = as_map(req)?;
+        let req = object(req);
         let needle = req
             .get("name_contains")
             .and_then(Value::as_str)
@@ -218,11 +207,11 @@ impl Kind {
         lists.sort_by(|a, b| a.list["list_id"].as_str().cmp(&b.list["list_id"].as_str()));
         let paging = req
             .get("pagination")
-            .map(|p| typed(p.clone(), "pagination"))
+            .map(|p| answer(p.clone(), "pagination"))
             .transpose()?;
         let all: Vec<Map<String, Value>> = lists.into_iter().map(|k| k.list).collect();
         let (page, pagination) = Page::take(paging.as_ref(), all)?;
-        typed(
+        answer(
             json!({"lists": page, "pagination": pagination}),
             "a page of lists",
         )
@@ -234,7 +223,7 @@ impl Kind {
         ctx: &Ctx,
         req: &Req,
     ) -> AdcpResult<Resp> {
-        let req = as_map(req)?;
+        let req = object(req);
         let id = req["list_id"].as_str().unwrap_or_default();
         let kept = self.get_kept(ctx, id).await?;
         let now = ctx.now();
@@ -249,7 +238,7 @@ impl Kind {
                 out["collections"] = json!(programs(sources));
             }
         }
-        typed(out, "a list")
+        answer(out, "a list")
     }
 }
 
@@ -293,7 +282,7 @@ pub(crate) async fn validate<Req: Serialize, Resp: DeserializeOwned>(
     ctx: &Ctx,
     req: &Req,
 ) -> AdcpResult<Resp> {
-    let req = as_map(req)?;
+    let req = object(req);
     let id = req["list_id"].as_str().unwrap_or_default();
     let kept = PROPERTY.get_kept(ctx, id).await?;
     let sources = kept.list.get(PROPERTY.sources);
@@ -343,7 +332,7 @@ pub(crate) async fn validate<Req: Serialize, Resp: DeserializeOwned>(
     add("total_records", 0);
     add("total_impressions", 0);
     let compliant = counts["non_compliant_records"] == json!(0);
-    typed(
+    answer(
         json!({"list_id": id, "compliant": compliant, "summary": counts, "results": results,
                "validated_at": time::rfc3339(ctx.now()), "list_resolved_at": kept.list["updated_at"]}),
         "a validation",

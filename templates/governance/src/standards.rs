@@ -22,13 +22,12 @@
 //! Standards are kept per account, and judged as they are now: an update applies to the
 //! next calibration at once.
 
+use adcp_runtime::json::{answer, object};
 use adcp_runtime::time::{self, Date};
 use adcp_runtime::wire::*;
 use adcp_runtime::{AdcpError, AdcpResult, Collection, Ctx, Page, codes};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-
-use crate::lists::{as_map, typed};
 
 /// The account's standards, by id.
 const STANDARDS: Collection<Kept> = Collection::new("content_standards");
@@ -72,7 +71,7 @@ fn policies(req: &Map<String, Value>) -> AdcpResult<Option<Vec<Value>>> {
     let Some(given) = req.get("policies") else {
         return Ok(None);
     };
-    let given: Vec<PolicyEntry> = typed(given.clone(), "policies")?;
+    let given: Vec<PolicyEntry> = answer(given.clone(), "policies")?;
     let mut out = Vec::with_capacity(given.len());
     for (i, p) in given.iter().enumerate() {
         let field = format!("policies[{i}].policy_id");
@@ -96,7 +95,7 @@ fn policies(req: &Map<String, Value>) -> AdcpResult<Option<Vec<Value>>> {
                 time::day(&format!("policies[{i}].{k}"), d)?;
             }
         }
-        let mut v = as_map(p)?;
+        let mut v = object(p);
         v.entry("source").or_insert(json!("inline"));
         v.entry("version").or_insert(json!("1.0.0"));
         v.entry("name").or_insert(json!(p.policy_id));
@@ -141,7 +140,7 @@ pub(crate) async fn create(
     ctx: &Ctx,
     req: &CreateContentStandardsRequest,
 ) -> AdcpResult<CreateContentStandardsResponse> {
-    let req = as_map(req)?;
+    let req = object(req);
     let Some(policies) = policies(&req)? else {
         return Err(AdcpError::validation(
             "policies",
@@ -167,7 +166,7 @@ pub(crate) async fn create(
         created_at: time::rfc3339(ctx.now()),
     };
     ctx.state().put(STANDARDS, &id, &kept).await?;
-    typed(json!({"standards_id": id}), "created standards")
+    answer(json!({"standards_id": id}), "created standards")
 }
 
 /// Replaces what the request gives (scope fields, policies, exemplars): a new version.
@@ -176,7 +175,7 @@ pub(crate) async fn update(
     req: &UpdateContentStandardsRequest,
 ) -> AdcpResult<UpdateContentStandardsResponse> {
     let id = req.standards_id.clone();
-    let req = as_map(req)?;
+    let req = object(req);
     let policies = policies(&req)?;
     ctx.state()
         .modify(STANDARDS, &id, not_found, |k| {
@@ -193,7 +192,7 @@ pub(crate) async fn update(
             Ok(())
         })
         .await?;
-    typed(
+    answer(
         json!({"success": true, "standards_id": id}),
         "updated standards",
     )
@@ -205,7 +204,7 @@ pub(crate) async fn get(
     req: &GetContentStandardsRequest,
 ) -> AdcpResult<GetContentStandardsResponse> {
     let k = kept(ctx, &req.standards_id).await?;
-    typed(Value::Object(k.standards), "standards")
+    answer(Value::Object(k.standards), "standards")
 }
 
 /// Whether `standards[key]` (absent: everything) shares a value with `wanted` (absent: no
@@ -226,7 +225,7 @@ pub(crate) async fn list(
     ctx: &Ctx,
     req: &ListContentStandardsRequest,
 ) -> AdcpResult<ListContentStandardsResponse> {
-    let req = as_map(req)?;
+    let req = object(req);
     let mut all: Vec<Kept> = ctx.state().list(STANDARDS).await?;
     all.retain(|k| {
         overlaps(&k.standards, "channels_any", req.get("channels"))
@@ -239,11 +238,11 @@ pub(crate) async fn list(
     });
     let paging = req
         .get("pagination")
-        .map(|p| typed(p.clone(), "pagination"))
+        .map(|p| answer(p.clone(), "pagination"))
         .transpose()?;
     let all: Vec<Map<String, Value>> = all.into_iter().map(|k| k.standards).collect();
     let (page, pagination) = Page::take(paging.as_ref(), all)?;
-    typed(
+    answer(
         json!({"standards": page, "pagination": pagination}),
         "a page of standards",
     )
@@ -263,7 +262,7 @@ pub(crate) async fn calibrate(
         " Judged against version {} of {}.",
         k.version, req.standards_id
     ));
-    typed(
+    answer(
         json!({"verdict": j.verdict(), "confidence": j.confidence(), "explanation": explanation,
                "features": j.features}),
         "a calibration",
@@ -306,7 +305,7 @@ pub(crate) async fn validate(
             );
         }
     }
-    typed(
+    answer(
         json!({"summary": {"total_records": req.records.len(), "passed_records": passed,
                            "failed_records": failed},
                "results": results}),

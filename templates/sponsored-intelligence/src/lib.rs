@@ -13,6 +13,7 @@
 //! Accounts, tasks, idempotency (a replayed message is answered as first), validation, the
 //! controller's plumbing and the envelope are the runtime's.
 
+use adcp_runtime::json::answer;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -23,7 +24,6 @@ use adcp_runtime::{
     AdcpError, AdcpResult, Collection, Config, ControllerReply, Ctx, ScenarioParams, Serve, Stores,
     codes, decisioning_platform,
 };
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -92,10 +92,6 @@ pub struct BrandConversations {
 
 fn not_found(field: &str) -> AdcpError {
     AdcpError::not_found(codes::SESSION_NOT_FOUND, field, "session")
-}
-
-fn typed<T: DeserializeOwned>(v: Value, what: &str) -> AdcpResult<T> {
-    decode(v).map_err(|e| AdcpError::internal(format!("{what}: {}: {}", e.path, e.message)))
 }
 
 /// The platform's components as the host renders them.
@@ -243,7 +239,7 @@ impl BrandConversations {
     ) -> AdcpResult<SiGetOfferingResponse> {
         let limit = (req.include_products == Some(true)).then(|| req.product_limit.unwrap_or(5));
         let Some((_, o)) = self.offering(&req.offering_id, limit).await? else {
-            return typed(
+            return answer(
                 json!({"available": false, "offering_id": req.offering_id,
                        "unavailable_reason": "no brand this agent fronts has that offering"}),
                 "an offering",
@@ -281,7 +277,7 @@ impl BrandConversations {
         if let Some(m) = out.as_object_mut() {
             m.retain(|_, v| !v.is_null());
         }
-        typed(out, "an offering")
+        answer(out, "an offering")
     }
 
     /// Opens a conversation with the offering's brand, kept as a session.
@@ -375,7 +371,7 @@ impl BrandConversations {
             out["ext"] = json!({"offering_not_applied": {"offering_id": asked,
                 "reason": "no brand this agent fronts has that offering"}});
         }
-        typed(out, "a session")
+        answer(out, "a session")
     }
 
     /// Relays the user's message (or their action on a component) to the brand; the brand's
@@ -476,7 +472,7 @@ impl BrandConversations {
         if let Some(h) = handoff {
             out["handoff"] = h;
         }
-        typed(out, "a reply")
+        answer(out, "a reply")
     }
 
     /// Closes the conversation with the brand, with its checkout hand-off when the user is
@@ -515,7 +511,7 @@ impl BrandConversations {
         if let Some(h) = &s.handoff {
             out["acp_handoff"] = h.clone();
         }
-        typed(out, "a closed session")
+        answer(out, "a closed session")
     }
 
     /// Controller: ends a session as a timeout or a completion would (sandbox accounts only).
