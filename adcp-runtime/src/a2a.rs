@@ -334,6 +334,7 @@ pub(crate) async fn handle<P: DecisioningPlatform>(
     tasks: &A2aTasks,
     agent_url: String,
     principal: Option<Principal>,
+    grant: Option<crate::Grant>,
     peer: Option<std::net::IpAddr>,
     msg: Value,
 ) -> Value {
@@ -368,6 +369,7 @@ pub(crate) async fn handle<P: DecisioningPlatform>(
                             agent_url,
                             a2a_push: Some(push_config(&params, &context_id)),
                             peer,
+                            grant,
                         })
                         .await;
                     (reply, true)

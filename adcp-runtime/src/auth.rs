@@ -82,6 +82,9 @@ pub enum Caller {
     Authenticated(Principal),
     /// A credential that is not valid.
     Invalid,
+    /// A grant an account issued ([`Grant`](crate::Grant)): no principal of its own, one call
+    /// on one resource as its issuer.
+    Granted(crate::grants::Grant),
 }
 
 impl Caller {
@@ -89,6 +92,14 @@ impl Caller {
     pub fn principal(&self) -> Option<&Principal> {
         match self {
             Caller::Authenticated(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The grant presented, if that is what the credential was.
+    pub fn grant(&self) -> Option<&crate::grants::Grant> {
+        match self {
+            Caller::Granted(g) => Some(g),
             _ => None,
         }
     }

@@ -132,6 +132,9 @@ pub struct Call {
     /// The caller's network address, when the transport knows it: callers without
     /// credentials are rate-limited by it rather than all together.
     pub peer: Option<std::net::IpAddr>,
+    /// A grant the caller presented instead of a principal's credential: the call is served
+    /// as the grant's issuer's, if the grant covers it.
+    pub grant: Option<crate::Grant>,
 }
 
 impl Call {
@@ -144,6 +147,7 @@ impl Call {
             agent_url: "http://127.0.0.1/mcp".into(),
             a2a_push: None,
             peer: None,
+            grant: None,
         }
     }
 }

@@ -120,6 +120,8 @@ struct Inner {
     seeds: Option<String>,
     /// The buyer's governance agents' decision on this call, when the runtime asked them.
     governance: Option<crate::governance::Decision>,
+    /// The grant the call came with, if any.
+    grant: Option<crate::grants::Grant>,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -149,6 +151,7 @@ pub struct CtxBuilder {
     account_store: Option<Arc<dyn AccountStore>>,
     seeding: bool,
     governance: Option<crate::governance::Decision>,
+    grant: Option<crate::grants::Grant>,
 }
 
 impl CtxBuilder {
@@ -170,6 +173,7 @@ impl CtxBuilder {
             account_store: None,
             seeding: false,
             governance: None,
+            grant: None,
         }
     }
 
@@ -257,6 +261,12 @@ impl CtxBuilder {
         self
     }
 
+    /// The grant the call came with.
+    pub fn grant(mut self, grant: Option<crate::grants::Grant>) -> Self {
+        self.grant = grant;
+        self
+    }
+
     /// The context.
     pub fn build(self) -> Ctx {
         let mut services = self
@@ -288,6 +298,7 @@ impl CtxBuilder {
             .then(|| crate::accounts::seed_scope(&resolved.scope));
         Ctx(Arc::new(Inner {
             seeds,
+            grant: self.grant,
             governance: self.governance,
             task: self.task,
             principal: self.principal,
@@ -444,6 +455,55 @@ impl Ctx {
             principal: crate::accounts::principal_id(self.0.principal.as_ref()),
             supported_billing: &self.0.services.supported_billing,
         }
+    }
+
+    /// A grant on one of the account's resources, for a third party: a bearer token that
+    /// lets its holder make `task` calls whose `field` is `value` (`get_property_list` with
+    /// `list_id` = the list), served as this caller's on this account, and nothing else
+    /// ([`crate::Grant`]). Shown once: only its hash is kept.
+    pub async fn grant(&self, task: &str, field: &str, value: &str) -> AdcpResult<String> {
+        let grant = crate::grants::Grant {
+            principal: crate::accounts::principal_id(self.0.principal.as_ref()).to_owned(),
+            account_id: self.0.account.id.clone(),
+            task: task.to_owned(),
+            field: field.to_owned(),
+            value: value.to_owned(),
+        };
+        crate::grants::issue(&self.shared_state(), &grant).await
+    }
+
+    /// Ends this account's grants on `task` for `value` (the resource is gone): the number
+    /// ended.
+    pub async fn revoke_grants(&self, task: &str, value: &str) -> AdcpResult<usize> {
+        crate::grants::revoke(&self.shared_state(), &self.0.account.id, task, value).await
+    }
+
+    /// Hosts a preview page this agent rendered, until `ttl` from now: its URL
+    /// (`<agent>/previews/<id>`), for a render's `preview_url`. The id is random (122 bits):
+    /// the URL is the capability, served without credentials, as buyers' tools open it. The
+    /// page is kept in the agent's shared store and served sandboxed (a
+    /// `Content-Security-Policy` allowing no scripts, frames or connections; images, media,
+    /// fonts and inline styles) until it expires, then 404.
+    pub async fn host_preview(
+        &self,
+        html: String,
+        ttl: crate::time::Duration,
+    ) -> AdcpResult<String> {
+        let id = self.new_id("pv");
+        let expires = (self.now() + ttl).unix_timestamp();
+        crate::previews::host(&self.shared_state(), &id, html, expires).await?;
+        let base = self
+            .agent_url()
+            .strip_suffix("/mcp")
+            .unwrap_or(self.agent_url())
+            .trim_end_matches('/');
+        Ok(format!("{base}{}/{id}", crate::previews::PATH))
+    }
+
+    /// The grant this call came with: a third party acting on one resource, not the
+    /// account's principal.
+    pub fn granted(&self) -> Option<&crate::grants::Grant> {
+        self.0.grant.as_ref()
     }
 
     /// A fresh id for a resource the platform creates: `prefix` and 26 random base32

@@ -77,3 +77,45 @@ pub fn matches(req: &ListCreativeFormatsRequest, format: &Value, kind: &str) -> 
                 .is_some_and(|n| n.to_lowercase().contains(&q.to_lowercase()))
         })
 }
+
+/// A VAST 4.2 inline tag for a hosted video: one linear creative of `duration_ms` playing
+/// `video_url` (progressive MP4), with `click_url` as its click-through. Values are escaped
+/// (the ad id as XML text, URLs in CDATA with any `]]>` split), so the caller's strings cannot
+/// change the document's structure.
+///
+/// ```
+/// let xml = adcp_runtime::formats::vast_inline("hero", "https://cdn.example/a.mp4", 15_000, Some("https://a.example"));
+/// assert!(xml.starts_with("<VAST version=\"4.2\">") && xml.contains("<Duration>00:00:15</Duration>"));
+/// ```
+pub fn vast_inline(
+    ad_id: &str,
+    video_url: &str,
+    duration_ms: i64,
+    click_url: Option<&str>,
+) -> String {
+    let text = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let cdata = |s: &str| format!("<![CDATA[{}]]>", s.replace("]]>", "]]]]><![CDATA[>"));
+    let secs = duration_ms.max(0) / 1000;
+    let duration = format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
+    let click = click_url
+        .map(|c| {
+            format!(
+                "<VideoClicks><ClickThrough>{}</ClickThrough></VideoClicks>",
+                cdata(c)
+            )
+        })
+        .unwrap_or_default();
+    let id = text(ad_id);
+    format!(
+        "<VAST version=\"4.2\"><Ad id=\"{id}\"><InLine><AdSystem>adcp-rs</AdSystem><AdTitle>{id}</AdTitle>\
+         <Creatives><Creative><Linear><Duration>{duration}</Duration>{click}<MediaFiles>\
+         <MediaFile delivery=\"progressive\" type=\"video/mp4\" width=\"1920\" height=\"1080\">{}</MediaFile>\
+         </MediaFiles></Linear></Creative></Creatives></InLine></Ad></VAST>",
+        cdata(video_url)
+    )
+}

@@ -295,6 +295,23 @@ async fn inbound<P: DecisioningPlatform, E: Endpoint>(
         }
         (None, None) => Caller::Anonymous,
     };
+    // A credential no principal holds may be a grant an account issued.
+    let caller = match (
+        &caller,
+        auth::bearer(&parts.headers, matches!(binding, Binding::Mcp)),
+    ) {
+        (Caller::Anonymous | Caller::Invalid, Some(token)) => {
+            let shared = crate::state::State::new(
+                server.inner.services.state.as_ref(),
+                crate::ctx::SHARED_SCOPE,
+            );
+            match crate::grants::find(&shared, token).await {
+                Some(g) => Caller::Granted(g),
+                None => caller,
+            }
+        }
+        _ => caller,
+    };
     let caller = signed(server, &parts, &bytes, operation.as_deref(), caller)
         .await
         .map_err(|(status, e, code)| {
@@ -306,6 +323,7 @@ async fn inbound<P: DecisioningPlatform, E: Endpoint>(
         })?;
     if let Some(a) = &server.config().auth
         && caller.principal().is_none()
+        && caller.grant().is_none()
         && !binding.is_public(&message, operation.as_deref(), a)
     {
         let (id, context) = binding.echo(&message);
@@ -382,7 +400,7 @@ async fn signed<P: DecisioningPlatform>(
         body,
     };
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let otherwise = caller.principal().is_some();
+    let otherwise = caller.principal().is_some() || caller.grant().is_some();
     match signing
         .verify(
             incoming,
@@ -437,8 +455,10 @@ async fn a2a_post<P: DecisioningPlatform>(
 ) -> Response {
     let url = format!("{}/mcp", i.base);
     let principal = i.caller.principal().cloned();
+    let grant = i.caller.grant().cloned();
     let peer = peer(&i.parts);
-    Json(a2a::handle(&s.server, &s.a2a, url, principal, peer, i.message).await).into_response()
+    Json(a2a::handle(&s.server, &s.a2a, url, principal, grant, peer, i.message).await)
+        .into_response()
 }
 
 /// The per-operation binding: `POST /adcp/<task>` (also under `/mcp`) with the task's arguments
@@ -465,6 +485,7 @@ async fn raw_post<P: DecisioningPlatform>(
             agent_url: format!("{}/mcp", i.base),
             a2a_push: None,
             peer: peer(&i.parts),
+            grant: i.caller.grant().cloned(),
         })
         .await;
     Json(reply.body).into_response()
@@ -485,6 +506,31 @@ async fn jwks<P: DecisioningPlatform>(State(s): State<Arc<AppState<P>>>) -> Resp
         return not_found().await;
     }
     Json(crate::signing::jwks(&keys)).into_response()
+}
+
+/// A preview page this agent hosts ([`crate::previews`]), sandboxed.
+async fn preview<P: DecisioningPlatform>(
+    State(s): State<Arc<AppState<P>>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    let shared = crate::state::State::new(
+        s.server.inner.services.state.as_ref(),
+        crate::ctx::SHARED_SCOPE,
+    );
+    let now = s.server.inner.services.clock.instant().unix_timestamp();
+    match crate::previews::page(&shared, &id, now).await {
+        Some(html) => (
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::CONTENT_SECURITY_POLICY, crate::previews::POLICY),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                (header::CACHE_CONTROL, "private, max-age=300"),
+            ],
+            html,
+        )
+            .into_response(),
+        None => not_found().await,
+    }
 }
 
 /// RFC 9728 protected-resource metadata, when an authorization server is configured.
@@ -611,6 +657,7 @@ pub fn router<P: DecisioningPlatform>(server: Server<P>) -> Router {
         .route("/adcp/{*operation}", post(raw_post::<P>))
         .route("/mcp/adcp/{*operation}", post(raw_post::<P>))
         .route("/.well-known/jwks.json", get(jwks::<P>))
+        .route("/previews/{id}", get(preview::<P>))
         .route("/.well-known/agent-card.json", get(card::<P>))
         .route("/.well-known/agent.json", get(card::<P>))
         .route(

@@ -309,6 +309,7 @@ pub(crate) async fn handle<P: DecisioningPlatform>(
                     agent_url,
                     a2a_push: None,
                     peer,
+                    grant: caller.grant().cloned(),
                 })
                 .await;
             return respond_text(headers, StatusCode::OK, call_answer(&id, &reply, era));

@@ -80,7 +80,25 @@ impl<P: DecisioningPlatform> Server<P> {
         reply
     }
 
-    async fn run(&self, call: Call) -> Result<Reply, AdcpError> {
+    async fn run(&self, mut call: Call) -> Result<Reply, AdcpError> {
+        // A grant serves one call as its issuer's, on its account: the account it names
+        // replaces any the request names. Capabilities are anyone's.
+        if let Some(g) = call
+            .grant
+            .as_ref()
+            .filter(|_| call.tool != "get_adcp_capabilities")
+        {
+            match call.args.as_object_mut() {
+                Some(args) if g.covers(&call.tool, args) => {
+                    args.insert(
+                        "account".into(),
+                        json!({"account_id": g.account_id.clone()}),
+                    );
+                    call.principal = Some(g.issuer());
+                }
+                _ => return Err(crate::grants::not_covered()),
+            }
+        }
         self.inner
             .limiter
             .admit(call.principal.as_ref(), call.peer)?;
@@ -273,6 +291,7 @@ impl<P: DecisioningPlatform> Server<P> {
             .governance_decision(governed.as_ref().map(|c| c.decision.clone()))
             .proposal(accepted.as_ref().map(|a| a.record.clone()))
             .principal(call.principal.clone())
+            .grant(call.grant.clone())
             .resolved(resolved.clone())
             .agent_url(self.agent_url(&call))
             .idempotency_key(key.clone())

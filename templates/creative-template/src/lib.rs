@@ -290,25 +290,8 @@ fn vast_for(format_id: &Value, id: &str, assets: &Map<String, Value>) -> AdcpRes
             format!("the tag is for videos up to {VAST_MAX_SECONDS} s"),
         ));
     }
-    let escape = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-    };
-    let click = assets
-        .get("click_url")
-        .and_then(|c| c["url"].as_str())
-        .map(|c| format!("<VideoClicks><ClickThrough><![CDATA[{c}]]></ClickThrough></VideoClicks>"))
-        .unwrap_or_default();
-    let secs = ms / 1000;
-    let xml = format!(
-        "<VAST version=\"4.2\"><Ad id=\"{id}\"><InLine><AdSystem>adcp-rs</AdSystem><AdTitle>{id}</AdTitle>\
-         <Creatives><Creative><Linear><Duration>00:00:{secs:02}</Duration>{click}<MediaFiles>\
-         <MediaFile delivery=\"progressive\" type=\"video/mp4\" width=\"1920\" height=\"1080\">\
-         <![CDATA[{url}]]></MediaFile></MediaFiles></Linear></Creative></Creatives></InLine></Ad></VAST>",
-        id = escape(id)
-    );
+    let click = assets.get("click_url").and_then(|c| c["url"].as_str());
+    let xml = formats::vast_inline(id, url, ms, click);
     Ok(json!({"format_id": format_id,
               "assets": {"vast": {"asset_type": "vast", "delivery_type": "inline", "content": xml}}}))
 }

@@ -1,6 +1,8 @@
 //! Property lists and collection lists: the brand-safety data a buy is targeted and validated
 //! against. A buyer keeps its lists here (create, get, list, update, delete); sellers fetch
-//! them with the token handed out at creation; delivery is validated against a property list.
+//! them with the token handed out at creation (a runtime grant: `get_<kind>_list` of that
+//! list, on the owner's account, and nothing else); delivery is validated against a property
+//! list.
 //!
 //! Both kinds share one shape: a list has a name, a description, its sources
 //! (`base_properties` / `base_collections`), filters and a brand, and is kept per account.
@@ -29,6 +31,8 @@ pub(crate) struct Kind {
     sources: &'static str,
     /// Its id prefix.
     prefix: &'static str,
+    /// The task a fetch token is good for.
+    get: &'static str,
     store: Collection<Kept>,
 }
 
@@ -36,6 +40,7 @@ pub(crate) const PROPERTY: Kind = Kind {
     name: "property",
     sources: "base_properties",
     prefix: "pl",
+    get: "get_property_list",
     store: Collection::new("property_lists"),
 };
 
@@ -43,14 +48,14 @@ pub(crate) const COLLECTION: Kind = Kind {
     name: "collection",
     sources: "base_collections",
     prefix: "cl",
+    get: "get_collection_list",
     store: Collection::new("collection_lists"),
 };
 
-/// A list as kept: its wire form, and the hash of its fetch token.
+/// A list as kept: its wire form.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Kept {
     list: Map<String, Value>,
-    token_sha256: String,
 }
 
 /// The programs this agent knows by distribution id: `(type, value, name, kind, genres)`.
@@ -85,14 +90,6 @@ const PROGRAMS: &[(&str, &str, &str, &str, &[&str])] = &[
         &["documentary", "nature"],
     ),
 ];
-
-fn sha256(s: &str) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(s.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 impl Kind {
     fn not_found(self) -> AdcpError {
@@ -129,12 +126,10 @@ impl Kind {
         list.insert("created_at".into(), json!(now));
         list.insert("updated_at".into(), json!(now));
         list.insert("cache_duration_hours".into(), json!(CACHE_HOURS));
-        let token = format!("{}t_{}", self.prefix, ctx.new_id("tok"));
-        let kept = Kept {
-            list: list.clone(),
-            token_sha256: sha256(&token),
-        };
+        let kept = Kept { list: list.clone() };
         ctx.state().put(self.store, &id, &kept).await?;
+        // Sellers fetch the list with it: this list, by its owner's account, read only.
+        let token = ctx.grant(self.get, "list_id", &id).await?;
         answer(json!({"list": list, "auth_token": token}), "a created list")
     }
 
@@ -182,6 +177,7 @@ impl Kind {
     ) -> AdcpResult<Resp> {
         self.get_kept(ctx, id).await?;
         ctx.state().delete(self.store, id).await?;
+        ctx.revoke_grants(self.get, id).await?;
         answer(json!({"deleted": true, "list_id": id}), "a deleted list")
     }
 

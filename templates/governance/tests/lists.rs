@@ -1,10 +1,12 @@
 //! A buyer's property and collection lists, over MCP: created with a fetch token, resolved,
 //! found by name, changed, validated against delivery (compliant, not, not covered), kept from
-//! another buyer, deleted.
+//! another buyer, fetched by a seller holding the list's token (that list, and nothing else),
+//! deleted (the token with it).
 
 use adcp_conformance::harness::two_buyers;
 use adcp_runtime::Stores;
 use adcp_runtime::serde_json::{Value, json};
+use adcp_runtime::test_util::McpClient;
 use governance::{agent, config};
 
 fn key() -> String {
@@ -26,7 +28,7 @@ fn record(id: &str, domain: &str, impressions: u64) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lists_are_kept_resolved_validated_and_private() {
-    let (_server, alice, bob) = two_buyers(config(false), move |c| agent(c, Stores::memory()));
+    let (server, alice, bob) = two_buyers(config(false), move |c| agent(c, Stores::memory()));
 
     let (err, made) = alice
         .call(
@@ -37,7 +39,7 @@ async fn lists_are_kept_resolved_validated_and_private() {
         .await;
     assert!(!err, "{made}");
     let id = made["list"]["list_id"].as_str().expect("an id").to_owned();
-    let token = made["auth_token"].as_str().expect("a token");
+    let token = made["auth_token"].as_str().expect("a token").to_owned();
     assert!(token.len() > 16 && !token.starts_with("Bearer"), "{made}");
 
     // Resolved to its identifiers; found by name.
@@ -109,6 +111,35 @@ async fn lists_are_kept_resolved_validated_and_private() {
     let (_, none) = bob.call("list_property_lists", json!({})).await;
     assert_eq!(none["lists"], json!([]), "{none}");
 
+    // A seller holding the list's token, and no key of its own: this list, read, and nothing
+    // else (the same refusal whatever else it names).
+    let seller = McpClient::new(server.mcp_url()).bearer(token.clone());
+    let (err, fetched) = seller
+        .call(
+            "get_property_list",
+            json!({"list_id": id, "context": {"correlation_id": "s-1"}}),
+        )
+        .await;
+    assert!(!err, "{fetched}");
+    assert_eq!(fetched["list"]["list_id"], id.as_str(), "{fetched}");
+    assert_eq!(fetched["context"]["correlation_id"], "s-1");
+    for (task, args) in [
+        ("get_property_list", json!({"list_id": "pl_another"})),
+        ("list_property_lists", json!({})),
+        (
+            "delete_property_list",
+            json!({"idempotency_key": key(), "list_id": id}),
+        ),
+        ("get_collection_list", json!({"list_id": id})),
+    ] {
+        let (err, refused) = seller.call(task, args).await;
+        assert!(err, "{task}: {refused}");
+        assert_eq!(
+            refused["errors"][0]["code"], "PERMISSION_DENIED",
+            "{task}: {refused}"
+        );
+    }
+
     // Deleted: gone.
     let (_, gone) = alice
         .call(
@@ -121,6 +152,10 @@ async fn lists_are_kept_resolved_validated_and_private() {
         .call("get_property_list", json!({"list_id": id}))
         .await;
     assert!(err);
+    let (err, after) = seller
+        .call("get_property_list", json!({"list_id": id}))
+        .await;
+    assert!(err, "the token went with the list: {after}");
 
     // A collection list resolves the programs this agent knows, and no others.
     let (err, made) = alice
