@@ -58,6 +58,59 @@ pub(crate) fn formats() -> Vec<Value> {
         .collect()
 }
 
+/// The VAST tag format a hosted video builds to.
+const VAST: &str = "vast_30s";
+
+/// The longest video the network serves.
+const VIDEO_MAX_MS: i64 = 30_000;
+
+/// A VAST tag for a hosted video: the manifest's, or that of the library creative named (when
+/// the network serves video: its compliance fixtures do).
+async fn vast(ctx: &Ctx, req: &BuildCreativeRequest) -> AdcpResult<BuildCreativeSuccess> {
+    let mut assets = req
+        .creative_manifest
+        .as_ref()
+        .map(|m| adcp_runtime::json::object(&m.assets))
+        .unwrap_or_default();
+    let id = req
+        .creative_id
+        .clone()
+        .unwrap_or_else(|| ctx.new_id("vast"));
+    if !assets.contains_key("video")
+        && let Some(cid) = &req.creative_id
+    {
+        let kept = sales_non_guaranteed::library_creative(ctx, cid)
+            .await?
+            .ok_or_else(|| {
+                AdcpError::not_found(codes::CREATIVE_NOT_FOUND, "creative_id", "creative")
+            })?;
+        let synced = kept.asset.as_ref().map(adcp_runtime::json::object);
+        if let Some(a) = synced.as_ref().and_then(|s| s["assets"].as_object()) {
+            assets = a.clone();
+        }
+    }
+    let video = &assets.get("video").cloned().unwrap_or_default();
+    let Some(url) = video["url"].as_str() else {
+        return Err(AdcpError::validation(
+            "creative_manifest.assets.video",
+            "a VAST tag wraps a hosted video: give it, or name a library creative with one",
+        ));
+    };
+    let ms = video["duration_ms"].as_i64().unwrap_or(VIDEO_MAX_MS);
+    if ms > VIDEO_MAX_MS {
+        return Err(AdcpError::validation(
+            "creative_manifest.assets.video.duration_ms",
+            format!("the network serves videos up to {} s", VIDEO_MAX_MS / 1000),
+        ));
+    }
+    let click = assets.get("click_url").and_then(|c| c["url"].as_str());
+    let xml = adcp_runtime::formats::vast_inline(&id, url, ms, click);
+    decode(json!({"creative_manifest": {
+        "format_id": {"agent_url": ctx.agent_url(), "id": VAST},
+        "assets": {"vast": {"asset_type": "vast", "delivery_type": "inline", "content": xml}}}}))
+    .map_err(|e| AdcpError::internal(format!("a VAST tag: {}: {}", e.path, e.message)))
+}
+
 /// Percent-encodes `s` for a URL component: every byte but RFC 3986's unreserved ones.
 fn encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -234,6 +287,7 @@ fn render_item(item: &Map<String, Value>, click: &str, impression: &str) -> Stri
 pub(crate) async fn build(
     ctx: &Ctx,
     req: BuildCreativeRequest,
+    serves_video: bool,
 ) -> AdcpResult<BuildCreativeSuccess> {
     if req.target_format_ids.is_some() {
         return Err(AdcpError::new(
@@ -250,6 +304,9 @@ pub(crate) async fn build(
         .ok_or_else(|| {
             AdcpError::invalid_request("target_format_id", "name the format to build")
         })?;
+    if target.id == VAST && serves_video {
+        return vast(ctx, &req).await;
+    }
     let Some(&(format, _, _, shown)) = FORMATS.iter().find(|f| f.0 == target.id) else {
         let known: Vec<&str> = FORMATS.iter().map(|f| f.0).collect();
         return Err(AdcpError::invalid_request(

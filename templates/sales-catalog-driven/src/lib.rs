@@ -12,6 +12,7 @@
 //! formats; accounts, tasks, idempotency, validation and the envelope are the runtime's.
 
 mod builder;
+mod preview;
 
 use adcp_runtime::wire::*;
 use adcp_runtime::{AdcpResult, Config, Ctx, Serve, Stores, decisioning_platform};
@@ -40,7 +41,20 @@ fn products() -> Vec<Value> {
                "channels": ["display"], "publisher_properties": network,
                "format_ids": [{"id": "native_catalog_carousel"}],
                "pricing_options": [{"pricing_option_id": "cpm_standard", "pricing_model": "cpm", "currency": "USD", "floor_price": 8.0}]}),
+        json!({"product_id": "local_feed_posts", "name": "Local feed, sponsored posts",
+               "description": "Sponsored posts in local sites' restaurant feeds: a picture, a headline and a link",
+               "channels": ["display"], "publisher_properties": network,
+               "format_ids": [{"id": "native_post"}],
+               "pricing_options": [{"pricing_option_id": "cpm_standard", "pricing_model": "cpm", "currency": "USD", "floor_price": 7.0}]}),
     ]
+}
+
+/// The network's formats beyond the reference seller's: the catalogue-driven ones, and the
+/// sponsored feed post.
+fn formats() -> Vec<Value> {
+    let mut all = builder::formats();
+    all.push(preview::native_post());
+    all
 }
 
 impl CatalogSeller {
@@ -49,7 +63,7 @@ impl CatalogSeller {
     pub fn new(test_fixtures: bool) -> Self {
         let seller = Seller::new(test_fixtures)
             .with_products(products())
-            .and_then(|s| s.with_formats(builder::formats()))
+            .and_then(|s| s.with_formats(formats()))
             // The specs are this file's: a test proves they are valid.
             .unwrap_or_else(|_| Seller::new(test_fixtures));
         CatalogSeller { seller }
@@ -99,7 +113,16 @@ sales_non_guaranteed::seller_platform! {
             ctx: &Ctx,
             req: BuildCreativeRequest,
         ) -> AdcpResult<BuildCreativeSuccess> {
-            builder::build(ctx, req).await
+            builder::build(ctx, req, self.seller.sells_format("video_30s")).await
+        }
+
+        /// A manifest of a format this network takes, rendered as it serves it.
+        async fn preview_creative(
+            &self,
+            ctx: &Ctx,
+            req: PreviewCreativeRequest,
+        ) -> AdcpResult<PreviewCreativeResponse> {
+            preview::preview(ctx, |f| self.seller.sells_format(f), &req).await
         }
     }
     delegate seller: media_buying, sync_catalogs, conversions, provide_performance_feedback, controller
@@ -111,7 +134,7 @@ mod tests {
     fn the_products_and_formats_are_valid() {
         let seller = sales_non_guaranteed::Seller::new(false)
             .with_products(super::products())
-            .and_then(|s| s.with_formats(super::builder::formats()));
+            .and_then(|s| s.with_formats(super::formats()));
         assert!(seller.is_ok(), "{:?}", seller.err());
     }
 }

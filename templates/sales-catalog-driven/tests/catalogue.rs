@@ -241,3 +241,91 @@ async fn catalogue_creative_conversions_and_feedback() {
     assert_eq!(resp["errors"][0]["code"], "CREATIVE_NOT_FOUND", "{resp}");
     assert_eq!(resp["errors"][0]["field"], "creative_id", "{resp}");
 }
+
+/// A sponsored post previewed as the network serves it: hosted at a URL anyone holding it can
+/// open, sandboxed, with the manifest's text escaped; a format the network does not take
+/// refused on its field; a synced video built into a VAST tag where the network serves video.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn previews_are_hosted_escaped_and_videos_become_vast() {
+    let (server, alice, _bob) = two_buyers(config(false), move |c| agent(c, Stores::memory()));
+    let post = |format: &str, output: &str| {
+        json!({"account": account(), "request_type": "single", "output_format": output,
+               "context": {"correlation_id": "p-1"},
+               "creative_manifest": {"format_id": {"agent_url": "https://elsewhere.example", "id": format},
+                   "assets": {"headline": {"asset_type": "text", "content": "Steak <script>alert(1)</script> night"},
+                              "image": {"asset_type": "image", "url": "https://cdn.example/steak.jpg", "width": 1200, "height": 628},
+                              "click_url": {"asset_type": "url", "url": "javascript:alert(1)"}}}})
+    };
+    let (err, shown) = alice
+        .call("preview_creative", post("native_post", "html"))
+        .await;
+    assert!(!err, "{shown}");
+    assert_eq!(shown["context"]["correlation_id"], "p-1");
+    let html = shown["previews"][0]["renders"][0]["preview_html"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        html.contains("Steak &lt;script&gt;") && !html.contains("<script>"),
+        "{html}"
+    );
+    assert!(!html.contains("javascript:"), "only http(s) links: {html}");
+    let (err, hosted) = alice
+        .call("preview_creative", post("native_post", "url"))
+        .await;
+    assert!(!err, "{hosted}");
+    let url = hosted["previews"][0]["renders"][0]["preview_url"]
+        .as_str()
+        .expect("a hosted preview");
+    assert!(url.starts_with(&server.base_url()), "{url}");
+    let page = reqwest::get(url).await.expect("the preview is served");
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(csp.starts_with("sandbox"), "{csp}");
+    assert_eq!(page.text().await.unwrap_or_default(), html);
+    let missing = reqwest::get(format!("{}/previews/pv_nothing", server.base_url()))
+        .await
+        .expect("answered");
+    assert_eq!(missing.status(), 404);
+
+    let (err, refused) = alice
+        .call("preview_creative", post("billboard_96x48", "url"))
+        .await;
+    assert!(err, "{refused}");
+    assert_eq!(
+        refused["errors"][0]["field"], "creative_manifest.format_id",
+        "{refused}"
+    );
+
+    // Where the network serves video (its compliance fixtures do), a synced video is built
+    // into a VAST tag by its id.
+    let (_fixtures, alice, _) = two_buyers(config(true), move |c| agent(c, Stores::memory()));
+    let (err, synced) = alice
+        .call(
+            "sync_creatives",
+            json!({"account": account(), "idempotency_key": key(), "creatives": [{
+                "creative_id": "steak_video", "name": "Steak night", "format_id": {"agent_url": server.mcp_url(), "id": "video_30s"},
+                "assets": {"video": {"asset_type": "video", "url": "https://cdn.example/steak.mp4", "width": 1920, "height": 1080, "duration_ms": 15000},
+                           "click_url": {"asset_type": "url", "url": "https://amsterdam-steakhouse.example/book"}}}]}),
+        )
+        .await;
+    assert!(!err, "{synced}");
+    assert_eq!(synced["creatives"][0]["action"], "created", "{synced}");
+    let (err, built) = alice
+        .call(
+            "build_creative",
+            json!({"account": account(), "idempotency_key": key(), "creative_id": "steak_video",
+                   "target_format_id": {"agent_url": server.mcp_url(), "id": "vast_30s"}}),
+        )
+        .await;
+    assert!(!err, "{built}");
+    let xml = built["creative_manifest"]["assets"]["vast"]["content"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        xml.contains("<Duration>00:00:15</Duration>") && xml.contains("steak.mp4"),
+        "{xml}"
+    );
+}

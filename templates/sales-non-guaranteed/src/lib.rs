@@ -164,7 +164,7 @@ impl Seller {
     }
 
     /// Whether it takes creatives of format `id` (seeded formats aside).
-    pub(crate) fn sells_format(&self, id: &str) -> bool {
+    pub fn sells_format(&self, id: &str) -> bool {
         catalog::format_ids(self.formats.as_deref(), self.test_fixtures).any(|f| f == id)
     }
 
@@ -237,6 +237,12 @@ pub fn fails_the_call(e: &AdcpError) -> bool {
 /// them).
 pub async fn catalogs(ctx: &Ctx) -> AdcpResult<Vec<KeptCatalog>> {
     ctx.state().list(catalogs::CATALOGS).await
+}
+
+/// A creative of the account's library (synced or seeded), for a platform composing with the
+/// seller (a build from a library creative).
+pub async fn library_creative(ctx: &Ctx, creative_id: &str) -> AdcpResult<Option<Creative>> {
+    ctx.state().get(store::CREATIVES, creative_id).await
 }
 
 /// A product of this seller's shape (its properties, reporting and pricing defaults) with
