@@ -489,15 +489,45 @@ impl Ctx {
         html: String,
         ttl: crate::time::Duration,
     ) -> AdcpResult<String> {
-        let id = self.new_id("pv");
+        self.host(html, "text/html; charset=utf-8", ttl, crate::previews::PATH)
+            .await
+    }
+
+    /// Hosts an asset this agent generated (an SVG image, a caption file), until `ttl` from
+    /// now: its URL (`<agent>/assets/<id>`), for a manifest's asset `url`. As
+    /// [`Ctx::host_preview`]: unguessable, no credentials, sandboxed. `content_type` is one
+    /// of `image/svg+xml`, `text/plain`, `text/vtt`; any other is refused.
+    pub async fn host_asset(
+        &self,
+        body: String,
+        content_type: &str,
+        ttl: crate::time::Duration,
+    ) -> AdcpResult<String> {
+        if !crate::previews::ASSET_TYPES.contains(&content_type) {
+            return Err(AdcpError::internal(format!(
+                "an asset is not hosted as `{content_type}`"
+            )));
+        }
+        self.host(body, content_type, ttl, crate::previews::ASSETS)
+            .await
+    }
+
+    async fn host(
+        &self,
+        body: String,
+        content_type: &str,
+        ttl: crate::time::Duration,
+        path: &str,
+    ) -> AdcpResult<String> {
+        let id = self.new_id("h");
         let expires = (self.now() + ttl).unix_timestamp();
-        crate::previews::host(&self.shared_state(), &id, html, expires).await?;
+        crate::previews::host(&self.shared_state(), &id, body, content_type, expires).await?;
         let base = self
             .agent_url()
             .strip_suffix("/mcp")
             .unwrap_or(self.agent_url())
             .trim_end_matches('/');
-        Ok(format!("{base}{}/{id}", crate::previews::PATH))
+        Ok(format!("{base}{path}/{id}"))
     }
 
     /// The grant this call came with: a third party acting on one resource, not the

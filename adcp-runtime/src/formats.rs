@@ -78,6 +78,22 @@ pub fn matches(req: &ListCreativeFormatsRequest, format: &Value, kind: &str) -> 
         })
 }
 
+/// `s` as HTML or XML text, safe in element content and in quoted attributes (`&`, `<`, `>`,
+/// `"` and `'` escaped): what an agent rendering a creative itself puts a buyer's words
+/// through.
+///
+/// ```
+/// assert_eq!(adcp_runtime::formats::escape("<b>\"Tom\" & Jerry's</b>"),
+///            "&lt;b&gt;&quot;Tom&quot; &amp; Jerry&#39;s&lt;/b&gt;");
+/// ```
+pub fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
 /// A VAST 4.2 inline tag for a hosted video: one linear creative of `duration_ms` playing
 /// `video_url` (progressive MP4), with `click_url` as its click-through. Values are escaped
 /// (the ad id as XML text, URLs in CDATA with any `]]>` split), so the caller's strings cannot
@@ -93,12 +109,6 @@ pub fn vast_inline(
     duration_ms: i64,
     click_url: Option<&str>,
 ) -> String {
-    let text = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-    };
     let cdata = |s: &str| format!("<![CDATA[{}]]>", s.replace("]]>", "]]]]><![CDATA[>"));
     let secs = duration_ms.max(0) / 1000;
     let duration = format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
@@ -110,7 +120,7 @@ pub fn vast_inline(
             )
         })
         .unwrap_or_default();
-    let id = text(ad_id);
+    let id = escape(ad_id);
     format!(
         "<VAST version=\"4.2\"><Ad id=\"{id}\"><InLine><AdSystem>adcp-rs</AdSystem><AdTitle>{id}</AdTitle>\
          <Creatives><Creative><Linear><Duration>{duration}</Duration>{click}<MediaFiles>\

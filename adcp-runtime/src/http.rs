@@ -508,7 +508,7 @@ async fn jwks<P: DecisioningPlatform>(State(s): State<Arc<AppState<P>>>) -> Resp
     Json(crate::signing::jwks(&keys)).into_response()
 }
 
-/// A preview page this agent hosts ([`crate::previews`]), sandboxed.
+/// A preview page or asset this agent hosts ([`crate::previews`]), sandboxed.
 async fn preview<P: DecisioningPlatform>(
     State(s): State<Arc<AppState<P>>>,
     axum::extract::Path(id): axum::extract::Path<String>,
@@ -519,14 +519,14 @@ async fn preview<P: DecisioningPlatform>(
     );
     let now = s.server.inner.services.clock.instant().unix_timestamp();
     match crate::previews::page(&shared, &id, now).await {
-        Some(html) => (
+        Some((content_type, body)) => (
             [
-                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::CONTENT_TYPE, content_type.as_str()),
                 (header::CONTENT_SECURITY_POLICY, crate::previews::POLICY),
                 (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
                 (header::CACHE_CONTROL, "private, max-age=300"),
             ],
-            html,
+            body,
         )
             .into_response(),
         None => not_found().await,
@@ -658,6 +658,7 @@ pub fn router<P: DecisioningPlatform>(server: Server<P>) -> Router {
         .route("/mcp/adcp/{*operation}", post(raw_post::<P>))
         .route("/.well-known/jwks.json", get(jwks::<P>))
         .route("/previews/{id}", get(preview::<P>))
+        .route("/assets/{id}", get(preview::<P>))
         .route("/.well-known/agent-card.json", get(card::<P>))
         .route("/.well-known/agent.json", get(card::<P>))
         .route(

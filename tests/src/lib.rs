@@ -852,6 +852,16 @@ pub mod harness {
         (server, alice, bob)
     }
 
+    /// The media-buy and sponsored-intelligence tasks `deterministic_testing` also exercises,
+    /// which a creative agent does not serve: its skips of them are expected.
+    pub const NOT_A_CREATIVE_AGENTS: &[&str] = &[
+        "create_media_buy",
+        "get_media_buys",
+        "get_media_buy_delivery",
+        "si_initiate_session",
+        "si_send_message",
+    ];
+
     /// Pseudo-steps the 6.11 runner has no handler for, so that it skips them whatever the
     /// agent does (`expect_substitution_safe`, `requires_contract:
     /// substitution_observer_runner`).

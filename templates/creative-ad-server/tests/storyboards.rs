@@ -9,19 +9,11 @@
 
 use std::path::Path;
 
-use adcp_conformance::harness::{TemplateRun, assert_mock_called, run_template_with, runner};
+use adcp_conformance::harness::{
+    NOT_A_CREATIVE_AGENTS, TemplateRun, assert_mock_called, run_template_with, runner,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_creative-ad-server");
-
-/// The media-buy and sponsored-intelligence tasks `deterministic_testing` also exercises, which
-/// a creative agent does not serve.
-const NOT_AN_AD_SERVERS: &[&str] = &[
-    "create_media_buy",
-    "get_media_buys",
-    "get_media_buy_delivery",
-    "si_initiate_session",
-    "si_send_message",
-];
 
 #[test]
 fn ad_server_storyboards_and_the_capability_driven_assessment() {
@@ -32,7 +24,7 @@ fn ad_server_storyboards_and_the_capability_driven_assessment() {
         TemplateRun::mcp("creative_ad_server", 7),
         TemplateRun::mcp("creative_lifecycle", 7),
         TemplateRun::a2a("creative_ad_server", 7),
-        TemplateRun::mcp("deterministic_testing", 5).skipping(NOT_AN_AD_SERVERS),
+        TemplateRun::mcp("deterministic_testing", 5).skipping(NOT_A_CREATIVE_AGENTS),
         // The runner proves authentication by calling the test kit's probe task, and the 6.11
         // CLI passes no test kit: the probe is `list_creatives`, which this agent serves.
         TemplateRun::assessment(30),

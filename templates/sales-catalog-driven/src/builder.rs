@@ -5,6 +5,7 @@
 //! macro it fills, in a single pass, so `00013&cmd=drop` cannot add a parameter and
 //! `vacancy-{DEVICE_ID}-42` is not expanded again.
 
+use adcp_runtime::formats::escape;
 use adcp_runtime::time::{self, Duration};
 use adcp_runtime::wire::{BuildCreativeRequest, BuildCreativeSuccess, decode};
 use adcp_runtime::{AdcpError, AdcpResult, Ctx, codes};
@@ -58,59 +59,6 @@ pub(crate) fn formats() -> Vec<Value> {
         .collect()
 }
 
-/// The VAST tag format a hosted video builds to.
-const VAST: &str = "vast_30s";
-
-/// The longest video the network serves.
-const VIDEO_MAX_MS: i64 = 30_000;
-
-/// A VAST tag for a hosted video: the manifest's, or that of the library creative named (when
-/// the network serves video: its compliance fixtures do).
-async fn vast(ctx: &Ctx, req: &BuildCreativeRequest) -> AdcpResult<BuildCreativeSuccess> {
-    let mut assets = req
-        .creative_manifest
-        .as_ref()
-        .map(|m| adcp_runtime::json::object(&m.assets))
-        .unwrap_or_default();
-    let id = req
-        .creative_id
-        .clone()
-        .unwrap_or_else(|| ctx.new_id("vast"));
-    if !assets.contains_key("video")
-        && let Some(cid) = &req.creative_id
-    {
-        let kept = sales_non_guaranteed::library_creative(ctx, cid)
-            .await?
-            .ok_or_else(|| {
-                AdcpError::not_found(codes::CREATIVE_NOT_FOUND, "creative_id", "creative")
-            })?;
-        let synced = kept.asset.as_ref().map(adcp_runtime::json::object);
-        if let Some(a) = synced.as_ref().and_then(|s| s["assets"].as_object()) {
-            assets = a.clone();
-        }
-    }
-    let video = &assets.get("video").cloned().unwrap_or_default();
-    let Some(url) = video["url"].as_str() else {
-        return Err(AdcpError::validation(
-            "creative_manifest.assets.video",
-            "a VAST tag wraps a hosted video: give it, or name a library creative with one",
-        ));
-    };
-    let ms = video["duration_ms"].as_i64().unwrap_or(VIDEO_MAX_MS);
-    if ms > VIDEO_MAX_MS {
-        return Err(AdcpError::validation(
-            "creative_manifest.assets.video.duration_ms",
-            format!("the network serves videos up to {} s", VIDEO_MAX_MS / 1000),
-        ));
-    }
-    let click = assets.get("click_url").and_then(|c| c["url"].as_str());
-    let xml = adcp_runtime::formats::vast_inline(&id, url, ms, click);
-    decode(json!({"creative_manifest": {
-        "format_id": {"agent_url": ctx.agent_url(), "id": VAST},
-        "assets": {"vast": {"asset_type": "vast", "delivery_type": "inline", "content": xml}}}}))
-    .map_err(|e| AdcpError::internal(format!("a VAST tag: {}: {}", e.path, e.message)))
-}
-
 /// Percent-encodes `s` for a URL component: every byte but RFC 3986's unreserved ones.
 fn encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -154,15 +102,6 @@ fn fill(template: &str, values: &Map<String, Value>) -> String {
     }
     out.push_str(rest);
     out
-}
-
-/// Escapes text for HTML (content and quoted attributes).
-fn html(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }
 
 /// The catalogue to build from, and whether the request gave it inline: the manifest's
@@ -265,29 +204,28 @@ fn item_values(
 /// One item as the ad shows it.
 fn render_item(item: &Map<String, Value>, click: &str, impression: &str) -> String {
     let text = |k: &str| item.get(k).and_then(Value::as_str).unwrap_or_default();
-    let title = html(text("title"));
+    let title = escape(text("title"));
     let image = item
         .get("image_url")
         .and_then(Value::as_str)
-        .map(|u| format!("<img src=\"{}\" alt=\"{title}\">", html(u)))
+        .map(|u| format!("<img src=\"{}\" alt=\"{title}\">", escape(u)))
         .unwrap_or_default();
     let price = item
         .get("price")
         .and_then(|p| Some((p["amount"].as_f64()?, p["currency"].as_str()?)))
-        .map(|(a, c)| format!("<span class=\"price\">{} {a:.2}</span>", html(c)))
+        .map(|(a, c)| format!("<span class=\"price\">{} {a:.2}</span>", escape(c)))
         .unwrap_or_default();
     format!(
         "<a class=\"item\" href=\"{}\">{image}<span class=\"title\">{title}</span>{price}</a>\
          <img class=\"imp\" src=\"{}\" width=\"1\" height=\"1\" alt=\"\">",
-        html(click),
-        html(impression)
+        escape(click),
+        escape(impression)
     )
 }
 
 pub(crate) async fn build(
     ctx: &Ctx,
     req: BuildCreativeRequest,
-    serves_video: bool,
 ) -> AdcpResult<BuildCreativeSuccess> {
     if req.target_format_ids.is_some() {
         return Err(AdcpError::new(
@@ -304,9 +242,6 @@ pub(crate) async fn build(
         .ok_or_else(|| {
             AdcpError::invalid_request("target_format_id", "name the format to build")
         })?;
-    if target.id == VAST && serves_video {
-        return vast(ctx, &req).await;
-    }
     let Some(&(format, _, _, shown)) = FORMATS.iter().find(|f| f.0 == target.id) else {
         let known: Vec<&str> = FORMATS.iter().map(|f| f.0).collect();
         return Err(AdcpError::invalid_request(

@@ -12,7 +12,6 @@
 //! formats; accounts, tasks, idempotency, validation and the envelope are the runtime's.
 
 mod builder;
-mod preview;
 
 use adcp_runtime::wire::*;
 use adcp_runtime::{AdcpResult, Config, Ctx, Serve, Stores, decisioning_platform};
@@ -53,7 +52,7 @@ fn products() -> Vec<Value> {
 /// sponsored feed post.
 fn formats() -> Vec<Value> {
     let mut all = builder::formats();
-    all.push(preview::native_post());
+    all.push(sales_non_guaranteed::native_post());
     all
 }
 
@@ -113,19 +112,14 @@ sales_non_guaranteed::seller_platform! {
             ctx: &Ctx,
             req: BuildCreativeRequest,
         ) -> AdcpResult<BuildCreativeSuccess> {
-            builder::build(ctx, req, self.seller.sells_format("video_30s")).await
-        }
-
-        /// A manifest of a format this network takes, rendered as it serves it.
-        async fn preview_creative(
-            &self,
-            ctx: &Ctx,
-            req: PreviewCreativeRequest,
-        ) -> AdcpResult<PreviewCreativeResponse> {
-            preview::preview(ctx, |f| self.seller.sells_format(f), &req).await
+            if let Some(vast) = self.seller.vast_tag(ctx, &req).await {
+                return vast;
+            }
+            builder::build(ctx, req).await
         }
     }
-    delegate seller: media_buying, sync_catalogs, conversions, provide_performance_feedback, controller
+    delegate seller: media_buying, sync_catalogs, conversions, provide_performance_feedback,
+        preview_creative, controller
 }
 
 #[cfg(test)]

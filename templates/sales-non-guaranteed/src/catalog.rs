@@ -81,7 +81,8 @@ impl FormatSpec {
 const FIXTURE_FORMATS: [&str; 2] = ["display_300x250", "video_30s"];
 
 /// A seller's own format: `spec` with `agent_url` set on its `format_id` (given as `{"id":
-/// ...}` or as the id alone).
+/// ...}` or as the id alone), and on the `input_format_ids` and `output_format_ids` that name
+/// none.
 pub(crate) fn custom_format(agent_url: &str, spec: &Value) -> Result<Format, String> {
     let mut f = spec.clone();
     let id = match &spec["format_id"] {
@@ -89,6 +90,13 @@ pub(crate) fn custom_format(agent_url: &str, spec: &Value) -> Result<Format, Str
         v => v["id"].as_str().unwrap_or_default().to_owned(),
     };
     f["format_id"] = serde_json::to_value(format_id(agent_url, &id)).map_err(|e| e.to_string())?;
+    for k in ["input_format_ids", "output_format_ids"] {
+        for other in f[k].as_array_mut().into_iter().flatten() {
+            if other.get("agent_url").is_none() {
+                other["agent_url"] = serde_json::Value::String(agent_url.to_owned());
+            }
+        }
+    }
     decode(f).map_err(|e| format!("{}: {}", e.path, e.message))
 }
 
@@ -129,7 +137,10 @@ pub(crate) fn formats(
     if custom.is_some() && !test_fixtures {
         return out;
     }
-    let wanted = |id: &str| custom.is_none() || FIXTURE_FORMATS.contains(&id);
+    let own: Vec<String> = out.iter().map(|f| f.format_id.id.clone()).collect();
+    let wanted = |id: &str| {
+        !own.iter().any(|o| o == id) && (custom.is_none() || FIXTURE_FORMATS.contains(&id))
+    };
     out.extend(
         default_formats(agent_url)
             .into_iter()

@@ -19,6 +19,7 @@ mod controller;
 mod conversions;
 mod creatives;
 mod media_buys;
+mod previews;
 mod products;
 mod proposals;
 mod store;
@@ -453,6 +454,56 @@ impl Seller {
     }
 }
 
+/// A stock `native_post` format (a sponsored post in a feed: a headline, a line of text, a
+/// picture and a link), for a seller to add to its formats ([`Seller::with_formats`]); its
+/// previews render as a post.
+pub fn native_post() -> serde_json::Value {
+    json!({
+        "format_id": {"id": "native_post"}, "name": "Sponsored post",
+        "description": "A post in the publisher's feed: a picture, a headline, a line of text and a link",
+        "renders": [{"role": "primary", "dimensions": {"responsive": {"width": true, "height": true}}}],
+        "assets": [
+            {"item_type": "individual", "asset_id": "headline", "asset_type": "text", "required": true,
+             "requirements": {"max_length": 90}},
+            {"item_type": "individual", "asset_id": "body", "asset_type": "text", "required": false,
+             "requirements": {"max_length": 250}},
+            {"item_type": "individual", "asset_id": "image", "asset_type": "image", "required": true,
+             "requirements": {"min_width": 600, "min_height": 314, "formats": ["jpg", "png", "webp"]}},
+            {"item_type": "individual", "asset_id": "click_url", "asset_type": "url", "required": true},
+        ],
+    })
+}
+
+/// What the seller lends a template composing with it that also previews or builds creatives
+/// (not served by the reference seller itself: delegate `preview_creative` to serve it).
+impl Seller {
+    /// `preview_creative`: a manifest of a format this seller takes, rendered as it serves it
+    /// (a post with a headline, a banner, a video), its text escaped and only http(s) links
+    /// used; a URL hosted by the runtime, or the HTML.
+    pub async fn preview_creative(
+        &self,
+        ctx: &Ctx,
+        req: PreviewCreativeRequest,
+    ) -> AdcpResult<PreviewCreativeResponse> {
+        previews::preview(ctx, |f| self.sells_format(f), &req).await
+    }
+
+    /// A VAST tag for a hosted video (the manifest's, or a library creative's by
+    /// `creative_id`) when the build asks for `vast_30s` of a seller that takes video;
+    /// `None` otherwise (the platform builds it).
+    pub async fn vast_tag(
+        &self,
+        ctx: &Ctx,
+        req: &BuildCreativeRequest,
+    ) -> Option<AdcpResult<BuildCreativeSuccess>> {
+        let target = req.target_format_id.as_ref()?;
+        (target.id == previews::VAST && self.sells_format("video_30s"))
+            .then(|| previews::vast(ctx, req))?
+            .await
+            .into()
+    }
+}
+
 /// What [`seller_platform!`] expands to names, from one path.
 #[doc(hidden)]
 pub mod __seller {
@@ -564,6 +615,9 @@ macro_rules! seller_platform {
     };
     (@munch [$attr:meta] $ty:ident $field:ident [$($body:tt)*] [$($acc:tt)*] list_creatives $($rest:ident)*) => {
         $crate::seller_platform!(@emit [$attr] $ty $field [$($body)*] [$($acc)*] [$($rest)*] list_creatives ListCreativesRequest ListCreativesResponse);
+    };
+    (@munch [$attr:meta] $ty:ident $field:ident [$($body:tt)*] [$($acc:tt)*] preview_creative $($rest:ident)*) => {
+        $crate::seller_platform!(@emit [$attr] $ty $field [$($body)*] [$($acc)*] [$($rest)*] preview_creative PreviewCreativeRequest PreviewCreativeResponse);
     };
     (@munch [$attr:meta] $ty:ident $field:ident [$($body:tt)*] [$($acc:tt)*] sync_catalogs $($rest:ident)*) => {
         $crate::seller_platform!(@emit [$attr] $ty $field [$($body)*] [$($acc)*] [$($rest)*] sync_catalogs SyncCatalogsRequest SyncCatalogsSuccess);

@@ -1,42 +1,20 @@
-//! Previews of a creative on this network: the manifest given, rendered here as the network
-//! serves it (a sponsored post, a banner, a video) and hosted by the runtime
+//! Previews of a creative on this seller: the manifest given, rendered here as the seller
+//! serves it (a post with a headline, a banner, a video) and hosted by the runtime
 //! (`Ctx::host_preview`) when the buyer wants a URL. Every text and URL from the manifest is
-//! escaped into the page; only http(s) URLs are used; the page is served sandboxed.
+//! escaped into the page; only http(s) URLs are used; the page is served sandboxed. And VAST
+//! tags for hosted video, for a seller that serves video.
 
+use adcp_runtime::formats::escape;
 use adcp_runtime::json::{answer, object};
 use adcp_runtime::time::{self, Duration};
-use adcp_runtime::wire::{PreviewCreativeRequest, PreviewCreativeResponse};
+use adcp_runtime::wire::{
+    BuildCreativeRequest, BuildCreativeSuccess, PreviewCreativeRequest, PreviewCreativeResponse,
+};
 use adcp_runtime::{AdcpError, AdcpResult, Ctx, codes};
 use serde_json::{Map, Value, json};
 
 /// How long a preview stays up.
 const KEPT: Duration = Duration::DAY;
-
-/// The `native_post` format: a sponsored post in the network's feed.
-pub(crate) fn native_post() -> Value {
-    json!({
-        "format_id": {"id": "native_post"}, "name": "Sponsored post",
-        "description": "A post in the network's restaurant feed: a picture, a headline, a line of text and a link",
-        "renders": [{"role": "primary", "dimensions": {"responsive": {"width": true, "height": true}}}],
-        "assets": [
-            {"item_type": "individual", "asset_id": "headline", "asset_type": "text", "required": true,
-             "requirements": {"max_length": 90}},
-            {"item_type": "individual", "asset_id": "body", "asset_type": "text", "required": false,
-             "requirements": {"max_length": 250}},
-            {"item_type": "individual", "asset_id": "image", "asset_type": "image", "required": true,
-             "requirements": {"min_width": 600, "min_height": 314, "formats": ["jpg", "png", "webp"]}},
-            {"item_type": "individual", "asset_id": "click_url", "asset_type": "url", "required": true},
-        ],
-    })
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
 
 /// An asset's URL, when it is http(s).
 fn url<'a>(assets: &'a Map<String, Value>, id: &str) -> Option<&'a str> {
@@ -171,4 +149,58 @@ pub(crate) async fn preview(
                "expires_at": time::rfc3339(ctx.now() + KEPT)}),
         "a preview",
     )
+}
+
+/// The VAST tag format a hosted video builds to.
+pub(crate) const VAST: &str = "vast_30s";
+
+/// The longest video the network serves.
+const VIDEO_MAX_MS: i64 = 30_000;
+
+/// A VAST tag for a hosted video: the manifest's, or that of the library creative named (when
+/// the network serves video: its compliance fixtures do).
+pub(crate) async fn vast(
+    ctx: &Ctx,
+    req: &BuildCreativeRequest,
+) -> AdcpResult<BuildCreativeSuccess> {
+    let mut assets = req
+        .creative_manifest
+        .as_ref()
+        .map(|m| adcp_runtime::json::object(&m.assets))
+        .unwrap_or_default();
+    let id = req
+        .creative_id
+        .clone()
+        .unwrap_or_else(|| ctx.new_id("vast"));
+    if !assets.contains_key("video")
+        && let Some(cid) = &req.creative_id
+    {
+        let kept = crate::library_creative(ctx, cid).await?.ok_or_else(|| {
+            AdcpError::not_found(codes::CREATIVE_NOT_FOUND, "creative_id", "creative")
+        })?;
+        let synced = kept.asset.as_ref().map(adcp_runtime::json::object);
+        if let Some(a) = synced.as_ref().and_then(|s| s["assets"].as_object()) {
+            assets = a.clone();
+        }
+    }
+    let video = &assets.get("video").cloned().unwrap_or_default();
+    let Some(url) = video["url"].as_str() else {
+        return Err(AdcpError::validation(
+            "creative_manifest.assets.video",
+            "a VAST tag wraps a hosted video: give it, or name a library creative with one",
+        ));
+    };
+    let ms = video["duration_ms"].as_i64().unwrap_or(VIDEO_MAX_MS);
+    if ms > VIDEO_MAX_MS {
+        return Err(AdcpError::validation(
+            "creative_manifest.assets.video.duration_ms",
+            format!("the network serves videos up to {} s", VIDEO_MAX_MS / 1000),
+        ));
+    }
+    let click = assets.get("click_url").and_then(|c| c["url"].as_str());
+    let xml = adcp_runtime::formats::vast_inline(&id, url, ms, click);
+    adcp_runtime::wire::decode(json!({"creative_manifest": {
+        "format_id": {"agent_url": ctx.agent_url(), "id": VAST},
+        "assets": {"vast": {"asset_type": "vast", "delivery_type": "inline", "content": xml}}}}))
+    .map_err(|e| AdcpError::internal(format!("a VAST tag: {}: {}", e.path, e.message)))
 }
