@@ -12,7 +12,9 @@ use adcp_runtime::Account;
 use adcp_runtime::Stores;
 use adcp_runtime::store::{ClaimState, IdemKey};
 use adcp_runtime::store::{Delivery, DeliveryState};
-use adcp_runtime::store::{JobSpec, Owner, StoreError, TaskRecord, TaskStatus};
+use adcp_runtime::store::{
+    JobSpec, Owner, StoreError, TaskCursor, TaskQuery, TaskRecord, TaskStatus,
+};
 use adcp_runtime::time::now_ms;
 use adcp_runtime::{Collection, State};
 use serde_json::{Value, json};
@@ -113,6 +115,91 @@ async fn tasks_round_trip_and_are_scoped() {
             "{backend}: a scope lists its own tasks, newest first"
         );
         assert!(s.tasks.get("no-such-task").await.unwrap().is_none());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn tasks_are_paged_newest_first_after_a_cursor() {
+    on_every_backend(|s| async move {
+        let backend = s.description().to_owned();
+        let scope = fresh("scope");
+        // Seven tasks, two of them created in the same millisecond (the id breaks the tie),
+        // every third one completed; and one of another scope.
+        let base = now_ms();
+        let mut made = Vec::new();
+        for i in 0..7u64 {
+            let mut t = task(&scope);
+            t.created_at = base + Duration::from_millis(if i == 6 { 50 } else { 10 * i });
+            if i % 3 == 0 {
+                t.status = TaskStatus::Completed;
+            }
+            s.tasks.insert(&t, None, &[]).await.unwrap();
+            made.push(t);
+        }
+        s.tasks
+            .insert(&task(&fresh("other")), None, &[])
+            .await
+            .unwrap();
+        made.sort_by(|a, b| TaskCursor::of(b).cmp(&TaskCursor::of(a)));
+        let newest_first: Vec<&str> = made.iter().map(|t| t.task_id.as_str()).collect();
+
+        let mut query = TaskQuery {
+            by: Owner::Scope(&scope),
+            statuses: &[],
+            task_types: &[],
+            task_ids: &[],
+            after: None,
+        };
+        let mut paged = Vec::new();
+        loop {
+            let page = s.tasks.page(&query, 3).await.unwrap();
+            assert!(page.len() <= 3, "{backend}");
+            let Some(last) = page.last() else { break };
+            query.after = Some(TaskCursor::of(last));
+            paged.extend(page.iter().map(|t| t.task_id.clone()));
+        }
+        assert_eq!(
+            paged, newest_first,
+            "{backend}: every task once, newest first"
+        );
+        assert_eq!(s.tasks.count(&query, 100).await.unwrap(), 7, "{backend}");
+        assert_eq!(
+            s.tasks.count(&query, 4).await.unwrap(),
+            4,
+            "{backend}: counted to the cap"
+        );
+
+        let completed = ["completed".to_owned()];
+        let done = TaskQuery {
+            statuses: &completed,
+            after: None,
+            ..query.clone()
+        };
+        let page: Vec<String> = s
+            .tasks
+            .page(&done, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.task_id)
+            .collect();
+        let expected: Vec<String> = made
+            .iter()
+            .filter(|t| t.status == TaskStatus::Completed)
+            .map(|t| t.task_id.clone())
+            .collect();
+        assert_eq!(page, expected, "{backend}: filtered in the store");
+        assert_eq!(s.tasks.count(&done, 100).await.unwrap(), 3, "{backend}");
+        let by_id = [made[2].task_id.clone(), "no-such-task".to_owned()];
+        let one = TaskQuery {
+            task_ids: &by_id,
+            after: None,
+            ..query.clone()
+        };
+        let page = s.tasks.page(&one, 10).await.unwrap();
+        assert_eq!(page.len(), 1, "{backend}");
+        assert_eq!(page[0], made[2], "{backend}: a page holds whole records");
     })
     .await;
 }

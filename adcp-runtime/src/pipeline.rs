@@ -53,6 +53,23 @@ impl<P: DecisioningPlatform> Server<P> {
         }
         .instrument(span.clone())
         .await;
+        // Nothing is answered before what the call wrote is on disk (SQLite's group commit:
+        // the calls answered together share one fsync).
+        let durable = match &self.inner.commits {
+            Some(commits) => commits.durable().await,
+            None => Ok(()),
+        };
+        let result = match durable {
+            Ok(()) => result,
+            Err(e) => {
+                tracing::error!(error = %e, "syncing the store's log");
+                Err(AdcpError::new(
+                    codes::SERVICE_UNAVAILABLE,
+                    "the store could not make this call's changes durable; retry with the \
+                     same idempotency key",
+                ))
+            }
+        };
         let mut reply = match result {
             Ok(reply) => reply,
             Err(e) => Reply {

@@ -30,6 +30,8 @@ pub(crate) struct Inner<P> {
     /// The proposal manager composed with the platform, if any.
     pub(crate) proposals: std::sync::OnceLock<Arc<dyn crate::proposals::ProposalManager>>,
     stores: String,
+    /// SQLite's group commit: every answer waits for its writes to be on disk.
+    pub(crate) commits: Option<Arc<crate::store::commit::GroupCommit>>,
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) postgres_url: Option<String>,
     pub(crate) started: AtomicBool,
@@ -73,6 +75,7 @@ impl<P: DecisioningPlatform> Server<P> {
             ids,
             postgres_url,
             description,
+            commits,
             ..
         } = stores;
         #[cfg(feature = "postgres")]
@@ -113,6 +116,7 @@ impl<P: DecisioningPlatform> Server<P> {
                 ledger: proposals,
                 proposals: std::sync::OnceLock::new(),
                 stores: description,
+                commits,
                 postgres_url,
                 started: AtomicBool::new(false),
                 limiter,

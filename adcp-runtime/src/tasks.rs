@@ -17,7 +17,9 @@ use time::OffsetDateTime;
 
 use crate::error::{AdcpError, codes};
 use crate::events::{Bus, Event};
-use crate::store::{JobSpec, Owner, StoreError, TaskRecord, TaskStatus, TaskStore};
+use crate::store::{
+    JobSpec, Owner, StoreError, TaskCursor, TaskQuery, TaskRecord, TaskStatus, TaskStore,
+};
 use crate::time::now_ms;
 use crate::webhooks;
 
@@ -216,6 +218,21 @@ impl TaskRegistry {
     /// Every task `by` owns, newest first.
     pub async fn list(&self, by: Owner<'_>) -> Result<Vec<TaskRecord>, AdcpError> {
         self.store.list(by).await.map_err(|e| store_error(&e))
+    }
+
+    /// A page of the tasks `q` asks for, newest first (see [`TaskStore::page`]).
+    pub async fn page(
+        &self,
+        q: &TaskQuery<'_>,
+        limit: usize,
+    ) -> Result<Vec<TaskRecord>, AdcpError> {
+        let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+        self.store.page(q, limit).await.map_err(|e| store_error(&e))
+    }
+
+    /// How many tasks `q` matches, counting no further than `cap`.
+    pub async fn count(&self, q: &TaskQuery<'_>, cap: u32) -> Result<u64, AdcpError> {
+        self.store.count(q, cap).await.map_err(|e| store_error(&e))
     }
 
     /// Applies `f` to a task and stores it, retrying on a concurrent change. `Ok(None)` when the
@@ -442,34 +459,91 @@ pub(crate) async fn serve_list(
         }
         v
     };
-    let (statuses, types, ids) = (
+    let (statuses, task_types, task_ids) = (
         wanted("status", "statuses"),
         wanted("task_type", "task_types"),
         wanted("", "task_ids"),
     );
-    let all: Vec<_> = registry
-        .list(owner)
-        .await?
-        .into_iter()
-        .filter(|t| statuses.is_empty() || statuses.iter().any(|s| s == t.status.as_str()))
-        .filter(|t| types.is_empty() || types.contains(&t.task_type))
-        .filter(|t| ids.is_empty() || ids.contains(&t.task_id))
-        .collect();
     let pagination: Option<adcp_wire::PaginationRequest> = args
         .get("pagination")
         .map(|p| adcp_wire::decode(p.clone()))
         .transpose()
         .map_err(|e| AdcpError::invalid_request(format!("pagination.{}", e.path), e.message))?;
-    let page = crate::page::Page::new(pagination.as_ref(), all.len())?;
-    let tasks: Vec<Value> = all[page.range()]
-        .iter()
-        .map(|t| Value::Object(t.summary()))
-        .collect();
+    let limit =
+        pagination
+            .as_ref()
+            .and_then(|p| p.max_results)
+            .map_or(crate::page::DEFAULT_PAGE, |m| {
+                usize::try_from(m)
+                    .unwrap_or(1)
+                    .clamp(1, crate::page::MAX_PAGE)
+            });
+    let after = match pagination.as_ref().and_then(|p| p.cursor.as_deref()) {
+        None => None,
+        Some(c) => Some(decode_cursor(c).ok_or_else(|| {
+            AdcpError::invalid_request(
+                "pagination.cursor",
+                "this cursor was not issued by this agent for tasks_list",
+            )
+        })?),
+    };
+    let query = TaskQuery {
+        by: owner,
+        statuses: &statuses,
+        task_types: &task_types,
+        task_ids: &task_ids,
+        after,
+    };
+    // One more than the page: whether there is a next.
+    let mut page = registry.page(&query, limit + 1).await?;
+    let has_more = page.len() > limit;
+    page.truncate(limit);
+    // Counted from the index, and no further than COUNTED: beyond, the total is left out
+    // (the schema makes it optional) rather than a page costing the account's size.
+    let total = registry.count(&query, COUNTED + 1).await?;
+    let total = (total <= u64::from(COUNTED)).then_some(total);
+    let mut pagination = adcp_wire::PaginationResponse::new(has_more);
+    pagination.total_count = total.and_then(|t| i64::try_from(t).ok());
+    if has_more {
+        pagination.cursor = page.last().map(|t| encode_cursor(&TaskCursor::of(t)));
+    }
+    let tasks: Vec<Value> = page.iter().map(|t| Value::Object(t.summary())).collect();
+    let mut summary = json!({"returned": tasks.len()});
+    if let Some(total) = total {
+        summary["total_matching"] = json!(total);
+    }
     Ok(json!({
-        "query_summary": {"total_matching": all.len(), "returned": tasks.len()},
+        "query_summary": summary,
         "tasks": tasks,
-        "pagination": page.response(),
+        "pagination": pagination,
     }))
+}
+
+/// How far `tasks_list` counts the tasks that match.
+const COUNTED: u32 = 1000;
+
+const CURSOR_PREFIX: &str = "adcp.tasks.v1:";
+
+/// A `tasks_list` cursor: where the next page starts (after this task), opaque to the buyer.
+fn encode_cursor(c: &TaskCursor) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(format!("{CURSOR_PREFIX}{}:{}", c.created_ms, c.task_id))
+}
+
+fn decode_cursor(cursor: &str) -> Option<TaskCursor> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()?;
+    let (ms, task_id) = std::str::from_utf8(&bytes)
+        .ok()?
+        .strip_prefix(CURSOR_PREFIX)?
+        .split_once(':')?;
+    Some(TaskCursor {
+        created_ms: ms.parse().ok()?,
+        task_id: task_id.to_owned(),
+    })
 }
 
 /// Whose tasks a `tasks_get` or `tasks_list` sees: those of the account it names, or, naming
@@ -489,6 +563,46 @@ pub(crate) fn owner_of<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn tasks_list_pages_by_cursor_and_refuses_a_forged_one() {
+        let reg = TaskRegistry::default();
+        let mut made = Vec::new();
+        for _ in 0..5 {
+            made.push(
+                reg.create(NewTask::new("create_media_buy", "media-buy", "a"))
+                    .await
+                    .unwrap(),
+            );
+        }
+        reg.create(NewTask::new("create_media_buy", "media-buy", "b"))
+            .await
+            .unwrap();
+        made.sort_by(|x, y| TaskCursor::of(y).cmp(&TaskCursor::of(x)));
+        let mut args = json!({"pagination": {"max_results": 2}});
+        let mut seen = Vec::new();
+        for round in 0..3 {
+            let body = serve_list(&reg, Owner::Scope("a"), args.as_object().unwrap())
+                .await
+                .unwrap();
+            assert_eq!(body["query_summary"]["total_matching"], 5, "{body}");
+            assert_eq!(body["pagination"]["total_count"], 5, "{body}");
+            for t in body["tasks"].as_array().unwrap() {
+                seen.push(t["task_id"].as_str().unwrap().to_owned());
+            }
+            assert_eq!(body["pagination"]["has_more"], round < 2, "{body}");
+            args["pagination"]["cursor"] = body["pagination"]["cursor"].clone();
+        }
+        let expected: Vec<String> = made.iter().map(|t| t.task_id.clone()).collect();
+        assert_eq!(seen, expected, "every task once, newest first");
+
+        let forged = json!({"pagination": {"cursor": "not-a-cursor"}});
+        let e = serve_list(&reg, Owner::Scope("a"), forged.as_object().unwrap())
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), codes::INVALID_REQUEST);
+        assert_eq!(e.field(), Some("pagination.cursor"));
+    }
 
     #[tokio::test]
     async fn tasks_are_scoped_and_final_states_are_final() {

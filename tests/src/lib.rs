@@ -150,9 +150,9 @@ pub mod harness {
     use std::thread::JoinHandle;
 
     pub use adcp_runtime::test_util::{
-        Counts, Hit, WebhookReceiver as Receiver, counts, http_client as client, report,
+        Counts, Hit, McpClient, WebhookReceiver as Receiver, counts, http_client as client, report,
     };
-    use adcp_runtime::test_util::{McpClient, Runner, TestServer};
+    use adcp_runtime::test_util::{Runner, TestServer};
     use serde_json::Value;
 
     /// Where a test seller keeps its state.

@@ -9,6 +9,8 @@
 //! any trait (its own account database is the common case: [`Stores::with_accounts`]).
 
 pub mod accounts;
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+pub(crate) mod commit;
 pub mod idempotency;
 mod memory;
 pub mod nonces;
@@ -37,7 +39,7 @@ pub use proposals::{ProposalRecord, ProposalState, ProposalStore};
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use sql::SqlStore;
 pub use state::{ScopedChange, StateStore, StatusChange, Versioned};
-pub use tasks::{JobSpec, Owner, TaskRecord, TaskStatus, TaskStore};
+pub use tasks::{JobSpec, Owner, TaskCursor, TaskQuery, TaskRecord, TaskStatus, TaskStore};
 
 /// A boxed, sendable future: what the store traits (and handler tables) return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -113,6 +115,8 @@ pub struct Stores {
     pub(crate) description: String,
     /// Where the stores are kept, so that [`Stores::for_tenant`] can make another tenant's.
     backend: Backend,
+    /// SQLite's group commit: what [`Stores::durable`] waits on.
+    pub(crate) commits: Option<Arc<commit::GroupCommit>>,
 }
 
 /// What [`Stores::for_tenant`] needs to make another tenant's stores.
@@ -192,6 +196,7 @@ impl Stores {
             postgres_url: None,
             description: described(&backend.description, &backend.tenant),
             backend,
+            commits: None,
         }
     }
 
@@ -233,6 +238,7 @@ impl Stores {
             nonces: store.clone(),
             proposals: store.clone(),
             ids: store.ids(),
+            commits: store.commits(),
             accounts: store,
             postgres_url,
             description: described(&backend.description, &backend.tenant),
@@ -248,6 +254,22 @@ impl Stores {
         self.accounts = accounts;
         self.backend.adopter_accounts = true;
         self
+    }
+
+    /// Returns once every write made through these stores (or any other view of the same
+    /// database) before the call is on disk.
+    ///
+    /// On SQLite writes are committed to the write-ahead log and synced in groups: the request
+    /// pipeline waits here before it answers, and the webhook sender before it sends, so that
+    /// nothing is acknowledged that a power cut could take back, while concurrent requests
+    /// share one fsync. An adopter writing outside a task (its own endpoint, say) waits here
+    /// before it answers too. Memory has nothing to wait for, and a PostgreSQL commit is
+    /// durable when it returns.
+    pub async fn durable(&self) -> Result<(), StoreError> {
+        match &self.commits {
+            Some(commits) => Ok(commits.durable().await?),
+            None => Ok(()),
+        }
     }
 
     /// What the stores are, for the start-up log (never a password); ` (tenant <id>)` after

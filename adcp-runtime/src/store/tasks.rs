@@ -197,6 +197,44 @@ pub trait TaskStore: Send + Sync + 'static {
     -> BoxFuture<'a, Result<Option<TaskRecord>, StoreError>>;
     /// Every task of an account scope, or of a principal, newest first.
     fn list<'a>(&'a self, by: Owner<'a>) -> BoxFuture<'a, Result<Vec<TaskRecord>, StoreError>>;
+    /// A page of `tasks_list`: the tasks `q` matches, newest first (by `created_at`, then
+    /// `task_id`, both descending), after `q.after`, at most `limit`.
+    ///
+    /// The SQL stores answer from an index, reading the page's rows only; this default (for a
+    /// store that does not) filters [`list`](TaskStore::list).
+    fn page<'a>(
+        &'a self,
+        q: &'a TaskQuery<'a>,
+        limit: u32,
+    ) -> BoxFuture<'a, Result<Vec<TaskRecord>, StoreError>> {
+        Box::pin(async move {
+            let mut all: Vec<TaskRecord> = self
+                .list(q.by)
+                .await?
+                .into_iter()
+                .filter(|t| q.matches(t) && q.after.as_ref().is_none_or(|c| c.is_before(t)))
+                .collect();
+            all.sort_by(|a, b| TaskCursor::of(b).cmp(&TaskCursor::of(a)));
+            all.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+            Ok(all)
+        })
+    }
+    /// How many tasks `q` matches (whatever its `after`), counting no further than `cap`.
+    fn count<'a>(
+        &'a self,
+        q: &'a TaskQuery<'a>,
+        cap: u32,
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(async move {
+            let n = self
+                .list(q.by)
+                .await?
+                .iter()
+                .filter(|t| q.matches(t))
+                .count();
+            Ok(u64::try_from(n).unwrap_or(u64::MAX).min(u64::from(cap)))
+        })
+    }
     /// Extends the leases `owner` holds on unfinished tasks to `until`; returns how many.
     fn renew<'a>(
         &'a self,
@@ -221,6 +259,57 @@ pub trait TaskStore: Send + Sync + 'static {
     /// How many tasks are unfinished (`/metrics`); `None` when the store does not count them.
     fn open_count(&self) -> BoxFuture<'_, Result<Option<u64>, StoreError>> {
         Box::pin(async { Ok(None) })
+    }
+}
+
+/// Which tasks `tasks_list` asks for, and where its page starts.
+#[derive(Clone, Debug)]
+pub struct TaskQuery<'a> {
+    /// Whose.
+    pub by: Owner<'a>,
+    /// Any of these statuses (none: any status).
+    pub statuses: &'a [String],
+    /// Any of these task types (none: any type).
+    pub task_types: &'a [String],
+    /// Any of these ids (none: any id).
+    pub task_ids: &'a [String],
+    /// The last task of the previous page: the page holds the tasks listed after it.
+    pub after: Option<TaskCursor>,
+}
+
+impl TaskQuery<'_> {
+    /// Whether `t` is one of the tasks asked for (whatever the page).
+    pub fn matches(&self, t: &TaskRecord) -> bool {
+        self.by.owns(t)
+            && (self.statuses.is_empty() || self.statuses.iter().any(|s| s == t.status.as_str()))
+            && (self.task_types.is_empty() || self.task_types.contains(&t.task_type))
+            && (self.task_ids.is_empty() || self.task_ids.contains(&t.task_id))
+    }
+}
+
+/// A task's place in `tasks_list`'s order (newest first): its creation time in unix
+/// milliseconds, then its id. Ordered as the list is read backwards: a greater cursor is a
+/// newer task.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TaskCursor {
+    /// `created_at`, unix milliseconds.
+    pub created_ms: i64,
+    /// `task_id`.
+    pub task_id: String,
+}
+
+impl TaskCursor {
+    /// Where `t` is.
+    pub fn of(t: &TaskRecord) -> Self {
+        TaskCursor {
+            created_ms: crate::time::millis(t.created_at),
+            task_id: t.task_id.clone(),
+        }
+    }
+
+    /// Whether `t` comes after this cursor in the list (is older).
+    pub fn is_before(&self, t: &TaskRecord) -> bool {
+        TaskCursor::of(t) < *self
     }
 }
 

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use adcp_conformance::harness::{
-    Process, Receiver, a2a, a2a_send, a2a_task_until, mcp, postgres_url, temp_dir,
+    McpClient, Process, Receiver, a2a, a2a_send, a2a_task_until, mcp, postgres_url, temp_dir,
 };
 use serde_json::{Value, json};
 
@@ -134,6 +134,101 @@ async fn a_review_killed_mid_flight_completes_after_restart() {
     assert_eq!(hits.len(), 1, "{hits:?}");
     assert_eq!(hits[0].json()["task_id"], task_id.as_str());
     assert_eq!(hits[0].json()["status"], "completed");
+    drop(seller);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Sixteen buyers booking as fast as the seller answers, on its SQLite store, until it is
+/// killed with SIGKILL in the middle of their calls: every buy it acknowledged is there after a
+/// restart, and its key replays it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_acknowledged_create_survives_a_kill_under_load() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let dir = temp_dir("kill-load");
+    let data = dir.to_string_lossy().into_owned();
+    let args = ["--data-dir", data.as_str()];
+    let seller = Process::spawn(Path::new(SELLER), &args);
+    let acknowledged = Arc::new(Mutex::new(Vec::<(String, String)>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let buyers = (0..16)
+        .map(|_| {
+            let (client, acknowledged, stop) = (
+                McpClient::new(seller.mcp.clone()),
+                acknowledged.clone(),
+                stop.clone(),
+            );
+            tokio::spawn(async move {
+                while !stop.load(Ordering::SeqCst) {
+                    let k = key("load");
+                    let (is_error, body) = client
+                        .call("create_media_buy", create(&k, 5000.0, None))
+                        .await;
+                    match body["media_buy_id"].as_str() {
+                        Some(id) if !is_error => {
+                            acknowledged.lock().unwrap().push((k, id.to_owned()));
+                        }
+                        // The seller is gone (no answer) or going: this call was not acknowledged.
+                        _ => tokio::time::sleep(Duration::from_millis(5)).await,
+                    }
+                }
+            })
+        })
+        .collect::<Vec<_>>();
+    // Load until a few hundred buys are acknowledged, then kill with calls in flight.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acknowledged.lock().unwrap().len() < 300 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    seller.kill9();
+    let at_kill = acknowledged.lock().unwrap().len();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.store(true, Ordering::SeqCst);
+    for b in buyers {
+        b.await.expect("a buyer ends");
+    }
+    // Answers read after the kill count too: the seller sent them before it died.
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(
+        at_kill >= 300,
+        "only {at_kill} creates acknowledged in 60 s"
+    );
+
+    let seller = Process::spawn(Path::new(SELLER), &args);
+    let account = create("", 0.0, None)["account"].clone();
+    for chunk in acknowledged.chunks(50) {
+        let ids: Vec<&str> = chunk.iter().map(|(_, id)| id.as_str()).collect();
+        let (is_error, buys) = mcp(
+            &seller.mcp,
+            "get_media_buys",
+            &json!({"account": account, "media_buy_ids": ids, "pagination": {"max_results": 100}}),
+        )
+        .await;
+        assert!(!is_error, "{buys}");
+        let found: Vec<&str> = buys["media_buys"]
+            .as_array()
+            .map(|b| {
+                b.iter()
+                    .filter_map(|b| b["media_buy_id"].as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for id in &ids {
+            assert!(found.contains(id), "acknowledged buy {id} was lost");
+        }
+    }
+    for (k, id) in acknowledged.iter().step_by(7) {
+        let (is_error, replay) =
+            mcp(&seller.mcp, "create_media_buy", &create(k, 5000.0, None)).await;
+        assert!(!is_error, "{replay}");
+        assert_eq!(
+            replay["media_buy_id"],
+            id.as_str(),
+            "the key {k} replays its buy"
+        );
+        assert_eq!(replay["replayed"], true, "{replay}");
+    }
     drop(seller);
     let _ = std::fs::remove_dir_all(dir);
 }

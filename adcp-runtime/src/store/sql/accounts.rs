@@ -73,7 +73,7 @@ impl AccountStore for SqlStore {
             .bind(body)
             .bind(now)
             .bind(self.tenant().to_owned())
-            .execute(&self.pool)
+            .execute(&*self.writing())
             .await
             .map_err(backend)?;
             if r.rows_affected() == 0 {

@@ -38,7 +38,7 @@ impl IdempotencyStore for SqlStore {
                 .bind(millis(now))
                 .bind(millis(now + RUNNING_LEASE))
                 .bind(self.tenant().to_owned())
-                .execute(&self.pool)
+                .execute(&*self.writing())
                 .await
                 .map_err(backend)?;
                 if inserted.rows_affected() == 1 {
@@ -52,7 +52,7 @@ impl IdempotencyStore for SqlStore {
                 .bind(key.task.clone())
                 .bind(key.key.clone())
                 .bind(self.tenant().to_owned())
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.reads)
                 .await
                 .map_err(backend)?;
                 let Some(row) = row else {
@@ -85,7 +85,7 @@ impl IdempotencyStore for SqlStore {
                     .bind(key.task.clone())
                     .bind(key.key.clone())
                     .bind(self.tenant().to_owned())
-                    .execute(&self.pool)
+                    .execute(&*self.writing())
                     .await
                     .map_err(backend)?;
                     if taken.rows_affected() == 1 {
@@ -121,7 +121,7 @@ impl IdempotencyStore for SqlStore {
             .bind(key.key.clone())
             .bind(hash.to_owned())
             .bind(self.tenant().to_owned())
-            .execute(&self.pool)
+            .execute(&*self.writing())
             .await
             .map_err(backend)?;
             Ok(())
@@ -138,7 +138,7 @@ impl IdempotencyStore for SqlStore {
             .bind(key.task.clone())
             .bind(key.key.clone())
             .bind(self.tenant().to_owned())
-            .execute(&self.pool)
+            .execute(&*self.writing())
             .await
             .map_err(backend)?;
             Ok(())
@@ -153,7 +153,7 @@ impl IdempotencyStore for SqlStore {
             )
             .bind(self.tenant().to_owned())
             .bind(millis(before))
-            .execute(&self.pool)
+            .execute(&*self.writing())
             .await
             .map_err(backend)?;
             let outbox = self.vacuum_outbox(before).await?;

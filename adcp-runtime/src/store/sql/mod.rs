@@ -19,6 +19,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
 use crate::store::StoreError;
+use crate::store::commit::GroupCommit;
 
 /// The store's schema, one file per version under `adcp-runtime/migrations/`: applied in order
 /// by sqlx's migrator, which records each (with its checksum) in `_sqlx_migrations` and, on
@@ -65,6 +66,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "depth counts",
         include_str!("../../../migrations/0008_depth_counts.sql"),
     ),
+    (
+        9,
+        "task pages",
+        include_str!("../../../migrations/0009_task_pages.sql"),
+    ),
 ];
 
 fn migrator() -> sqlx::migrate::Migrator {
@@ -101,7 +107,15 @@ pub(crate) enum Dialect {
 /// background sweeps included.
 #[derive(Clone)]
 pub struct SqlStore {
-    pool: AnyPool,
+    /// Reads. On PostgreSQL the same pool as `writes`.
+    reads: AnyPool,
+    /// Writes. On SQLite one connection: writers queue here in order rather than contend for
+    /// the database's write lock (SQLite would make them sleep and retry, milliseconds at a
+    /// time), and it stays open so that the WAL file does too.
+    writes: AnyPool,
+    /// SQLite's group commit (see [`GroupCommit`]); none for PostgreSQL, whose commits are
+    /// durable when they return, and none for a database in memory.
+    commits: Option<Arc<GroupCommit>>,
     dialect: Dialect,
     ids: crate::store::IdKey,
     tenant: Arc<str>,
@@ -153,7 +167,7 @@ impl SqlStore {
         for p in params {
             query = query.bind((*p).to_owned());
         }
-        let rows = query.fetch_all(&self.pool).await.map_err(backend)?;
+        let rows = query.fetch_all(&self.reads).await.map_err(backend)?;
         rows.iter().map(map).collect()
     }
 
@@ -168,20 +182,52 @@ impl SqlStore {
         } else {
             return Err(StoreError::Unsupported(redact(url)));
         };
-        let mut options = AnyPoolOptions::new()
-            .max_connections(if dialect == Dialect::Sqlite { 4 } else { 16 })
-            .acquire_timeout(Duration::from_secs(10));
-        if dialect == Dialect::Sqlite {
-            options = options.after_connect(|conn, _| {
+        let sqlite = dialect == Dialect::Sqlite;
+        let options = |connections: u32| {
+            let options = AnyPoolOptions::new()
+                .max_connections(connections)
+                .acquire_timeout(Duration::from_secs(10));
+            if !sqlite {
+                return options;
+            }
+            options.after_connect(|conn, _| {
                 Box::pin(async move {
+                    // The WAL is synced by the group commit, before anyone is answered.
                     conn.execute("PRAGMA synchronous = NORMAL").await?;
                     Ok(())
                 })
-            });
-        }
-        let pool = options.connect(url).await.map_err(backend)?;
+            })
+        };
+        let (reads, writes, commits) = if sqlite {
+            let writes = options(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect(url)
+                .await
+                .map_err(backend)?;
+            // WAL lets readers run beside the writer; the mode is kept in the file. Set before
+            // the readers connect, so that none of them holds the old journal open.
+            writes
+                .execute("PRAGMA journal_mode = WAL")
+                .await
+                .map_err(backend)?;
+            match sqlite_file(url) {
+                Some(db) => {
+                    let reads = options(4).connect(url).await.map_err(backend)?;
+                    (reads, writes, Some(Arc::new(GroupCommit::new(db))))
+                }
+                // In memory every connection is its own database: one for everything.
+                None => (writes.clone(), writes, None),
+            }
+        } else {
+            let pool = options(16).connect(url).await.map_err(backend)?;
+            (pool.clone(), pool, None)
+        };
         let mut store = SqlStore {
-            pool,
+            reads,
+            writes,
+            commits,
             dialect,
             ids: crate::store::IdKey::random(),
             tenant: Arc::from(""),
@@ -195,7 +241,9 @@ impl SqlStore {
     /// (it shares the connection pool).
     pub fn for_tenant(&self, tenant: &str) -> SqlStore {
         SqlStore {
-            pool: self.pool.clone(),
+            reads: self.reads.clone(),
+            writes: self.writes.clone(),
+            commits: self.commits.clone(),
             dialect: self.dialect,
             ids: self.ids.clone(),
             tenant: Arc::from(tenant),
@@ -216,17 +264,40 @@ impl SqlStore {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        if self.dialect == Dialect::Sqlite {
-            // WAL lets readers run beside the writer; the mode is kept in the file.
-            self.pool
-                .execute("PRAGMA journal_mode = WAL")
-                .await
-                .map_err(backend)?;
-        }
         migrator()
-            .run(&self.pool)
+            .run(&self.writes)
             .await
-            .map_err(|e| StoreError::Migration(Box::new(e)))
+            .map_err(|e| StoreError::Migration(Box::new(e)))?;
+        if let Some(commits) = &self.commits {
+            commits.sync_directory()?;
+        }
+        self.durable().await
+    }
+
+    /// The pool to write with, for one statement (`.execute(&*self.writing())`) or one
+    /// transaction (held until it ends).
+    fn writing(&self) -> Writing<'_> {
+        Writing(self)
+    }
+
+    /// A write returned (committed or rolled back): the group commit counts it.
+    fn wrote(&self) {
+        if let Some(commits) = &self.commits {
+            commits.wrote();
+        }
+    }
+
+    /// Returns once every write made before the call is on disk (see [`GroupCommit`]).
+    pub(crate) async fn durable(&self) -> Result<(), StoreError> {
+        match &self.commits {
+            Some(commits) => Ok(commits.durable().await?),
+            None => Ok(()),
+        }
+    }
+
+    /// The group commit, for [`Stores`](crate::Stores) to wait on.
+    pub(crate) fn commits(&self) -> Option<Arc<GroupCommit>> {
+        self.commits.clone()
     }
 
     /// The key account ids are derived with: made once per store, so that every replica
@@ -238,11 +309,13 @@ impl SqlStore {
              ON CONFLICT (name) DO NOTHING",
         )
         .bind(fresh.to_hex())
-        .execute(&self.pool)
+        .execute(&self.writes)
         .await
         .map_err(backend)?;
+        self.wrote();
+        self.durable().await?;
         let hex: String = sqlx::query("SELECT value FROM adcp_meta WHERE name = 'account_id_key'")
-            .fetch_one(&self.pool)
+            .fetch_one(&self.reads)
             .await
             .map_err(backend)?
             .try_get("value")
@@ -250,6 +323,36 @@ impl SqlStore {
         crate::store::IdKey::from_hex(&hex)
             .ok_or_else(|| unreadable("account id key", "(not 64 hex digits)"))
     }
+}
+
+/// The write pool, lent for one statement or transaction; dropped after it, it counts the
+/// write for the group commit (so a statement's write is counted however it ends).
+struct Writing<'a>(&'a SqlStore);
+
+impl std::ops::Deref for Writing<'_> {
+    type Target = AnyPool;
+
+    fn deref(&self) -> &AnyPool {
+        &self.0.writes
+    }
+}
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        self.0.wrote();
+    }
+}
+
+/// The file of a `sqlite:` URL (`sqlite://<path>?mode=rwc`, `sqlite:<path>`); none for a
+/// database in memory.
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let in_memory =
+        path.is_empty() || path == ":memory:" || query.split('&').any(|p| p == "mode=memory");
+    (!in_memory).then(|| std::path::PathBuf::from(path))
 }
 
 /// A database URL without its password, for logs.

@@ -18,7 +18,7 @@ impl NonceStore for SqlStore {
             .bind(self.tenant())
             .bind(keyid)
             .bind(now)
-            .fetch_one(&self.pool)
+            .fetch_one(&self.reads)
             .await
             .map_err(backend)?;
             Ok(u64::try_from(live).unwrap_or(0) >= cap)
@@ -46,7 +46,7 @@ impl NonceStore for SqlStore {
             .bind(until)
             .bind(now)
             .bind(self.tenant())
-            .execute(&self.pool)
+            .execute(&*self.writing())
             .await
             .map_err(backend)?;
             if done.rows_affected() == 0 {
@@ -61,7 +61,7 @@ impl NonceStore for SqlStore {
                 .bind(self.tenant())
                 .bind(keyid)
                 .bind(nonce)
-                .execute(&self.pool)
+                .execute(&*self.writing())
                 .await
                 .map_err(backend)?;
                 return Ok(Recorded::Full);
@@ -72,7 +72,7 @@ impl NonceStore for SqlStore {
             .bind(self.tenant())
             .bind(keyid)
             .bind(now)
-            .execute(&self.pool)
+            .execute(&*self.writing())
             .await
             .map_err(backend)?;
             Ok(Recorded::Fresh)

@@ -90,7 +90,7 @@ impl SqlStore {
         )
         .bind(self.tenant().to_owned())
         .bind(millis(before))
-        .execute(&self.pool)
+        .execute(&*self.writing())
         .await
         .map_err(backend)?;
         Ok(r.rows_affected())
@@ -104,7 +104,7 @@ impl Outbox for SqlStore {
                 "SELECT COUNT(*) FROM adcp_outbox WHERE tenant = $1 AND state = 'pending'",
             )
             .bind(self.tenant().to_owned())
-            .fetch_one(&self.pool)
+            .fetch_one(&self.reads)
             .await
             .map_err(backend)?;
             Ok(Some(u64::try_from(n).unwrap_or(0)))
@@ -113,7 +113,8 @@ impl Outbox for SqlStore {
 
     fn enqueue<'a>(&'a self, deliveries: &'a [Delivery]) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            let mut tx = self.pool.begin().await.map_err(backend)?;
+            let writing = self.writing();
+            let mut tx = writing.begin().await.map_err(backend)?;
             self.insert_deliveries(&mut tx, deliveries).await?;
             tx.commit().await.map_err(backend)
         })
@@ -129,7 +130,7 @@ impl Outbox for SqlStore {
         Box::pin(async move {
             // The outer condition repeats the inner one: under concurrent claims PostgreSQL
             // re-checks it on the locked row, so each delivery goes to one replica.
-            sqlx::query(concat!(
+            let due = sqlx::query(concat!(
                 "UPDATE adcp_outbox SET owner = $1, lease_until = $2 WHERE id IN \
                  (SELECT id FROM adcp_outbox WHERE tenant = $5 AND state = 'pending' \
                   AND next_attempt_at <= $3 AND (owner IS NULL OR lease_until < $3) \
@@ -143,12 +144,17 @@ impl Outbox for SqlStore {
             .bind(millis(now))
             .bind(i64::from(limit))
             .bind(self.tenant().to_owned())
-            .fetch_all(&self.pool)
+            .fetch_all(&*self.writing())
             .await
             .map_err(backend)?
             .iter()
             .map(delivery_from_row)
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+            if !due.is_empty() {
+                // Nothing is sent before what it reports is on disk.
+                self.durable().await?;
+            }
+            Ok(due)
         })
     }
 
@@ -170,7 +176,7 @@ impl Outbox for SqlStore {
             .bind(d.id.clone())
             .bind(owner.to_owned())
             .bind(self.tenant().to_owned())
-            .execute(&self.pool)
+            .execute(&*self.writing())
             .await
             .map_err(backend)?;
             Ok(())

@@ -44,7 +44,7 @@ impl SqlStore {
             .bind(self.tenant())
             .bind(scope)
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reads)
             .await
             .map_err(backend)?;
         row.as_ref().map(record).transpose()
@@ -71,7 +71,7 @@ impl ProposalStore for SqlStore {
             .bind(body)
             .bind(draft.recipe_version.as_deref())
             .bind(draft.updated_at)
-            .execute(&self.pool)
+            .execute(&*self.writing())
             .await
             .map_err(backend)?;
             if done.rows_affected() == 0 {
@@ -110,7 +110,7 @@ impl ProposalStore for SqlStore {
             .bind(self.tenant())
             .bind(scope)
             .bind(proposal_id)
-            .execute(&self.pool)
+            .execute(&*self.writing())
             .await
             .map_err(backend)?;
             let after = self.proposal(scope, proposal_id).await?;
@@ -140,7 +140,7 @@ impl ProposalStore for SqlStore {
             .bind(self.tenant())
             .bind(scope)
             .bind(proposal_id)
-            .execute(&self.pool)
+            .execute(&*self.writing())
             .await
             .map_err(backend)?;
             let after = self.proposal(scope, proposal_id).await?;
@@ -169,7 +169,7 @@ impl ProposalStore for SqlStore {
             .bind(scope)
             .bind(proposal_id)
             .bind(claim)
-            .execute(&self.pool)
+            .execute(&*self.writing())
             .await
             .map_err(backend)?;
             Ok(done.rows_affected() == 1)
@@ -193,7 +193,7 @@ impl ProposalStore for SqlStore {
             .bind(scope)
             .bind(proposal_id)
             .bind(claim)
-            .execute(&self.pool)
+            .execute(&*self.writing())
             .await
             .map_err(backend)?;
             Ok(done.rows_affected() == 1)
@@ -211,7 +211,7 @@ impl ProposalStore for SqlStore {
                 .bind(self.tenant())
                 .bind(scope)
                 .bind(media_buy_id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.reads)
                 .await
                 .map_err(backend)?;
             row.as_ref().map(record).transpose()

@@ -54,7 +54,7 @@ impl StateStore for SqlStore {
         value: &'a Value,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
-            self.cas(&self.pool, scope, collection, id, expected, value)
+            self.cas(&*self.writing(), scope, collection, id, expected, value)
                 .await
         })
     }
@@ -69,7 +69,8 @@ impl StateStore for SqlStore {
         change: &'a StatusChange,
     ) -> BoxFuture<'a, Result<Option<i64>, StoreError>> {
         Box::pin(async move {
-            let mut tx = self.pool.begin().await.map_err(backend)?;
+            let writing = self.writing();
+            let mut tx = writing.begin().await.map_err(backend)?;
             // Dropped without commit on the way out: rolled back.
             if !self
                 .cas(&mut *tx, scope, collection, id, expected, value)
@@ -145,7 +146,7 @@ impl StateStore for SqlStore {
             .bind(from)
             .bind(until)
             .bind(i64::from(limit))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reads)
             .await
             .map_err(backend)?;
             rows.iter()
@@ -187,7 +188,7 @@ impl StateStore for SqlStore {
             .bind(collection.to_owned())
             .bind(id.to_owned())
             .bind(self.tenant().to_owned())
-            .execute(&self.pool)
+            .execute(&*self.writing())
             .await
             .map_err(backend)?;
             Ok(())

@@ -6,10 +6,12 @@ use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
 use super::{SqlStore, backend, corrupt, json_text, parse_json, unreadable};
+use crate::store::tasks::TaskQuery;
 use crate::store::{BoxFuture, Delivery, Owner, StoreError, TaskRecord, TaskStatus, TaskStore};
 use crate::time::{from_millis, millis};
 
-// SQL is assembled from literals only (`concat!`), never from values.
+// SQL is assembled from literals only (`concat!`, and for a page's filters placeholders
+// numbered by `Params`), never from values.
 macro_rules! open_statuses {
     () => {
         "('submitted', 'working', 'input-required')"
@@ -61,7 +63,7 @@ impl TaskStore for SqlStore {
                 open_statuses!()
             ))
             .bind(self.tenant().to_owned())
-            .fetch_one(&self.pool)
+            .fetch_one(&self.reads)
             .await
             .map_err(backend)?;
             Ok(Some(u64::try_from(n).unwrap_or(0)))
@@ -81,7 +83,8 @@ impl TaskStore for SqlStore {
                 .map(serde_json::to_string)
                 .transpose()
                 .map_err(corrupt("record"))?;
-            let mut tx = self.pool.begin().await.map_err(backend)?;
+            let writing = self.writing();
+            let mut tx = writing.begin().await.map_err(backend)?;
             let r = sqlx::query(concat!(
                 "INSERT INTO adcp_tasks (",
                 task_columns!(),
@@ -132,7 +135,8 @@ impl TaskStore for SqlStore {
                 .map(serde_json::to_string)
                 .transpose()
                 .map_err(corrupt("record"))?;
-            let mut tx = self.pool.begin().await.map_err(backend)?;
+            let writing = self.writing();
+            let mut tx = writing.begin().await.map_err(backend)?;
             let r = sqlx::query(
                 "UPDATE adcp_tasks SET status = $1, message = $2, updated_at = $3, result = $4, \
                  error = $5, push = $6, a2a_push = $7, context = $8, job = $9, owner = $10, \
@@ -222,6 +226,61 @@ impl TaskStore for SqlStore {
         })
     }
 
+    fn page<'a>(
+        &'a self,
+        q: &'a TaskQuery<'a>,
+        limit: u32,
+    ) -> BoxFuture<'a, Result<Vec<TaskRecord>, StoreError>> {
+        Box::pin(async move {
+            let mut sql = String::from(concat!("SELECT ", task_columns!(), " FROM adcp_tasks"));
+            let mut params = Params::default();
+            filtered(&mut sql, &mut params, self.tenant(), q);
+            if let Some(after) = &q.after {
+                let (ms, id) = (
+                    params.push_int(after.created_ms),
+                    params.push(&after.task_id),
+                );
+                sql.push_str(&format!(
+                    " AND (created_at < {ms} OR (created_at = {ms} AND task_id < {id}))"
+                ));
+            }
+            let limit = params.push_int(i64::from(limit));
+            sql.push_str(&format!(
+                " ORDER BY created_at DESC, task_id DESC LIMIT {limit}"
+            ));
+            params
+                .bound(sqlx::query(sqlx::AssertSqlSafe(sql)))
+                .fetch_all(&self.reads)
+                .await
+                .map_err(backend)?
+                .iter()
+                .map(task_from_row)
+                .collect()
+        })
+    }
+
+    fn count<'a>(
+        &'a self,
+        q: &'a TaskQuery<'a>,
+        cap: u32,
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(async move {
+            let mut inner = String::from("SELECT 1 FROM adcp_tasks");
+            let mut params = Params::default();
+            filtered(&mut inner, &mut params, self.tenant(), q);
+            let cap = params.push_int(i64::from(cap));
+            let sql = format!("SELECT COUNT(*) FROM ({inner} LIMIT {cap}) AS matching");
+            let n: i64 = params
+                .bound(sqlx::query(sqlx::AssertSqlSafe(sql)))
+                .fetch_one(&self.reads)
+                .await
+                .map_err(backend)?
+                .try_get(0)
+                .map_err(backend)?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+    }
+
     fn renew<'a>(
         &'a self,
         owner: &'a str,
@@ -236,7 +295,7 @@ impl TaskStore for SqlStore {
             .bind(millis(until))
             .bind(self.tenant().to_owned())
             .bind(owner.to_owned())
-            .execute(&self.pool)
+            .execute(&*self.writing())
             .await
             .map_err(backend)?;
             Ok(r.rows_affected())
@@ -260,7 +319,7 @@ impl TaskStore for SqlStore {
             .bind(self.tenant().to_owned())
             .bind(millis(now))
             .bind(i64::from(limit))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reads)
             .await
             .map_err(backend)?
             .iter()
@@ -286,10 +345,70 @@ impl TaskStore for SqlStore {
             .bind(task_id.to_owned())
             .bind(expected)
             .bind(self.tenant().to_owned())
-            .execute(&self.pool)
+            .execute(&*self.writing())
             .await
             .map_err(backend)?;
             Ok(r.rows_affected() == 1)
         })
     }
+}
+
+/// The parameters of a statement built at run time, numbered as they are pushed.
+#[derive(Default)]
+struct Params {
+    values: Vec<Param>,
+}
+
+enum Param {
+    Text(String),
+    Int(i64),
+}
+
+impl Params {
+    /// Adds a text parameter; returns its placeholder.
+    fn push(&mut self, v: &str) -> String {
+        self.values.push(Param::Text(v.to_owned()));
+        format!("${}", self.values.len())
+    }
+
+    /// Adds an integer parameter; returns its placeholder.
+    fn push_int(&mut self, v: i64) -> String {
+        self.values.push(Param::Int(v));
+        format!("${}", self.values.len())
+    }
+
+    /// `column IN (..)` of `values`, nothing when there are none.
+    fn any_of(&mut self, sql: &mut String, column: &str, values: &[String]) {
+        if values.is_empty() {
+            return;
+        }
+        let placeholders: Vec<String> = values.iter().map(|v| self.push(v)).collect();
+        sql.push_str(&format!(" AND {column} IN ({})", placeholders.join(", ")));
+    }
+
+    fn bound(
+        self,
+        mut query: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
+        for v in self.values {
+            query = match v {
+                Param::Text(s) => query.bind(s),
+                Param::Int(i) => query.bind(i),
+            };
+        }
+        query
+    }
+}
+
+/// The `WHERE` of a task query (its filters, not its page): every value a parameter.
+fn filtered(sql: &mut String, params: &mut Params, tenant: &str, q: &TaskQuery<'_>) {
+    let tenant = params.push(tenant);
+    let (column, who) = match q.by {
+        Owner::Scope(scope) => ("scope", params.push(scope)),
+        Owner::Principal(principal) => ("principal", params.push(principal)),
+    };
+    sql.push_str(&format!(" WHERE tenant = {tenant} AND {column} = {who}"));
+    params.any_of(sql, "status", q.statuses);
+    params.any_of(sql, "task_type", q.task_types);
+    params.any_of(sql, "task_id", q.task_ids);
 }

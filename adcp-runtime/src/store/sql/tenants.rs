@@ -11,7 +11,7 @@ impl TenantStore for SqlStore {
     fn list(&self) -> BoxFuture<'_, Result<Vec<TenantRecord>, StoreError>> {
         Box::pin(async move {
             let rows = sqlx::query("SELECT body, revision FROM adcp_tenants ORDER BY tenant_id")
-                .fetch_all(&self.pool)
+                .fetch_all(&self.reads)
                 .await
                 .map_err(backend)?;
             rows.iter()
@@ -40,7 +40,7 @@ impl TenantStore for SqlStore {
                 .bind(&record.spec.id)
                 .bind(body)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&*self.writing())
                 .await
             } else {
                 sqlx::query(
@@ -52,7 +52,7 @@ impl TenantStore for SqlStore {
                 .bind(now)
                 .bind(&record.spec.id)
                 .bind(record.revision)
-                .execute(&self.pool)
+                .execute(&*self.writing())
                 .await
             }
             .map_err(backend)?;
@@ -67,7 +67,7 @@ impl TenantStore for SqlStore {
         Box::pin(async move {
             let done = sqlx::query("DELETE FROM adcp_tenants WHERE tenant_id = $1")
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&*self.writing())
                 .await
                 .map_err(backend)?;
             Ok(done.rows_affected() > 0)
