@@ -29,22 +29,65 @@ pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 
 /// The request hash: sha256 (hex) of the RFC 8785 canonical form of the request without the
-/// fields that do not change what is asked.
+/// fields that do not change what is asked. The request is read where it is (no copy without
+/// those fields is made) and its canonical form is written straight into the hash.
 pub fn request_hash(request: &Value) -> Result<String, serde_json::Error> {
-    let mut r = request.clone();
-    if let Value::Object(m) = &mut r {
-        m.remove("idempotency_key");
-        m.remove("context");
-        m.remove("governance_context");
-        if let Some(Value::Object(push)) = m.get_mut("push_notification_config") {
-            push.remove("authentication");
-        }
-    }
-    let canonical = serde_json_canonicalizer::to_vec(&r)?;
-    Ok(Sha256::digest(&canonical)
+    let mut hasher = Hashing(Sha256::new());
+    serde_json_canonicalizer::to_writer(&Hashed(request), &mut hasher)?;
+    Ok(hasher
+        .0
+        .finalize()
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect())
+}
+
+/// Top-level fields that do not change what a request asks.
+const UNHASHED: [&str; 3] = ["idempotency_key", "context", "governance_context"];
+
+/// A request as hashed: borrowed, without [`UNHASHED`] and the push-notification credentials.
+struct Hashed<'a>(&'a Value);
+
+impl serde::Serialize for Hashed<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let Value::Object(m) = self.0 else {
+            return self.0.serialize(s);
+        };
+        let mut map = s.serialize_map(None)?;
+        for (k, v) in m.iter().filter(|(k, _)| !UNHASHED.contains(&k.as_str())) {
+            match v {
+                Value::Object(push) if k == "push_notification_config" => {
+                    map.serialize_entry(k, &WithoutAuthentication(push))?;
+                }
+                _ => map.serialize_entry(k, v)?,
+            }
+        }
+        map.end()
+    }
+}
+
+/// A push-notification config without its `authentication`.
+struct WithoutAuthentication<'a>(&'a serde_json::Map<String, Value>);
+
+impl serde::Serialize for WithoutAuthentication<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().filter(|(k, _)| *k != "authentication"))
+    }
+}
+
+/// Canonical JSON written into the hash as it is produced.
+struct Hashing(Sha256);
+
+impl std::io::Write for Hashing {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// What a request's key admits it to: run (holding the key), or the stored response. The

@@ -187,7 +187,7 @@ pub(crate) async fn handle<P: DecisioningPlatform>(
     peer: Option<std::net::IpAddr>,
     msg: Value,
 ) -> Response {
-    let Value::Object(m) = &msg else {
+    let Value::Object(mut m) = msg else {
         let e = jsonrpc::error(
             &Value::Null,
             jsonrpc::INVALID_REQUEST,
@@ -195,9 +195,10 @@ pub(crate) async fn handle<P: DecisioningPlatform>(
         );
         return respond(headers, StatusCode::BAD_REQUEST, &e);
     };
-    let id = m.get("id").cloned();
+    // The message is taken apart, not copied: the arguments reach the pipeline as parsed.
+    let id = m.remove("id");
+    let mut params = m.remove("params").unwrap_or(Value::Null);
     let method = m.get("method").and_then(Value::as_str).unwrap_or("");
-    let params = m.get("params").cloned().unwrap_or(Value::Null);
     let Some(id) = id else {
         // A notification (`notifications/initialized`, `notifications/cancelled`, ...).
         return StatusCode::ACCEPTED.into_response();
@@ -297,13 +298,14 @@ pub(crate) async fn handle<P: DecisioningPlatform>(
                 let err = jsonrpc::adcp_error(&id, jsonrpc::INVALID_PARAMS, &e, context);
                 return respond(headers, StatusCode::OK, &err);
             };
+            let tool = spec.name.to_owned();
             let args = params
-                .get("arguments")
-                .cloned()
+                .as_object_mut()
+                .and_then(|p| p.remove("arguments"))
                 .unwrap_or_else(|| json!({}));
             let reply = server
                 .call(Call {
-                    tool: spec.name.to_owned(),
+                    tool,
                     args,
                     principal: caller.principal().cloned(),
                     agent_url,

@@ -87,6 +87,9 @@ impl Scenario {
 #[derive(Clone, Default, serde::Serialize)]
 struct Stats {
     requests: u64,
+    /// Successful answers, warm-up included (every fresh-key create books a buy).
+    #[serde(skip)]
+    succeeded: u64,
     errors: u64,
     seconds: f64,
     rps: f64,
@@ -99,6 +102,9 @@ struct Stats {
 struct Figures {
     cold_start_ms: f64,
     peak_rss_mb: f64,
+    /// Resident growth over the fresh-key creates, per buy booked (what the store keeps of a
+    /// buy, and of its idempotency record, in memory).
+    growth_per_buy_bytes: Option<f64>,
     runs: BTreeMap<String, Stats>,
 }
 
@@ -330,7 +336,7 @@ async fn measure(
         .spawn()
         .map_err(|e| format!("{}: {e}", system.name))?;
     let child = Running(child);
-    let (cold, first) = cold_start(port, echo, started).await.map_err(|e| {
+    let (cold, first) = cold_start(port, system.kind, started).await.map_err(|e| {
         format!(
             "{} did not serve get_products: {e} (log: {})",
             system.name,
@@ -345,8 +351,10 @@ async fn measure(
         if echo && scenario != Scenario::GetProducts {
             continue;
         }
+        let before = rss_kb(child.0.id(), "VmRSS:");
+        let mut booked = 0;
         for &c in &cli.concurrency {
-            let stats = load(port, scenario, c, cli.seconds, echo).await;
+            let stats = load(port, scenario, c, cli.seconds, system.kind).await;
             eprintln!(
                 "bench: {:<28} {:<30} c={c:<3} {:>9.1} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {}  rss {:.1} MB",
                 system.name,
@@ -357,7 +365,14 @@ async fn measure(
                 stats.errors,
                 rss_kb(child.0.id(), "VmRSS:") as f64 / 1024.0
             );
+            if scenario == Scenario::CreateFresh {
+                booked += stats.succeeded;
+            }
             figures.runs.insert(key(scenario, c), stats);
+        }
+        if booked > 0 {
+            let grown = rss_kb(child.0.id(), "VmRSS:").saturating_sub(before) as f64 * 1024.0;
+            figures.growth_per_buy_bytes = Some(grown / booked as f64);
         }
     }
     figures.peak_rss_mb = rss_kb(child.0.id(), "VmHWM:") as f64 / 1024.0;
@@ -385,12 +400,13 @@ fn free_port() -> Result<u16, String> {
 }
 
 /// Polls with `get_products` until one succeeds: the time since `started`, and the answer.
-async fn cold_start(port: u16, echo: bool, started: Instant) -> Result<(Duration, Bytes), String> {
+async fn cold_start(port: u16, kind: Kind, started: Instant) -> Result<(Duration, Bytes), String> {
+    let echo = kind == Kind::Echo;
     let deadline = started + Duration::from_secs(300);
     let mut last = String::from("no answer");
     while Instant::now() < deadline {
         match Conn::open(port).await {
-            Ok(mut conn) => match conn.post(request(Scenario::GetProducts, 0)).await {
+            Ok(mut conn) => match conn.post(request(Scenario::GetProducts, 0, kind)).await {
                 Ok(body) if succeeded(Scenario::GetProducts, echo, &body) => {
                     return Ok((started.elapsed(), body));
                 }
@@ -437,8 +453,15 @@ fn rss_kb(pid: u32, which: &str) -> u64 {
 }
 
 /// The JSON-RPC request of a scenario; `n` makes fresh idempotency keys.
-fn request(scenario: Scenario, n: u64) -> Bytes {
-    let account = json!({"account_id": "acc_bench"});
+fn request(scenario: Scenario, n: u64, kind: Kind) -> Bytes {
+    // The reference seller resolves a buyer's account by its natural key (an account id it
+    // did not issue is a compliance fixture account, which sells only what was seeded); the
+    // peers' sellers take any account id.
+    let account = if kind == Kind::Ours {
+        json!({"brand": {"domain": "acme-outdoor.example"}, "operator": "acme-outdoor.example"})
+    } else {
+        json!({"account_id": "acc_bench"})
+    };
     let (name, args) = match scenario {
         Scenario::GetProducts => (
             "get_products",
@@ -571,8 +594,9 @@ async fn load(
     scenario: Scenario,
     concurrency: usize,
     seconds: f64,
-    echo: bool,
+    kind: Kind,
 ) -> Stats {
+    let echo = kind == Kind::Echo;
     let counter = Arc::new(AtomicU64::new(1));
     let start = Instant::now() + Duration::from_secs(1);
     let end = start + Duration::from_secs_f64(seconds);
@@ -582,6 +606,7 @@ async fn load(
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 let mut errors = 0u64;
+                let mut ok = 0u64;
                 let mut conn = None;
                 while Instant::now() < end {
                     if conn.is_none() {
@@ -597,11 +622,12 @@ async fn load(
                     let Some(c) = conn.as_mut() else { continue };
                     let n = counter.fetch_add(1, Ordering::Relaxed);
                     let sent = Instant::now();
-                    let answer = c.post(request(scenario, n)).await;
+                    let answer = c.post(request(scenario, n, kind)).await;
                     let took = sent.elapsed();
                     let measured = sent >= start && Instant::now() <= end;
                     match answer {
                         Ok(body) if succeeded(scenario, echo, &body) => {
+                            ok += 1;
                             if measured {
                                 latencies.push(took);
                             }
@@ -613,16 +639,17 @@ async fn load(
                         }
                     }
                 }
-                (latencies, errors)
+                (latencies, errors, ok)
             })
         })
         .collect();
     let mut latencies = Vec::new();
-    let mut errors = 0;
+    let (mut errors, mut ok) = (0, 0);
     for w in workers {
-        if let Ok((l, e)) = w.await {
+        if let Ok((l, e, o)) = w.await {
             latencies.extend(l);
             errors += e;
+            ok += o;
         }
     }
     latencies.sort_unstable();
@@ -635,6 +662,7 @@ async fn load(
     };
     Stats {
         requests: latencies.len() as u64,
+        succeeded: ok,
         errors,
         seconds,
         rps: latencies.len() as f64 / seconds,
@@ -652,11 +680,17 @@ fn report(cli: &Cli, results: &BTreeMap<&'static str, Figures>) -> String {
         "Loopback, {cpus} CPUs, {} s measured per row after a 1 s warm-up; load generator in the same machine.\n",
         cli.seconds
     );
-    let _ = writeln!(s, "| system | cold start | peak RSS |\n|---|---:|---:|");
+    let _ = writeln!(
+        s,
+        "| system | cold start | peak RSS | RSS growth per buy booked |\n|---|---:|---:|---:|"
+    );
     for (name, f) in results {
+        let growth = f
+            .growth_per_buy_bytes
+            .map_or_else(String::new, |b| format!("{b:.0} bytes"));
         let _ = writeln!(
             s,
-            "| {name} | {:.0} ms | {:.1} MB |",
+            "| {name} | {:.0} ms | {:.1} MB | {growth} |",
             f.cold_start_ms, f.peak_rss_mb
         );
     }
@@ -722,11 +756,13 @@ mod tests {
     #[test]
     fn fresh_keys_differ_and_replays_repeat() {
         assert_ne!(
-            request(Scenario::CreateFresh, 1),
-            request(Scenario::CreateFresh, 2)
+            request(Scenario::CreateFresh, 1, Kind::Ours),
+            request(Scenario::CreateFresh, 2, Kind::Ours)
         );
-        let a: Value = serde_json::from_slice(&request(Scenario::CreateReplay, 1)).unwrap();
-        let b: Value = serde_json::from_slice(&request(Scenario::CreateReplay, 2)).unwrap();
+        let a: Value =
+            serde_json::from_slice(&request(Scenario::CreateReplay, 1, Kind::Ours)).unwrap();
+        let b: Value =
+            serde_json::from_slice(&request(Scenario::CreateReplay, 2, Kind::Ours)).unwrap();
         assert_eq!(a["params"], b["params"]);
         let key = a["params"]["arguments"]["idempotency_key"]
             .as_str()

@@ -17,7 +17,8 @@ enum Slot {
     },
     Stored {
         hash: String,
-        response: Option<Value>,
+        /// The response's JSON text (a fraction of the parsed tree's size).
+        response: Option<Box<str>>,
         at: OffsetDateTime,
     },
 }
@@ -61,10 +62,15 @@ impl IdempotencyStore for MemoryIdempotencyStore {
                             return Ok(ClaimState::Conflict);
                         }
                         Some(Slot::Stored { response, at, .. }) => {
-                            return Ok(match response {
-                                Some(r) if *at >= stale_before => ClaimState::Stored(r.clone()),
-                                _ => ClaimState::Expired,
-                            });
+                            return match response {
+                                Some(r) if *at >= stale_before => serde_json::from_str(r)
+                                    .map(ClaimState::Stored)
+                                    .map_err(|e| StoreError::Corrupt {
+                                        what: "idempotent response",
+                                        source: Box::new(e),
+                                    }),
+                                _ => Ok(ClaimState::Expired),
+                            };
                         }
                         Some(Slot::Running { hash: h, .. }) if h != hash => {
                             return Ok(ClaimState::Conflict);
@@ -94,7 +100,7 @@ impl IdempotencyStore for MemoryIdempotencyStore {
             key.clone(),
             Slot::Stored {
                 hash: hash.to_owned(),
-                response: response.cloned(),
+                response: response.map(|r| r.to_string().into_boxed_str()),
                 at: OffsetDateTime::now_utc(),
             },
         );

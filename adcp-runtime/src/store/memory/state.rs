@@ -16,15 +16,38 @@ pub struct MemoryStateStore {
 
 type Key = (String, String, String);
 
+/// A document as kept: its JSON text, a fraction of the size of the parsed tree (every object
+/// of a `Value` a map of separately allocated keys and values), parsed again when read.
+struct Kept {
+    text: Box<str>,
+    version: i64,
+}
+
+impl Kept {
+    fn versioned(&self) -> Result<Versioned, StoreError> {
+        Ok(Versioned {
+            value: parse(&self.text)?,
+            version: self.version,
+        })
+    }
+}
+
+fn parse(text: &str) -> Result<Value, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
+        what: "document",
+        source: Box::new(e),
+    })
+}
+
 /// The documents and their status changes, under one lock (so a write and its change are one).
 #[derive(Default)]
 struct Docs {
-    current: BTreeMap<Key, Versioned>,
+    current: BTreeMap<Key, Kept>,
     changes: BTreeMap<Key, Vec<StatusChange>>,
 }
 
 impl std::ops::Deref for Docs {
-    type Target = BTreeMap<Key, Versioned>;
+    type Target = BTreeMap<Key, Kept>;
     fn deref(&self) -> &Self::Target {
         &self.current
     }
@@ -62,8 +85,8 @@ impl MemoryStateStore {
         }
         docs.insert(
             key,
-            Versioned {
-                value: value.clone(),
+            Kept {
+                text: value.to_string().into_boxed_str(),
                 version,
             },
         );
@@ -84,8 +107,9 @@ impl StateStore for MemoryStateStore {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(&key)
-            .cloned();
-        Box::pin(async move { Ok(r) })
+            .map(Kept::versioned)
+            .transpose();
+        Box::pin(async move { r })
     }
 
     fn compare_and_set<'a>(
@@ -132,15 +156,18 @@ impl StateStore for MemoryStateStore {
         scope: &'a str,
         collection: &'a str,
     ) -> BoxFuture<'a, Result<Vec<(String, Value)>, StoreError>> {
+        // The collection's documents are one range of the map: from (scope, collection, "") to
+        // the first key past them.
+        let from = (scope.to_owned(), collection.to_owned(), String::new());
         let r = self
             .docs
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .filter(|((s, c, _), _)| s == scope && c == collection)
-            .map(|((_, _, id), v)| (id.clone(), v.value.clone()))
+            .range(from..)
+            .take_while(|((s, c, _), _)| s == scope && c == collection)
+            .map(|((_, _, id), v)| Ok((id.clone(), parse(&v.text)?)))
             .collect();
-        Box::pin(async move { Ok(r) })
+        Box::pin(async move { r })
     }
 
     fn delete<'a>(
