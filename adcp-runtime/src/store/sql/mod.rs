@@ -213,8 +213,15 @@ impl SqlStore {
                 .await
                 .map_err(backend)?;
             match sqlite_file(url) {
-                Some(db) => {
+                Some(_) => {
                     let reads = options(4).connect(url).await.map_err(backend)?;
+                    // The file as SQLite opened it (the URL's path normalised and decoded), so
+                    // that the fsync is of the WAL the writer appends to.
+                    let (db,): (String,) =
+                        sqlx::query_as("SELECT file FROM pragma_database_list WHERE name = 'main'")
+                            .fetch_one(&writes)
+                            .await
+                            .map_err(backend)?;
                     (reads, writes, Some(Arc::new(GroupCommit::new(db))))
                 }
                 // In memory every connection is its own database: one for everything.
@@ -264,10 +271,12 @@ impl SqlStore {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
+        let writing = self.writing();
         migrator()
-            .run(&self.writes)
+            .run(&*writing)
             .await
             .map_err(|e| StoreError::Migration(Box::new(e)))?;
+        drop(writing);
         if let Some(commits) = &self.commits {
             commits.sync_directory()?;
         }
@@ -275,16 +284,13 @@ impl SqlStore {
     }
 
     /// The pool to write with, for one statement (`.execute(&*self.writing())`) or one
-    /// transaction (held until it ends).
+    /// transaction (held until it ends). The group commit counts the write from now until the
+    /// guard is dropped.
     fn writing(&self) -> Writing<'_> {
-        Writing(self)
-    }
-
-    /// A write returned (committed or rolled back): the group commit counts it.
-    fn wrote(&self) {
         if let Some(commits) = &self.commits {
-            commits.wrote();
+            commits.starting();
         }
+        Writing(self)
     }
 
     /// Returns once every write made before the call is on disk (see [`GroupCommit`]).
@@ -309,10 +315,9 @@ impl SqlStore {
              ON CONFLICT (name) DO NOTHING",
         )
         .bind(fresh.to_hex())
-        .execute(&self.writes)
+        .execute(&*self.writing())
         .await
         .map_err(backend)?;
-        self.wrote();
         self.durable().await?;
         let hex: String = sqlx::query("SELECT value FROM adcp_meta WHERE name = 'account_id_key'")
             .fetch_one(&self.reads)
@@ -339,12 +344,14 @@ impl std::ops::Deref for Writing<'_> {
 
 impl Drop for Writing<'_> {
     fn drop(&mut self) {
-        self.0.wrote();
+        if let Some(commits) = &self.0.commits {
+            commits.wrote();
+        }
     }
 }
 
-/// The file of a `sqlite:` URL (`sqlite://<path>?mode=rwc`, `sqlite:<path>`); none for a
-/// database in memory.
+/// The file of a `sqlite:` URL (`sqlite://<path>?mode=rwc`, `sqlite:<path>`), as written; none
+/// for a database in memory.
 fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     let rest = url
         .strip_prefix("sqlite://")

@@ -59,6 +59,8 @@ impl TenantStore for SqlStore {
             if done.rows_affected() == 0 {
                 return Err(StoreError::Exists(record.spec.id.clone()));
             }
+            // The admin API answers from here, not through a call's pipeline.
+            self.durable().await?;
             Ok(next)
         })
     }
@@ -70,6 +72,7 @@ impl TenantStore for SqlStore {
                 .execute(&*self.writing())
                 .await
                 .map_err(backend)?;
+            self.durable().await?;
             Ok(done.rows_affected() > 0)
         })
     }
