@@ -302,15 +302,15 @@ async fn read_task<P: DecisioningPlatform>(
     match registry.cancel(&record.scope, task_id).await {
         Ok(canceled) => {
             // Answered here, not through a call's pipeline: the cancel is on disk first.
-            if let Some(commits) = &server.inner.commits {
-                commits.durable().await.map_err(|e| {
+            crate::store::commit::durable(server.inner.commits.as_deref())
+                .await
+                .map_err(|e| {
                     tracing::error!(error = %e, "syncing the store's log");
                     (
                         INTERNAL_ERROR,
                         "the cancel could not be made durable".to_owned(),
                     )
                 })?;
-            }
             Ok(webhooks::a2a_task(&canceled))
         }
         // It finished in between.

@@ -39,29 +39,45 @@ pub struct Page {
 
 const CURSOR_PREFIX: &str = "adcp.page.v1:";
 
-fn encode_cursor(offset: usize) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{CURSOR_PREFIX}{offset}"))
+/// A cursor of the list kind `prefix` (`adcp.page.v1:`) saying `position`, opaque to the buyer.
+pub(crate) fn seal_cursor(prefix: &str, position: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{prefix}{position}"))
 }
 
-fn decode_cursor(cursor: &str) -> Option<usize> {
+/// The position a cursor of the list kind `prefix` says; `None` when this agent did not issue
+/// it for that kind of list.
+pub(crate) fn open_cursor(prefix: &str, cursor: &str) -> Option<String> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(cursor)
         .ok()?;
-    std::str::from_utf8(&bytes)
+    String::from_utf8(bytes)
         .ok()?
-        .strip_prefix(CURSOR_PREFIX)?
-        .parse()
-        .ok()
+        .strip_prefix(prefix)
+        .map(str::to_owned)
+}
+
+/// How many items a page holds: the request's `max_results` within 1..=[`MAX_PAGE`], else
+/// [`DEFAULT_PAGE`].
+pub(crate) fn page_size(pagination: Option<&PaginationRequest>) -> usize {
+    pagination
+        .and_then(|p| p.max_results)
+        .map_or(DEFAULT_PAGE, |m| {
+            usize::try_from(m).unwrap_or(1).clamp(1, MAX_PAGE)
+        })
+}
+
+fn encode_cursor(offset: usize) -> String {
+    seal_cursor(CURSOR_PREFIX, &offset.to_string())
+}
+
+fn decode_cursor(cursor: &str) -> Option<usize> {
+    open_cursor(CURSOR_PREFIX, cursor)?.parse().ok()
 }
 
 impl Page {
     /// The page `pagination` asks for, over `total` items.
     pub fn new(pagination: Option<&PaginationRequest>, total: usize) -> AdcpResult<Page> {
-        let max = pagination
-            .and_then(|p| p.max_results)
-            .map_or(DEFAULT_PAGE, |m| {
-                usize::try_from(m).unwrap_or(1).clamp(1, MAX_PAGE)
-            });
+        let max = page_size(pagination);
         let start = match pagination.and_then(|p| p.cursor.as_deref()) {
             None => 0,
             Some(c) => decode_cursor(c).filter(|n| *n <= total).ok_or_else(|| {

@@ -55,10 +55,7 @@ impl<P: DecisioningPlatform> Server<P> {
         .await;
         // Nothing is answered before what the call wrote is on disk (SQLite's group commit:
         // the calls answered together share one fsync).
-        let durable = match &self.inner.commits {
-            Some(commits) => commits.durable().await,
-            None => Ok(()),
-        };
+        let durable = crate::store::commit::durable(self.inner.commits.as_deref()).await;
         let result = match durable {
             Ok(()) => result,
             Err(e) => {

@@ -469,15 +469,7 @@ pub(crate) async fn serve_list(
         .map(|p| adcp_wire::decode(p.clone()))
         .transpose()
         .map_err(|e| AdcpError::invalid_request(format!("pagination.{}", e.path), e.message))?;
-    let limit =
-        pagination
-            .as_ref()
-            .and_then(|p| p.max_results)
-            .map_or(crate::page::DEFAULT_PAGE, |m| {
-                usize::try_from(m)
-                    .unwrap_or(1)
-                    .clamp(1, crate::page::MAX_PAGE)
-            });
+    let limit = crate::page::page_size(pagination.as_ref());
     let after = match pagination.as_ref().and_then(|p| p.cursor.as_deref()) {
         None => None,
         Some(c) => Some(decode_cursor(c).ok_or_else(|| {
@@ -526,20 +518,12 @@ const CURSOR_PREFIX: &str = "adcp.tasks.v1:";
 
 /// A `tasks_list` cursor: where the next page starts (after this task), opaque to the buyer.
 fn encode_cursor(c: &TaskCursor) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(format!("{CURSOR_PREFIX}{}:{}", c.created_ms, c.task_id))
+    crate::page::seal_cursor(CURSOR_PREFIX, &format!("{}:{}", c.created_ms, c.task_id))
 }
 
 fn decode_cursor(cursor: &str) -> Option<TaskCursor> {
-    use base64::Engine as _;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()?;
-    let (ms, task_id) = std::str::from_utf8(&bytes)
-        .ok()?
-        .strip_prefix(CURSOR_PREFIX)?
-        .split_once(':')?;
+    let position = crate::page::open_cursor(CURSOR_PREFIX, cursor)?;
+    let (ms, task_id) = position.split_once(':')?;
     Some(TaskCursor {
         created_ms: ms.parse().ok()?,
         task_id: task_id.to_owned(),

@@ -139,6 +139,15 @@ impl GroupCommit {
     }
 }
 
+/// Waits on the group commit when there is one (SQLite); a store without one (memory,
+/// PostgreSQL) has nothing to wait for.
+pub(crate) async fn durable(commits: Option<&GroupCommit>) -> std::io::Result<()> {
+    match commits {
+        Some(commits) => commits.durable().await,
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

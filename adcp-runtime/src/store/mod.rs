@@ -79,6 +79,14 @@ pub enum StoreError {
     Unsupported(String),
 }
 
+/// A stored value (`what`) that does not decode, or a record that does not encode.
+pub(crate) fn corrupt(what: &'static str) -> impl FnOnce(serde_json::Error) -> StoreError {
+    move |e| StoreError::Corrupt {
+        what,
+        source: Box::new(e),
+    }
+}
+
 /// A server's stores.
 ///
 /// ```no_run
@@ -266,10 +274,7 @@ impl Stores {
     /// before it answers too. Memory has nothing to wait for, and a PostgreSQL commit is
     /// durable when it returns.
     pub async fn durable(&self) -> Result<(), StoreError> {
-        match &self.commits {
-            Some(commits) => Ok(commits.durable().await?),
-            None => Ok(()),
-        }
+        Ok(commit::durable(self.commits.as_deref()).await?)
     }
 
     /// What the stores are, for the start-up log (never a password); ` (tenant <id>)` after

@@ -65,10 +65,7 @@ impl IdempotencyStore for MemoryIdempotencyStore {
                             return match response {
                                 Some(r) if *at >= stale_before => serde_json::from_str(r)
                                     .map(ClaimState::Stored)
-                                    .map_err(|e| StoreError::Corrupt {
-                                        what: "idempotent response",
-                                        source: Box::new(e),
-                                    }),
+                                    .map_err(crate::store::corrupt("idempotent response")),
                                 _ => Ok(ClaimState::Expired),
                             };
                         }

@@ -33,10 +33,7 @@ impl Kept {
 }
 
 fn parse(text: &str) -> Result<Value, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
-        what: "document",
-        source: Box::new(e),
-    })
+    serde_json::from_str(text).map_err(crate::store::corrupt("document"))
 }
 
 /// The documents and their status changes, under one lock (so a write and its change are one).

@@ -18,8 +18,8 @@ use serde_json::Value;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
-use crate::store::StoreError;
 use crate::store::commit::GroupCommit;
+use crate::store::{StoreError, corrupt};
 
 /// The store's schema, one file per version under `adcp-runtime/migrations/`: applied in order
 /// by sqlx's migrator, which records each (with its checksum) in `_sqlx_migrations` and, on
@@ -125,14 +125,6 @@ fn backend(e: sqlx::Error) -> StoreError {
     StoreError::Database(Box::new(e))
 }
 
-/// A stored value (`what`) that does not decode, or a record that does not encode.
-fn corrupt(what: &'static str) -> impl FnOnce(serde_json::Error) -> StoreError {
-    move |e| StoreError::Corrupt {
-        what,
-        source: Box::new(e),
-    }
-}
-
 fn unreadable(what: &'static str, value: &str) -> StoreError {
     StoreError::Corrupt {
         what,
@@ -212,20 +204,19 @@ impl SqlStore {
                 .execute("PRAGMA journal_mode = WAL")
                 .await
                 .map_err(backend)?;
-            match sqlite_file(url) {
-                Some(_) => {
-                    let reads = options(4).connect(url).await.map_err(backend)?;
-                    // The file as SQLite opened it (the URL's path normalised and decoded), so
-                    // that the fsync is of the WAL the writer appends to.
-                    let (db,): (String,) =
-                        sqlx::query_as("SELECT file FROM pragma_database_list WHERE name = 'main'")
-                            .fetch_one(&writes)
-                            .await
-                            .map_err(backend)?;
-                    (reads, writes, Some(Arc::new(GroupCommit::new(db))))
-                }
+            // The file as SQLite opened it (the URL's path normalised and decoded), so that the
+            // fsync is of the WAL the writer appends to; empty for a database in memory.
+            let (db,): (String,) =
+                sqlx::query_as("SELECT file FROM pragma_database_list WHERE name = 'main'")
+                    .fetch_one(&writes)
+                    .await
+                    .map_err(backend)?;
+            if db.is_empty() {
                 // In memory every connection is its own database: one for everything.
-                None => (writes.clone(), writes, None),
+                (writes.clone(), writes, None)
+            } else {
+                let reads = options(4).connect(url).await.map_err(backend)?;
+                (reads, writes, Some(Arc::new(GroupCommit::new(db))))
             }
         } else {
             let pool = options(16).connect(url).await.map_err(backend)?;
@@ -280,7 +271,8 @@ impl SqlStore {
         if let Some(commits) = &self.commits {
             commits.sync_directory()?;
         }
-        self.durable().await
+        // Made durable with the account id key, written next (`connect`).
+        Ok(())
     }
 
     /// The pool to write with, for one statement (`.execute(&*self.writing())`) or one
@@ -295,10 +287,7 @@ impl SqlStore {
 
     /// Returns once every write made before the call is on disk (see [`GroupCommit`]).
     pub(crate) async fn durable(&self) -> Result<(), StoreError> {
-        match &self.commits {
-            Some(commits) => Ok(commits.durable().await?),
-            None => Ok(()),
-        }
+        Ok(crate::store::commit::durable(self.commits.as_deref()).await?)
     }
 
     /// The group commit, for [`Stores`](crate::Stores) to wait on.
@@ -348,18 +337,6 @@ impl Drop for Writing<'_> {
             commits.wrote();
         }
     }
-}
-
-/// The file of a `sqlite:` URL (`sqlite://<path>?mode=rwc`, `sqlite:<path>`), as written; none
-/// for a database in memory.
-fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
-    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let in_memory =
-        path.is_empty() || path == ":memory:" || query.split('&').any(|p| p == "mode=memory");
-    (!in_memory).then(|| std::path::PathBuf::from(path))
 }
 
 /// A database URL without its password, for logs.
