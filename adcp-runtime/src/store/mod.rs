@@ -80,7 +80,9 @@ pub enum StoreError {
 }
 
 /// A stored value (`what`) that does not decode, or a record that does not encode.
-pub(crate) fn corrupt(what: &'static str) -> impl FnOnce(serde_json::Error) -> StoreError {
+pub(crate) fn corrupt<E: std::error::Error + Send + Sync + 'static>(
+    what: &'static str,
+) -> impl FnOnce(E) -> StoreError {
     move |e| StoreError::Corrupt {
         what,
         source: Box::new(e),

@@ -1,15 +1,12 @@
 //! The account roster in SQL: one row per account, its natural key indexed per owner, the
 //! account itself as JSON.
 
-use sqlx::Row;
-use sqlx::any::AnyRow;
-
-use super::{SqlStore, backend, corrupt};
+use super::{Row, SqlStore, args, corrupt};
 use crate::store::{Account, AccountStore, BoxFuture, Reference, StoreError};
 use crate::time::{millis, now_ms};
 
-fn account_from_row(r: &AnyRow) -> Result<Account, StoreError> {
-    let body: String = r.try_get("body").map_err(backend)?;
+fn account_from_row(r: &Row) -> Result<Account, StoreError> {
+    let body: String = r.get("body")?;
     serde_json::from_str(&body).map_err(corrupt("account"))
 }
 
@@ -60,23 +57,24 @@ impl AccountStore for SqlStore {
         Box::pin(async move {
             let body = serde_json::to_string(account).map_err(corrupt("account"))?;
             let now = millis(now_ms());
-            let r = sqlx::query(
-                "INSERT INTO adcp_accounts (tenant, account_id, owner, natural_key, declared, \
-                 body, created_at, updated_at) VALUES ($7, $1, $2, $3, $4, $5, $6, $6) \
-                 ON CONFLICT (tenant, account_id) DO UPDATE SET natural_key = $3, declared = $4, \
-                 body = $5, updated_at = $6 WHERE adcp_accounts.owner = $2",
-            )
-            .bind(account.id.clone())
-            .bind(account.owner.clone())
-            .bind(account.natural_key().map(|k| k.canonical()))
-            .bind(i64::from(account.declared))
-            .bind(body)
-            .bind(now)
-            .bind(self.tenant().to_owned())
-            .execute(&*self.writing())
-            .await
-            .map_err(backend)?;
-            if r.rows_affected() == 0 {
+            let changed = self
+                .execute(
+                    "INSERT INTO adcp_accounts (tenant, account_id, owner, natural_key, declared, \
+                     body, created_at, updated_at) VALUES ($7, $1, $2, $3, $4, $5, $6, $6) \
+                     ON CONFLICT (tenant, account_id) DO UPDATE SET natural_key = $3, \
+                     declared = $4, body = $5, updated_at = $6 WHERE adcp_accounts.owner = $2",
+                    args![
+                        &account.id,
+                        &account.owner,
+                        account.natural_key().map(|k| k.canonical()),
+                        i64::from(account.declared),
+                        body,
+                        now,
+                        self.tenant(),
+                    ],
+                )
+                .await?;
+            if changed == 0 {
                 return Err(StoreError::Exists(account.id.clone()));
             }
             Ok(())

@@ -3,6 +3,7 @@
 //! parameters, `ON CONFLICT`, `RETURNING`, JSON as text and times as unix milliseconds.
 
 mod accounts;
+mod db;
 mod idempotency;
 mod nonces;
 mod outbox;
@@ -15,11 +16,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::Executor;
+use sqlx::any::AnyPoolOptions;
 
 use crate::store::commit::GroupCommit;
 use crate::store::{StoreError, corrupt};
+use db::{Arg, Db, Row, Sql, Tx, args};
 
 /// The store's schema, one file per version under `adcp-runtime/migrations/`: applied in order
 /// by sqlx's migrator, which records each (with its checksum) in `_sqlx_migrations` and, on
@@ -107,12 +109,11 @@ pub(crate) enum Dialect {
 /// background sweeps included.
 #[derive(Clone)]
 pub struct SqlStore {
-    /// Reads. On PostgreSQL the same pool as `writes`.
-    reads: AnyPool,
-    /// Writes. On SQLite one connection: writers queue here in order rather than contend for
-    /// the database's write lock (SQLite would make them sleep and retry, milliseconds at a
-    /// time), and it stays open so that the WAL file does too.
-    writes: AnyPool,
+    /// Where statements run. On SQLite one writer connection, in process: writers queue for it
+    /// in order rather than contend for the database's write lock (SQLite would make them
+    /// sleep and retry, milliseconds at a time), and it stays open so that the WAL file does
+    /// too; reads go to a few reader connections beside it.
+    db: Db,
     /// SQLite's group commit (see [`GroupCommit`]); none for PostgreSQL, whose commits are
     /// durable when they return, and none for a database in memory.
     commits: Option<Arc<GroupCommit>>,
@@ -142,8 +143,8 @@ fn parse_json(s: Option<String>) -> Result<Option<Value>, StoreError> {
 }
 
 /// A non-null JSON text column.
-fn json_column(row: &AnyRow, column: &str) -> Result<Value, StoreError> {
-    let text: String = row.try_get(column).map_err(backend)?;
+fn json_column(row: &Row, column: &str) -> Result<Value, StoreError> {
+    let text: String = row.get(column)?;
     serde_json::from_str(&text).map_err(corrupt("JSON column"))
 }
 
@@ -153,14 +154,44 @@ impl SqlStore {
         &self,
         sql: &'static str,
         params: &[&str],
-        map: impl Fn(&AnyRow) -> Result<T, StoreError>,
+        map: impl Fn(&Row) -> Result<T, StoreError>,
     ) -> Result<Vec<T>, StoreError> {
-        let mut query = sqlx::query(sql);
-        for p in params {
-            query = query.bind((*p).to_owned());
+        let args = params.iter().map(|p| Arg::from(*p)).collect();
+        self.db.fetch(sql, args).await?.iter().map(map).collect()
+    }
+
+    /// A read.
+    async fn fetch(&self, sql: impl Into<Sql>, args: Vec<Arg>) -> Result<Vec<Row>, StoreError> {
+        self.db.fetch(sql, args).await
+    }
+
+    /// A `SELECT COUNT(*) AS n ..`.
+    async fn count(&self, sql: impl Into<Sql>, args: Vec<Arg>) -> Result<i64, StoreError> {
+        match self.db.fetch(sql, args).await?.first() {
+            Some(row) => row.get("n"),
+            None => Ok(0),
         }
-        let rows = query.fetch_all(&self.reads).await.map_err(backend)?;
-        rows.iter().map(map).collect()
+    }
+
+    /// A write in a transaction of its own; how many rows it changed.
+    async fn execute(&self, sql: impl Into<Sql>, args: Vec<Arg>) -> Result<u64, StoreError> {
+        let _writing = self.writing();
+        self.db.execute(sql, args).await
+    }
+
+    /// A write that returns rows, in a transaction of its own.
+    async fn returning(&self, sql: impl Into<Sql>, args: Vec<Arg>) -> Result<Vec<Row>, StoreError> {
+        let _writing = self.writing();
+        self.db.returning(sql, args).await
+    }
+
+    /// A write transaction, rolled back unless committed.
+    async fn begin(&self) -> Result<Transaction<'_>, StoreError> {
+        let writing = self.writing();
+        Ok(Transaction {
+            tx: self.db.begin().await?,
+            _writing: writing,
+        })
     }
 
     /// Connects to `url` (`sqlite://<path>?mode=rwc` or `postgres://..`) and creates or checks
@@ -174,63 +205,32 @@ impl SqlStore {
         } else {
             return Err(StoreError::Unsupported(redact(url)));
         };
-        let sqlite = dialect == Dialect::Sqlite;
-        let options = |connections: u32| {
-            let options = AnyPoolOptions::new()
-                .max_connections(connections)
-                .acquire_timeout(Duration::from_secs(10));
-            if !sqlite {
-                return options;
-            }
-            options.after_connect(|conn, _| {
-                Box::pin(async move {
-                    // The WAL is synced by the group commit, before anyone is answered.
-                    conn.execute("PRAGMA synchronous = NORMAL").await?;
-                    Ok(())
-                })
-            })
-        };
-        let (reads, writes, commits) = if sqlite {
-            let writes = options(1)
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
-                .connect(url)
-                .await
-                .map_err(backend)?;
-            // WAL lets readers run beside the writer; the mode is kept in the file. Set before
-            // the readers connect, so that none of them holds the old journal open.
-            writes
-                .execute("PRAGMA journal_mode = WAL")
-                .await
-                .map_err(backend)?;
-            // The file as SQLite opened it (the URL's path normalised and decoded), so that the
-            // fsync is of the WAL the writer appends to; empty for a database in memory.
-            let (db,): (String,) =
-                sqlx::query_as("SELECT file FROM pragma_database_list WHERE name = 'main'")
-                    .fetch_one(&writes)
+        let (db, commits) = match dialect {
+            Dialect::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(url)
                     .await
                     .map_err(backend)?;
-            if db.is_empty() {
-                // In memory every connection is its own database: one for everything.
-                (writes.clone(), writes, None)
-            } else {
-                let reads = options(4).connect(url).await.map_err(backend)?;
-                (reads, writes, Some(Arc::new(GroupCommit::new(db))))
+                migrator()
+                    .run(&pool)
+                    .await
+                    .map_err(|e| StoreError::Migration(Box::new(e)))?;
+                (Db::Any(pool), None)
             }
-        } else {
-            let pool = options(16).connect(url).await.map_err(backend)?;
-            (pool.clone(), pool, None)
+            #[cfg(feature = "sqlite")]
+            Dialect::Sqlite => sqlite(url).await?,
+            #[cfg(not(feature = "sqlite"))]
+            Dialect::Sqlite => return Err(StoreError::Unsupported(redact(url))),
         };
         let mut store = SqlStore {
-            reads,
-            writes,
+            db,
             commits,
             dialect,
             ids: crate::store::IdKey::random(),
             tenant: Arc::from(""),
         };
-        store.migrate().await?;
         store.ids = store.id_key().await?;
         Ok(store)
     }
@@ -239,8 +239,7 @@ impl SqlStore {
     /// (it shares the connection pool).
     pub fn for_tenant(&self, tenant: &str) -> SqlStore {
         SqlStore {
-            reads: self.reads.clone(),
-            writes: self.writes.clone(),
+            db: self.db.clone(),
             commits: self.commits.clone(),
             dialect: self.dialect,
             ids: self.ids.clone(),
@@ -261,23 +260,8 @@ impl SqlStore {
         self.ids.clone()
     }
 
-    async fn migrate(&self) -> Result<(), StoreError> {
-        let writing = self.writing();
-        migrator()
-            .run(&*writing)
-            .await
-            .map_err(|e| StoreError::Migration(Box::new(e)))?;
-        drop(writing);
-        if let Some(commits) = &self.commits {
-            commits.sync_directory()?;
-        }
-        // Made durable with the account id key, written next (`connect`).
-        Ok(())
-    }
-
-    /// The pool to write with, for one statement (`.execute(&*self.writing())`) or one
-    /// transaction (held until it ends). The group commit counts the write from now until the
-    /// guard is dropped.
+    /// Counts a write (one statement or one transaction, while the guard lives) for the group
+    /// commit, from before it is sent to the writer until it ends.
     fn writing(&self) -> Writing<'_> {
         if let Some(commits) = &self.commits {
             commits.starting();
@@ -299,37 +283,93 @@ impl SqlStore {
     /// derives the same ids.
     async fn id_key(&self) -> Result<crate::store::IdKey, StoreError> {
         let fresh = crate::store::IdKey::random();
-        sqlx::query(
+        self.execute(
             "INSERT INTO adcp_meta (name, value) VALUES ('account_id_key', $1) \
              ON CONFLICT (name) DO NOTHING",
+            args![fresh.to_hex()],
         )
-        .bind(fresh.to_hex())
-        .execute(&*self.writing())
-        .await
-        .map_err(backend)?;
+        .await?;
         self.durable().await?;
-        let hex: String = sqlx::query("SELECT value FROM adcp_meta WHERE name = 'account_id_key'")
-            .fetch_one(&self.reads)
-            .await
-            .map_err(backend)?
-            .try_get("value")
-            .map_err(backend)?;
+        let hex: String = self
+            .fetch(
+                "SELECT value FROM adcp_meta WHERE name = 'account_id_key'",
+                Vec::new(),
+            )
+            .await?
+            .first()
+            .ok_or_else(|| unreadable("account id key", "(missing)"))?
+            .get("value")?;
         crate::store::IdKey::from_hex(&hex)
             .ok_or_else(|| unreadable("account id key", "(not 64 hex digits)"))
     }
 }
 
-/// The write pool, lent for one statement or transaction; dropped after it, it counts the
-/// write for the group commit (so a statement's write is counted however it ends).
-struct Writing<'a>(&'a SqlStore);
+/// Opens the SQLite database at `url`: its schema made through sqlx's migrator (which keeps
+/// the record of what was applied), then its connections in process.
+#[cfg(feature = "sqlite")]
+async fn sqlite(url: &str) -> Result<(Db, Option<Arc<GroupCommit>>), StoreError> {
+    let pool = AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await
+        .map_err(backend)?;
+    // WAL lets readers run beside the writer; the mode is kept in the file.
+    pool.execute("PRAGMA journal_mode = WAL")
+        .await
+        .map_err(backend)?;
+    // The file as SQLite opened it (the URL's path normalised and decoded), so that the fsync
+    // is of the WAL the writer appends to; empty for a database in memory.
+    let (file,): (String,) =
+        sqlx::query_as("SELECT file FROM pragma_database_list WHERE name = 'main'")
+            .fetch_one(&pool)
+            .await
+            .map_err(backend)?;
+    if file.is_empty() {
+        pool.close().await;
+        let schema: Vec<&str> = MIGRATIONS.iter().map(|(_, _, sql)| *sql).collect();
+        return Ok((
+            Db::Lite(Arc::new(db::lite::Lite::in_memory(&schema)?)),
+            None,
+        ));
+    }
+    migrator()
+        .run(&pool)
+        .await
+        .map_err(|e| StoreError::Migration(Box::new(e)))?;
+    // Opened before the migrating connection closes, so that the WAL stays.
+    let lite = db::lite::Lite::open(std::path::Path::new(&file), 4)?;
+    pool.close().await;
+    let commits = GroupCommit::new(file);
+    // The WAL file's entry in its directory; the migrations were committed with fsyncs
+    // (sqlx's default), the account id key is made durable next (`connect`).
+    commits.sync_directory()?;
+    Ok((Db::Lite(Arc::new(lite)), Some(Arc::new(commits))))
+}
 
-impl std::ops::Deref for Writing<'_> {
-    type Target = AnyPool;
+/// A transaction with its write counted for the group commit until it ends.
+struct Transaction<'a> {
+    tx: Tx,
+    _writing: Writing<'a>,
+}
 
-    fn deref(&self) -> &AnyPool {
-        &self.0.writes
+impl Transaction<'_> {
+    async fn execute(&mut self, sql: impl Into<Sql>, args: Vec<Arg>) -> Result<u64, StoreError> {
+        self.tx.execute(sql, args).await
+    }
+
+    async fn fetch(&mut self, sql: impl Into<Sql>, args: Vec<Arg>) -> Result<Vec<Row>, StoreError> {
+        self.tx.fetch(sql, args).await
+    }
+
+    async fn commit(self) -> Result<(), StoreError> {
+        let Transaction { tx, _writing } = self;
+        tx.commit().await
     }
 }
+
+/// A write, counted for the group commit while it lives (so a write is counted however it
+/// ends).
+struct Writing<'a>(&'a SqlStore);
 
 impl Drop for Writing<'_> {
     fn drop(&mut self) {

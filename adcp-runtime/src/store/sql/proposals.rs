@@ -2,10 +2,8 @@
 //! so that of concurrent writers (replicas included) exactly one wins it.
 
 use serde_json::Value;
-use sqlx::Row;
-use sqlx::any::AnyRow;
 
-use super::{SqlStore, backend, corrupt, json_column, unreadable};
+use super::{Row, SqlStore, args, corrupt, json_column, unreadable};
 use crate::store::proposals::{
     Commit, Consume, ProposalRecord, ProposalState, ProposalStore, refusal,
 };
@@ -21,33 +19,27 @@ macro_rules! select {
     };
 }
 
-fn record(row: &AnyRow) -> Result<ProposalRecord, StoreError> {
-    let state: String = row.try_get("state").map_err(backend)?;
+fn record(row: &Row) -> Result<ProposalRecord, StoreError> {
+    let state: String = row.get("state")?;
     Ok(ProposalRecord {
-        proposal_id: row.try_get("proposal_id").map_err(backend)?,
-        scope: row.try_get("scope").map_err(backend)?,
+        proposal_id: row.get("proposal_id")?,
+        scope: row.get("scope")?,
         state: ProposalState::parse(&state).ok_or_else(|| unreadable("proposal state", &state))?,
         proposal: json_column(row, "body")?,
-        recipe_version: row.try_get("recipe_version").map_err(backend)?,
-        expires_at: row.try_get("expires_at").map_err(backend)?,
-        consumed_by: row.try_get("consumed_by").map_err(backend)?,
-        media_buy_id: row.try_get("media_buy_id").map_err(backend)?,
-        created_at: row.try_get("created_at").map_err(backend)?,
-        updated_at: row.try_get("updated_at").map_err(backend)?,
+        recipe_version: row.get("recipe_version")?,
+        expires_at: row.get("expires_at")?,
+        consumed_by: row.get("consumed_by")?,
+        media_buy_id: row.get("media_buy_id")?,
+        created_at: row.get("created_at")?,
+        updated_at: row.get("updated_at")?,
     })
 }
 
 impl SqlStore {
     async fn proposal(&self, scope: &str, id: &str) -> Result<Option<ProposalRecord>, StoreError> {
         let sql = select!("WHERE tenant = $1 AND scope = $2 AND proposal_id = $3");
-        let row = sqlx::query(sql)
-            .bind(self.tenant())
-            .bind(scope)
-            .bind(id)
-            .fetch_optional(&self.reads)
-            .await
-            .map_err(backend)?;
-        row.as_ref().map(record).transpose()
+        let row = self.fetch(sql, args![self.tenant(), scope, id]).await?;
+        row.first().map(record).transpose()
     }
 }
 
@@ -58,23 +50,16 @@ impl ProposalStore for SqlStore {
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             let body = serde_json::to_string(&draft.proposal).map_err(corrupt("proposal"))?;
-            let done = sqlx::query(
+            let done = self.execute(
                 "INSERT INTO adcp_proposals (tenant, scope, proposal_id, state, body, \
                  recipe_version, created_at, updated_at) VALUES ($1, $2, $3, 'draft', $4, $5, $6, $6) \
                  ON CONFLICT (tenant, scope, proposal_id) DO UPDATE SET body = excluded.body, \
                  recipe_version = excluded.recipe_version, updated_at = excluded.updated_at \
                  WHERE adcp_proposals.state = 'draft'",
+                args![self.tenant(), &draft.scope, &draft.proposal_id, body, draft.recipe_version.as_deref(), draft.updated_at],
             )
-            .bind(self.tenant())
-            .bind(&draft.scope)
-            .bind(&draft.proposal_id)
-            .bind(body)
-            .bind(draft.recipe_version.as_deref())
-            .bind(draft.updated_at)
-            .execute(&*self.writing())
-            .await
-            .map_err(backend)?;
-            if done.rows_affected() == 0 {
+            .await?;
+            if done == 0 {
                 return Err(StoreError::Exists(draft.proposal_id.clone()));
             }
             Ok(())
@@ -99,22 +84,16 @@ impl ProposalStore for SqlStore {
     ) -> BoxFuture<'a, Result<Commit, StoreError>> {
         Box::pin(async move {
             let body = serde_json::to_string(proposal).map_err(corrupt("proposal"))?;
-            let done = sqlx::query(
-                "UPDATE adcp_proposals SET state = 'committed', body = $1, expires_at = $2, \
+            let done = self
+                .execute(
+                    "UPDATE adcp_proposals SET state = 'committed', body = $1, expires_at = $2, \
                  updated_at = $3 WHERE tenant = $4 AND scope = $5 AND proposal_id = $6 \
                  AND state = 'draft'",
-            )
-            .bind(body)
-            .bind(expires_at)
-            .bind(now)
-            .bind(self.tenant())
-            .bind(scope)
-            .bind(proposal_id)
-            .execute(&*self.writing())
-            .await
-            .map_err(backend)?;
+                    args![body, expires_at, now, self.tenant(), scope, proposal_id],
+                )
+                .await?;
             let after = self.proposal(scope, proposal_id).await?;
-            Ok(match (done.rows_affected(), after) {
+            Ok(match (done, after) {
                 (_, None) => Commit::NotFound,
                 (0, Some(r)) => Commit::Already(r),
                 (_, Some(r)) => Commit::Committed(r),
@@ -130,21 +109,15 @@ impl ProposalStore for SqlStore {
         now: i64,
     ) -> BoxFuture<'a, Result<Consume, StoreError>> {
         Box::pin(async move {
-            let done = sqlx::query(
+            let done = self.execute(
                 "UPDATE adcp_proposals SET state = 'consumed', consumed_by = $1, updated_at = $2 \
                  WHERE tenant = $3 AND scope = $4 AND proposal_id = $5 AND state = 'committed' \
                  AND (expires_at IS NULL OR expires_at > $2)",
+                args![claim, now, self.tenant(), scope, proposal_id],
             )
-            .bind(claim)
-            .bind(now)
-            .bind(self.tenant())
-            .bind(scope)
-            .bind(proposal_id)
-            .execute(&*self.writing())
-            .await
-            .map_err(backend)?;
+            .await?;
             let after = self.proposal(scope, proposal_id).await?;
-            if done.rows_affected() == 1
+            if done == 1
                 && let Some(r) = after
             {
                 return Ok(Consume::Consumed(r));
@@ -160,19 +133,15 @@ impl ProposalStore for SqlStore {
         claim: &'a str,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
-            let done = sqlx::query(
-                "UPDATE adcp_proposals SET state = 'committed', consumed_by = NULL \
+            let done = self
+                .execute(
+                    "UPDATE adcp_proposals SET state = 'committed', consumed_by = NULL \
                  WHERE tenant = $1 AND scope = $2 AND proposal_id = $3 AND state = 'consumed' \
                  AND consumed_by = $4 AND media_buy_id IS NULL",
-            )
-            .bind(self.tenant())
-            .bind(scope)
-            .bind(proposal_id)
-            .bind(claim)
-            .execute(&*self.writing())
-            .await
-            .map_err(backend)?;
-            Ok(done.rows_affected() == 1)
+                    args![self.tenant(), scope, proposal_id, claim],
+                )
+                .await?;
+            Ok(done == 1)
         })
     }
 
@@ -184,19 +153,14 @@ impl ProposalStore for SqlStore {
         media_buy_id: &'a str,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
-            let done = sqlx::query(
-                "UPDATE adcp_proposals SET media_buy_id = $1 WHERE tenant = $2 AND scope = $3 \
+            let done = self
+                .execute(
+                    "UPDATE adcp_proposals SET media_buy_id = $1 WHERE tenant = $2 AND scope = $3 \
                  AND proposal_id = $4 AND state = 'consumed' AND consumed_by = $5",
-            )
-            .bind(media_buy_id)
-            .bind(self.tenant())
-            .bind(scope)
-            .bind(proposal_id)
-            .bind(claim)
-            .execute(&*self.writing())
-            .await
-            .map_err(backend)?;
-            Ok(done.rows_affected() == 1)
+                    args![media_buy_id, self.tenant(), scope, proposal_id, claim],
+                )
+                .await?;
+            Ok(done == 1)
         })
     }
 
@@ -207,14 +171,10 @@ impl ProposalStore for SqlStore {
     ) -> BoxFuture<'a, Result<Option<ProposalRecord>, StoreError>> {
         Box::pin(async move {
             let sql = select!("WHERE tenant = $1 AND scope = $2 AND media_buy_id = $3");
-            let row = sqlx::query(sql)
-                .bind(self.tenant())
-                .bind(scope)
-                .bind(media_buy_id)
-                .fetch_optional(&self.reads)
-                .await
-                .map_err(backend)?;
-            row.as_ref().map(record).transpose()
+            let row = self
+                .fetch(sql, args![self.tenant(), scope, media_buy_id])
+                .await?;
+            row.first().map(record).transpose()
         })
     }
 }

@@ -1,23 +1,23 @@
 //! The tenant registry in SQL: one row per tenant, its record as JSON, written only over the
 //! revision the writer read. The table is the store's, not a tenant's: every view shares it.
 
-use sqlx::Row;
-
-use super::{SqlStore, backend, corrupt};
+use super::{SqlStore, args, corrupt};
 use crate::store::tenants::{TenantRecord, TenantStore};
 use crate::store::{BoxFuture, StoreError};
 
 impl TenantStore for SqlStore {
     fn list(&self) -> BoxFuture<'_, Result<Vec<TenantRecord>, StoreError>> {
         Box::pin(async move {
-            let rows = sqlx::query("SELECT body, revision FROM adcp_tenants ORDER BY tenant_id")
-                .fetch_all(&self.reads)
-                .await
-                .map_err(backend)?;
+            let rows = self
+                .fetch(
+                    "SELECT body, revision FROM adcp_tenants ORDER BY tenant_id",
+                    Vec::new(),
+                )
+                .await?;
             rows.iter()
                 .map(|row| {
-                    let body: String = row.try_get("body").map_err(backend)?;
-                    let revision: i64 = row.try_get("revision").map_err(backend)?;
+                    let body: String = row.get("body")?;
+                    let revision: i64 = row.get("revision")?;
                     let mut record: TenantRecord =
                         serde_json::from_str(&body).map_err(corrupt("tenant record"))?;
                     record.revision = revision;
@@ -33,30 +33,21 @@ impl TenantStore for SqlStore {
             let next = record.revision + 1;
             let now = crate::time::millis(crate::time::now_ms());
             let done = if record.revision == 0 {
-                sqlx::query(
+                self.execute(
                     "INSERT INTO adcp_tenants (tenant_id, body, revision, updated_at) \
                      VALUES ($1, $2, 1, $3) ON CONFLICT (tenant_id) DO NOTHING",
+                    args![&record.spec.id, body, now],
                 )
-                .bind(&record.spec.id)
-                .bind(body)
-                .bind(now)
-                .execute(&*self.writing())
                 .await
             } else {
-                sqlx::query(
+                self.execute(
                     "UPDATE adcp_tenants SET body = $1, revision = $2, updated_at = $3 \
                      WHERE tenant_id = $4 AND revision = $5",
+                    args![body, next, now, &record.spec.id, record.revision],
                 )
-                .bind(body)
-                .bind(next)
-                .bind(now)
-                .bind(&record.spec.id)
-                .bind(record.revision)
-                .execute(&*self.writing())
                 .await
-            }
-            .map_err(backend)?;
-            if done.rows_affected() == 0 {
+            }?;
+            if done == 0 {
                 return Err(StoreError::Exists(record.spec.id.clone()));
             }
             // The admin API answers from here, not through a call's pipeline.
@@ -67,13 +58,11 @@ impl TenantStore for SqlStore {
 
     fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
-            let done = sqlx::query("DELETE FROM adcp_tenants WHERE tenant_id = $1")
-                .bind(id)
-                .execute(&*self.writing())
-                .await
-                .map_err(backend)?;
+            let done = self
+                .execute("DELETE FROM adcp_tenants WHERE tenant_id = $1", args![id])
+                .await?;
             self.durable().await?;
-            Ok(done.rows_affected() > 0)
+            Ok(done > 0)
         })
     }
 }
