@@ -11,15 +11,26 @@
 //! `FULL`, and sixteen concurrent commits cost one fsync rather than sixteen.
 //!
 //! A checkpoint moves committed frames into the database file and syncs it before the WAL is
-//! reused, so a frame checkpointed before the fsync is durable too. The WAL file is opened
+//! reused, so a frame checkpointed before the fsync is durable too. The writer does not
+//! checkpoint (SQLite's automatic checkpoint would make one commit in a thousand pages copy the
+//! WAL and fsync twice, holding every writer behind it): after an fsync finds the WAL past
+//! [`CHECKPOINT_AFTER`] bytes, a checkpoint runs on a blocking thread of its own, beside the
+//! writer. The WAL file is opened
 //! afresh for each fsync: SQLite may delete and recreate it (the store holds its writer
 //! connection open so that it does not, but a stale descriptor would sync nothing).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+/// The WAL's size past which a checkpoint is started (SQLite's own default is 1,000 pages).
+pub(crate) const CHECKPOINT_AFTER: u64 = 4 << 20;
+
+/// Copies the WAL's frames into the database file (a passive checkpoint, on its own
+/// connection: it neither waits for nor blocks the writer).
+pub(crate) type Checkpoint = Arc<dyn Fn() -> std::io::Result<()> + Send + Sync>;
+
 /// The commits of one SQLite database and how many of them are known to be on disk.
-#[derive(Debug)]
 pub(crate) struct GroupCommit {
     /// The database's `-wal` file.
     wal: PathBuf,
@@ -38,6 +49,22 @@ pub(crate) struct GroupCommit {
     ended: tokio::sync::Notify,
     /// Held by the caller whose fsync is running; the others wait here.
     leader: tokio::sync::Mutex<()>,
+    /// The checkpoint, when the store makes its own (see the module's documentation).
+    checkpoint: Option<Checkpoint>,
+    /// A checkpoint is running.
+    checkpointing: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for GroupCommit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupCommit")
+            .field("wal", &self.wal)
+            .field("started", &self.started)
+            .field("written", &self.written)
+            .field("synced", &self.synced)
+            .field("failed", &self.failed)
+            .finish_non_exhaustive()
+    }
 }
 
 impl GroupCommit {
@@ -56,7 +83,15 @@ impl GroupCommit {
             failed: AtomicBool::new(false),
             ended: tokio::sync::Notify::new(),
             leader: tokio::sync::Mutex::new(()),
+            checkpoint: None,
+            checkpointing: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// The same, checkpointing with `checkpoint` when the WAL grows past [`CHECKPOINT_AFTER`].
+    pub(crate) fn with_checkpoint(mut self, checkpoint: Checkpoint) -> Self {
+        self.checkpoint = Some(checkpoint);
+        self
     }
 
     /// A write is about to be sent to the writer.
@@ -102,22 +137,50 @@ impl GroupCommit {
         let upto = self.written.load(Ordering::SeqCst);
         let (wal, database) = (self.wal.clone(), self.database.clone());
         let synced = tokio::task::spawn_blocking(move || match std::fs::File::open(&wal) {
-            Ok(file) => file.sync_data(),
+            Ok(file) => {
+                file.sync_data()?;
+                Ok(file.metadata()?.len())
+            }
             // No WAL: it was checkpointed into the database file and removed.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::File::open(&database)?.sync_data()
+                std::fs::File::open(&database)?.sync_data()?;
+                Ok(0)
             }
             Err(e) => Err(e),
         })
         .await
         .map_err(std::io::Error::other)
         .and_then(|r| r);
-        if let Err(e) = synced {
-            self.failed.store(true, Ordering::SeqCst);
-            return Err(e);
-        }
+        let wal_bytes = match synced {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                self.failed.store(true, Ordering::SeqCst);
+                return Err(e);
+            }
+        };
         self.synced.fetch_max(upto, Ordering::SeqCst);
+        if wal_bytes > CHECKPOINT_AFTER {
+            self.start_checkpoint();
+        }
         Ok(())
+    }
+
+    /// Starts a checkpoint on a blocking thread unless one is running; nobody waits for it.
+    fn start_checkpoint(&self) {
+        let Some(checkpoint) = self.checkpoint.clone() else {
+            return;
+        };
+        if self.checkpointing.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let running = self.checkpointing.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = checkpoint() {
+                // Not a loss: the frames stay in the WAL, synced, and the next one retries.
+                tracing::warn!(error = %e, "a checkpoint of the store failed");
+            }
+            running.store(false, Ordering::SeqCst);
+        });
     }
 
     fn check(&self) -> std::io::Result<()> {
@@ -181,6 +244,57 @@ mod tests {
             .await
             .expect("the database file is synced");
         assert_eq!(commits.synced.load(Ordering::SeqCst), 1);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Polls `done` for up to five seconds.
+    async fn eventually(done: impl Fn() -> bool) -> bool {
+        for _ in 0..500 {
+            if done() {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        false
+    }
+
+    #[tokio::test]
+    async fn a_long_wal_is_checkpointed_beside_the_writer_once_at_a_time() {
+        let dir = scratch("checkpoint");
+        let wal = dir.join("adcp.db-wal");
+        std::fs::write(&wal, vec![0u8; 1024]).expect("a short WAL");
+        let runs = Arc::new(AtomicU64::new(0));
+        // The checkpoint runs until the test lets it end.
+        let gate = Arc::new(AtomicBool::new(false));
+        let (counted, held) = (runs.clone(), gate.clone());
+        let commits = GroupCommit::new(dir.join("adcp.db")).with_checkpoint(Arc::new(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            while !held.load(Ordering::SeqCst) {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Ok(())
+        }));
+        let write = || async {
+            commits.starting();
+            commits.wrote();
+            commits.durable().await.expect("synced");
+        };
+        write().await;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert_eq!(runs.load(Ordering::SeqCst), 0, "a short WAL is left alone");
+
+        std::fs::write(&wal, vec![0u8; CHECKPOINT_AFTER as usize + 1]).expect("a long WAL");
+        write().await;
+        assert!(eventually(|| runs.load(Ordering::SeqCst) == 1).await);
+        // Answers do not wait for it, and no second one starts while it runs.
+        write().await;
+        write().await;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert_eq!(runs.load(Ordering::SeqCst), 1, "one checkpoint at a time");
+        gate.store(true, Ordering::SeqCst);
+        assert!(eventually(|| !commits.checkpointing.load(Ordering::SeqCst)).await);
+        write().await;
+        assert!(eventually(|| runs.load(Ordering::SeqCst) == 2).await);
         let _ = std::fs::remove_dir_all(dir);
     }
 

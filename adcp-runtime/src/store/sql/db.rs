@@ -336,6 +336,17 @@ pub(crate) mod lite {
         Other(&'static str),
     }
 
+    impl Cell {
+        fn kind(&self) -> &'static str {
+            match self {
+                Cell::Null => "null",
+                Cell::Int(_) => "an integer",
+                Cell::Text(_) => "text",
+                Cell::Other(kind) => kind,
+            }
+        }
+    }
+
     /// A row read: its statement's column names, shared, and its values.
     pub(crate) struct LiteRow {
         columns: Arc<[String]>,
@@ -352,7 +363,7 @@ pub(crate) mod lite {
                 .ok_or_else(|| StoreError::Database(format!("no column `{column}`").into()))?;
             T::from_cell(cell).ok_or_else(|| StoreError::Corrupt {
                 what: "column",
-                source: format!("`{column}` holds {cell:?}").into(),
+                source: format!("`{column}` holds {}", cell.kind()).into(),
             })
         }
     }
@@ -364,12 +375,19 @@ pub(crate) mod lite {
         /// own: the writer reads as well.
         readers: Vec<Mutex<Connection>>,
         next: AtomicUsize,
+        /// The checkpoint's own connection (none in memory).
+        checkpointer: Option<Mutex<Connection>>,
     }
 
     /// How each connection is set up: the WAL is synced by the group commit before anyone is
-    /// answered; a statement waits for a lock (a checkpoint, a WAL recovery) rather than fail.
+    /// answered, and checkpointed beside the writer rather than by it (see
+    /// [`GroupCommit`](crate::store::commit::GroupCommit)); a statement waits for a lock (a WAL
+    /// recovery) rather than fail.
     fn prepare(conn: &Connection) -> rusqlite::Result<()> {
-        conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000;")?;
+        conn.execute_batch(
+            "PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; \
+             PRAGMA wal_autocheckpoint = 0;",
+        )?;
         conn.set_prepared_statement_cache_capacity(256);
         Ok(())
     }
@@ -391,6 +409,7 @@ pub(crate) mod lite {
                 writer: Arc::new(tokio::sync::Mutex::new(writer)),
                 readers,
                 next: AtomicUsize::new(0),
+                checkpointer: Some(Mutex::new(open().map_err(failed)?)),
             })
         }
 
@@ -406,7 +425,19 @@ pub(crate) mod lite {
                 writer: Arc::new(tokio::sync::Mutex::new(conn)),
                 readers: Vec::new(),
                 next: AtomicUsize::new(0),
+                checkpointer: None,
             })
+        }
+
+        /// A passive checkpoint (it neither waits for nor blocks the writer or the readers),
+        /// run on a blocking thread by the group commit.
+        pub(crate) fn checkpoint(&self) -> std::io::Result<()> {
+            let Some(conn) = &self.checkpointer else {
+                return Ok(());
+            };
+            let conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
+            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                .map_err(std::io::Error::other)
         }
 
         /// The writer, for one statement.
@@ -513,13 +544,13 @@ pub(crate) mod lite {
                 cells.push(match row.get_ref(i).map_err(failed)? {
                     ValueRef::Null => Cell::Null,
                     ValueRef::Integer(v) => Cell::Int(v),
-                    ValueRef::Real(_) => Cell::Other("real"),
+                    ValueRef::Real(_) => Cell::Other("a real"),
                     ValueRef::Text(t) => Cell::Text(
                         std::str::from_utf8(t)
                             .map_err(crate::store::corrupt("text column"))?
                             .to_owned(),
                     ),
-                    ValueRef::Blob(_) => Cell::Other("blob"),
+                    ValueRef::Blob(_) => Cell::Other("a blob"),
                 });
             }
             out.push(super::Row::Lite(LiteRow {

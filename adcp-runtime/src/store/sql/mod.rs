@@ -337,13 +337,15 @@ async fn sqlite(url: &str) -> Result<(Db, Option<Arc<GroupCommit>>), StoreError>
         .await
         .map_err(|e| StoreError::Migration(Box::new(e)))?;
     // Opened before the migrating connection closes, so that the WAL stays.
-    let lite = db::lite::Lite::open(std::path::Path::new(&file), 4)?;
+    let lite = Arc::new(db::lite::Lite::open(std::path::Path::new(&file), 4)?);
     pool.close().await;
-    let commits = GroupCommit::new(file);
+    let checkpointing = lite.clone();
+    let commits =
+        GroupCommit::new(file).with_checkpoint(Arc::new(move || checkpointing.checkpoint()));
     // The WAL file's entry in its directory; the migrations were committed with fsyncs
     // (sqlx's default), the account id key is made durable next (`connect`).
     commits.sync_directory()?;
-    Ok((Db::Lite(Arc::new(lite)), Some(Arc::new(commits))))
+    Ok((Db::Lite(lite), Some(Arc::new(commits))))
 }
 
 /// A transaction with its write counted for the group commit until it ends.
