@@ -24,17 +24,42 @@ fn catalogue(seller: &Seller, ctx: &Ctx) -> std::sync::Arc<Vec<Product>> {
 /// Every product an account can buy: seeded ones first, then the default catalogue, then
 /// what the ad server the seller wraps sells the account.
 pub(crate) async fn all(seller: &Seller, ctx: &Ctx) -> AdcpResult<Vec<Product>> {
-    let mut out = ctx.state().list(PRODUCTS).await?;
-    let upstream = match seller.ad_server() {
-        Some(a) if !ctx.fixtures_only() => a.products(ctx).await?,
-        _ => Vec::new(),
-    };
-    for p in catalogue(seller, ctx).iter().chain(&upstream) {
-        if !out.iter().any(|o| o.product_id == p.product_id) {
-            out.push(p.clone());
-        }
+    let sources = Sources::read(seller, ctx).await?;
+    Ok(sources.merged().into_iter().cloned().collect())
+}
+
+/// Where an account's products come from.
+struct Sources {
+    seeded: Vec<Product>,
+    catalogue: std::sync::Arc<Vec<Product>>,
+    upstream: Vec<Product>,
+}
+
+impl Sources {
+    async fn read(seller: &Seller, ctx: &Ctx) -> AdcpResult<Sources> {
+        let seeded = ctx.state().list(PRODUCTS).await?;
+        let upstream = match seller.ad_server() {
+            Some(a) if !ctx.fixtures_only() => a.products(ctx).await?,
+            _ => Vec::new(),
+        };
+        Ok(Sources {
+            seeded,
+            catalogue: catalogue(seller, ctx),
+            upstream,
+        })
     }
-    Ok(out)
+
+    /// In that order, the first of each id: by reference, so that a page of a large catalogue
+    /// copies the page, not the catalogue.
+    fn merged(&self) -> Vec<&Product> {
+        let mut seen = std::collections::HashSet::new();
+        self.seeded
+            .iter()
+            .chain(self.catalogue.iter())
+            .chain(&self.upstream)
+            .filter(|p| seen.insert(p.product_id.as_str()))
+            .collect()
+    }
 }
 
 /// One product: as the runtime hydrated it for this request, seeded, or default.
@@ -93,7 +118,8 @@ pub(crate) async fn get_products(
     ctx: &Ctx,
     req: GetProductsRequest,
 ) -> AdcpResult<GetProductsResponse> {
-    let mut products = all(seller, ctx).await?;
+    let sources = Sources::read(seller, ctx).await?;
+    let mut products = sources.merged();
     if let Some(f) = &req.filters {
         if let Some(dt) = &f.delivery_type {
             products.retain(|p| &p.delivery_type == dt);
@@ -118,7 +144,7 @@ pub(crate) async fn get_products(
         }
     }
     let (page, pagination) = Page::take(req.pagination.as_ref(), products)?;
-    let mut resp = GetProductsResponse::new(page);
+    let mut resp = GetProductsResponse::new(page.into_iter().cloned().collect::<Vec<_>>());
     resp.pagination = Some(pagination);
     Ok(resp)
 }

@@ -445,12 +445,18 @@ pub(crate) mod lite {
             self.writer.lock().await
         }
 
-        /// Runs `f` on a reader: the first one free, else the next in turn (a read holds it
-        /// for one statement, never across an await).
+        /// Runs `f` for a read: on the writer when it is free, whose page cache is warm (SQLite
+        /// drops a connection's cache whenever another connection has written, so a reader
+        /// beside a busy writer reads every page again from the file); else on a reader, the
+        /// first free one or the next in turn. A read holds its connection for one statement,
+        /// never across an await.
         pub(super) async fn read<T>(
             &self,
             f: impl FnOnce(&Connection) -> Result<T, StoreError>,
         ) -> Result<T, StoreError> {
+            if let Ok(conn) = self.writer.try_lock() {
+                return f(&conn);
+            }
             let n = self.readers.len();
             if n == 0 {
                 return f(&*self.writer.lock().await);
@@ -469,7 +475,7 @@ pub(crate) mod lite {
 
         pub(super) async fn begin(&self) -> Result<LiteTx, StoreError> {
             let conn = self.writer.clone().lock_owned().await;
-            conn.execute_batch("BEGIN IMMEDIATE").map_err(failed)?;
+            control(&conn, "BEGIN IMMEDIATE")?;
             Ok(LiteTx { conn, open: true })
         }
     }
@@ -487,7 +493,7 @@ pub(crate) mod lite {
 
         pub(super) fn commit(mut self) -> Result<(), StoreError> {
             self.open = false;
-            self.conn.execute_batch("COMMIT").map_err(failed)
+            control(&self.conn, "COMMIT")
         }
     }
 
@@ -495,9 +501,17 @@ pub(crate) mod lite {
         fn drop(&mut self) {
             if self.open {
                 // Ended without a commit (an early return, an error): undone.
-                let _ = self.conn.execute_batch("ROLLBACK");
+                let _ = control(&self.conn, "ROLLBACK");
             }
         }
+    }
+
+    /// `BEGIN`, `COMMIT` or `ROLLBACK`, prepared once.
+    fn control(conn: &Connection, sql: &str) -> Result<(), StoreError> {
+        conn.prepare_cached(sql)
+            .and_then(|mut stmt| stmt.raw_execute())
+            .map(drop)
+            .map_err(failed)
     }
 
     /// Binds `args` by their placeholders' numbers (`$3` is `args[2]`).
