@@ -21,14 +21,8 @@ fn catalogue(seller: &Seller, ctx: &Ctx) -> std::sync::Arc<Vec<Product>> {
     }
 }
 
-/// Every product an account can buy: seeded ones first, then the default catalogue, then
+/// Where an account's products come from: seeded ones first, then the default catalogue, then
 /// what the ad server the seller wraps sells the account.
-pub(crate) async fn all(seller: &Seller, ctx: &Ctx) -> AdcpResult<Vec<Product>> {
-    let sources = Sources::read(seller, ctx).await?;
-    Ok(sources.merged().into_iter().cloned().collect())
-}
-
-/// Where an account's products come from.
 struct Sources {
     seeded: Vec<Product>,
     catalogue: std::sync::Arc<Vec<Product>>,

@@ -5,14 +5,22 @@
 //!
 //! ```text
 //! cargo run --release -p adcp-conformance --bin bench -- [--seconds 5] [--only rust,python,...]
+//! cargo run --release -p adcp-conformance --bin bench -- --curves   # the growth curves alone
 //! ```
 //!
 //! For each system: cold start (spawn to the first successful `get_products`), then at
 //! concurrency 1 and 16 for `--seconds` each (after a one-second warm-up): `get_products` as an
 //! MCP `tools/call`, `create_media_buy` with a fresh idempotency key per request, and the same
-//! `create_media_buy` replayed under one key; then the process tree's peak RSS. Every response
-//! is checked (an error answer counts as an error, not as throughput). Writes a Markdown report
-//! to stdout and `target/bench/report.md`, and the figures to `target/bench/results.json`.
+//! `create_media_buy` replayed under one key; for the reference seller `get_products` and the
+//! fresh-key create also as A2A `message/send`; then the process tree's peak RSS. Every
+//! response is checked (an error answer counts as an error, not as throughput). Writes a
+//! Markdown report to stdout and `target/bench/report.md`, and the figures to
+//! `target/bench/results.json`.
+//!
+//! `rust-pg2` is the reference seller as two replicas on one throwaway PostgreSQL (`.ci/pg`),
+//! the load's connections spread over both (see `bench/pg.rs`). `curves` (or `--curves`)
+//! measures latency at concurrency 1 as the catalogue, the stored buys and an account's tasks
+//! grow (see `bench/curves.rs`).
 //!
 //! The peers are installed on first use: Python into `.tools/bench/py` (a venv, pip), the
 //! TypeScript SDK into `.tools/adcp-sdk` (npm, shared with the compliance tests). Their sellers
@@ -20,6 +28,12 @@
 
 // A command-line report: printing is its output.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
+
+// The binary's root is this file, so its modules' paths are spelled out.
+#[path = "bench/curves.rs"]
+mod curves;
+#[path = "bench/pg.rs"]
+mod pg;
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
@@ -44,16 +58,33 @@ struct Cli {
     /// Seconds of measured load per scenario and concurrency (after a 1 s warm-up).
     #[arg(long, default_value_t = 5.0)]
     seconds: f64,
-    /// Systems to run (comma-separated): rust, rust-sqlite, python, typescript, floor.
+    /// Systems to run (comma-separated): rust, rust-sqlite, rust-pg2, python, typescript,
+    /// floor; and `curves`, the growth curves (not in the default: they take ~15 minutes).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "rust,rust-sqlite,python,typescript,floor"
+        default_value = "rust,rust-sqlite,rust-pg2,python,typescript,floor"
     )]
     only: Vec<String>,
     /// Concurrency levels.
     #[arg(long, value_delimiter = ',', default_value = "1,16")]
     concurrency: Vec<usize>,
+    /// Run the growth curves alone (`--only curves`).
+    #[arg(long)]
+    curves: bool,
+    /// Growth curves: seconds measured per size, at concurrency 1 (after a 1 s warm-up).
+    #[arg(long, default_value_t = 3.0)]
+    curve_seconds: f64,
+    /// Growth curves: catalogue sizes (products) `get_products` is measured at.
+    #[arg(long, value_delimiter = ',', default_value = "10,1000,10000")]
+    catalog_sizes: Vec<u64>,
+    /// Growth curves: media buys stored (half the measured account's, half spread over a
+    /// hundred others) when `create_media_buy` and `get_media_buys` are measured.
+    #[arg(long, value_delimiter = ',', default_value = "1000,100000,1000000")]
+    buy_counts: Vec<u64>,
+    /// Growth curves: the measured account's tasks when `tasks_list` is measured.
+    #[arg(long, value_delimiter = ',', default_value = "1000,100000")]
+    task_counts: Vec<u64>,
     /// Internal: serve the bare axum JSON echo on this address and nothing else.
     #[arg(long, hide = true)]
     echo_server: Option<SocketAddr>,
@@ -63,22 +94,117 @@ struct Cli {
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Scenario {
     GetProducts,
+    /// `get_products` as an A2A `message/send` (the reference seller only).
+    GetProductsA2a,
     CreateFresh,
+    /// The fresh-key create as an A2A `message/send` (the reference seller only).
+    CreateFreshA2a,
     CreateReplay,
 }
 
 impl Scenario {
-    const ALL: [Scenario; 3] = [
+    /// In the report's order: each A2A row after its MCP one.
+    const ALL: [Scenario; 5] = [
         Scenario::GetProducts,
+        Scenario::GetProductsA2a,
         Scenario::CreateFresh,
+        Scenario::CreateFreshA2a,
         Scenario::CreateReplay,
     ];
 
     fn label(self) -> &'static str {
         match self {
             Scenario::GetProducts => "get_products",
+            Scenario::GetProductsA2a => "get_products (A2A)",
             Scenario::CreateFresh => "create_media_buy (fresh key)",
+            Scenario::CreateFreshA2a => "create_media_buy (fresh key, A2A)",
             Scenario::CreateReplay => "create_media_buy (replay)",
+        }
+    }
+
+    fn protocol(self) -> Protocol {
+        match self {
+            Scenario::GetProductsA2a | Scenario::CreateFreshA2a => Protocol::A2a,
+            _ => Protocol::Mcp,
+        }
+    }
+
+    /// Whether a system of `kind` is measured at it: the floor echoes a `get_products` body
+    /// only; the peers' sellers (`tests/bench/peers/`) serve MCP alone (their frameworks' A2A
+    /// takes more than the benchmark's seller scripts wire up), so their A2A rows are n/a.
+    fn runs_on(self, kind: Kind) -> bool {
+        match kind {
+            Kind::Ours => true,
+            Kind::Peer => self.protocol() == Protocol::Mcp,
+            Kind::Echo => self == Scenario::GetProducts,
+        }
+    }
+
+    /// What a run of it sends a system of `kind`, and how each answer is judged.
+    fn traffic(self, kind: Kind) -> Traffic {
+        let protocol = self.protocol();
+        let get_products =
+            move |n| call(protocol, "get_products", &get_products_args(kind, None), n);
+        if kind == Kind::Echo {
+            // The floor sends back what it is sent: any JSON-RPC message is its answer.
+            return Traffic::new(protocol, get_products, |b| message(b).is_some());
+        }
+        match self {
+            Scenario::GetProducts | Scenario::GetProductsA2a => {
+                Traffic::new(protocol, get_products, |b| products(b) > 0)
+            }
+            Scenario::CreateFresh | Scenario::CreateFreshA2a | Scenario::CreateReplay => {
+                let replay = self == Scenario::CreateReplay;
+                let body =
+                    move |n| call(protocol, "create_media_buy", &create_args(kind, replay), n);
+                Traffic::new(protocol, body, booked)
+            }
+        }
+    }
+}
+
+/// The transport a call goes over.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    /// MCP `tools/call` at `/mcp`.
+    Mcp,
+    /// A2A `message/send` at `/a2a`, one DataPart naming the skill.
+    A2a,
+}
+
+impl Protocol {
+    fn path(self) -> &'static str {
+        match self {
+            Protocol::Mcp => "/mcp",
+            Protocol::A2a => "/a2a",
+        }
+    }
+}
+
+/// What a run sends and how each answer is judged: one load generator for the scenarios, both
+/// transports and the growth curves' calls.
+#[derive(Clone)]
+struct Traffic {
+    path: &'static str,
+    /// The body of the `n`th request of a run.
+    body: Arc<dyn Fn(u64) -> Bytes + Send + Sync>,
+    /// Whether an answer is a success (checked in full, on every response).
+    ok: Check,
+}
+
+/// Judges an answer's body.
+type Check = Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
+
+impl Traffic {
+    fn new(
+        protocol: Protocol,
+        body: impl Fn(u64) -> Bytes + Send + Sync + 'static,
+        ok: impl Fn(&[u8]) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        Traffic {
+            path: protocol.path(),
+            body: Arc::new(body),
+            ok: Arc::new(ok),
         }
     }
 }
@@ -101,11 +227,15 @@ struct Stats {
 #[derive(Default, serde::Serialize)]
 struct Figures {
     cold_start_ms: f64,
+    /// Of every process of the system (both replicas of `rust-pg2`), summed.
     peak_rss_mb: f64,
     /// Resident growth over the fresh-key creates, per buy booked (what the store keeps of a
     /// buy, and of its idempotency record, in memory).
     growth_per_buy_bytes: Option<f64>,
     runs: BTreeMap<String, Stats>,
+    /// A peer's seller: its A2A rows are reported n/a rather than left out.
+    #[serde(skip)]
+    peer: bool,
 }
 
 /// How a system is told where to listen, and what it serves.
@@ -124,7 +254,9 @@ struct System {
     slug: &'static str,
     name: &'static str,
     kind: Kind,
-    command: Command,
+    /// Its processes: one, or replicas sharing a database, between which the load's
+    /// connections are spread.
+    commands: Vec<Command>,
 }
 
 fn main() -> ExitCode {
@@ -160,12 +292,24 @@ async fn echo_server(addr: SocketAddr) -> ExitCode {
     }
 }
 
+/// `results.json`: each system's figures under its name (as before the curves), and the
+/// growth curves when they ran.
+#[derive(serde::Serialize)]
+struct Results<'a> {
+    #[serde(flatten)]
+    systems: &'a BTreeMap<&'static str, Figures>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    curves: &'a [curves::Curve],
+}
+
 async fn run(cli: &Cli) -> Result<(), String> {
     let root = harness::root();
     let out = root.join("target/bench");
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     let seller = build_seller(&root)?;
-    let wanted = |s: &str| cli.only.iter().any(|o| o == s);
+    // `--curves` runs the curves alone.
+    let wanted = |s: &str| !cli.curves && cli.only.iter().any(|o| o == s);
+    let curves_wanted = cli.curves || cli.only.iter().any(|o| o == "curves");
 
     let mut results: BTreeMap<&'static str, Figures> = BTreeMap::new();
     let catalog = out.join("catalog.json");
@@ -178,7 +322,7 @@ async fn run(cli: &Cli) -> Result<(), String> {
             slug: "rust",
             name: "adcp-rs",
             kind: Kind::Ours,
-            command: c,
+            commands: vec![c],
         });
     }
     if wanted("rust-sqlite") {
@@ -190,8 +334,28 @@ async fn run(cli: &Cli) -> Result<(), String> {
             slug: "rust-sqlite",
             name: "adcp-rs (SQLite)",
             kind: Kind::Ours,
-            command: c,
+            commands: vec![c],
         });
+    }
+    // Stopped (and its directory removed) when dropped: after the systems, or on the first
+    // error, whichever comes first.
+    let mut postgres = None;
+    if wanted("rust-pg2") {
+        let pg = pg::Postgres::start(&root, &out)?;
+        let replicas = (0..2)
+            .map(|_| {
+                let mut c = Command::new(&seller);
+                c.arg("--database-url").arg(&pg.url);
+                c
+            })
+            .collect();
+        systems.push(System {
+            slug: "rust-pg2",
+            name: "adcp-rs (PostgreSQL, 2 replicas)",
+            kind: Kind::Ours,
+            commands: replicas,
+        });
+        postgres = Some(pg);
     }
     if wanted("python") {
         let mut c = Command::new(install_python(&root)?);
@@ -200,7 +364,7 @@ async fn run(cli: &Cli) -> Result<(), String> {
             slug: "python",
             name: "Python adcp 9.2.0",
             kind: Kind::Peer,
-            command: c,
+            commands: vec![c],
         });
     }
     if wanted("typescript") {
@@ -218,7 +382,7 @@ async fn run(cli: &Cli) -> Result<(), String> {
             slug: "typescript",
             name: "TypeScript @adcp/sdk 6.11.0",
             kind: Kind::Peer,
-            command: c,
+            commands: vec![c],
         });
     }
     if wanted("floor") {
@@ -226,7 +390,9 @@ async fn run(cli: &Cli) -> Result<(), String> {
             slug: "floor",
             name: "axum JSON echo (floor)",
             kind: Kind::Echo,
-            command: Command::new(std::env::current_exe().map_err(|e| e.to_string())?),
+            commands: vec![Command::new(
+                std::env::current_exe().map_err(|e| e.to_string())?,
+            )],
         });
     }
     for mut system in systems {
@@ -238,12 +404,29 @@ async fn run(cli: &Cli) -> Result<(), String> {
             results.insert(system.name, figures);
         }
     }
-    let report = report(cli, &results);
+    drop(postgres);
+    // The systems' figures are reported even when the curves fail.
+    let (curves, failed) = if curves_wanted {
+        match curves::run(cli, &seller, &out).await {
+            Ok(c) => (c, None),
+            Err(e) => (Vec::new(), Some(e)),
+        }
+    } else {
+        (Vec::new(), None)
+    };
+    let report = report(cli, &results, &curves);
     println!("{report}");
     std::fs::write(out.join("report.md"), &report).map_err(|e| e.to_string())?;
-    let json = serde_json::to_string_pretty(&results).map_err(|e| e.to_string())?;
+    let all = Results {
+        systems: &results,
+        curves: &curves,
+    };
+    let json = serde_json::to_string_pretty(&all).map_err(|e| e.to_string())?;
     std::fs::write(out.join("results.json"), json).map_err(|e| e.to_string())?;
-    Ok(())
+    match failed {
+        Some(e) => Err(format!("growth curves: {e}")),
+        None => Ok(()),
+    }
 }
 
 /// Builds the reference seller in release (the benchmark measures what ships).
@@ -303,7 +486,7 @@ fn install_python(root: &Path) -> Result<PathBuf, String> {
 
 /// Writes the products of the reference seller's `get_products` answer for the peers.
 fn write_catalog(answer: &[u8], path: &Path) -> Result<(), String> {
-    let products = structured(answer)
+    let products = payload(answer)
         .and_then(|v| v.get("products").cloned())
         .ok_or("the reference seller answered get_products without products")?;
     std::fs::write(path, products.to_string()).map_err(|e| e.to_string())
@@ -316,54 +499,58 @@ async fn measure(
     out: &Path,
     catalog: &Path,
 ) -> Result<(Figures, Bytes), String> {
-    let port = free_port()?;
-    let echo = system.kind == Kind::Echo;
-    let log = out.join(format!("{}.log", system.slug));
-    let log_file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
-    let addr = format!("127.0.0.1:{port}");
-    match system.kind {
-        Kind::Ours => system.command.args(["--bind", &addr]),
-        Kind::Peer => system.command.arg(port.to_string()).arg(catalog),
-        Kind::Echo => system.command.arg("--echo-server").arg(&addr),
-    };
-    eprintln!("bench: starting {} on {addr}", system.name);
     let started = Instant::now();
-    let child = system
-        .command
-        .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
-        .stderr(log_file)
-        .env("ADCP_LOG", "warn")
-        .spawn()
-        .map_err(|e| format!("{}: {e}", system.name))?;
-    let child = Running(child);
-    let (cold, first) = cold_start(port, system.kind, started).await.map_err(|e| {
-        format!(
-            "{} did not serve get_products: {e} (log: {})",
-            system.name,
-            log.display()
-        )
-    })?;
+    let replicas = system.commands.len();
+    let mut processes = Vec::with_capacity(replicas);
+    for (i, command) in system.commands.iter_mut().enumerate() {
+        let log = if replicas == 1 {
+            out.join(format!("{}.log", system.slug))
+        } else {
+            out.join(format!("{}-{}.log", system.slug, i + 1))
+        };
+        processes.push(spawn(command, system.kind, catalog, log, system.name)?);
+    }
+    // Cold start: until every process serves (replicas start together).
+    let probe = Scenario::GetProducts.traffic(system.kind);
+    let mut cold = Duration::ZERO;
+    let mut first = None;
+    for p in &processes {
+        let (took, answer) = cold_start(p.port, &probe, started).await.map_err(|e| {
+            format!(
+                "{} did not serve get_products: {e} (log: {})",
+                system.name,
+                p.log.display()
+            )
+        })?;
+        cold = cold.max(took);
+        first.get_or_insert(answer);
+    }
+    let first = first.ok_or_else(|| format!("{} has no process", system.name))?;
+    let ports: Vec<u16> = processes.iter().map(|p| p.port).collect();
+    let rss = |which: &str| -> u64 { processes.iter().map(|p| p.rss_kb(which)).sum() };
     let mut figures = Figures {
         cold_start_ms: cold.as_secs_f64() * 1e3,
+        peer: system.kind == Kind::Peer,
         ..Figures::default()
     };
     for scenario in Scenario::ALL {
-        if echo && scenario != Scenario::GetProducts {
+        if !scenario.runs_on(system.kind) {
             continue;
         }
-        let before = rss_kb(child.0.id(), "VmRSS:");
+        let traffic = scenario.traffic(system.kind);
+        let before = rss("VmRSS:");
         let mut booked = 0;
         for &c in &cli.concurrency {
-            let stats = load(port, scenario, c, cli.seconds, system.kind).await;
+            let stats = load(&ports, &traffic, c, cli.seconds).await;
             eprintln!(
-                "bench: {:<28} {:<30} c={c:<3} {:>9.1} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {}  rss {:.1} MB",
+                "bench: {:<28} {:<34} c={c:<3} {:>9.1} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {}  rss {:.1} MB",
                 system.name,
                 scenario.label(),
                 stats.rps,
                 stats.p50_ms,
                 stats.p99_ms,
                 stats.errors,
-                rss_kb(child.0.id(), "VmRSS:") as f64 / 1024.0
+                rss("VmRSS:") as f64 / 1024.0
             );
             if scenario == Scenario::CreateFresh {
                 booked += stats.succeeded;
@@ -371,12 +558,12 @@ async fn measure(
             figures.runs.insert(key(scenario, c), stats);
         }
         if booked > 0 {
-            let grown = rss_kb(child.0.id(), "VmRSS:").saturating_sub(before) as f64 * 1024.0;
+            let grown = rss("VmRSS:").saturating_sub(before) as f64 * 1024.0;
             figures.growth_per_buy_bytes = Some(grown / booked as f64);
         }
     }
-    figures.peak_rss_mb = rss_kb(child.0.id(), "VmHWM:") as f64 / 1024.0;
-    drop(child);
+    figures.peak_rss_mb = rss("VmHWM:") as f64 / 1024.0;
+    drop(processes);
     Ok((figures, first))
 }
 
@@ -394,23 +581,71 @@ impl Drop for Running {
     }
 }
 
+/// One process of a system, listening on `port`.
+struct Process {
+    child: Running,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Process {
+    /// [`rss_kb`] of its process tree.
+    fn rss_kb(&self, which: &str) -> u64 {
+        rss_kb(self.child.0.id(), which)
+    }
+}
+
+/// Starts one process of a system on a free loopback port, its output to `log`.
+fn spawn(
+    command: &mut Command,
+    kind: Kind,
+    catalog: &Path,
+    log: PathBuf,
+    name: &str,
+) -> Result<Process, String> {
+    let port = free_port()?;
+    let addr = format!("127.0.0.1:{port}");
+    match kind {
+        Kind::Ours => command.args(["--bind", &addr]),
+        Kind::Peer => command.arg(port.to_string()).arg(catalog),
+        Kind::Echo => command.arg("--echo-server").arg(&addr),
+    };
+    eprintln!("bench: starting {name} on {addr}");
+    let log_file = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let child = command
+        .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log_file)
+        .env("ADCP_LOG", "warn")
+        .spawn()
+        .map_err(|e| format!("{name}: {e}"))?;
+    Ok(Process {
+        child: Running(child),
+        port,
+        log,
+    })
+}
+
 fn free_port() -> Result<u16, String> {
     let l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     Ok(l.local_addr().map_err(|e| e.to_string())?.port())
 }
 
-/// Polls with `get_products` until one succeeds: the time since `started`, and the answer.
-async fn cold_start(port: u16, kind: Kind, started: Instant) -> Result<(Duration, Bytes), String> {
-    let echo = kind == Kind::Echo;
+/// Polls with `probe` (a `get_products`) until one succeeds: the time since `started`, and
+/// the answer.
+async fn cold_start(
+    port: u16,
+    probe: &Traffic,
+    started: Instant,
+) -> Result<(Duration, Bytes), String> {
     let deadline = started + Duration::from_secs(300);
     let mut last = String::from("no answer");
     while Instant::now() < deadline {
         match Conn::open(port).await {
-            Ok(mut conn) => match conn.post(request(Scenario::GetProducts, 0, kind)).await {
-                Ok(body) if succeeded(Scenario::GetProducts, echo, &body) => {
+            Ok(mut conn) => match conn.post(probe.path, (probe.body)(0)).await {
+                Ok(body) if (probe.ok)(&body) => {
                     return Ok((started.elapsed(), body));
                 }
-                Ok(body) => last = String::from_utf8_lossy(&body).chars().take(300).collect(),
+                Ok(body) => last = lossy(&body),
                 Err(e) => last = e.to_string(),
             },
             Err(e) => last = e.to_string(),
@@ -418,6 +653,11 @@ async fn cold_start(port: u16, kind: Kind, started: Instant) -> Result<(Duration
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     Err(last)
+}
+
+/// The start of an answer, for an error message.
+fn lossy(body: &[u8]) -> String {
+    String::from_utf8_lossy(body).chars().take(300).collect()
 }
 
 /// A resident-set figure of `/proc/<pid>/status` (`VmHWM:` peak, `VmRSS:` now) summed over
@@ -452,56 +692,83 @@ fn rss_kb(pid: u32, which: &str) -> u64 {
     total
 }
 
-/// The JSON-RPC request of a scenario; `n` makes fresh idempotency keys.
-fn request(scenario: Scenario, n: u64, kind: Kind) -> Bytes {
+/// The JSON-RPC request calling `task` with `args` (`n` is its id): an MCP `tools/call`, or an
+/// A2A `message/send` whose one DataPart names the skill.
+fn call(protocol: Protocol, task: &str, args: &Value, n: u64) -> Bytes {
+    let body = match protocol {
+        Protocol::Mcp => json!({
+            "jsonrpc": "2.0",
+            "id": n,
+            "method": "tools/call",
+            "params": {"name": task, "arguments": args},
+        }),
+        Protocol::A2a => json!({
+            "jsonrpc": "2.0",
+            "id": n,
+            "method": "message/send",
+            "params": {"message": {
+                "kind": "message",
+                "role": "user",
+                "messageId": format!("bench-{n}"),
+                "parts": [{"kind": "data", "data": {"skill": task, "input": args}}],
+            }},
+        }),
+    };
+    Bytes::from(body.to_string())
+}
+
+/// The account a request names.
+fn account(kind: Kind) -> Value {
     // The reference seller resolves a buyer's account by its natural key (an account id it
     // did not issue is a compliance fixture account, which sells only what was seeded); the
     // peers' sellers take any account id.
-    let account = if kind == Kind::Ours {
+    if kind == Kind::Ours {
         json!({"brand": {"domain": "acme-outdoor.example"}, "operator": "acme-outdoor.example"})
     } else {
         json!({"account_id": "acc_bench"})
-    };
-    let (name, args) = match scenario {
-        Scenario::GetProducts => (
-            "get_products",
-            json!({
-                "buying_mode": "brief",
-                "brief": "Display and video for an outdoor running-shoe launch",
-                "account": account,
-            }),
-        ),
-        Scenario::CreateFresh | Scenario::CreateReplay => {
-            let key = if scenario == Scenario::CreateFresh {
-                format!("bench-fresh-{:x}-{n:016}", std::process::id())
-            } else {
-                format!("bench-replay-{:x}-0000000000000000", std::process::id())
-            };
-            (
-                "create_media_buy",
-                json!({
-                    "idempotency_key": key,
-                    "account": account,
-                    "brand": {"domain": "acme-outdoor.example"},
-                    "start_time": "2027-03-01T00:00:00Z",
-                    "end_time": "2027-03-31T00:00:00Z",
-                    "packages": [{
-                        "product_id": "test-product",
-                        "pricing_option_id": "default",
-                        "budget": 5000,
-                        "bid_price": 3.0,
-                    }],
-                }),
-            )
-        }
-    };
-    let body = json!({
-        "jsonrpc": "2.0",
-        "id": n,
-        "method": "tools/call",
-        "params": {"name": name, "arguments": args},
+    }
+}
+
+/// `get_products`' arguments: a brief, and a page of `max_results` when given (the default
+/// page otherwise).
+fn get_products_args(kind: Kind, max_results: Option<u64>) -> Value {
+    let mut args = json!({
+        "buying_mode": "brief",
+        "brief": "Display and video for an outdoor running-shoe launch",
+        "account": account(kind),
     });
-    Bytes::from(body.to_string())
+    if let Some(m) = max_results {
+        args["pagination"] = json!({"max_results": m});
+    }
+    args
+}
+
+/// Numbers fresh idempotency keys: one counter for the whole run, so that a key is never sent
+/// twice (a run's request numbers start again at 1, and a replayed key would answer from the
+/// idempotency store instead of booking).
+static FRESH_KEYS: AtomicU64 = AtomicU64::new(0);
+
+/// `create_media_buy`'s arguments: under a fresh idempotency key, or the one replayed key.
+fn create_args(kind: Kind, replay: bool) -> Value {
+    let key = if replay {
+        format!("bench-replay-{:x}-0000000000000000", std::process::id())
+    } else {
+        let n = FRESH_KEYS.fetch_add(1, Ordering::Relaxed);
+        format!("bench-fresh-{:x}-{n:016}", std::process::id())
+    };
+    json!({
+        "idempotency_key": key,
+        "account": account(kind),
+        "brand": {"domain": "acme-outdoor.example"},
+        "start_time": "2027-03-01T00:00:00Z",
+        "end_time": "2027-03-31T00:00:00Z",
+        "packages": [{
+            "product_id": "test-product",
+            "pricing_option_id": "default",
+            "budget": 5000,
+            "bid_price": 3.0,
+        }],
+    })
 }
 
 /// The JSON-RPC message of an answer, plain JSON or one server-sent event.
@@ -515,35 +782,44 @@ fn message(body: &[u8]) -> Option<Value> {
     serde_json::from_str(json).ok()
 }
 
-/// `result.structuredContent`, when the call succeeded.
-fn structured(body: &[u8]) -> Option<Value> {
-    let m = message(body)?;
-    let result = m.get("result")?;
-    if result.get("isError") == Some(&Value::Bool(true)) {
-        return None;
-    }
-    let content = result.get("structuredContent")?;
-    (content.get("adcp_error").is_none() && content.get("errors").is_none())
-        .then(|| content.clone())
+/// The AdCP response of a call that succeeded: MCP's `result.structuredContent`, or the data
+/// of an A2A task's `result` artifact (a task `completed` with an `error` artifact is an AdCP
+/// error, one with `submitted` a hand-off; neither is a success here).
+fn payload(body: &[u8]) -> Option<Value> {
+    let mut m = message(body)?;
+    let result = m.get_mut("result")?;
+    let content = if result.get("kind").and_then(Value::as_str) == Some("task") {
+        if result.pointer("/status/state").and_then(Value::as_str) != Some("completed") {
+            return None;
+        }
+        let artifact = result.get_mut("artifacts")?.get_mut(0)?;
+        if artifact.get("name").and_then(Value::as_str) != Some("result") {
+            return None;
+        }
+        artifact.pointer_mut("/parts/0/data")?.take()
+    } else {
+        if result.get("isError") == Some(&Value::Bool(true)) {
+            return None;
+        }
+        result.get_mut("structuredContent")?.take()
+    };
+    (content.get("adcp_error").is_none() && content.get("errors").is_none()).then_some(content)
 }
 
-fn products(body: &[u8]) -> usize {
-    structured(body)
-        .and_then(|v| v.get("products")?.as_array().map(Vec::len))
+/// How many items of `field` a successful answer lists (0 for an error answer).
+fn listed(body: &[u8], field: &str) -> usize {
+    payload(body)
+        .and_then(|v| v.get(field)?.as_array().map(Vec::len))
         .unwrap_or(0)
 }
 
-/// Whether a scenario's answer is a success (checked in full, on every response).
-fn succeeded(scenario: Scenario, echo: bool, body: &[u8]) -> bool {
-    if echo {
-        return message(body).is_some();
-    }
-    match scenario {
-        Scenario::GetProducts => products(body) > 0,
-        Scenario::CreateFresh | Scenario::CreateReplay => {
-            structured(body).is_some_and(|v| v.get("media_buy_id").is_some())
-        }
-    }
+fn products(body: &[u8]) -> usize {
+    listed(body, "products")
+}
+
+/// Whether a create's answer booked (or replayed) a buy.
+fn booked(body: &[u8]) -> bool {
+    payload(body).is_some_and(|v| v.get("media_buy_id").is_some())
 }
 
 /// One HTTP/1.1 keep-alive connection.
@@ -569,10 +845,11 @@ impl Conn {
 
     async fn post(
         &mut self,
+        path: &str,
         body: Bytes,
     ) -> Result<Bytes, Box<dyn std::error::Error + Send + Sync>> {
         self.sender.ready().await?;
-        let req = hyper::Request::post("/mcp")
+        let req = hyper::Request::post(path)
             .header("host", &self.authority)
             .header("content-type", "application/json")
             .header("accept", "application/json, text/event-stream")
@@ -588,21 +865,20 @@ impl Conn {
 }
 
 /// `concurrency` connections, each sending one request after another: a 1 s warm-up, then
-/// `seconds` measured.
-async fn load(
-    port: u16,
-    scenario: Scenario,
-    concurrency: usize,
-    seconds: f64,
-    kind: Kind,
-) -> Stats {
-    let echo = kind == Kind::Echo;
+/// `seconds` measured. The connections are spread over `ports` in turn (replicas of one
+/// system: half each of two).
+async fn load(ports: &[u16], traffic: &Traffic, concurrency: usize, seconds: f64) -> Stats {
+    if ports.is_empty() {
+        return Stats::default();
+    }
     let counter = Arc::new(AtomicU64::new(1));
     let start = Instant::now() + Duration::from_secs(1);
     let end = start + Duration::from_secs_f64(seconds);
     let workers: Vec<_> = (0..concurrency)
-        .map(|_| {
+        .map(|i| {
             let counter = counter.clone();
+            let traffic = traffic.clone();
+            let port = ports[i % ports.len()];
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 let mut errors = 0u64;
@@ -621,12 +897,13 @@ async fn load(
                     }
                     let Some(c) = conn.as_mut() else { continue };
                     let n = counter.fetch_add(1, Ordering::Relaxed);
+                    let body = (traffic.body)(n);
                     let sent = Instant::now();
-                    let answer = c.post(request(scenario, n, kind)).await;
+                    let answer = c.post(traffic.path, body).await;
                     let took = sent.elapsed();
                     let measured = sent >= start && Instant::now() <= end;
                     match answer {
-                        Ok(body) if succeeded(scenario, echo, &body) => {
+                        Ok(body) if (traffic.ok)(&body) => {
                             ok += 1;
                             if measured {
                                 latencies.push(took);
@@ -671,15 +948,30 @@ async fn load(
     }
 }
 
-fn report(cli: &Cli, results: &BTreeMap<&'static str, Figures>) -> String {
+fn report(
+    cli: &Cli,
+    results: &BTreeMap<&'static str, Figures>,
+    curves: &[curves::Curve],
+) -> String {
     use std::fmt::Write;
     let mut s = String::new();
     let cpus = std::thread::available_parallelism().map_or(0, usize::from);
-    let _ = writeln!(
-        s,
-        "Loopback, {cpus} CPUs, {} s measured per row after a 1 s warm-up; load generator in the same machine.\n",
-        cli.seconds
-    );
+    if !results.is_empty() {
+        let _ = writeln!(
+            s,
+            "Loopback, {cpus} CPUs, {} s measured per row after a 1 s warm-up; load generator in the same machine.\n",
+            cli.seconds
+        );
+        systems_report(&mut s, cli, results);
+    }
+    if !curves.is_empty() {
+        curves::report(&mut s, cli, cpus, curves);
+    }
+    s
+}
+
+fn systems_report(s: &mut String, cli: &Cli, results: &BTreeMap<&'static str, Figures>) {
+    use std::fmt::Write;
     let _ = writeln!(
         s,
         "| system | cold start | peak RSS | RSS growth per buy booked |\n|---|---:|---:|---:|"
@@ -711,6 +1003,12 @@ fn report(cli: &Cli, results: &BTreeMap<&'static str, Figures>) -> String {
                         st.p99_ms,
                         st.errors
                     );
+                } else if f.peer && !scenario.runs_on(Kind::Peer) {
+                    let _ = writeln!(
+                        s,
+                        "| {} c={c} | {name} | n/a | n/a | n/a | |",
+                        scenario.label()
+                    );
                 }
             }
         }
@@ -734,7 +1032,6 @@ fn report(cli: &Cli, results: &BTreeMap<&'static str, Figures>) -> String {
             }
         }
     }
-    s
 }
 
 #[cfg(test)]
@@ -746,27 +1043,61 @@ mod tests {
         let ok = br#"{"jsonrpc":"2.0","id":1,"result":{"structuredContent":{"products":[{}]}}}"#;
         assert_eq!(products(ok), 1);
         let sse = b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"structuredContent\":{\"media_buy_id\":\"mb_1\"}}}\n\n";
-        assert!(succeeded(Scenario::CreateFresh, false, sse));
+        assert!(booked(sse));
         let error = br#"{"jsonrpc":"2.0","id":1,"result":{"isError":true,"structuredContent":{"media_buy_id":"x"}}}"#;
-        assert!(!succeeded(Scenario::CreateFresh, false, error));
+        assert!(!booked(error));
         let adcp_error = br#"{"jsonrpc":"2.0","id":1,"result":{"structuredContent":{"adcp_error":{"code":"X"},"media_buy_id":"x"}}}"#;
-        assert!(!succeeded(Scenario::CreateReplay, false, adcp_error));
+        assert!(!booked(adcp_error));
+    }
+
+    #[test]
+    fn reads_a2a_tasks() {
+        let task = |state: &str, artifact: &str, data: &str| {
+            format!(
+                r#"{{"jsonrpc":"2.0","id":1,"result":{{"kind":"task","id":"t","contextId":"c","status":{{"state":"{state}"}},"artifacts":[{{"artifactId":"a","name":"{artifact}","parts":[{{"kind":"data","data":{data}}}]}}]}}}}"#
+            )
+        };
+        let ok = task("completed", "result", r#"{"media_buy_id":"mb_1"}"#);
+        assert!(booked(ok.as_bytes()));
+        let products_ok = task("completed", "result", r#"{"products":[{},{}]}"#);
+        assert_eq!(products(products_ok.as_bytes()), 2);
+        let error = task("completed", "error", r#"{"adcp_error":{"code":"X"}}"#);
+        assert!(!booked(error.as_bytes()));
+        let submitted = task(
+            "completed",
+            "submitted",
+            r#"{"status":"submitted","media_buy_id":"x"}"#,
+        );
+        assert!(!booked(submitted.as_bytes()));
+        let failed = task("failed", "result", r#"{"media_buy_id":"x"}"#);
+        assert!(!booked(failed.as_bytes()));
     }
 
     #[test]
     fn fresh_keys_differ_and_replays_repeat() {
-        assert_ne!(
-            request(Scenario::CreateFresh, 1, Kind::Ours),
-            request(Scenario::CreateFresh, 2, Kind::Ours)
-        );
-        let a: Value =
-            serde_json::from_slice(&request(Scenario::CreateReplay, 1, Kind::Ours)).unwrap();
-        let b: Value =
-            serde_json::from_slice(&request(Scenario::CreateReplay, 2, Kind::Ours)).unwrap();
+        let fresh = Scenario::CreateFresh.traffic(Kind::Ours);
+        // The same request number in two runs still gets a key of its own.
+        assert_ne!((fresh.body)(1), (fresh.body)(1));
+        let replay = Scenario::CreateReplay.traffic(Kind::Ours);
+        let a: Value = serde_json::from_slice(&(replay.body)(1)).unwrap();
+        let b: Value = serde_json::from_slice(&(replay.body)(2)).unwrap();
         assert_eq!(a["params"], b["params"]);
         let key = a["params"]["arguments"]["idempotency_key"]
             .as_str()
             .unwrap();
         assert!(key.len() >= 16);
+    }
+
+    #[test]
+    fn a2a_requests_name_the_skill() {
+        let traffic = Scenario::CreateFreshA2a.traffic(Kind::Ours);
+        assert_eq!(traffic.path, "/a2a");
+        let m: Value = serde_json::from_slice(&(traffic.body)(3)).unwrap();
+        assert_eq!(m["method"], "message/send");
+        let data = &m["params"]["message"]["parts"][0]["data"];
+        assert_eq!(data["skill"], "create_media_buy");
+        assert!(data["input"]["idempotency_key"].is_string());
+        assert!(!Scenario::GetProductsA2a.runs_on(Kind::Peer));
+        assert!(Scenario::GetProductsA2a.runs_on(Kind::Ours));
     }
 }
