@@ -180,13 +180,7 @@ impl Db {
     ) -> Result<Vec<Row>, StoreError> {
         let sql = sql.into();
         match self {
-            Db::Any(pool) => Ok(bound(sqlx::query(sql.sqlx()), args)
-                .fetch_all(pool)
-                .await
-                .map_err(backend)?
-                .into_iter()
-                .map(Row::Any)
-                .collect()),
+            Db::Any(pool) => any_rows(pool, &sql, args).await,
             #[cfg(feature = "sqlite")]
             Db::Lite(lite) => lite.read(|c| lite::rows(c, &sql.0, &args)).await,
         }
@@ -200,11 +194,7 @@ impl Db {
     ) -> Result<u64, StoreError> {
         let sql = sql.into();
         match self {
-            Db::Any(pool) => Ok(bound(sqlx::query(sql.sqlx()), args)
-                .execute(pool)
-                .await
-                .map_err(backend)?
-                .rows_affected()),
+            Db::Any(pool) => any_execute(pool, &sql, args).await,
             #[cfg(feature = "sqlite")]
             Db::Lite(lite) => lite::execute(&*lite.writer().await, &sql.0, &args),
         }
@@ -218,13 +208,7 @@ impl Db {
     ) -> Result<Vec<Row>, StoreError> {
         let sql = sql.into();
         match self {
-            Db::Any(pool) => Ok(bound(sqlx::query(sql.sqlx()), args)
-                .fetch_all(pool)
-                .await
-                .map_err(backend)?
-                .into_iter()
-                .map(Row::Any)
-                .collect()),
+            Db::Any(pool) => any_rows(pool, &sql, args).await,
             #[cfg(feature = "sqlite")]
             Db::Lite(lite) => lite::rows(&*lite.writer().await, &sql.0, &args),
         }
@@ -256,11 +240,7 @@ impl Tx {
     ) -> Result<u64, StoreError> {
         let sql = sql.into();
         match self {
-            Tx::Any(tx) => Ok(bound(sqlx::query(sql.sqlx()), args)
-                .execute(&mut **tx)
-                .await
-                .map_err(backend)?
-                .rows_affected()),
+            Tx::Any(tx) => any_execute(&mut **tx, &sql, args).await,
             #[cfg(feature = "sqlite")]
             Tx::Lite(tx) => lite::execute(tx.connection(), &sql.0, &args),
         }
@@ -274,13 +254,7 @@ impl Tx {
     ) -> Result<Vec<Row>, StoreError> {
         let sql = sql.into();
         match self {
-            Tx::Any(tx) => Ok(bound(sqlx::query(sql.sqlx()), args)
-                .fetch_all(&mut **tx)
-                .await
-                .map_err(backend)?
-                .into_iter()
-                .map(Row::Any)
-                .collect()),
+            Tx::Any(tx) => any_rows(&mut **tx, &sql, args).await,
             #[cfg(feature = "sqlite")]
             Tx::Lite(tx) => lite::rows(tx.connection(), &sql.0, &args),
         }
@@ -293,6 +267,34 @@ impl Tx {
             Tx::Lite(tx) => tx.commit(),
         }
     }
+}
+
+/// A statement's rows, through sqlx (a pool or a transaction's connection).
+async fn any_rows<'e>(
+    on: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    sql: &Sql,
+    args: Vec<Arg>,
+) -> Result<Vec<Row>, StoreError> {
+    Ok(bound(sqlx::query(sql.sqlx()), args)
+        .fetch_all(on)
+        .await
+        .map_err(backend)?
+        .into_iter()
+        .map(Row::Any)
+        .collect())
+}
+
+/// A write through sqlx; how many rows it changed.
+async fn any_execute<'e>(
+    on: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    sql: &Sql,
+    args: Vec<Arg>,
+) -> Result<u64, StoreError> {
+    Ok(bound(sqlx::query(sql.sqlx()), args)
+        .execute(on)
+        .await
+        .map_err(backend)?
+        .rows_affected())
 }
 
 fn bound(
