@@ -469,7 +469,7 @@ pub(crate) fn report(s: &mut String, cli: &Cli, cpus: usize, curves: &[Curve]) {
     );
     let _ = writeln!(
         s,
-        "| call | store | size | p50 ms | p99 ms | req/s | errors | seeded in |\n|---|---|---:|---:|---:|---:|---:|---:|"
+        "| call | store | size | p50 ms | p99 ms | req/s | errors | cold start | seeded in |\n|---|---|---:|---:|---:|---:|---:|---:|---:|"
     );
     for c in curves {
         for p in &c.points {
@@ -478,7 +478,7 @@ pub(crate) fn report(s: &mut String, cli: &Cli, cpus: usize, curves: &[Curve]) {
                 .map_or_else(String::new, |t| format!("{t:.1} s"));
             let _ = writeln!(
                 s,
-                "| {} | {} | {} {} | {:.2} | {:.2} | {:.0} | {} | {seeded} |",
+                "| {} | {} | {} {} | {:.2} | {:.2} | {:.0} | {} | {:.0} ms | {seeded} |",
                 c.call,
                 c.store,
                 thousands(p.size),
@@ -486,7 +486,8 @@ pub(crate) fn report(s: &mut String, cli: &Cli, cpus: usize, curves: &[Curve]) {
                 p.stats.p50_ms,
                 p.stats.p99_ms,
                 p.stats.rps,
-                p.stats.errors
+                p.stats.errors,
+                p.cold_start_ms
             );
         }
     }
