@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use adcp_conformance::harness::{postgres_url, temp_dir};
 use adcp_runtime::Stores;
-use adcp_runtime::store::proposals::{Commit, Consume, ProposalRecord, ProposalState};
+use adcp_runtime::store::proposals::{
+    Commit, Consume, DRAFTS_KEPT, ProposalRecord, ProposalState,
+};
 use adcp_runtime::store::{ProposalStore, StoreError};
 use serde_json::json;
 
@@ -187,11 +189,56 @@ async fn race(stores: &Stores) {
     assert_eq!(r.consumed_by, Some(format!("claim-{}", won[0])));
 }
 
+/// A scope keeps its newest drafts: discovery after discovery does not grow the ledger without
+/// end. The oldest drafts go; a committed proposal made before them, and other scopes, stay.
+async fn bounded(stores: &Stores) {
+    let p = stores.proposals.clone();
+    let (scope, other) = (&format!("acct:{}", id()), &format!("acct:{}", id()));
+    let t0 = 1_800_000_000_000_i64;
+    let kept = id();
+    p.save_draft(&ProposalRecord::draft(&kept, scope, json!({}), t0))
+        .await
+        .expect("a draft");
+    p.commit(scope, &kept, &json!({}), t0 + 3_600_000, t0)
+        .await
+        .expect("commit");
+    let elsewhere = id();
+    p.save_draft(&ProposalRecord::draft(&elsewhere, other, json!({}), t0))
+        .await
+        .expect("another scope's draft");
+    // Twice the bound, one per millisecond, and a round of prunes' worth more.
+    let made: Vec<String> = (0..2 * DRAFTS_KEPT + 64).map(|_| id()).collect();
+    for (i, d) in made.iter().enumerate() {
+        let at = t0 + 1 + i as i64;
+        p.save_draft(&ProposalRecord::draft(d, scope, json!({"n": i}), at))
+            .await
+            .expect("a draft");
+    }
+    let mut present = Vec::new();
+    for d in &made {
+        present.push(p.get(scope, d).await.expect("read").is_some());
+    }
+    let held = present.iter().filter(|x| **x).count();
+    assert!(
+        (DRAFTS_KEPT..=DRAFTS_KEPT + 64).contains(&held),
+        "{held} drafts held of {}",
+        made.len()
+    );
+    assert!(!present[0], "the oldest draft is gone");
+    assert!(present[made.len() - DRAFTS_KEPT..].iter().all(|x| *x), "the newest are all kept");
+    let first_kept = present.iter().position(|x| *x).expect("some kept");
+    assert!(present[first_kept..].iter().all(|x| *x), "what is kept is the newest run");
+    let c = p.get(scope, &kept).await.expect("read").expect("committed kept");
+    assert_eq!(c.state, ProposalState::Committed);
+    assert!(p.get(other, &elsewhere).await.expect("read").is_some());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn on_memory() {
     let stores = Stores::memory();
     ledger(&stores).await;
     race(&stores).await;
+    bounded(&stores).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -199,6 +246,7 @@ async fn on_sqlite() {
     let stores = Stores::sqlite(temp_dir("proposals")).await.expect("SQLite");
     ledger(&stores).await;
     race(&stores).await;
+    bounded(&stores).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -207,6 +255,7 @@ async fn on_postgres() {
     let stores = Stores::open(&url).await.expect("PostgreSQL");
     ledger(&stores).await;
     race(&stores).await;
+    bounded(&stores).await;
     // Two replicas: one ledger.
     let other = Stores::open(&url).await.expect("PostgreSQL");
     let (scope, pid, now) = ("acct:replicas", id(), 1_800_000_000_000_i64);

@@ -30,8 +30,12 @@ use crate::time::rfc3339;
 use crate::webhooks;
 
 const PROTOCOL_VERSION: &str = "0.3.0";
-/// A2A tasks kept for `tasks/get`.
+/// Answered A2A tasks kept for `tasks/get`: at most this many...
 const MAX_TASKS: usize = 10_000;
+/// ...and at most this many bytes of their JSON text, the oldest dropped first. A task keeps
+/// its call's whole answer (a `get_products` page is kilobytes), so the count alone would let a
+/// replica hold hundreds of megabytes of answers nobody reads again.
+const MAX_TASK_BYTES: usize = 4 << 20;
 
 use crate::jsonrpc::{self, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND};
 /// The `Task.id` of a call that handed off: this prefix and the AdCP `task_id`.
@@ -44,41 +48,60 @@ const UNSUPPORTED_OPERATION: i64 = -32004;
 /// A2A tasks of calls answered at once, newest kept, each with the principal that made it.
 #[derive(Default)]
 pub(crate) struct A2aTasks {
-    inner: Mutex<(HashMap<String, Owned>, VecDeque<String>)>,
+    inner: Mutex<Kept>,
 }
 
-/// A task and the principal that made it.
-type Owned = (String, Value);
+/// The kept tasks as JSON text (a tenth of a `Value`'s memory), by id, and their order.
+#[derive(Default)]
+struct Kept {
+    by_id: HashMap<String, Owned>,
+    order: VecDeque<String>,
+    bytes: usize,
+}
+
+/// A task's JSON text and the principal that made it.
+type Owned = (String, Box<str>);
 
 impl A2aTasks {
     fn put(&self, principal: &str, task: &Value) {
         let Some(id) = task["id"].as_str() else {
             return;
         };
+        let text = task.to_string().into_boxed_str();
+        if text.len() > MAX_TASK_BYTES {
+            return;
+        }
         let mut g = self
             .inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (map, order) = &mut *g;
-        let entry = (principal.to_owned(), task.clone());
-        if map.insert(id.to_owned(), entry).is_none() {
-            order.push_back(id.to_owned());
+        let kept = &mut *g;
+        kept.bytes += text.len();
+        match kept.by_id.insert(id.to_owned(), (principal.to_owned(), text)) {
+            Some((_, old)) => kept.bytes -= old.len(),
+            None => kept.order.push_back(id.to_owned()),
         }
-        while order.len() > MAX_TASKS {
-            if let Some(old) = order.pop_front() {
-                map.remove(&old);
+        while kept.order.len() > MAX_TASKS || kept.bytes > MAX_TASK_BYTES {
+            let Some(old) = kept.order.pop_front() else {
+                break;
+            };
+            if let Some((_, text)) = kept.by_id.remove(&old) {
+                kept.bytes -= text.len();
             }
         }
     }
 
     fn get(&self, principal: &str, id: &str) -> Option<Value> {
-        self.inner
+        let g = self
+            .inner
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .0
-            .get(id)
-            .filter(|(owner, _)| owner == principal)
-            .map(|(_, task)| task.clone())
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (owner, text) = g.by_id.get(id)?;
+        if owner != principal {
+            return None;
+        }
+        // Written from a `Value` by this process, so it reads back.
+        serde_json::from_str(text).ok()
     }
 }
 
@@ -442,4 +465,42 @@ pub(crate) async fn handle<P: DecisioningPlatform>(
         }
     };
     jsonrpc::result(&id, result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(id: &str, filler: usize) -> Value {
+        json!({"id": id, "kind": "task", "filler": "x".repeat(filler)})
+    }
+
+    #[test]
+    fn answered_tasks_are_kept_within_a_byte_budget_oldest_dropped_first() {
+        let tasks = A2aTasks::default();
+        let each = 64 << 10;
+        let fit = MAX_TASK_BYTES / (each + 64);
+        for i in 0..fit + 10 {
+            tasks.put("p1", &task(&format!("t{i}"), each));
+        }
+        let kept = tasks.inner.lock().unwrap();
+        assert!(kept.bytes <= MAX_TASK_BYTES, "{} bytes kept", kept.bytes);
+        let total: usize = kept.by_id.values().map(|(_, t)| t.len()).sum();
+        assert_eq!(kept.bytes, total, "the byte count follows what is kept");
+        assert_eq!(kept.order.len(), kept.by_id.len());
+        drop(kept);
+        assert!(tasks.get("p1", "t0").is_none(), "the oldest went first");
+        let newest = format!("t{}", fit + 9);
+        assert_eq!(tasks.get("p1", &newest), Some(task(&newest, each)));
+    }
+
+    #[test]
+    fn a_kept_task_is_read_only_by_the_principal_that_made_it() {
+        let tasks = A2aTasks::default();
+        tasks.put("p1", &task("t1", 10));
+        tasks.put("p1", &task("t1", 20));
+        assert_eq!(tasks.get("p1", "t1"), Some(task("t1", 20)));
+        assert_eq!(tasks.get("p2", "t1"), None);
+        assert_eq!(tasks.inner.lock().unwrap().order.len(), 1);
+    }
 }

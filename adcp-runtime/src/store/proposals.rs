@@ -134,10 +134,19 @@ pub enum Consume {
     NotFound,
 }
 
+/// How many drafts an account scope keeps: saving more drops the oldest made (a draft abandoned
+/// that many discoveries ago is gone, and refining it answers as for an unknown proposal).
+/// Every brief's `get_products` makes drafts, so without a bound a buyer's discovery would grow
+/// the ledger forever. Committed and consumed proposals are never dropped this way. The memory
+/// store holds exactly this bound; the SQL store prunes every few saves (see its
+/// `PRUNE_EVERY`), so a scope may briefly hold a few more.
+pub const DRAFTS_KEPT: usize = 1_000;
+
 /// Where proposals are kept (memory, SQLite, PostgreSQL; per tenant like every store).
 pub trait ProposalStore: Send + Sync + 'static {
     /// Stores a draft, overwriting the draft of the same id; a proposal that is committed or
-    /// consumed is never overwritten (`StoreError::Exists`).
+    /// consumed is never overwritten (`StoreError::Exists`). A scope keeps its newest
+    /// [`DRAFTS_KEPT`] drafts.
     fn save_draft<'a>(&'a self, draft: &'a ProposalRecord)
     -> BoxFuture<'a, Result<(), StoreError>>;
     /// A proposal of `scope`.

@@ -1,5 +1,7 @@
 //! The default catalogue: products and the creative formats they take.
 
+use std::collections::HashMap;
+
 use adcp_runtime::AdcpResult;
 use adcp_runtime::wire::{Format, FormatId, Product, decode};
 use serde_json::{Value, json};
@@ -246,6 +248,52 @@ pub(crate) fn products(agent_url: &str, test_fixtures: bool, specs: &[Value]) ->
         .chain(specs)
         .filter_map(|s| product(agent_url, s).ok())
         .collect()
+}
+
+/// The default catalogue of one agent URL: its products, each id once (of two specs with one id
+/// the first is sold), with where each id is, so that a page or a product is found without a
+/// walk of the whole catalogue.
+pub struct Catalogue {
+    products: Vec<Product>,
+    at: HashMap<String, usize>,
+}
+
+impl Catalogue {
+    pub(crate) fn new(all: Vec<Product>) -> Catalogue {
+        let mut at = HashMap::with_capacity(all.len());
+        let mut products = Vec::with_capacity(all.len());
+        for p in all {
+            if !at.contains_key(&p.product_id) {
+                at.insert(p.product_id.clone(), products.len());
+                products.push(p);
+            }
+        }
+        Catalogue { products, at }
+    }
+
+    /// The product of an id.
+    pub fn get(&self, product_id: &str) -> Option<&Product> {
+        self.at.get(product_id).map(|&i| &self.products[i])
+    }
+
+    /// Whether it sells a product of this id.
+    pub fn contains(&self, product_id: &str) -> bool {
+        self.at.contains_key(product_id)
+    }
+}
+
+impl std::ops::Deref for Catalogue {
+    type Target = [Product];
+
+    fn deref(&self) -> &[Product] {
+        &self.products
+    }
+}
+
+impl Default for Catalogue {
+    fn default() -> Self {
+        Catalogue::new(Vec::new())
+    }
 }
 
 /// The default products' specs.

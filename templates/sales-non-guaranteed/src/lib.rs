@@ -39,6 +39,7 @@ pub use ad_server::{
     AdServer, BoxFuture, CatalogPlatform, ConversionPlatform, CreativePlatform, Delivered,
     Registered,
 };
+pub use catalog::Catalogue;
 pub use catalogs::KeptCatalog;
 pub use conversions::{EventSource, RegisteredSource, Tracked};
 pub use proposals::{LineItem, Planner};
@@ -47,7 +48,7 @@ pub use store::{Creative, MediaBuy, PackageState};
 /// The seller. Its state is in the runtime's state store (`Ctx::state`); it caches only the
 /// default catalogue, per agent URL (format ids carry it).
 pub struct Seller {
-    catalogs: RwLock<HashMap<String, Arc<Vec<Product>>>>,
+    catalogs: RwLock<HashMap<String, Arc<Catalogue>>>,
     /// Whether the catalogue carries the compliance runner's `test-product`.
     test_fixtures: bool,
     /// The product specs (fields over the shared baseline).
@@ -207,7 +208,7 @@ impl Seller {
     }
 
     /// The default catalogue for an agent URL.
-    pub fn catalog(&self, agent_url: &str) -> Arc<Vec<Product>> {
+    pub fn catalog(&self, agent_url: &str) -> Arc<Catalogue> {
         let cached = self.catalogs.read().unwrap_or_else(PoisonError::into_inner);
         if let Some(c) = cached.get(agent_url) {
             return c.clone();
@@ -218,11 +219,11 @@ impl Seller {
             .write()
             .unwrap_or_else(PoisonError::into_inner);
         let make = || {
-            Arc::new(catalog::products(
+            Arc::new(Catalogue::new(catalog::products(
                 agent_url,
                 self.test_fixtures,
                 &self.products,
-            ))
+            )))
         };
         all.entry(agent_url.to_owned()).or_insert_with(make).clone()
     }

@@ -1,24 +1,32 @@
 //! The proposal ledger in memory.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
 
 use serde_json::Value;
 
 use crate::store::proposals::{
-    Commit, Consume, ProposalRecord, ProposalState, ProposalStore, refusal,
+    Commit, Consume, DRAFTS_KEPT, ProposalRecord, ProposalState, ProposalStore, refusal,
 };
 use crate::store::{BoxFuture, StoreError};
 
 /// Proposals in memory, by account scope and id.
 #[derive(Debug, Default)]
 pub struct MemoryProposalStore {
-    records: Mutex<HashMap<(String, String), ProposalRecord>>,
+    inner: Mutex<Ledger>,
+}
+
+#[derive(Debug, Default)]
+struct Ledger {
+    records: HashMap<(String, String), ProposalRecord>,
+    /// Per scope, the ids of its drafts in the order they were made (some since committed):
+    /// at most [`DRAFTS_KEPT`], the oldest dropped first.
+    made: HashMap<String, VecDeque<String>>,
 }
 
 impl MemoryProposalStore {
     fn with<T>(&self, f: impl FnOnce(&mut HashMap<(String, String), ProposalRecord>) -> T) -> T {
-        f(&mut self.records.lock().unwrap_or_else(PoisonError::into_inner))
+        f(&mut self.inner.lock().unwrap_or_else(PoisonError::into_inner).records)
     }
 }
 
@@ -31,23 +39,35 @@ impl ProposalStore for MemoryProposalStore {
         &'a self,
         draft: &'a ProposalRecord,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        let r = self.with(|all| {
-            let k = key(&draft.scope, &draft.proposal_id);
-            match all.get(&k) {
-                Some(old) if old.state != ProposalState::Draft => {
-                    Err(StoreError::Exists(draft.proposal_id.clone()))
-                }
-                old => {
-                    let mut next = draft.clone();
-                    next.state = ProposalState::Draft;
-                    if let Some(old) = old {
-                        next.created_at = old.created_at;
-                    }
-                    all.insert(k, next);
-                    Ok(())
-                }
+        let mut g = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let Ledger { records, made } = &mut *g;
+        let k = key(&draft.scope, &draft.proposal_id);
+        let r = match records.get(&k) {
+            Some(old) if old.state != ProposalState::Draft => {
+                Err(StoreError::Exists(draft.proposal_id.clone()))
             }
-        });
+            old => {
+                let mut next = draft.clone();
+                next.state = ProposalState::Draft;
+                match old {
+                    Some(old) => next.created_at = old.created_at,
+                    None => {
+                        let order = made.entry(draft.scope.clone()).or_default();
+                        order.push_back(draft.proposal_id.clone());
+                        while order.len() > DRAFTS_KEPT {
+                            let Some(id) = order.pop_front() else { break };
+                            let gone = key(&draft.scope, &id);
+                            if records.get(&gone).is_some_and(|r| r.state == ProposalState::Draft) {
+                                records.remove(&gone);
+                            }
+                        }
+                    }
+                }
+                records.insert(k, next);
+                Ok(())
+            }
+        };
+        drop(g);
         Box::pin(async move { r })
     }
 

@@ -73,6 +73,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "task pages",
         include_str!("../../../migrations/0009_task_pages.sql"),
     ),
+    (
+        10,
+        "draft order",
+        include_str!("../../../migrations/0010_draft_order.sql"),
+    ),
 ];
 
 fn migrator() -> sqlx::migrate::Migrator {
@@ -120,6 +125,9 @@ pub struct SqlStore {
     dialect: Dialect,
     ids: crate::store::IdKey,
     tenant: Arc<str>,
+    /// Drafts saved through this store (every tenant's view): every
+    /// [`PRUNE_EVERY`](proposals::PRUNE_EVERY)th prunes its scope's oldest drafts.
+    drafts_saved: Arc<std::sync::atomic::AtomicU64>,
 }
 
 fn backend(e: sqlx::Error) -> StoreError {
@@ -230,6 +238,7 @@ impl SqlStore {
             dialect,
             ids: crate::store::IdKey::random(),
             tenant: Arc::from(""),
+            drafts_saved: Arc::default(),
         };
         store.ids = store.id_key().await?;
         Ok(store)
@@ -244,6 +253,7 @@ impl SqlStore {
             dialect: self.dialect,
             ids: self.ids.clone(),
             tenant: Arc::from(tenant),
+            drafts_saved: self.drafts_saved.clone(),
         }
     }
 

@@ -1,11 +1,13 @@
 //! The proposal ledger in SQL: each transition one `UPDATE` guarded by the state it leaves,
 //! so that of concurrent writers (replicas included) exactly one wins it.
 
+use std::sync::atomic::Ordering;
+
 use serde_json::Value;
 
 use super::{Row, SqlStore, args, corrupt, json_column, unreadable};
 use crate::store::proposals::{
-    Commit, Consume, ProposalRecord, ProposalState, ProposalStore, refusal,
+    Commit, Consume, DRAFTS_KEPT, ProposalRecord, ProposalState, ProposalStore, refusal,
 };
 use crate::store::{BoxFuture, StoreError};
 
@@ -35,7 +37,25 @@ fn record(row: &Row) -> Result<ProposalRecord, StoreError> {
     })
 }
 
+/// A save of a draft prunes its scope once in this many (per process): a scope holds at most
+/// [`DRAFTS_KEPT`] drafts and this many more between prunes, per replica, and a save pays for
+/// a prune's index walk only that rarely.
+pub(super) const PRUNE_EVERY: u64 = 32;
+
 impl SqlStore {
+    /// Drops the drafts of `scope` older than its newest [`DRAFTS_KEPT`] (drafts made in the
+    /// same millisecond as the last one kept stay with it).
+    async fn prune_drafts(&self, scope: &str) -> Result<(), StoreError> {
+        self.execute(
+            "DELETE FROM adcp_proposals WHERE tenant = $1 AND scope = $2 AND state = 'draft' \
+             AND created_at < (SELECT created_at FROM adcp_proposals WHERE tenant = $1 \
+             AND scope = $2 AND state = 'draft' ORDER BY created_at DESC LIMIT 1 OFFSET $3)",
+            args![self.tenant(), scope, DRAFTS_KEPT as i64 - 1],
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn proposal(&self, scope: &str, id: &str) -> Result<Option<ProposalRecord>, StoreError> {
         let sql = select!("WHERE tenant = $1 AND scope = $2 AND proposal_id = $3");
         let row = self.fetch(sql, args![self.tenant(), scope, id]).await?;
@@ -61,6 +81,9 @@ impl ProposalStore for SqlStore {
             .await?;
             if done == 0 {
                 return Err(StoreError::Exists(draft.proposal_id.clone()));
+            }
+            if self.drafts_saved.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1 {
+                self.prune_drafts(&draft.scope).await?;
             }
             Ok(())
         })
