@@ -18,14 +18,60 @@ pub struct MemoryProposalStore {
 
 #[derive(Debug, Default)]
 struct Ledger {
-    records: HashMap<(String, String), ProposalRecord>,
+    records: HashMap<(String, String), Kept>,
     /// Per scope, the ids of its drafts in the order they were made (some since committed):
     /// at most [`DRAFTS_KEPT`], the oldest dropped first.
     made: HashMap<String, VecDeque<String>>,
 }
 
+/// A record as kept: the proposal as its JSON text (a fraction of a `Value`'s memory: a
+/// scope's thousand drafts would otherwise hold megabytes), the rest as it is.
+#[derive(Debug)]
+struct Kept {
+    /// The record with `proposal` null.
+    record: ProposalRecord,
+    text: Box<str>,
+}
+
+impl Kept {
+    fn new(r: &ProposalRecord) -> Kept {
+        Kept {
+            record: ProposalRecord {
+                proposal: Value::Null,
+                ..r.clone()
+            },
+            text: r.proposal.to_string().into_boxed_str(),
+        }
+    }
+
+    /// The record with its proposal (written from a `Value` by this process, so it parses).
+    fn record(&self) -> ProposalRecord {
+        ProposalRecord {
+            proposal: serde_json::from_str(&self.text).unwrap_or_default(),
+            ..self.record.clone()
+        }
+    }
+
+    fn set(&mut self, proposal: &Value) {
+        self.text = proposal.to_string().into_boxed_str();
+    }
+}
+
+impl std::ops::Deref for Kept {
+    type Target = ProposalRecord;
+    fn deref(&self) -> &ProposalRecord {
+        &self.record
+    }
+}
+
+impl std::ops::DerefMut for Kept {
+    fn deref_mut(&mut self) -> &mut ProposalRecord {
+        &mut self.record
+    }
+}
+
 impl MemoryProposalStore {
-    fn with<T>(&self, f: impl FnOnce(&mut HashMap<(String, String), ProposalRecord>) -> T) -> T {
+    fn with<T>(&self, f: impl FnOnce(&mut HashMap<(String, String), Kept>) -> T) -> T {
         f(&mut self.inner.lock().unwrap_or_else(PoisonError::into_inner).records)
     }
 }
@@ -47,7 +93,7 @@ impl ProposalStore for MemoryProposalStore {
                 Err(StoreError::Exists(draft.proposal_id.clone()))
             }
             old => {
-                let mut next = draft.clone();
+                let mut next = Kept::new(draft);
                 next.state = ProposalState::Draft;
                 match old {
                     Some(old) => next.created_at = old.created_at,
@@ -76,7 +122,7 @@ impl ProposalStore for MemoryProposalStore {
         scope: &'a str,
         proposal_id: &'a str,
     ) -> BoxFuture<'a, Result<Option<ProposalRecord>, StoreError>> {
-        let r = self.with(|all| all.get(&key(scope, proposal_id)).cloned());
+        let r = self.with(|all| all.get(&key(scope, proposal_id)).map(Kept::record));
         Box::pin(async move { Ok(r) })
     }
 
@@ -90,13 +136,13 @@ impl ProposalStore for MemoryProposalStore {
     ) -> BoxFuture<'a, Result<Commit, StoreError>> {
         let r = self.with(|all| match all.get_mut(&key(scope, proposal_id)) {
             None => Commit::NotFound,
-            Some(r) if r.state != ProposalState::Draft => Commit::Already(r.clone()),
+            Some(r) if r.state != ProposalState::Draft => Commit::Already(r.record()),
             Some(r) => {
                 r.state = ProposalState::Committed;
-                r.proposal = proposal.clone();
+                r.set(proposal);
                 r.expires_at = Some(expires_at);
                 r.updated_at = now;
-                Commit::Committed(r.clone())
+                Commit::Committed(r.record())
             }
         });
         Box::pin(async move { Ok(r) })
@@ -114,9 +160,9 @@ impl ProposalStore for MemoryProposalStore {
                 r.state = ProposalState::Consumed;
                 r.consumed_by = Some(claim.to_owned());
                 r.updated_at = now;
-                Consume::Consumed(r.clone())
+                Consume::Consumed(r.record())
             }
-            other => refusal(other.cloned(), claim, now),
+            other => refusal(other.map(|r| r.record()), claim, now),
         });
         Box::pin(async move { Ok(r) })
     }
@@ -170,7 +216,7 @@ impl ProposalStore for MemoryProposalStore {
         let r = self.with(|all| {
             all.values()
                 .find(|r| r.scope == scope && r.media_buy_id.as_deref() == Some(media_buy_id))
-                .cloned()
+                .map(Kept::record)
         });
         Box::pin(async move { Ok(r) })
     }
