@@ -7,9 +7,7 @@ use std::sync::Arc;
 
 use adcp_conformance::harness::{postgres_url, temp_dir};
 use adcp_runtime::Stores;
-use adcp_runtime::store::proposals::{
-    Commit, Consume, DRAFTS_KEPT, ProposalRecord, ProposalState,
-};
+use adcp_runtime::store::proposals::{Commit, Consume, DRAFTS_KEPT, ProposalRecord, ProposalState};
 use adcp_runtime::store::{ProposalStore, StoreError};
 use serde_json::json;
 
@@ -225,10 +223,20 @@ async fn bounded(stores: &Stores) {
         made.len()
     );
     assert!(!present[0], "the oldest draft is gone");
-    assert!(present[made.len() - DRAFTS_KEPT..].iter().all(|x| *x), "the newest are all kept");
+    assert!(
+        present[made.len() - DRAFTS_KEPT..].iter().all(|x| *x),
+        "the newest are all kept"
+    );
     let first_kept = present.iter().position(|x| *x).expect("some kept");
-    assert!(present[first_kept..].iter().all(|x| *x), "what is kept is the newest run");
-    let c = p.get(scope, &kept).await.expect("read").expect("committed kept");
+    assert!(
+        present[first_kept..].iter().all(|x| *x),
+        "what is kept is the newest run"
+    );
+    let c = p
+        .get(scope, &kept)
+        .await
+        .expect("read")
+        .expect("committed kept");
     assert_eq!(c.state, ProposalState::Committed);
     assert!(p.get(other, &elsewhere).await.expect("read").is_some());
 }

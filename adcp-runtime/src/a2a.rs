@@ -77,7 +77,10 @@ impl A2aTasks {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let kept = &mut *g;
         kept.bytes += text.len();
-        match kept.by_id.insert(id.to_owned(), (principal.to_owned(), text)) {
+        match kept
+            .by_id
+            .insert(id.to_owned(), (principal.to_owned(), text))
+        {
             Some((_, old)) => kept.bytes -= old.len(),
             None => kept.order.push_back(id.to_owned()),
         }

@@ -11,8 +11,8 @@ use adcp_runtime::wire::{
 };
 use adcp_runtime::{AdcpResult, Ctx};
 
-use crate::{Catalogue, Seller};
 use crate::store::{FORMATS, PRODUCTS};
+use crate::{Catalogue, Seller};
 
 /// The default catalogue, where the account sees it (not in a compliance fixture sandbox,
 /// which holds its storyboard's fixtures alone).
@@ -64,7 +64,10 @@ impl Sources {
         let seeded: Vec<&Product> = (self.seeded.iter())
             .filter(|p| seeded_ids.insert(p.product_id.as_str()))
             .collect();
-        let replaced = seeded_ids.iter().filter(|id| catalogue.contains(id)).count();
+        let replaced = seeded_ids
+            .iter()
+            .filter(|id| catalogue.contains(id))
+            .count();
         let mut upstream_ids = HashSet::new();
         let upstream = (self.upstream.iter())
             .filter(|p| {
@@ -170,9 +173,8 @@ pub(crate) async fn get_products(
             _ => None,
         })
         .collect();
-    let unfiltered = req.filters.is_none()
-        && req.preferred_delivery_types.is_none()
-        && omitted.is_empty();
+    let unfiltered =
+        req.filters.is_none() && req.preferred_delivery_types.is_none() && omitted.is_empty();
     let (page, pagination) = if unfiltered {
         // The whole list in order: a page is found by position, whatever the catalogue's size.
         let page = Page::new(req.pagination.as_ref(), merged.len())?;
@@ -274,7 +276,12 @@ mod tests {
         };
         let merged = sources.merged();
         let mut want = vec!["seeded-new".to_owned(), catalogue_ids[1].clone()];
-        want.extend(catalogue_ids.iter().filter(|id| **id != catalogue_ids[1]).cloned());
+        want.extend(
+            catalogue_ids
+                .iter()
+                .filter(|id| **id != catalogue_ids[1])
+                .cloned(),
+        );
         want.push("upstream-new".to_owned());
         assert_eq!(ids(&mut merged.iter()), want);
         assert_eq!(merged.len(), want.len());
@@ -283,7 +290,11 @@ mod tests {
         assert_eq!(replacing.name, stock[0].name);
         for start in 0..want.len() {
             let got = ids(&mut merged.iter().skip(start).take(2));
-            assert_eq!(got, want[start..(start + 2).min(want.len())], "from {start}");
+            assert_eq!(
+                got,
+                want[start..(start + 2).min(want.len())],
+                "from {start}"
+            );
         }
     }
 }

@@ -72,7 +72,11 @@ impl std::ops::DerefMut for Kept {
 
 impl MemoryProposalStore {
     fn with<T>(&self, f: impl FnOnce(&mut HashMap<(String, String), Kept>) -> T) -> T {
-        f(&mut self.inner.lock().unwrap_or_else(PoisonError::into_inner).records)
+        f(&mut self
+            .inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .records)
     }
 }
 
@@ -103,7 +107,10 @@ impl ProposalStore for MemoryProposalStore {
                         while order.len() > DRAFTS_KEPT {
                             let Some(id) = order.pop_front() else { break };
                             let gone = key(&draft.scope, &id);
-                            if records.get(&gone).is_some_and(|r| r.state == ProposalState::Draft) {
+                            if records
+                                .get(&gone)
+                                .is_some_and(|r| r.state == ProposalState::Draft)
+                            {
                                 records.remove(&gone);
                             }
                         }
