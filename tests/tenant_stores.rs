@@ -774,7 +774,7 @@ async fn a_version_two_sqlite_store_is_upgraded() {
         .await
         .unwrap();
     drop(s);
-    assert_eq!(schema_version(&url).await, ("9".to_owned(), 9));
+    assert_eq!(schema_version(&url).await, ("10".to_owned(), 10));
     for _ in 0..2 {
         let s = Stores::sqlite(&dir).await.expect("reopens");
         assert_version_two_rows(&s).await;
@@ -785,7 +785,7 @@ async fn a_version_two_sqlite_store_is_upgraded() {
         );
         assert_eq!(s.tasks.get(&t.task_id).await.unwrap(), None);
     }
-    assert_eq!(schema_version(&url).await, ("9".to_owned(), 9));
+    assert_eq!(schema_version(&url).await, ("10".to_owned(), 10));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -832,7 +832,7 @@ async fn a_version_two_postgres_store_is_upgraded() {
     let reopened = Stores::open(&db_url).await.expect("reopens");
     assert_version_two_rows(&reopened).await;
     drop(reopened);
-    assert_eq!(schema_version(&db_url).await, ("9".to_owned(), 9));
+    assert_eq!(schema_version(&db_url).await, ("10".to_owned(), 10));
     let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
     )))
