@@ -3,6 +3,7 @@
 mod accounts;
 mod idempotency;
 mod nonces;
+mod packed;
 mod proposals;
 mod state;
 mod tasks;

@@ -1,10 +1,17 @@
 //! Adopter state in memory.
+//!
+//! Kept small, since a seller on this store holds every document for as long as it runs: the
+//! documents are nested by scope, then collection, then id, so a document's key costs one string
+//! (its id) and a lookup borrows the caller's strings; a document is its JSON text, packed
+//! against the first of its collection (see [`Packer`]); and its status trail sits in the same
+//! entry, the status and cause words shared.
 
-use std::collections::BTreeMap;
-use std::sync::{Mutex, PoisonError};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::Value;
 
+use super::packed::{Packed, Packer};
 use crate::store::state::{StateStore, StatusChange, Versioned};
 use crate::store::{BoxFuture, StoreError};
 
@@ -14,21 +21,60 @@ pub struct MemoryStateStore {
     docs: Mutex<Docs>,
 }
 
-type Key = (String, String, String);
+/// Everything, under one lock (so a write and its status change are one).
+#[derive(Default)]
+struct Docs {
+    /// Scope, then collection.
+    scopes: HashMap<Box<str>, HashMap<Box<str>, Collection>>,
+    /// The status and cause words of the trails, each held once.
+    words: Words,
+}
 
-/// A document as kept: its JSON text, a fraction of the size of the parsed tree (every object
-/// of a `Value` a map of separately allocated keys and values), parsed again when read.
+/// The documents of one collection of a scope, by id (in order: `list` answers by id), and
+/// their dictionary.
+#[derive(Default)]
+struct Collection {
+    packer: Packer,
+    ids: BTreeMap<Box<str>, Entry>,
+}
+
+/// One id of a collection: its document (none once deleted) and its status trail (kept after a
+/// delete, so the `seq` of a document made again goes on from it).
+struct Entry {
+    doc: Option<Kept>,
+    trail: Box<[Change]>,
+}
+
+/// A document as kept: its JSON text (packed), a fraction of the size of the parsed tree (every
+/// object of a `Value` a map of separately allocated keys and values), parsed again when read.
 struct Kept {
-    text: Box<str>,
+    text: Packed,
     version: i64,
 }
 
-impl Kept {
-    fn versioned(&self) -> Result<Versioned, StoreError> {
-        Ok(Versioned {
-            value: parse(&self.text)?,
-            version: self.version,
-        })
+/// A status change as kept: the resource and id are the entry's own, `seq` its place in the
+/// trail (1, 2, ..).
+struct Change {
+    from: Option<Arc<str>>,
+    to: Arc<str>,
+    cause: Arc<str>,
+    at: i64,
+    version: i64,
+}
+
+/// Interned words: a trail's statuses and causes come from a small vocabulary (the resource's
+/// statuses, the tasks and the runtime's own causes), so each is allocated once.
+#[derive(Default)]
+struct Words(HashSet<Arc<str>>);
+
+impl Words {
+    fn get(&mut self, word: &str) -> Arc<str> {
+        if let Some(w) = self.0.get(word) {
+            return w.clone();
+        }
+        let w: Arc<str> = Arc::from(word);
+        self.0.insert(w.clone());
+        w
     }
 }
 
@@ -36,58 +82,79 @@ fn parse(text: &str) -> Result<Value, StoreError> {
     serde_json::from_str(text).map_err(crate::store::corrupt("document"))
 }
 
-/// The documents and their status changes, under one lock (so a write and its change are one).
-#[derive(Default)]
-struct Docs {
-    current: BTreeMap<Key, Kept>,
-    changes: BTreeMap<Key, Vec<StatusChange>>,
-}
-
-impl std::ops::Deref for Docs {
-    type Target = BTreeMap<Key, Kept>;
-    fn deref(&self) -> &Self::Target {
-        &self.current
+impl Collection {
+    fn read(&self, doc: &Kept) -> Result<Value, StoreError> {
+        parse(&self.packer.unpack(&doc.text)?)
     }
 }
 
-impl std::ops::DerefMut for Docs {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.current
+impl Docs {
+    fn collection(&self, scope: &str, collection: &str) -> Option<&Collection> {
+        self.scopes.get(scope)?.get(collection)
     }
-}
 
-impl MemoryStateStore {
+    fn entry(&self, scope: &str, collection: &str, id: &str) -> Option<&Entry> {
+        self.collection(scope, collection)?.ids.get(id)
+    }
+
+    fn collection_mut(&mut self, scope: &str, collection: &str) -> &mut Collection {
+        // Allocate the scope's and collection's names only the first time they are seen.
+        if !self.scopes.contains_key(scope) {
+            self.scopes.insert(scope.into(), HashMap::new());
+        }
+        let collections = self.scopes.get_mut(scope).expect("inserted above");
+        if !collections.contains_key(collection) {
+            collections.insert(collection.into(), Collection::default());
+        }
+        collections.get_mut(collection).expect("inserted above")
+    }
+
     fn cas(
-        &self,
-        key: Key,
+        &mut self,
+        (scope, collection, id): (&str, &str, &str),
         expected: Option<i64>,
-        value: &Value,
+        text: String,
         change: Option<&StatusChange>,
     ) -> Option<i64> {
-        let mut docs = self.docs.lock().unwrap_or_else(PoisonError::into_inner);
-        let current = docs.get(&key).map(|v| v.version);
+        let entry = self.entry(scope, collection, id);
+        let current = entry.and_then(|e| e.doc.as_ref()).map(|d| d.version);
         if current != expected {
             return None;
         }
         let version = current.unwrap_or(0) + 1;
-        let mut seq = 0;
-        if let Some(c) = change {
-            let trail = docs.changes.entry(key.clone()).or_default();
-            seq = i64::try_from(trail.len()).unwrap_or(i64::MAX - 1) + 1;
-            trail.push(StatusChange {
-                version,
-                seq,
-                ..c.clone()
-            });
-        }
-        docs.insert(
-            key,
-            Kept {
-                text: value.to_string().into_boxed_str(),
-                version,
-            },
-        );
-        Some(seq)
+        let change = change.map(|c| Change {
+            from: c.from.as_deref().map(|w| self.words.get(w)),
+            to: self.words.get(&c.to),
+            cause: self.words.get(&c.cause),
+            at: c.at,
+            version,
+        });
+        let Collection { packer, ids } = self.collection_mut(scope, collection);
+        let doc = Kept {
+            text: packer.pack(text),
+            version,
+        };
+        let entry = match ids.get_mut(id) {
+            Some(e) => e,
+            None => ids.entry(id.into()).or_insert(Entry {
+                doc: None,
+                trail: Box::default(),
+            }),
+        };
+        entry.doc = Some(doc);
+        let Some(change) = change else {
+            return Some(0);
+        };
+        let mut trail = std::mem::take(&mut entry.trail).into_vec();
+        trail.push(change);
+        entry.trail = trail.into_boxed_slice();
+        Some(i64::try_from(entry.trail.len()).unwrap_or(i64::MAX))
+    }
+}
+
+impl MemoryStateStore {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Docs> {
+        self.docs.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -98,14 +165,18 @@ impl StateStore for MemoryStateStore {
         collection: &'a str,
         id: &'a str,
     ) -> BoxFuture<'a, Result<Option<Versioned>, StoreError>> {
-        let key = (scope.to_owned(), collection.to_owned(), id.to_owned());
-        let r = self
-            .docs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&key)
-            .map(Kept::versioned)
-            .transpose();
+        let docs = self.lock();
+        let c = docs.collection(scope, collection);
+        let r = match c.and_then(|c| Some((c, c.ids.get(id)?.doc.as_ref()?))) {
+            Some((c, d)) => c.read(d).map(|value| {
+                Some(Versioned {
+                    value,
+                    version: d.version,
+                })
+            }),
+            None => Ok(None),
+        };
+        drop(docs);
         Box::pin(async move { r })
     }
 
@@ -117,8 +188,11 @@ impl StateStore for MemoryStateStore {
         expected: Option<i64>,
         value: &'a Value,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        let key = (scope.to_owned(), collection.to_owned(), id.to_owned());
-        let ok = self.cas(key, expected, value, None).is_some();
+        let text = value.to_string();
+        let ok = self
+            .lock()
+            .cas((scope, collection, id), expected, text, None)
+            .is_some();
         Box::pin(async move { Ok(ok) })
     }
 
@@ -131,9 +205,11 @@ impl StateStore for MemoryStateStore {
         value: &'a Value,
         change: &'a StatusChange,
     ) -> BoxFuture<'a, Result<Option<i64>, StoreError>> {
-        let key = (scope.to_owned(), collection.to_owned(), id.to_owned());
-        let ok = self.cas(key, expected, value, Some(change));
-        Box::pin(async move { Ok(ok) })
+        let text = value.to_string();
+        let seq = self
+            .lock()
+            .cas((scope, collection, id), expected, text, Some(change));
+        Box::pin(async move { Ok(seq) })
     }
 
     fn status_history<'a>(
@@ -142,9 +218,23 @@ impl StateStore for MemoryStateStore {
         collection: &'a str,
         id: &'a str,
     ) -> BoxFuture<'a, Result<Vec<StatusChange>, StoreError>> {
-        let key = (scope.to_owned(), collection.to_owned(), id.to_owned());
-        let docs = self.docs.lock().unwrap_or_else(PoisonError::into_inner);
-        let r = docs.changes.get(&key).cloned().unwrap_or_default();
+        let docs = self.lock();
+        let trail = docs
+            .entry(scope, collection, id)
+            .map_or(&[][..], |e| &e.trail);
+        let r = (1..)
+            .zip(trail)
+            .map(|(seq, c)| StatusChange {
+                resource: collection.to_owned(),
+                id: id.to_owned(),
+                from: c.from.as_deref().map(str::to_owned),
+                to: c.to.to_string(),
+                cause: c.cause.to_string(),
+                at: c.at,
+                version: c.version,
+                seq,
+            })
+            .collect();
         Box::pin(async move { Ok(r) })
     }
 
@@ -153,17 +243,17 @@ impl StateStore for MemoryStateStore {
         scope: &'a str,
         collection: &'a str,
     ) -> BoxFuture<'a, Result<Vec<(String, Value)>, StoreError>> {
-        // The collection's documents are one range of the map: from (scope, collection, "") to
-        // the first key past them.
-        let from = (scope.to_owned(), collection.to_owned(), String::new());
-        let r = self
-            .docs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .range(from..)
-            .take_while(|((s, c, _), _)| s == scope && c == collection)
-            .map(|((_, _, id), v)| Ok((id.clone(), parse(&v.text)?)))
-            .collect();
+        let docs = self.lock();
+        let r = match docs.collection(scope, collection) {
+            Some(c) => c
+                .ids
+                .iter()
+                .filter_map(|(id, e)| Some((id, e.doc.as_ref()?)))
+                .map(|(id, d)| Ok((id.to_string(), c.read(d)?)))
+                .collect(),
+            None => Ok(Vec::new()),
+        };
+        drop(docs);
         Box::pin(async move { r })
     }
 
@@ -173,11 +263,100 @@ impl StateStore for MemoryStateStore {
         collection: &'a str,
         id: &'a str,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        let key = (scope.to_owned(), collection.to_owned(), id.to_owned());
-        self.docs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&key);
+        let mut docs = self.lock();
+        if let Some(collections) = docs.scopes.get_mut(scope) {
+            if let Some(Collection { ids, .. }) = collections.get_mut(collection) {
+                if let Some(e) = ids.get_mut(id) {
+                    e.doc = None;
+                    if e.trail.is_empty() {
+                        ids.remove(id);
+                    }
+                }
+                if ids.is_empty() {
+                    collections.remove(collection);
+                }
+            }
+            if collections.is_empty() {
+                docs.scopes.remove(scope);
+            }
+        }
         Box::pin(async { Ok(()) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn change(to: &str) -> StatusChange {
+        StatusChange {
+            resource: "media_buys".into(),
+            id: "mb_1".into(),
+            from: None,
+            to: to.into(),
+            cause: "create_media_buy".into(),
+            at: 1,
+            version: 0,
+            seq: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn scopes_collections_and_trails_stay_apart() {
+        let s = MemoryStateStore::default();
+        let v = json!({"status": "active"});
+        assert_eq!(
+            s.compare_and_set_recorded("a", "media_buys", "mb_1", None, &v, &change("active"))
+                .await
+                .unwrap(),
+            Some(1)
+        );
+        assert!(
+            s.compare_and_set("b", "media_buys", "mb_1", None, &v)
+                .await
+                .unwrap()
+        );
+        assert!(
+            s.compare_and_set("a", "other", "mb_1", None, &v)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !s.compare_and_set("a", "media_buys", "mb_1", None, &v)
+                .await
+                .unwrap()
+        );
+        assert_eq!(s.list("a", "media_buys").await.unwrap().len(), 1);
+        assert!(
+            s.status_history("b", "media_buys", "mb_1")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        // Deleted and made again: the trail goes on.
+        s.delete("a", "media_buys", "mb_1").await.unwrap();
+        assert!(s.get("a", "media_buys", "mb_1").await.unwrap().is_none());
+        assert!(s.list("a", "media_buys").await.unwrap().is_empty());
+        let again = s
+            .compare_and_set_recorded("a", "media_buys", "mb_1", None, &v, &change("paused"))
+            .await
+            .unwrap();
+        assert_eq!(again, Some(2));
+        let trail = s.status_history("a", "media_buys", "mb_1").await.unwrap();
+        assert_eq!(
+            trail
+                .iter()
+                .map(|c| (c.seq, c.version, c.to.as_str()))
+                .collect::<Vec<_>>(),
+            [(1, 1, "active"), (2, 1, "paused")]
+        );
+        assert_eq!(trail[0].resource, "media_buys");
+        assert_eq!(trail[0].id, "mb_1");
+
+        // A document with no trail is gone with its delete, and so are emptied maps.
+        s.delete("b", "media_buys", "mb_1").await.unwrap();
+        assert!(!s.lock().scopes.contains_key("b"));
     }
 }
