@@ -74,7 +74,7 @@ mod tests {
             "mb_wc4crelynjgcvisd5xtanvulfm",
             "2026-12-07T22:51:24.079842437Z",
         );
-        assert!(matches!(p.pack(first.clone()), Packed::Plain(_)));
+        assert!(matches!(p.pack(first), Packed::Plain(_)));
         let second = buy(
             "mb_aa4crxlynjgcvqqd5xtanvulzz",
             "2026-12-07T22:51:25.179842111Z",

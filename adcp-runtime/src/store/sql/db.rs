@@ -8,8 +8,9 @@
 //! those hand-offs, not SQLite, bounded the writer (about 0.1 ms a statement: some 900 bookings a
 //! second). SQLite's own work for one of these statements is microseconds (pages in memory, a
 //! WAL append, no fsync: the group commit syncs), short enough to run on a tokio worker between
-//! two awaits. Writers queue for the writer connection on an async mutex; readers take one of a
-//! few reader connections (WAL lets them read beside the writer) for the statement only.
+//! two awaits. Writers queue for the writer connection on an async mutex, and the writes queued
+//! together share one commit (see [`lite::Lite`]); readers take one of a few reader connections
+//! (WAL lets them read beside the writer) for the statement only.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -196,7 +197,7 @@ impl Db {
         match self {
             Db::Any(pool) => any_execute(pool, &sql, args).await,
             #[cfg(feature = "sqlite")]
-            Db::Lite(lite) => lite::execute(&*lite.writer().await, &sql.0, &args),
+            Db::Lite(lite) => lite.write(|c| lite::execute(c, &sql.0, &args)).await,
         }
     }
 
@@ -210,7 +211,7 @@ impl Db {
         match self {
             Db::Any(pool) => any_rows(pool, &sql, args).await,
             #[cfg(feature = "sqlite")]
-            Db::Lite(lite) => lite::rows(&*lite.writer().await, &sql.0, &args),
+            Db::Lite(lite) => lite.write(|c| lite::rows(c, &sql.0, &args)).await,
         }
     }
 
@@ -242,7 +243,7 @@ impl Tx {
         match self {
             Tx::Any(tx) => any_execute(&mut **tx, &sql, args).await,
             #[cfg(feature = "sqlite")]
-            Tx::Lite(tx) => lite::execute(tx.connection(), &sql.0, &args),
+            Tx::Lite(tx) => lite::execute(tx.connection()?, &sql.0, &args),
         }
     }
 
@@ -256,7 +257,7 @@ impl Tx {
         match self {
             Tx::Any(tx) => any_rows(&mut **tx, &sql, args).await,
             #[cfg(feature = "sqlite")]
-            Tx::Lite(tx) => lite::rows(tx.connection(), &sql.0, &args),
+            Tx::Lite(tx) => lite::rows(tx.connection()?, &sql.0, &args),
         }
     }
 
@@ -264,7 +265,7 @@ impl Tx {
         match self {
             Tx::Any(tx) => tx.commit().await.map_err(backend),
             #[cfg(feature = "sqlite")]
-            Tx::Lite(tx) => tx.commit(),
+            Tx::Lite(tx) => tx.commit().await,
         }
     }
 }
@@ -315,11 +316,13 @@ pub(crate) mod lite {
     //! SQLite through rusqlite: one writer connection, a few readers.
 
     use std::path::Path;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::{Arc, Mutex, PoisonError};
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+    use std::time::Duration;
 
     use rusqlite::types::ValueRef;
     use rusqlite::{Connection, Statement};
+    use tokio::sync::OwnedMutexGuard;
 
     use super::Arg;
     use crate::store::StoreError;
@@ -370,15 +373,69 @@ pub(crate) mod lite {
         }
     }
 
+    /// Writes joined into one transaction at most (see [`Lite`]).
+    const MAX_BATCH: usize = 64;
+
+    /// How long a write waits for another to commit its batch before it commits the batch
+    /// itself: a backstop, for a batch whose next writer was cancelled while it queued.
+    const BACKSTOP: Duration = Duration::from_millis(5);
+
     /// The database's connections.
+    ///
+    /// Writes are batched: a write (a statement, or a transaction as a savepoint) joins the
+    /// transaction open on the writer connection, and whoever leaves the writer with no write
+    /// queued behind it (or the batch full) commits it. So under load sixteen bookings' writes
+    /// are one commit: their pages written to the WAL once, one set of locks taken, one cache
+    /// invalidation for the readers, instead of one of each per statement. A write returns
+    /// only once its batch is committed, so a caller reads its own writes on any connection;
+    /// a write that fails undoes only itself (a statement's own rollback, or its savepoint's),
+    /// and when SQLite rolls the whole transaction back (an I/O error, a full disk) every
+    /// write of the batch fails. With no write queued, a write commits at once, as before.
     pub(crate) struct Lite {
-        writer: Arc<tokio::sync::Mutex<Connection>>,
+        writer: Arc<tokio::sync::Mutex<Writer>>,
+        /// Writes waiting for the writer.
+        queued: AtomicUsize,
+        /// Batches committed.
+        batches: AtomicU64,
+        /// Writes are batched (not in memory, where reads go to the writer and could see a
+        /// batch before it is committed).
+        batching: bool,
         /// None for a database in memory, where each connection would be a database of its
         /// own: the writer reads as well.
         readers: Vec<Mutex<Connection>>,
         next: AtomicUsize,
         /// The checkpoint's own connection (none in memory).
         checkpointer: Option<Mutex<Connection>>,
+    }
+
+    /// The writer connection and the batch open on it.
+    pub(crate) struct Writer {
+        conn: Connection,
+        /// The open transaction's batch and how many writes joined it (none: no transaction).
+        open: Option<(Arc<Batch>, usize)>,
+    }
+
+    /// How a batch ended, for its writes to learn.
+    #[derive(Default)]
+    pub(crate) struct Batch {
+        ended: OnceLock<Result<(), String>>,
+        notify: tokio::sync::Notify,
+    }
+
+    impl Batch {
+        fn end(&self, result: Result<(), String>) {
+            let _ = self.ended.set(result);
+            self.notify.notify_waiters();
+        }
+    }
+
+    /// Counts a write waiting for the writer, until it has it (or is cancelled).
+    struct Queued<'a>(&'a AtomicUsize);
+
+    impl Drop for Queued<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 
     /// How each connection is set up: the WAL is synced by the group commit before anyone is
@@ -395,6 +452,21 @@ pub(crate) mod lite {
     }
 
     impl Lite {
+        fn new(writer: Connection, readers: Vec<Mutex<Connection>>) -> Lite {
+            Lite {
+                writer: Arc::new(tokio::sync::Mutex::new(Writer {
+                    conn: writer,
+                    open: None,
+                })),
+                queued: AtomicUsize::new(0),
+                batches: AtomicU64::new(0),
+                batching: !readers.is_empty(),
+                readers,
+                next: AtomicUsize::new(0),
+                checkpointer: None,
+            }
+        }
+
         /// The database file at `path` (its schema made already), with `readers` readers.
         pub(crate) fn open(path: &Path, readers: usize) -> Result<Lite, StoreError> {
             let open = || -> rusqlite::Result<Connection> {
@@ -408,10 +480,8 @@ pub(crate) mod lite {
                 .collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(failed)?;
             Ok(Lite {
-                writer: Arc::new(tokio::sync::Mutex::new(writer)),
-                readers,
-                next: AtomicUsize::new(0),
                 checkpointer: Some(Mutex::new(open().map_err(failed)?)),
+                ..Lite::new(writer, readers)
             })
         }
 
@@ -423,12 +493,7 @@ pub(crate) mod lite {
                 conn.execute_batch(sql)
                     .map_err(|e| StoreError::Migration(Box::new(e)))?;
             }
-            Ok(Lite {
-                writer: Arc::new(tokio::sync::Mutex::new(conn)),
-                readers: Vec::new(),
-                next: AtomicUsize::new(0),
-                checkpointer: None,
-            })
+            Ok(Lite::new(conn, Vec::new()))
         }
 
         /// A passive checkpoint (it neither waits for nor blocks the writer or the readers),
@@ -442,26 +507,23 @@ pub(crate) mod lite {
                 .map_err(std::io::Error::other)
         }
 
-        /// The writer, for one statement.
-        pub(super) async fn writer(&self) -> tokio::sync::MutexGuard<'_, Connection> {
-            self.writer.lock().await
-        }
-
-        /// Runs `f` for a read: on the writer when it is free, whose page cache is warm (SQLite
-        /// drops a connection's cache whenever another connection has written, so a reader
-        /// beside a busy writer reads every page again from the file); else on a reader, the
-        /// first free one or the next in turn. A read holds its connection for one statement,
-        /// never across an await.
+        /// Runs `f` for a read: on the writer when it is free and holds no batch, whose page
+        /// cache is warm (SQLite drops a connection's cache whenever another connection has
+        /// written, so a reader beside a busy writer reads every page again from the file);
+        /// else on a reader, the first free one or the next in turn. A read holds its
+        /// connection for one statement, never across an await.
         pub(super) async fn read<T>(
             &self,
             f: impl FnOnce(&Connection) -> Result<T, StoreError>,
         ) -> Result<T, StoreError> {
-            if let Ok(conn) = self.writer.try_lock() {
-                return f(&conn);
+            if let Ok(w) = self.writer.try_lock()
+                && w.open.is_none()
+            {
+                return f(&w.conn);
             }
             let n = self.readers.len();
             if n == 0 {
-                return f(&*self.writer.lock().await);
+                return f(&self.writer.lock().await.conn);
             }
             let first = self.next.fetch_add(1, Ordering::Relaxed) % n;
             for k in 0..n {
@@ -475,37 +537,163 @@ pub(crate) mod lite {
             f(&conn)
         }
 
-        pub(super) async fn begin(&self) -> Result<LiteTx, StoreError> {
-            let conn = self.writer.clone().lock_owned().await;
-            control(&conn, "BEGIN IMMEDIATE")?;
-            Ok(LiteTx { conn, open: true })
+        /// A write of one statement, in the open batch; returns once the batch is committed.
+        pub(super) async fn write<T>(
+            &self,
+            f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+        ) -> Result<T, StoreError> {
+            let w = self.join().await?;
+            let r = f(&w.conn);
+            let batch = self.leave(w);
+            let r = r?;
+            self.wait(&batch).await?;
+            Ok(r)
+        }
+
+        /// A write transaction, as a savepoint in the open batch.
+        pub(super) async fn begin(self: &Arc<Self>) -> Result<LiteTx, StoreError> {
+            let w = self.join().await?;
+            if let Err(e) = control(&w.conn, "SAVEPOINT tx") {
+                self.leave(w);
+                return Err(e);
+            }
+            Ok(LiteTx {
+                lite: self.clone(),
+                writer: Some(w),
+            })
+        }
+
+        /// The writer, with a transaction open on it: the open batch's, or a new one.
+        async fn join(&self) -> Result<OwnedMutexGuard<Writer>, StoreError> {
+            self.queued.fetch_add(1, Ordering::SeqCst);
+            let queued = Queued(&self.queued);
+            let mut w = self.writer.clone().lock_owned().await;
+            drop(queued);
+            if w.open.is_none() {
+                control(&w.conn, "BEGIN IMMEDIATE")?;
+                w.open = Some((Arc::default(), 0));
+            }
+            Ok(w)
+        }
+
+        /// A write on `w` is over (done or undone) and leaves the writer: the batch is
+        /// committed now when no write waits to join it (or it is full), else by a later
+        /// writer. The batch, for the write to wait on.
+        fn leave(&self, mut w: OwnedMutexGuard<Writer>) -> Arc<Batch> {
+            let Some((batch, n)) = w.open.as_mut() else {
+                // Not reached: a write joins an open transaction. Ended, for no one to wait.
+                let batch = Arc::new(Batch::default());
+                batch.end(Ok(()));
+                return batch;
+            };
+            *n += 1;
+            let full = *n >= MAX_BATCH;
+            let batch = batch.clone();
+            if w.conn.is_autocommit() {
+                // SQLite rolled the transaction back (an I/O error, a full disk, no memory):
+                // every write of the batch is lost.
+                w.open = None;
+                batch.end(Err("the transaction was rolled back".into()));
+            } else if !self.batching || full || self.queued.load(Ordering::SeqCst) == 0 {
+                self.commit(&mut w);
+            }
+            batch
+        }
+
+        /// Batches committed so far.
+        #[cfg(test)]
+        pub(super) fn batches(&self) -> u64 {
+            self.batches.load(Ordering::Relaxed)
+        }
+
+        /// `f` on a reader connection (not the writer).
+        #[cfg(test)]
+        pub(super) fn read_on_a_reader<T>(
+            &self,
+            f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+        ) -> Result<T, StoreError> {
+            f(&self.readers[0]
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner))
+        }
+
+        /// Commits the open batch, and tells its writes.
+        fn commit(&self, w: &mut Writer) {
+            let Some((batch, _)) = w.open.take() else {
+                return;
+            };
+            let r = control(&w.conn, "COMMIT").map_err(|e| e.to_string());
+            if r.is_err() && !w.conn.is_autocommit() {
+                let _ = control(&w.conn, "ROLLBACK");
+            }
+            self.batches.fetch_add(1, Ordering::Relaxed);
+            batch.end(r);
+        }
+
+        /// Returns once `batch` is committed (an error if it was not).
+        async fn wait(&self, batch: &Arc<Batch>) -> Result<(), StoreError> {
+            loop {
+                let notified = batch.notify.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if let Some(r) = batch.ended.get() {
+                    return r.clone().map_err(|e| StoreError::Database(e.into()));
+                }
+                if tokio::time::timeout(BACKSTOP, notified).await.is_err() {
+                    let mut w = self.writer.lock().await;
+                    if w.open.as_ref().is_some_and(|(b, _)| Arc::ptr_eq(b, batch)) {
+                        self.commit(&mut w);
+                    }
+                }
+            }
         }
     }
 
-    /// A write transaction on the writer, which it holds until it ends.
+    /// A write transaction (a savepoint of the writer's batch), which holds the writer until
+    /// it ends.
     pub(crate) struct LiteTx {
-        conn: tokio::sync::OwnedMutexGuard<Connection>,
-        open: bool,
+        lite: Arc<Lite>,
+        /// Until it ends.
+        writer: Option<OwnedMutexGuard<Writer>>,
     }
 
     impl LiteTx {
-        pub(super) fn connection(&self) -> &Connection {
-            &self.conn
+        pub(super) fn connection(&self) -> Result<&Connection, StoreError> {
+            match &self.writer {
+                Some(w) => Ok(&w.conn),
+                None => Err(StoreError::Database("the transaction has ended".into())),
+            }
         }
 
-        pub(super) fn commit(mut self) -> Result<(), StoreError> {
-            self.open = false;
-            control(&self.conn, "COMMIT")
+        /// Returns once the transaction's batch is committed.
+        pub(super) async fn commit(mut self) -> Result<(), StoreError> {
+            let Some(w) = self.writer.take() else {
+                return Err(StoreError::Database("the transaction has ended".into()));
+            };
+            let released = control(&w.conn, "RELEASE tx");
+            if released.is_err() {
+                undo(&w.conn);
+            }
+            let batch = self.lite.leave(w);
+            released?;
+            self.lite.wait(&batch).await
         }
     }
 
     impl Drop for LiteTx {
         fn drop(&mut self) {
-            if self.open {
+            if let Some(w) = self.writer.take() {
                 // Ended without a commit (an early return, an error): undone.
-                let _ = control(&self.conn, "ROLLBACK");
+                undo(&w.conn);
+                self.lite.leave(w);
             }
         }
+    }
+
+    /// Undoes a transaction's savepoint (the batch stays open).
+    fn undo(conn: &Connection) {
+        let _ = control(conn, "ROLLBACK TO tx");
+        let _ = control(conn, "RELEASE tx");
     }
 
     /// `BEGIN`, `COMMIT` or `ROLLBACK`, prepared once.
@@ -575,5 +763,104 @@ pub(crate) mod lite {
             }));
         }
         Ok(out)
+    }
+}
+
+#[cfg(all(test, feature = "sqlite"))]
+mod tests {
+    use std::sync::Arc;
+
+    use super::lite::Lite;
+    use super::{Arg, Db};
+
+    /// A database file with a table `t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)`.
+    fn database(tag: &str) -> (std::path::PathBuf, Arc<Lite>) {
+        let dir = std::env::temp_dir().join(format!("adcp-lite-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a directory");
+        let path = dir.join("adcp.db");
+        let conn = rusqlite::Connection::open(&path).expect("a database");
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL);",
+        )
+        .expect("a table");
+        (dir, Arc::new(Lite::open(&path, 2).expect("opened")))
+    }
+
+    fn rows(conn: &rusqlite::Connection) -> Vec<i64> {
+        let mut stmt = conn
+            .prepare("SELECT id FROM t ORDER BY id")
+            .expect("a query");
+        let ids = stmt.query_map([], |r| r.get(0)).expect("rows");
+        ids.collect::<Result<_, _>>().expect("ids")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_writes_share_commits_and_a_failed_one_undoes_only_itself() {
+        let (dir, lite) = database("batch");
+        let db = Db::Lite(lite.clone());
+        let mut tasks = Vec::new();
+        for i in 0..256_i64 {
+            let (db, lite) = (db.clone(), lite.clone());
+            tasks.push(tokio::spawn(async move {
+                let insert = "INSERT INTO t (id, v) VALUES ($1, $2)";
+                match i % 4 {
+                    // A transaction of two rows, committed.
+                    0 => {
+                        let mut tx = db.begin().await?;
+                        tx.execute(insert, vec![Arg::from(i), Arg::from("a")])
+                            .await?;
+                        tx.execute(insert, vec![Arg::from(i + 1000), Arg::from("b")])
+                            .await?;
+                        tx.commit().await?;
+                    }
+                    // A transaction that fails half-way (a NULL into NOT NULL): neither row.
+                    1 => {
+                        let mut tx = db.begin().await?;
+                        tx.execute(insert, vec![Arg::from(i), Arg::from("a")])
+                            .await?;
+                        let null = vec![Arg::from(i + 1000), Arg::Text(None)];
+                        assert!(tx.execute(insert, null).await.is_err());
+                        drop(tx);
+                        return Ok(true);
+                    }
+                    // A statement that fails: nothing.
+                    2 => {
+                        let null = vec![Arg::from(i), Arg::Text(None)];
+                        assert!(db.execute(insert, null).await.is_err());
+                        return Ok(true);
+                    }
+                    // A statement, committed.
+                    _ => {
+                        db.execute(insert, vec![Arg::from(i), Arg::from("c")])
+                            .await?;
+                    }
+                }
+                // Returned: committed, so another connection reads it.
+                let seen = lite
+                    .read_on_a_reader(|c| Ok(rows(c).contains(&i)))
+                    .expect("a read");
+                Ok::<_, crate::store::StoreError>(seen)
+            }));
+        }
+        for t in tasks {
+            let seen = t.await.expect("joined").expect("written");
+            assert!(seen, "a write that returned is committed");
+        }
+        let expected: Vec<i64> = (0..256)
+            .filter(|i| i % 4 == 0 || i % 4 == 3)
+            .chain((0..256).filter(|i| i % 4 == 0).map(|i| i + 1000))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let found = lite.read_on_a_reader(|c| Ok(rows(c))).expect("a read");
+        assert_eq!(found, expected);
+        // 256 writes, queued on four threads: fewer commits than writes.
+        let batches = lite.batches();
+        assert!(
+            (1..256).contains(&batches),
+            "{batches} commits for 256 writes"
+        );
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
