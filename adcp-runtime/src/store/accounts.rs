@@ -154,6 +154,20 @@ impl std::fmt::Debug for IdKey {
     }
 }
 
+/// 64 hex digits as the 32 bytes they spell.
+pub(crate) fn bytes_of_hex(hex: &str) -> Option<[u8; 32]> {
+    let bytes = hex.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in bytes.chunks(2).enumerate() {
+        let s = std::str::from_utf8(pair).ok()?;
+        out[i] = u8::from_str_radix(s, 16).ok()?;
+    }
+    Some(out)
+}
+
 impl IdKey {
     pub(crate) fn new(bytes: [u8; 32]) -> Self {
         IdKey(Arc::new(bytes))
@@ -173,16 +187,7 @@ impl IdKey {
 
     #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) fn from_hex(hex: &str) -> Option<Self> {
-        let bytes = hex.as_bytes();
-        if bytes.len() != 64 {
-            return None;
-        }
-        let mut out = [0u8; 32];
-        for (i, pair) in bytes.chunks(2).enumerate() {
-            let s = std::str::from_utf8(pair).ok()?;
-            out[i] = u8::from_str_radix(s, 16).ok()?;
-        }
-        Some(IdKey::new(out))
+        bytes_of_hex(hex).map(IdKey::new)
     }
 
     /// The key of one tenant's ids, derived from this one: equal principals and natural keys

@@ -12,7 +12,9 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 
+use super::made;
 use super::packed::{Packed, Packer};
+use crate::store::accounts::bytes_of_hex;
 use crate::store::idempotency::{ClaimState, IdemKey, IdempotencyStore, MAX_WAIT};
 use crate::store::{BoxFuture, StoreError};
 
@@ -37,28 +39,12 @@ enum Hash {
 }
 
 impl Hash {
+    /// Lower case only, so that two hashes are equal exactly when their texts are.
     fn of(text: &str) -> Hash {
-        let mut bytes = [0u8; 32];
-        let hex = text.as_bytes();
-        let digit = |c: u8| match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            _ => None,
-        };
-        let decoded = hex.len() == 64
-            && bytes.iter_mut().zip(hex.chunks_exact(2)).all(|(b, pair)| {
-                match (digit(pair[0]), digit(pair[1])) {
-                    (Some(hi), Some(lo)) => {
-                        *b = hi << 4 | lo;
-                        true
-                    }
-                    _ => false,
-                }
-            });
-        if decoded {
-            Hash::Sha256(bytes)
-        } else {
-            Hash::Text(text.into())
+        let lower = text.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
+        match lower.then(|| bytes_of_hex(text)).flatten() {
+            Some(bytes) => Hash::Sha256(bytes),
+            None => Hash::Text(text.into()),
         }
     }
 }
@@ -85,22 +71,15 @@ impl MemoryIdempotencyStore {
     }
 }
 
-fn slot<'s>(slots: &'s Slots, key: &IdemKey) -> Option<&'s Slot> {
+/// A key's slot, with the packer of its task's responses.
+fn slot<'s>(slots: &'s Slots, key: &IdemKey) -> Option<(&'s Packer, &'s Slot)> {
     let keys = slots.get(key.scope.as_str())?.get(key.task.as_str())?;
-    keys.slots.get(key.key.as_str())
+    Some((&keys.packer, keys.slots.get(key.key.as_str())?))
 }
 
-/// The keys of a task of a scope, allocating the scope's and task's names only the first time
-/// they are seen.
+/// The keys of a task of a scope (see [`made`]).
 fn keys<'s>(slots: &'s mut Slots, key: &IdemKey) -> &'s mut Keys {
-    if !slots.contains_key(key.scope.as_str()) {
-        slots.insert(key.scope.as_str().into(), HashMap::new());
-    }
-    let tasks = slots.get_mut(key.scope.as_str()).expect("inserted above");
-    if !tasks.contains_key(key.task.as_str()) {
-        tasks.insert(key.task.as_str().into(), Keys::default());
-    }
-    tasks.get_mut(key.task.as_str()).expect("inserted above")
+    made(made(slots, &key.scope), &key.task)
 }
 
 /// Puts a slot.
@@ -138,11 +117,7 @@ impl IdempotencyStore for MemoryIdempotencyStore {
             loop {
                 let wait = {
                     let mut slots = self.lock();
-                    let found = slots
-                        .get(key.scope.as_str())
-                        .and_then(|tasks| tasks.get(key.task.as_str()))
-                        .and_then(|keys| Some((keys, keys.slots.get(key.key.as_str())?)));
-                    match found.map(|(keys, slot)| (&keys.packer, slot)) {
+                    match slot(&slots, key) {
                         None => {
                             let done = Arc::new(Notify::new());
                             let running = Slot::Running { hash, done };
@@ -172,7 +147,8 @@ impl IdempotencyStore for MemoryIdempotencyStore {
                 let notified = wait.notified();
                 tokio::pin!(notified);
                 notified.as_mut().enable();
-                let still_running = matches!(slot(&self.lock(), key), Some(Slot::Running { .. }));
+                let still_running =
+                    matches!(slot(&self.lock(), key), Some((_, Slot::Running { .. })));
                 if still_running && tokio::time::timeout_at(deadline, notified).await.is_err() {
                     return Ok(ClaimState::Busy);
                 }
@@ -203,7 +179,7 @@ impl IdempotencyStore for MemoryIdempotencyStore {
 
     fn release<'a>(&'a self, key: &'a IdemKey) -> BoxFuture<'a, Result<(), StoreError>> {
         let mut slots = self.lock();
-        if let Some(Slot::Running { done, .. }) = slot(&slots, key) {
+        if let Some((_, Slot::Running { done, .. })) = slot(&slots, key) {
             let done = done.clone();
             remove(&mut slots, key);
             done.notify_waiters();
@@ -307,10 +283,13 @@ mod tests {
             .unwrap();
         assert!(matches!(
             slot(&store.lock(), &second),
-            Some(Slot::Stored {
-                response: Some(Packed::Lz4(_)),
-                ..
-            })
+            Some((
+                _,
+                Slot::Stored {
+                    response: Some(Packed::Lz4(_)),
+                    ..
+                }
+            ))
         ));
         match store.claim(&second, &hash, old).await.unwrap() {
             ClaimState::Stored(v) => assert_eq!(v, response),

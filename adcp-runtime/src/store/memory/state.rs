@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::Value;
 
+use super::made;
 use super::packed::{Packed, Packer};
 use crate::store::state::{StateStore, StatusChange, Versioned};
 use crate::store::{BoxFuture, StoreError};
@@ -98,15 +99,7 @@ impl Docs {
     }
 
     fn collection_mut(&mut self, scope: &str, collection: &str) -> &mut Collection {
-        // Allocate the scope's and collection's names only the first time they are seen.
-        if !self.scopes.contains_key(scope) {
-            self.scopes.insert(scope.into(), HashMap::new());
-        }
-        let collections = self.scopes.get_mut(scope).expect("inserted above");
-        if !collections.contains_key(collection) {
-            collections.insert(collection.into(), Collection::default());
-        }
-        collections.get_mut(collection).expect("inserted above")
+        made(made(&mut self.scopes, scope), collection)
     }
 
     fn cas(

@@ -409,7 +409,7 @@ pub(crate) mod lite {
     }
 
     /// The writer connection and the batch open on it.
-    pub(crate) struct Writer {
+    struct Writer {
         conn: Connection,
         /// The open transaction's batch and how many writes joined it (none: no transaction).
         open: Option<(Arc<Batch>, usize)>,
@@ -417,7 +417,7 @@ pub(crate) mod lite {
 
     /// How a batch ended, for its writes to learn.
     #[derive(Default)]
-    pub(crate) struct Batch {
+    struct Batch {
         ended: OnceLock<Result<(), String>>,
         notify: tokio::sync::Notify,
     }
