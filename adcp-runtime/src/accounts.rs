@@ -786,6 +786,41 @@ mod tests {
         assert_eq!(base32(b"f"), "my");
     }
 
+    #[test]
+    fn ordered_ids_sort_as_made_and_are_not_guessable() {
+        let first = crate::store::accounts::ordered_id("mb");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let made: Vec<String> = (0..1000)
+            .map(|_| crate::store::accounts::ordered_id("mb"))
+            .collect();
+        let sorted = |id: &str| {
+            id.strip_prefix("mb_").is_some_and(|t| {
+                t.len() == 26
+                    && t.bytes()
+                        .all(|b| b"0123456789abcdefghjkmnpqrstvwxyz".contains(&b))
+            })
+        };
+        assert!(sorted(&first) && made.iter().all(|id| sorted(id)), "{first}");
+        // A later millisecond sorts after; within one, the 80 random bits differ.
+        assert!(made.iter().all(|id| *id > first));
+        let distinct: std::collections::HashSet<&str> =
+            made.iter().map(|id| &id[13..]).collect();
+        assert_eq!(distinct.len(), made.len());
+        // The leading ten characters are the milliseconds since the epoch.
+        let ms = first[3..13].bytes().fold(0u128, |acc, b| {
+            let digit = b"0123456789abcdefghjkmnpqrstvwxyz"
+                .iter()
+                .position(|&c| c == b)
+                .unwrap_or_default();
+            (acc << 5) | digit as u128
+        });
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis();
+        assert!(now.abs_diff(ms) < 60_000, "{ms} vs {now}");
+    }
+
     #[tokio::test]
     async fn natural_keys_are_per_principal_and_ids_are_not_guessable() {
         let r = resolver(AccountMode::Explicit, false);

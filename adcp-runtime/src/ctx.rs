@@ -536,11 +536,13 @@ impl Ctx {
         self.0.grant.as_ref()
     }
 
-    /// A fresh id for a resource the platform creates: `prefix` and 26 random base32
-    /// characters (122 bits), so ids say nothing of how many exist and cannot be guessed
-    /// from another account's (`mb_1`, `mb_2`, ... could).
+    /// A fresh id for a resource the platform creates: `prefix`, `_` and 26 base32 characters,
+    /// the millisecond it was made and then 80 random bits. Ids sort in the order they were
+    /// made, so the store's indexes grow at one edge (a batch of bookings writes a few pages,
+    /// not a random page of every index each); they say nothing of how many exist and cannot be
+    /// guessed from another account's (`mb_1`, `mb_2`, ... could).
     pub fn new_id(&self, prefix: &str) -> String {
-        crate::store::accounts::random_id(prefix)
+        crate::store::accounts::ordered_id(prefix)
     }
 
     /// Decides a purchase the platform is about to make (a signal activation, a rights

@@ -88,7 +88,8 @@ impl StateStore for SqlStore {
                  version, from_status, to_status, cause, at, seq) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                 args![
-                    uuid::Uuid::new_v4().simple().to_string(),
+                    // In the order made: the primary key's index grows at its right edge.
+                    crate::store::accounts::ordered_id("sc"),
                     self.tenant(),
                     scope,
                     collection,
