@@ -316,7 +316,7 @@ pub(crate) mod lite {
     //! SQLite through rusqlite: one writer connection, a few readers.
 
     use std::path::Path;
-    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex, OnceLock, PoisonError};
     use std::time::Duration;
 
@@ -406,6 +406,9 @@ pub(crate) mod lite {
         next: AtomicUsize,
         /// The checkpoint's own connection (none in memory).
         checkpointer: Option<Mutex<Connection>>,
+        /// A checkpoint beside the writer has run: the next batch first checkpoints what was
+        /// committed meanwhile, so that it starts the WAL again (see [`Lite::join`]).
+        restart: AtomicBool,
     }
 
     /// The writer connection and the batch open on it.
@@ -442,11 +445,16 @@ pub(crate) mod lite {
     /// answered, and checkpointed beside the writer rather than by it (see
     /// [`GroupCommit`](crate::store::commit::GroupCommit)); a statement waits for a lock (a WAL
     /// recovery) rather than fail.
+    ///
+    /// When the writer starts the WAL again, it truncates the file to
+    /// [`CHECKPOINT_AFTER`](crate::store::commit::CHECKPOINT_AFTER) bytes, so the group commit
+    /// sees the file grow past that size again only once as much has been written since.
     fn prepare(conn: &Connection) -> rusqlite::Result<()> {
-        conn.execute_batch(
+        conn.execute_batch(&format!(
             "PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; \
-             PRAGMA wal_autocheckpoint = 0;",
-        )?;
+             PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {};",
+            crate::store::commit::CHECKPOINT_AFTER
+        ))?;
         conn.set_prepared_statement_cache_capacity(256);
         Ok(())
     }
@@ -464,6 +472,7 @@ pub(crate) mod lite {
                 readers,
                 next: AtomicUsize::new(0),
                 checkpointer: None,
+                restart: AtomicBool::new(false),
             }
         }
 
@@ -504,7 +513,9 @@ pub(crate) mod lite {
             };
             let conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
             conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-                .map_err(std::io::Error::other)
+                .map_err(std::io::Error::other)?;
+            self.restart.store(true, Ordering::SeqCst);
+            Ok(())
         }
 
         /// Runs `f` for a read: on the writer when it is free and holds no batch, whose page
@@ -564,12 +575,27 @@ pub(crate) mod lite {
         }
 
         /// The writer, with a transaction open on it: the open batch's, or a new one.
+        ///
+        /// SQLite writes the WAL from its beginning again only when a write transaction starts
+        /// with every frame of it checkpointed; under a steady stream of batches the checkpoint
+        /// beside the writer never catches up, and the WAL would grow for as long as the load
+        /// lasts (and every checkpoint sort a larger index). So after that checkpoint, the next
+        /// batch first checkpoints on the writer the few frames committed while it ran: with
+        /// no write under way it copies them all, and the batch starts the WAL again.
         async fn join(&self) -> Result<OwnedMutexGuard<Writer>, StoreError> {
             self.queued.fetch_add(1, Ordering::SeqCst);
             let queued = Queued(&self.queued);
             let mut w = self.writer.clone().lock_owned().await;
             drop(queued);
             if w.open.is_none() {
+                if self.restart.swap(false, Ordering::SeqCst)
+                    && let Err(e) =
+                        w.conn
+                            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                {
+                    // Not a loss: the frames stay in the WAL, and the next checkpoint retries.
+                    tracing::warn!(error = %e, "a checkpoint on the store's writer failed");
+                }
                 control(&w.conn, "BEGIN IMMEDIATE")?;
                 w.open = Some((Arc::default(), 0));
             }
@@ -861,6 +887,70 @@ mod tests {
             (1..256).contains(&batches),
             "{batches} commits for 256 writes"
         );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn the_wal_starts_again_under_writes_that_never_pause() {
+        use crate::store::commit::CHECKPOINT_AFTER;
+        let (dir, lite) = database("restart");
+        let db = Db::Lite(lite.clone());
+        let wal = dir.join("adcp.db-wal");
+        let len = |wal: &std::path::Path| std::fs::metadata(wal).map_or(0, |m| m.len());
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // The group commit's part: a checkpoint beside the writer whenever the WAL is long.
+        let checkpoints = tokio::spawn({
+            let (lite, done, wal) = (lite.clone(), done.clone(), wal.clone());
+            async move {
+                let (mut runs, mut longest) = (0, 0);
+                while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                    longest = longest.max(len(&wal));
+                    if len(&wal) > CHECKPOINT_AFTER {
+                        let lite = lite.clone();
+                        tokio::task::spawn_blocking(move || lite.checkpoint())
+                            .await
+                            .expect("joined")
+                            .expect("a checkpoint");
+                        runs += 1;
+                    } else {
+                        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                    }
+                }
+                (runs, longest)
+            }
+        });
+        // Eight writers, one row of 2 KB after another: about 24 MB of pages in all, with a
+        // write always waiting for the writer.
+        let writers = (0..8_i64).map(|w| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                for i in 0..1500_i64 {
+                    let v = format!("{:02048}", w * 10_000 + i);
+                    db.execute(
+                        "INSERT INTO t (id, v) VALUES ($1, $2)",
+                        vec![Arg::from(w * 10_000 + i), Arg::from(v.as_str())],
+                    )
+                    .await?;
+                }
+                Ok::<_, crate::store::StoreError>(())
+            })
+        });
+        for w in writers.collect::<Vec<_>>() {
+            w.await.expect("joined").expect("written");
+        }
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        let (runs, longest) = checkpoints.await.expect("joined");
+        assert!(runs >= 2, "{runs} checkpoints");
+        // Bounded by what is written between a checkpoint's start and the batch after it, not
+        // by everything written.
+        assert!(
+            longest < 3 * CHECKPOINT_AFTER,
+            "the WAL reached {longest} bytes after {runs} checkpoints"
+        );
+        let count = lite
+            .read_on_a_reader(|c| Ok(rows(c).len()))
+            .expect("a read");
+        assert_eq!(count, 8 * 1500);
         let _ = std::fs::remove_dir_all(dir);
     }
 }
