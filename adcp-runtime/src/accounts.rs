@@ -800,11 +800,13 @@ mod tests {
                         .all(|b| b"0123456789abcdefghjkmnpqrstvwxyz".contains(&b))
             })
         };
-        assert!(sorted(&first) && made.iter().all(|id| sorted(id)), "{first}");
+        assert!(
+            sorted(&first) && made.iter().all(|id| sorted(id)),
+            "{first}"
+        );
         // A later millisecond sorts after; within one, the 80 random bits differ.
         assert!(made.iter().all(|id| *id > first));
-        let distinct: std::collections::HashSet<&str> =
-            made.iter().map(|id| &id[13..]).collect();
+        let distinct: std::collections::HashSet<&str> = made.iter().map(|id| &id[13..]).collect();
         assert_eq!(distinct.len(), made.len());
         // The leading ten characters are the milliseconds since the epoch.
         let ms = first[3..13].bytes().fold(0u128, |acc, b| {

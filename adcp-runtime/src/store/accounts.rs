@@ -253,7 +253,11 @@ pub(crate) fn ordered_id(prefix: &str) -> String {
     let mut out = String::with_capacity(prefix.len() + 27);
     out.push_str(prefix);
     out.push('_');
-    out.extend((0..26).rev().map(|i| char::from(SORTED[((bits >> (5 * i)) & 31) as usize])));
+    out.extend(
+        (0..26)
+            .rev()
+            .map(|i| char::from(SORTED[((bits >> (5 * i)) & 31) as usize])),
+    );
     out
 }
 
