@@ -11,11 +11,14 @@
 //! `FULL`, and sixteen concurrent commits cost one fsync rather than sixteen.
 //!
 //! A checkpoint moves committed frames into the database file and syncs it before the WAL is
-//! reused, so a frame checkpointed before the fsync is durable too. The writer does not
-//! checkpoint (SQLite's automatic checkpoint would make one commit in a thousand pages copy the
-//! WAL and fsync twice, holding every writer behind it): after an fsync finds the WAL past
+//! reused, so a frame checkpointed before the fsync is durable too. SQLite's automatic
+//! checkpoint is off (it would make one commit in a thousand pages copy the whole WAL and fsync
+//! twice, holding every writer behind it): after an fsync finds the WAL past
 //! [`CHECKPOINT_AFTER`] bytes, a checkpoint runs on a blocking thread of its own, beside the
-//! writer. The WAL file is opened
+//! writer. When it has run, the writer's next batch first copies the few frames committed
+//! meanwhile, so that the WAL is wholly checkpointed and the batch writes it from its beginning
+//! again (under writes that never pause, the checkpoint beside would never catch up, and the
+//! WAL would grow for as long as they last). The WAL file is opened
 //! afresh for each fsync: SQLite may delete and recreate it (the store holds its writer
 //! connection open so that it does not, but a stale descriptor would sync nothing).
 

@@ -448,9 +448,9 @@ pub(crate) mod lite {
     }
 
     /// How each connection is set up: the WAL is synced by the group commit before anyone is
-    /// answered, and checkpointed beside the writer rather than by it (see
-    /// [`GroupCommit`](crate::store::commit::GroupCommit)); a statement waits for a lock (a WAL
-    /// recovery) rather than fail.
+    /// answered, and checkpointed beside the writer, the writer copying only what was
+    /// committed while that ran (see [`GroupCommit`](crate::store::commit::GroupCommit) and
+    /// `Lite::join`); a statement waits for a lock (a WAL recovery) rather than fail.
     ///
     /// When the writer starts the WAL again, it truncates the file to
     /// [`CHECKPOINT_AFTER`](crate::store::commit::CHECKPOINT_AFTER) bytes, so the group commit
